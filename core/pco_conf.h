@@ -1,0 +1,158 @@
+/*
+ * pco_conf.h: the configuration loader. Modules declare settings as tables; core walks the
+ * libconfig tree, checks types and units, fills defaults, inherits values from parent
+ * scopes (a per-instance "was set" bit, no magic unset values), rejects unknown settings
+ * with a "did you mean", and reports every problem as FILE:LINE: path: message before
+ * giving up (all errors at once).
+ *
+ * Scopes: core defines PCO_SCOPE_TOP; modules (modules/http) define further scope bits and
+ * open them with PCO_CONF_SCOPE settings. Every scope instance is a pco_conf_node_t that
+ * holds one configuration struct per module (module->conf_size bytes, zeroed, then defaults).
+ */
+#ifndef PCO_CONF_H
+#define PCO_CONF_H
+
+#include "pco_core.h"
+#include "pco_pool.h"
+#include <stdio.h>
+#include <libconfig.h>
+#include "pco_module.h"
+
+#define PCO_SCOPE_TOP       0x0001u
+/* bits 0x0002 .. 0x8000 are for modules (see pco_http.h) */
+
+typedef enum {
+    PCO_CONF_BOOL = 1,   /* bool */
+    PCO_CONF_INT,        /* int64_t; PCO_CONF_AUTO accepts "auto" (stored as -1) */
+    PCO_CONF_SIZE,       /* int64_t bytes: 1024 or "16k"/"1m"/"1g" */
+    PCO_CONF_DURATION,   /* pco_msec_t: bare integer = seconds, or "500ms"/"2s"/"1m"/"1h"/"1d" */
+    PCO_CONF_STRING,     /* pco_str_t, NUL-terminated data */
+    PCO_CONF_ENUM,       /* int: index into values[] */
+    PCO_CONF_STRLIST,    /* pco_str_list_t: array of strings (a lone string is one element) */
+    PCO_CONF_INTLIST,    /* pco_int_list_t: array of integers (a lone integer is one element) */
+    PCO_CONF_GROUP,      /* an embedded struct at offset, members described by sub[] */
+    PCO_CONF_LIST,       /* pco_conf_list_t: list of groups, elements of elt_size by sub[] */
+    PCO_CONF_CUSTOM,     /* custom(cf, setting, field) parses the value itself */
+    PCO_CONF_SCOPE       /* opens child scope `child_scope`: a group -> one node, a list of
+                            groups -> one node each (stored nowhere; see pco_conf_node_t) */
+} pco_conf_type_e;
+
+/* flags */
+#define PCO_CONF_AUTO      0x01   /* INT: "auto" allowed, stored as -1 */
+#define PCO_CONF_FALSE_OFF 0x02   /* GROUP/STRING/CUSTOM: `false` allowed = off (field zeroed,
+                                     still counts as set) */
+#define PCO_CONF_REQUIRED  0x04   /* must be present (in GROUP/LIST members) */
+#define PCO_CONF_NOINHERIT 0x08   /* never copied from the parent scope */
+
+/* Parses cs into field; returns PCO_OK or PCO_ERROR after pco_conf_error(). */
+typedef int (*pco_conf_custom_pt)(pco_conf_t *cf, const config_setting_t *cs, void *field,
+                                  const pco_setting_t *s);
+/* Prints the effective value of field for -T in libconfig syntax (no trailing ';'). */
+typedef void (*pco_conf_dump_pt)(FILE *out, const void *field, const pco_setting_t *s);
+
+struct pco_setting_s {
+    const char           *name;
+    unsigned              scopes;      /* where allowed (ignored for GROUP/LIST members) */
+    pco_conf_type_e       type;
+    size_t                offset;      /* into the module conf (or the enclosing group/element) */
+    const char           *def;         /* default in libconfig syntax, e.g. "\"10s\"", "1024",
+                                          "true", "[\"a\", \"b\"]"; NULL = zero / empty */
+    int64_t               min;         /* INT/SIZE/DURATION bounds; min = max = 0: no bounds */
+    int64_t               max;
+    const char *const    *values;      /* ENUM: NULL-terminated names */
+    const pco_setting_t  *sub;         /* GROUP/LIST members, terminated by { NULL } */
+    size_t                elt_size;    /* LIST element size */
+    pco_conf_custom_pt    custom;      /* CUSTOM parser */
+    pco_conf_dump_pt      dump;        /* CUSTOM printer for -T (NULL: print as written) */
+    unsigned              child_scope; /* SCOPE */
+    unsigned              inherit_scope; /* SCOPE: the new nodes inherit from the sibling node
+                                          of this scope (servers inherit from http, written
+                                          beside it at the top); one is created with
+                                          defaults when the file has none */
+    unsigned              flags;
+    const char           *help;        /* one line, for docs/settings.md */
+};
+
+#define PCO_SETTINGS_END { .name = NULL }
+
+typedef struct {
+    pco_str_t  *elts;
+    size_t      n;
+} pco_str_list_t;
+
+typedef struct {
+    int64_t    *elts;
+    size_t      n;
+} pco_int_list_t;
+
+typedef struct {
+    const char *file;
+    int         line;
+    const char *path;          /* "servers[0].routes[2].return" */
+} pco_conf_src_t;
+
+typedef struct {
+    void           *elts;      /* n elements of elt_size */
+    size_t          n;
+    pco_conf_src_t *src;       /* where each element was written */
+} pco_conf_list_t;
+
+struct pco_conf_node_s {
+    unsigned          scope;
+    pco_conf_node_t  *parent;      /* where it was written */
+    pco_conf_node_t  *inherit;     /* where unset values come from (parent or inherit_scope) */
+    pco_conf_node_t **children;   /* in the order written, all child scopes mixed */
+    size_t            nchildren;
+    void            **confs;      /* per module index; NULL when module has no conf_size */
+    pco_conf_src_t    src;        /* where the scope starts */
+    unsigned          index;      /* position within its list (servers[3] -> 3) */
+};
+
+/* The loading context of one configuration generation (cf). */
+struct pco_conf_s {
+    pco_pool_t       *pool;         /* the cycle pool: everything parsed lives here */
+    config_t          config;       /* kept for the cycle's lifetime (for -T and errors) */
+    const char       *file;         /* main configuration file (absolute) */
+    const char       *prefix;       /* prefix directory, with trailing '/' */
+    const char       *conf_dir;     /* directory of the main file, with trailing '/' */
+    pco_conf_node_t  *root;
+    unsigned          errors;
+    unsigned          warnings;
+    FILE             *err;          /* where errors go (stderr) */
+    bool              test_only;    /* -t / -T: conf_done must have no side effects */
+};
+
+/* Loads file (plus -g text, may be NULL) for modules; PCO_OK or PCO_ERROR when any error
+ * was reported (all of them are printed to cf->err). */
+int pco_conf_load(pco_conf_t *cf, const char *file, const char *extra);
+void pco_conf_free(pco_conf_t *cf);
+
+/* Errors and warnings, printed as "FILE:LINE: path: message" (warnings: "... warning: ..."). */
+void pco_conf_error(pco_conf_t *cf, const config_setting_t *cs, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Where a setting of a module conf instance was written (the node's start when unset). */
+const pco_conf_src_t *pco_conf_src_of(const void *conf, const char *name);
+bool pco_conf_is_set(const void *conf, const char *name);   /* set in this very scope */
+
+/* Unit parsers (also used by modules for their own values); PCO_ERROR on bad text. */
+int pco_parse_size(const char *text, int64_t *out);          /* "16k" -> 16384 */
+int pco_parse_duration(const char *text, pco_msec_t *out);   /* "500ms" -> 500, "2" -> 2000 */
+/* Resolves a relative path against the prefix (paths) or conf_dir (includes). */
+char *pco_conf_full_path(pco_conf_t *cf, const char *path);
+
+/* Prints the effective configuration (every setting, defaults filled in) for -T. */
+void pco_conf_dump(pco_conf_t *cf, FILE *out);
+/* Writes docs/settings.md-style Markdown for all settings tables. */
+void pco_conf_write_docs(FILE *out);
+
+static inline void *
+pco_conf_get(const pco_conf_node_t *node, const pco_module_t *m)
+{
+    return node->confs[m->index];
+}
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * pco_conn.h: connections. An idle connection holds only this struct (from a per-worker
+ * free list): no pool, no buffer. I/O goes through c->io so that TLS can later sit under the
+ * same interface; modules never call recv/send on c->fd themselves.
+ */
+#ifndef PCO_CONN_H
+#define PCO_CONN_H
+
+#include "pco_core.h"
+#include "pco_event.h"
+#include "pco_log.h"
+#include <sys/uio.h>
+
+/* recv: bytes read (>0), 0 on EOF, PCO_AGAIN, PCO_ERROR (errno kept).
+ * send / writev: bytes written (>=0; short writes possible), PCO_AGAIN, PCO_ERROR. */
+typedef struct {
+    ssize_t (*recv)(pco_connection_t *c, u_char *buf, size_t size);
+    ssize_t (*send)(pco_connection_t *c, const u_char *buf, size_t size);
+    ssize_t (*writev)(pco_connection_t *c, const struct iovec *iov, int iovcnt);
+    /* sendfile: bytes sent, PCO_AGAIN, PCO_ERROR; NULL when not supported (TLS) */
+    ssize_t (*sendfile)(pco_connection_t *c, int fd, off_t *offset, size_t size);
+} pco_conn_io_t;
+
+extern const pco_conn_io_t pco_conn_plain_io;
+
+struct pco_connection_s {
+    void                *data;        /* the protocol's state (e.g. the HTTP connection) */
+    pco_event_t          read;
+    pco_event_t          write;
+    int                  fd;
+    const pco_conn_io_t *io;
+    pco_listening_t     *listening;
+    pco_pool_t          *pool;        /* NULL while idle */
+    pco_log_t           *log;         /* the error log, with context for this connection */
+    uint64_t             number;      /* $connection */
+    pco_sockaddr_t       sockaddr;    /* peer */
+    socklen_t            socklen;
+    uint32_t             requests;    /* $connection_requests */
+    void                *tls;         /* reserved for the TLS module */
+    pco_connection_t    *queue_next;  /* reusable/idle list (graceful shutdown) */
+    pco_connection_t    *queue_prev;
+    unsigned             close:1;     /* close as soon as possible */
+    unsigned             idle:1;      /* between requests: may be closed at shutdown */
+    unsigned             destroyed:1;
+    unsigned             timedout:1;
+    unsigned             error:1;
+    unsigned             tcp_nodelay:1;
+    unsigned             tcp_cork:1;
+    unsigned             listening_conn:1;   /* this is a listening socket's connection */
+};
+
+/* Per-worker connection table: at most `max` connections (worker_connections). */
+int pco_conn_pool_init(unsigned max);
+/* Takes a free struct for fd; NULL (and logs at most once a second) when at the limit. */
+pco_connection_t *pco_conn_get(int fd);
+/* Removes from epoll, closes the fd, destroys c->pool, returns the struct to the list. */
+void pco_conn_close(pco_connection_t *c);
+unsigned pco_conn_used(void);
+unsigned pco_conn_free_count(void);
+/* Idle list: connections that may be closed at graceful shutdown. */
+void pco_conn_set_idle(pco_connection_t *c, bool idle);
+/* Closes every idle connection (graceful shutdown); returns how many. */
+unsigned pco_conn_close_idle(void);
+/* Peer address as text ("1.2.3.4", "::1", "unix:"), written into buf (>= 64 bytes). */
+size_t pco_sockaddr_ntop(const pco_sockaddr_t *sa, socklen_t len, u_char *buf, size_t size,
+                         bool with_port);
+in_port_t pco_sockaddr_port(const pco_sockaddr_t *sa);
+
+#endif

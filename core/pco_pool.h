@@ -1,0 +1,40 @@
+/*
+ * pco_pool.h: region allocator with a hard byte budget. Every allocation belongs to a pool
+ * (cycle, connection or request) and is freed when the pool is destroyed. Crossing the
+ * budget returns NULL so the caller can answer 431/413/500 instead of growing without bound.
+ */
+#ifndef PCO_POOL_H
+#define PCO_POOL_H
+
+#include "pco_core.h"
+
+typedef void (*pco_pool_cleanup_pt)(void *data);
+
+/* block_size: size of each chunk requested from malloc; budget: total bytes the pool may
+ * hand out (0 = unlimited). Large allocations (> block_size / 2) get their own malloc. */
+pco_pool_t *pco_pool_create(size_t block_size, size_t budget);
+void pco_pool_destroy(pco_pool_t *pool);          /* runs cleanups, frees everything */
+void *pco_palloc(pco_pool_t *pool, size_t size);  /* 16-byte aligned, NULL on budget/OOM */
+void *pco_pcalloc(pco_pool_t *pool, size_t size); /* zeroed */
+void *pco_pnalloc(pco_pool_t *pool, size_t size); /* unaligned (strings) */
+/* Frees a large allocation early (returns its bytes to the budget); ignores small ones. */
+void pco_pfree(pco_pool_t *pool, void *p);
+u_char *pco_pstrdup(pco_pool_t *pool, const pco_str_t *s);   /* NUL-terminated copy */
+char *pco_pstrndup(pco_pool_t *pool, const char *s, size_t len);
+int pco_pool_cleanup_add(pco_pool_t *pool, pco_pool_cleanup_pt handler, void *data);
+size_t pco_pool_used(const pco_pool_t *pool);     /* bytes handed out so far */
+
+/* Growable array whose storage lives in a pool. */
+typedef struct {
+    void        *elts;
+    size_t       nelts;
+    size_t       size;
+    size_t       nalloc;
+    pco_pool_t  *pool;
+} pco_array_t;
+
+int pco_array_init(pco_array_t *a, pco_pool_t *pool, size_t n, size_t size);
+pco_array_t *pco_array_create(pco_pool_t *pool, size_t n, size_t size);
+void *pco_array_push(pco_array_t *a);             /* NULL on budget/OOM */
+
+#endif

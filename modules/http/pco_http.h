@@ -1,0 +1,247 @@
+/*
+ * pco_http.h: the HTTP subsystem's public API for other modules.
+ *
+ * Scopes: http { } (one), servers ( ), routes ( ) inside a server, upstreams ( ) at the top.
+ * A module's settings allowed in several of http/server/route are inherited downwards; read
+ * the effective value with pco_http_route_conf(r, &module).
+ *
+ * Request flow: POST_READ -> (server and route selection) -> REWRITE -> ACCESS ->
+ * PRECONTENT -> CONTENT (the route's action) -> response through the header filter chain and
+ * the body filter chain -> LOG. Handlers return PCO_DECLINED (next handler), PCO_OK (phase
+ * done), PCO_AGAIN (suspended; call pco_http_run_phases(r) to resume), or an HTTP status
+ * >= 100 (the request is finalised with it: an error page unless the header was sent).
+ */
+#ifndef PCO_HTTP_H
+#define PCO_HTTP_H
+
+#include "pco_core.h"
+#include "pco_pool.h"
+#include "pco_buf.h"
+#include "pco_conn.h"
+#include "pco_conf.h"
+#include "pco_cycle.h"
+#include "pco_http_parse.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#define PCO_SCOPE_HTTP      0x0002u
+#define PCO_SCOPE_SERVER    0x0004u
+#define PCO_SCOPE_ROUTE     0x0008u
+#define PCO_SCOPE_UPSTREAM  0x0010u
+#define PCO_SCOPE_HSR       (PCO_SCOPE_HTTP | PCO_SCOPE_SERVER | PCO_SCOPE_ROUTE)
+
+extern pco_module_t pco_http_module;
+
+typedef struct pco_http_request_s pco_http_request_t;
+typedef struct pco_http_server_s  pco_http_server_t;
+typedef struct pco_http_route_s   pco_http_route_t;
+
+typedef int (*pco_http_handler_pt)(pco_http_request_t *r);
+typedef int (*pco_http_header_filter_pt)(pco_http_request_t *r);
+typedef int (*pco_http_body_filter_pt)(pco_http_request_t *r, pco_chain_t *in);
+typedef void (*pco_http_event_pt)(pco_http_request_t *r);
+
+enum {
+    PCO_HTTP_POST_READ_PHASE = 0,
+    PCO_HTTP_REWRITE_PHASE,
+    PCO_HTTP_ACCESS_PHASE,
+    PCO_HTTP_PRECONTENT_PHASE,
+    PCO_HTTP_CONTENT_PHASE,      /* only the route's action runs here */
+    PCO_HTTP_LOG_PHASE,
+    PCO_HTTP_PHASES
+};
+
+/* Filter priority bands (lower runs first). */
+#define PCO_HTTP_FILTER_HEADERS   100   /* header edits */
+#define PCO_HTTP_FILTER_TRANSFORM 300   /* content transforms (gzip) */
+#define PCO_HTTP_FILTER_FRAMING   800   /* chunked framing */
+#define PCO_HTTP_FILTER_WRITER    900   /* the writer */
+
+/* ---- configuration-time registration (conf_done) ---- */
+
+int pco_http_add_handler(pco_conf_t *cf, pco_cycle_t *cycle, int phase, int priority,
+                         const pco_module_t *m, pco_http_handler_pt h);
+int pco_http_add_header_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
+                               const pco_module_t *m, pco_http_header_filter_pt f);
+int pco_http_add_body_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
+                             const pco_module_t *m, pco_http_body_filter_pt f);
+
+/* Every route of every server, in order (valid from conf_done on). */
+size_t pco_http_routes(pco_cycle_t *cycle, pco_http_route_t ***routes);
+/* Claims a route's action ("return", "static", ...); an error when it already has one. */
+int pco_http_route_set_action(pco_conf_t *cf, pco_http_route_t *rt, const char *action,
+                              pco_http_handler_pt content, const pco_conf_src_t *src);
+
+/* ---- variables and templates ---- */
+
+/* Getter: sets *v (may point anywhere that lives as long as r) and returns PCO_OK, or
+ * PCO_DECLINED when the value is absent ("-" in logs, null in JSON, empty elsewhere).
+ * For prefix variables ($arg_NAME...) `name` is the part after the prefix. */
+typedef int (*pco_http_var_get_pt)(pco_http_request_t *r, const pco_str_t *name,
+                                   uintptr_t data, pco_str_t *v);
+
+#define PCO_HTTP_VAR_PREFIX   0x01   /* "arg_" matches $arg_anything */
+#define PCO_HTTP_VAR_NOCACHE  0x02   /* re-evaluated on every use ($status, $request_time) */
+#define PCO_HTTP_VAR_NUMBER   0x04   /* JSON logs print it unquoted */
+
+int pco_http_variable_add(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
+                          pco_http_var_get_pt get, uintptr_t data, unsigned flags);
+
+typedef struct pco_http_template_s pco_http_template_t;
+
+/* Compiles "text with $vars and ${vars}" (names resolved at conf_final, so a variable of a
+ * later module may be used; unknown names are errors at src). Captures $1..$9 and named
+ * captures of the route's path_regex are allowed. */
+pco_http_template_t *pco_http_template_compile(pco_conf_t *cf, pco_cycle_t *cycle,
+                                               const pco_str_t *text,
+                                               const pco_conf_src_t *src);
+bool pco_http_template_is_literal(const pco_http_template_t *t);
+/* Evaluates into r->pool; absent variables expand to "". PCO_OK or PCO_ERROR (memory). */
+int pco_http_template_eval(pco_http_request_t *r, const pco_http_template_t *t,
+                           pco_str_t *out);
+/* Low-level access for log formats: the template's parts. */
+typedef struct {
+    pco_str_t   literal;      /* when var < 0 */
+    int         var;          /* variable index, or -1 for a literal part */
+    pco_str_t   arg;          /* prefix variables: the suffix (e.g. "user_agent") */
+    int         capture;      /* $1..$9 -> 1..9; named captures -> -2 with arg; else 0 */
+} pco_http_template_part_t;
+size_t pco_http_template_parts(const pco_http_template_t *t,
+                               const pco_http_template_part_t **parts);
+/* Evaluates one part; PCO_OK, or PCO_DECLINED when the value is absent. */
+int pco_http_template_part_value(pco_http_request_t *r, const pco_http_template_part_t *p,
+                                 pco_str_t *v, bool *is_number);
+
+/* ---- servers and routes (runtime) ---- */
+
+typedef struct {
+    pco_str_t   name;
+    pco_str_t   value;
+} pco_http_kv_t;
+
+struct pco_http_route_s {
+    pco_conf_node_t      *node;          /* confs of every module, inherited values filled */
+    pco_http_server_t    *server;
+    unsigned              index;         /* position in the server's routes */
+    /* match */
+    pco_str_t             path;          /* exact (empty = any) */
+    pco_str_t             path_prefix;
+    pcre2_code           *path_regex;    /* JIT-compiled */
+    uint32_t              regex_captures;
+    unsigned              methods;       /* bits; 0 = any (GET implies HEAD) */
+    pco_http_kv_t        *headers;       /* all must match (value exact, name case-insens.) */
+    size_t                nheaders;
+    /* action */
+    const char           *action;        /* "return", "static", ... */
+    pco_http_handler_pt   content;
+    pco_conf_src_t        src;
+};
+
+struct pco_http_server_s {
+    pco_conf_node_t      *node;
+    unsigned              index;
+    pco_str_t             name;          /* first of names ($server_name), "" if none */
+    pco_http_route_t    **routes;
+    size_t                nroutes;
+};
+
+/* The configuration of module m for the request's route (or server before routing). */
+void *pco_http_route_conf(pco_http_request_t *r, const pco_module_t *m);
+void *pco_http_server_conf(pco_http_request_t *r, const pco_module_t *m);
+void *pco_http_main_conf(pco_cycle_t *cycle, const pco_module_t *m);   /* http { } scope */
+
+/* ---- requests ---- */
+
+#define PCO_HTTP_MAX_RESPONSE_HEADERS 64
+
+typedef struct {
+    pco_http_kv_t      headers[PCO_HTTP_MAX_RESPONSE_HEADERS];   /* extra headers */
+    unsigned           nheaders;
+    pco_str_t          content_type;
+    int64_t            content_length;   /* -1 unknown (chunked or close-delimited) */
+    time_t             last_modified;    /* -1 none */
+    pco_str_t          location;
+    pco_str_t          status_line;      /* optional custom reason: "200 OK" */
+} pco_http_headers_out_t;
+
+struct pco_http_request_s {
+    pco_connection_t        *connection;
+    pco_pool_t              *pool;
+    void                   **ctx;            /* per module index */
+    pco_http_head_t          head;           /* parsed request head (points into head_buf) */
+    pco_str_t                uri;            /* normalised, percent-encoded path ($uri) */
+    pco_str_t                args;           /* query string ($args) */
+    pco_str_t                host;           /* normalised host ($host) */
+    bool                     uri_changed;    /* normalisation changed the path */
+    pco_http_server_t       *server;
+    pco_http_route_t        *route;
+    /* route regex captures */
+    PCRE2_SIZE              *captures;       /* ovector copy: 2 * ncaptures */
+    uint32_t                 ncaptures;
+    pco_str_t                request_id;     /* 32 hex, or the client's valid one */
+    pco_str_t               *var_cache;      /* lazily evaluated variables */
+    uint8_t                 *var_state;      /* 0 not evaluated, 1 value, 2 absent */
+
+    /* response */
+    int                      status;
+    pco_http_headers_out_t   out;
+    int64_t                  body_bytes_sent;
+    int64_t                  bytes_sent;
+    int64_t                  request_length;
+    pco_msec_t               start_msec;
+    time_t                   start_sec;
+    unsigned                 start_msec_part;
+
+    int                      phase;          /* current phase */
+    unsigned                 phase_handler;  /* index within the flattened array */
+    pco_http_event_pt        write_handler;  /* called when the client can take more */
+    pco_http_event_pt        read_handler;   /* called when more request body arrived */
+
+    /* request body */
+    int64_t                  body_left;      /* Content-Length bytes not yet read, or -1 */
+    pco_http_chunked_t       chunked;
+
+    unsigned                 header_sent:1;
+    unsigned                 header_only:1;  /* HEAD, 204, 304 */
+    unsigned                 keepalive:1;    /* the connection stays open after this */
+    unsigned                 chunked_out:1;  /* response uses chunked framing */
+    unsigned                 body_done:1;    /* request body fully read or discarded */
+    unsigned                 discarding:1;
+    unsigned                 continue_sent:1;
+    unsigned                 finalized:1;
+    unsigned                 logged:1;
+    unsigned                 client_gone:1;  /* 499 */
+    unsigned                 lingering:1;
+    unsigned                 error_page:1;   /* we are sending a generated error page */
+};
+
+#define pco_http_get_ctx(r, m)      ((r)->ctx[(m)->index])
+#define pco_http_set_ctx(r, c, m)   ((r)->ctx[(m)->index] = (c))
+
+/* Adds (or replaces, when replace is true) a response header; PCO_ERROR on overflow. */
+int pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_t *value,
+                        bool replace);
+/* Runs the header filters (builds and queues the head). PCO_OK / PCO_ERROR. */
+int pco_http_send_header(pco_http_request_t *r);
+/* Runs the body filters with in (may be NULL to flush). Returns PCO_OK when everything was
+ * written or queued within the connection's budget, PCO_AGAIN when the caller should stop
+ * producing until r->write_handler is called, PCO_ERROR when the client is gone. */
+int pco_http_output(pco_http_request_t *r, pco_chain_t *in);
+/* Sends a complete in-memory response (status, content type, body; HEAD-aware). */
+int pco_http_send_response(pco_http_request_t *r, int status, const pco_str_t *content_type,
+                           const pco_str_t *body);
+/* Ends the request: rc is PCO_OK/PCO_DONE (response complete), an HTTP status >= 300 with
+ * no header sent (error page), PCO_AGAIN (response still being written), or PCO_ERROR
+ * (close the connection). Logs, then keeps the connection alive or closes it. */
+void pco_http_finalize_request(pco_http_request_t *r, int rc);
+/* Resumes the phase engine after a handler returned PCO_AGAIN. */
+void pco_http_run_phases(pco_http_request_t *r);
+/* Reads and drops the request body (return, static, errors): PCO_OK or an HTTP status. */
+int pco_http_discard_body(pco_http_request_t *r);
+
+/* Status reason phrase: 404 -> "Not Found" ("" for unknown codes). */
+pco_str_t pco_http_status_reason(int status);
+/* Request-scoped error log context is set by the HTTP module on c->log. */
+
+#endif
