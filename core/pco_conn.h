@@ -66,4 +66,11 @@ size_t pco_sockaddr_ntop(const pco_sockaddr_t *sa, socklen_t len, u_char *buf, s
                          bool with_port);
 in_port_t pco_sockaddr_port(const pco_sockaddr_t *sa);
 
+/* Stale-event guard for the event loop: a bit flipped every time the struct is handed out
+ * again; pco_event.c stores it in the epoll data pointer. */
+unsigned pco_conn_instance(const pco_connection_t *c);
+/* Called by pco_conn_close after a struct went back to the free list (set by pco_listen.c
+ * to resume accepting after the worker_connections limit paused it); may be NULL. */
+extern void (*pco_conn_freed_hook)(void);
+
 #endif

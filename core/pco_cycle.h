@@ -52,6 +52,7 @@ struct pco_cycle_s {
     const char        *conf_file;
     unsigned           workers;           /* resolved worker_processes */
     unsigned           generation;
+    const char        *extra;             /* the -g text (kept for reloads), may be NULL */
 };
 
 extern pco_module_t  pco_core_module;
@@ -63,5 +64,10 @@ pco_cycle_t *pco_cycle_create(const char *prefix, const char *conf_file, const c
                               bool test_only, FILE *err);
 void pco_cycle_destroy(pco_cycle_t *cycle);
 int pco_helper_add(pco_cycle_t *cycle, const pco_helper_t *h);
+/* Master, start and reload only (never -t): opens the error log of cycle->core->error_log
+ * into cycle->log ("stderr" = fd 2). PCO_ERROR after logging to the current log. */
+int pco_cycle_open_log(pco_cycle_t *cycle);
+/* The PCO_LOG_* level of the error_log.level enum index. */
+unsigned pco_core_log_level(int index);
 
 #endif

@@ -38,10 +38,11 @@ extern int         pco_log_worker_id;   /* printed after the pid: "1234#0" */
 void pco_log_error(unsigned level, pco_log_t *log, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define pco_log_err(level, log, err, ...)                                       \
+/* (the parameters are not called level/log: "(log)->level" would expand the member name) */
+#define pco_log_err(lvl_, log_, err_, ...)                                      \
     do {                                                                        \
-        if ((log)->level >= (unsigned) (level)) {                               \
-            pco_log_error(level, log, err, __VA_ARGS__);                        \
+        if ((log_)->level >= (unsigned) (lvl_)) {                               \
+            pco_log_error(lvl_, log_, err_, __VA_ARGS__);                       \
         }                                                                       \
     } while (0)
 

@@ -6,6 +6,7 @@
 
 #include "pco_core.h"
 #include <signal.h>
+#include <stdio.h>
 
 enum { PCO_PROCESS_MASTER = 0, PCO_PROCESS_WORKER, PCO_PROCESS_HELPER };
 
@@ -30,6 +31,46 @@ typedef void (*pco_reopen_pt)(pco_cycle_t *cycle, void *data);
 int pco_reopen_add(pco_cycle_t *cycle, pco_reopen_pt handler, void *data);
 /* Registered by modules for graceful shutdown of a worker (flush logs, close pools). */
 typedef void (*pco_shutdown_pt)(pco_cycle_t *cycle);
+
+/* One entry of cycle->reopen. */
+typedef struct {
+    pco_reopen_pt  handler;
+    void          *data;
+} pco_reopen_t;
+
+/* Respawn throttle of one worker/helper position: more than PCO_RESPAWN_BURST respawns
+ * within PCO_RESPAWN_WINDOW ms make the next one wait PCO_RESPAWN_DELAY ms. */
+#define PCO_RESPAWN_BURST   5
+#define PCO_RESPAWN_WINDOW  10000
+#define PCO_RESPAWN_DELAY   1000
+
+typedef struct {
+    pco_msec_t  times[PCO_RESPAWN_BURST];   /* ring of the last respawn times */
+    unsigned    n;                          /* entries used (<= PCO_RESPAWN_BURST) */
+    unsigned    next;                       /* ring position of the next entry */
+} pco_respawn_t;
+
+/* Pure: a respawn is wanted at now; returns the delay (0 or PCO_RESPAWN_DELAY) and records
+ * the respawn at now + delay. */
+pco_msec_t pco_respawn_throttle(pco_respawn_t *r, pco_msec_t now);
+/* Pure: writes "portico: master process ARGV..." (NUL-terminated, truncated) into buf. */
+size_t pco_master_title(char *buf, size_t size, int argc, char *const *argv);
+
+/* The command line (pco_main.c); pure, unit-tested. */
+typedef struct {
+    const char  *conf_file;    /* -c, NULL = default */
+    const char  *prefix;       /* -p, NULL = default */
+    const char  *extra;        /* -g */
+    const char  *signal;       /* -s: stop | quit | reload | reopen */
+    bool         test;         /* -t or -T */
+    bool         dump;         /* -T */
+    bool         version;      /* -v or -V */
+    bool         version_full; /* -V */
+    bool         help;         /* -h or -? */
+} pco_cli_t;
+
+/* Parses argv into cli; PCO_ERROR after printing "portico: ..." to err (then: usage, exit 1). */
+int pco_cli_parse(int argc, char *const *argv, pco_cli_t *cli, FILE *err);
 
 /* -s: sends the signal named by action to the pid in the pid file; exit status. */
 int pco_signal_process(pco_cycle_t *cycle, const char *action);

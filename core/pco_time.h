@@ -24,5 +24,8 @@ void pco_time_update(void);
 size_t pco_http_time(u_char *buf, time_t t);
 /* Parses an HTTP date (IMF-fixdate, RFC 850, asctime); -1 when invalid. */
 time_t pco_parse_http_time(const u_char *p, size_t len);
+/* Test hook: pins the wall clock to sec (ms part 0) and rebuilds the cached strings;
+ * pco_time_update() reads the real clock again afterwards. */
+void pco_time_set_for_test(time_t sec);
 
 #endif

@@ -1,0 +1,803 @@
+/*
+ * pco_conf.c: the configuration loader. Reads the libconfig file (includes relative to the
+ * main file's directory), merges the -g text into it (scalars replace, groups merge), then
+ * walks the tree scope by scope: every member must be a setting of some module allowed in
+ * that scope (else "unknown setting" with a did-you-mean), is type-checked, parsed with its
+ * units and bounds into the module's conf struct of that node, and its source and "was set"
+ * bit are recorded in a hidden header in front of the conf. After the walk, unset values are
+ * inherited parents first (inherit_scope siblings resolved once the whole tree is known) and
+ * the modules' conf_merge hooks run. Every problem is reported as FILE:LINE: path: message
+ * and counted; loading goes on so that all errors are shown at once.
+ * Master only (may block on file reads); no shared state outside cf and its pool.
+ * Value parsing and units live in pco_conf_parse.c, the -T printer and the docs writer in
+ * pco_conf_dump.c; pco_conf_impl.h is their private interface.
+ */
+#include "pco_core.h"
+#include "pco_conf.h"
+#include "pco_conf_impl.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <unistd.h>
+
+#define PCO_CONF_PATH_MAX  512
+
+typedef struct {
+    const char  *file;
+    int          line;
+} pco_conf_gsrc_t;
+
+static void pco_conf_walk(pco_conf_t *cf, pco_conf_node_t *node, const config_setting_t *g);
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static const char *
+pco_conf_show_file(const char *file)
+{
+    if (file == NULL) {
+        return "(default)";
+    }
+    while (file[0] == '.' && file[1] == '/') {
+        file += 2;
+    }
+    return file;
+}
+
+/* Where cs was written. libconfig names an included file as written in @include: it is
+ * shown joined to the include directory (relative when the main file was given relative). */
+static void
+pco_conf_cs_where(pco_conf_t *cf, const config_setting_t *cs, char *buf, size_t size,
+                  const char **file, int *line)
+{
+    const pco_conf_gsrc_t  *g = config_setting_get_hook(cs);
+    const char             *f, *dir, *main;
+
+    if (g != NULL) {
+        *file = g->file;
+        *line = g->line;
+        return;
+    }
+    *line = config_setting_source_line(cs);
+    f = config_setting_source_file(cs);
+    dir = config_get_include_dir(&cf->config);
+    main = config_setting_source_file(config_root_setting(&cf->config));
+    if (f != NULL && f[0] != '/' && dir != NULL && main != NULL && strcmp(f, main) != 0) {
+        snprintf(buf, size, "%s/%s", dir, f);
+        f = buf;
+    }
+    *file = pco_conf_show_file(f);
+}
+
+/* Writes the path of cs ("servers[0].routes[2].return") into buf. */
+static void
+pco_conf_cs_path(const config_setting_t *cs, char *buf, size_t size)
+{
+    const config_setting_t  *chain[32];
+    size_t                   n = 0, len = 0, i;
+    const char              *name;
+    int                      w;
+
+    buf[0] = '\0';
+    while (cs != NULL && config_setting_parent(cs) != NULL && n < pco_nelems(chain)) {
+        chain[n++] = cs;
+        cs = config_setting_parent(cs);
+    }
+    for (i = n; i > 0 && len < size; i--) {
+        name = config_setting_name(chain[i - 1]);
+        if (name != NULL) {
+            w = snprintf(buf + len, size - len, "%s%s", len ? "." : "", name);
+        } else {
+            w = snprintf(buf + len, size - len, "[%d]", config_setting_index(chain[i - 1]));
+        }
+        if (w < 0) {
+            break;
+        }
+        len += (size_t) w;
+    }
+}
+
+static void
+pco_conf_vprint(pco_conf_t *cf, const char *file, int line, const char *path,
+                const char *kind, const char *fmt, va_list ap)
+{
+    FILE  *out = cf->err ? cf->err : stderr;
+
+    fprintf(out, "%s:%d: %s", file ? file : "?", line, kind);
+    if (path != NULL && path[0] != '\0') {
+        fprintf(out, "%s: ", path);
+    }
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+}
+
+void
+pco_conf_error(pco_conf_t *cf, const config_setting_t *cs, const char *fmt, ...)
+{
+    va_list      ap;
+    const char  *file = cf->file;
+    int          line = 0;
+    char         path[PCO_CONF_PATH_MAX], buf[PATH_MAX];
+
+    path[0] = '\0';
+    if (cs != NULL) {
+        pco_conf_cs_where(cf, cs, buf, sizeof(buf), &file, &line);
+        pco_conf_cs_path(cs, path, sizeof(path));
+    }
+    va_start(ap, fmt);
+    pco_conf_vprint(cf, file, line, path, "", fmt, ap);
+    va_end(ap);
+    cf->errors++;
+}
+
+void
+pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    pco_conf_vprint(cf, src ? src->file : cf->file, src ? src->line : 0,
+                    src ? src->path : NULL, "", fmt, ap);
+    va_end(ap);
+    cf->errors++;
+}
+
+void
+pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    pco_conf_vprint(cf, src ? src->file : cf->file, src ? src->line : 0,
+                    src ? src->path : NULL, "warning: ", fmt, ap);
+    va_end(ap);
+    cf->warnings++;
+}
+
+void
+pco_conf_src_set(pco_conf_t *cf, pco_conf_src_t *src, const config_setting_t *cs)
+{
+    char         path[PCO_CONF_PATH_MAX], buf[PATH_MAX];
+    const char  *file;
+
+    pco_conf_cs_where(cf, cs, buf, sizeof(buf), &file, &src->line);
+    src->file = (file == buf) ? pco_pstrndup(cf->pool, buf, strlen(buf)) : file;
+    pco_conf_cs_path(cs, path, sizeof(path));
+    src->path = pco_pstrndup(cf->pool, path, strlen(path));
+    if (src->path == NULL) {
+        src->path = "";
+    }
+    if (src->file == NULL) {
+        src->file = "?";
+    }
+}
+
+/* ---- hidden per-conf header ------------------------------------------------------------ */
+
+#define PCO_CONF_HDR_SIZE  pco_align(sizeof(pco_conf_hdr_t), 16)
+
+pco_conf_hdr_t *
+pco_conf_hdr(const void *conf)
+{
+    return (pco_conf_hdr_t *) ((u_char *) conf - PCO_CONF_HDR_SIZE);
+}
+
+static int
+pco_conf_index_of(const pco_conf_hdr_t *h, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < h->n; i++) {
+        if (strcmp(h->module->settings[i].name, name) == 0) {
+            return (int) i;
+        }
+    }
+    return -1;
+}
+
+bool
+pco_conf_hdr_isset(const pco_conf_hdr_t *h, size_t i)
+{
+    return i < PCO_CONF_MAX_SETTINGS && (h->set[i / 64] >> (i % 64)) & 1;
+}
+
+static void
+pco_conf_hdr_mark(pco_conf_hdr_t *h, size_t i)
+{
+    h->set[i / 64] |= (uint64_t) 1 << (i % 64);
+}
+
+const pco_conf_src_t *
+pco_conf_src_of(const void *conf, const char *name)
+{
+    const pco_conf_hdr_t  *h = pco_conf_hdr(conf);
+    int                    i = pco_conf_index_of(h, name);
+
+    if (i >= 0 && pco_conf_hdr_isset(h, (size_t) i)) {
+        return &h->src[i];
+    }
+    return &h->node->src;
+}
+
+bool
+pco_conf_is_set(const void *conf, const char *name)
+{
+    const pco_conf_hdr_t  *h = pco_conf_hdr(conf);
+    int                    i = pco_conf_index_of(h, name);
+
+    return i >= 0 && pco_conf_hdr_isset(h, (size_t) i);
+}
+
+/* ---- nodes ----------------------------------------------------------------------------- */
+
+static size_t
+pco_conf_nmodules(void)
+{
+    size_t  n = 0;
+
+    while (pco_modules[n] != NULL) {
+        n++;
+    }
+    return n;
+}
+
+/* The default of every setting of every module, parsed once per load ([module][setting];
+ * NULL for a CUSTOM without elt_size, which is parsed in each node). */
+static void ***
+pco_conf_defaults(pco_conf_t *cf, size_t nm)
+{
+    void                 ***d;
+    const pco_setting_t    *s;
+    size_t                  i, k, ns, sz;
+
+    d = pco_pcalloc(cf->pool, sizeof(void **) * (nm ? nm : 1));
+    if (d == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < nm; i++) {
+        if (pco_modules[i]->conf_size == 0 || pco_modules[i]->settings == NULL) {
+            continue;
+        }
+        for (ns = 0; pco_modules[i]->settings[ns].name != NULL; ns++) {
+            /* count */
+        }
+        d[i] = pco_pcalloc(cf->pool, sizeof(void *) * (ns ? ns : 1));
+        if (d[i] == NULL) {
+            return NULL;
+        }
+        for (k = 0; k < ns; k++) {
+            s = &pco_modules[i]->settings[k];
+            sz = pco_conf_setting_size(s);
+            if (s->type == PCO_CONF_SCOPE || (s->type == PCO_CONF_CUSTOM && sz == 0)) {
+                continue;
+            }
+            d[i][k] = pco_pcalloc(cf->pool, sz ? sz : 1);
+            if (d[i][k] == NULL) {
+                return NULL;
+            }
+            pco_conf_fill_default(cf, s, d[i][k]);
+        }
+    }
+    return d;
+}
+
+/* Allocates module i's conf of node x (hidden header first) and fills its defaults. */
+static int
+pco_conf_conf_create(pco_conf_t *cf, pco_conf_xnode_t *x, size_t i)
+{
+    const pco_module_t    *m = pco_modules[i];
+    const pco_setting_t   *s;
+    pco_conf_hdr_t        *h;
+    size_t                 k, ns;
+    u_char                *p;
+
+    for (ns = 0; m->settings != NULL && m->settings[ns].name != NULL; ns++) {
+        /* count */
+    }
+    p = pco_pcalloc(cf->pool, PCO_CONF_HDR_SIZE + m->conf_size);
+    if (p == NULL) {
+        return PCO_ERROR;
+    }
+    h = (pco_conf_hdr_t *) p;
+    h->module = m;
+    h->node = &x->node;
+    h->n = pco_min(ns, (size_t) PCO_CONF_MAX_SETTINGS);
+    h->src = pco_pcalloc(cf->pool, sizeof(pco_conf_src_t) * (h->n ? h->n : 1));
+    h->cs = pco_pcalloc(cf->pool, sizeof(config_setting_t *) * (h->n ? h->n : 1));
+    if (h->src == NULL || h->cs == NULL) {
+        return PCO_ERROR;
+    }
+    x->node.confs[m->index] = p + PCO_CONF_HDR_SIZE;
+    for (k = 0; k < ns; k++) {
+        s = &m->settings[k];
+        if (!(s->scopes & x->node.scope) || s->type == PCO_CONF_SCOPE) {
+            continue;
+        }
+        if (x->defaults[i][k] != NULL) {
+            memcpy(p + PCO_CONF_HDR_SIZE + s->offset, x->defaults[i][k],
+                   pco_conf_setting_size(s));
+        } else {
+            pco_conf_fill_default(cf, s, p + PCO_CONF_HDR_SIZE + s->offset);
+        }
+    }
+    return PCO_OK;
+}
+
+static pco_conf_node_t *
+pco_conf_node_create(pco_conf_t *cf, pco_conf_node_t *parent, unsigned scope,
+                     const pco_setting_t *by, const config_setting_t *cs, unsigned index)
+{
+    pco_conf_xnode_t      *x;
+    pco_conf_node_t       *node;
+    size_t                 nm = pco_conf_nmodules(), i;
+
+    x = pco_pcalloc(cf->pool, sizeof(pco_conf_xnode_t));
+    if (x == NULL) {
+        return NULL;
+    }
+    node = &x->node;
+    x->by = by;
+    x->defaults = parent ? ((pco_conf_xnode_t *) parent)->defaults : pco_conf_defaults(cf, nm);
+    if (x->defaults == NULL) {
+        return NULL;
+    }
+    node->scope = scope;
+    node->parent = parent;
+    node->index = index;
+    node->confs = pco_pcalloc(cf->pool, sizeof(void *) * (nm ? nm : 1));
+    if (node->confs == NULL) {
+        return NULL;
+    }
+    if (cs != NULL) {
+        pco_conf_src_set(cf, &node->src, cs);
+    } else if (parent != NULL) {
+        node->src = parent->src;
+    } else {
+        node->src.file = pco_conf_show_file(config_setting_source_file(cf->config.root));
+        node->src.line = 1;
+        node->src.path = "";
+        if (node->src.file == NULL || strcmp(node->src.file, "(default)") == 0) {
+            node->src.file = cf->file;
+        }
+    }
+
+    for (i = 0; i < nm; i++) {
+        if (pco_modules[i]->conf_size != 0 && pco_conf_conf_create(cf, x, i) != PCO_OK) {
+            return NULL;
+        }
+    }
+
+    if (parent != NULL) {
+        /* capacity: 8, then doubling */
+        if (parent->nchildren == 0
+            || (parent->nchildren >= 8 && (parent->nchildren & (parent->nchildren - 1)) == 0))
+        {
+            pco_conf_node_t **c = pco_palloc(cf->pool, sizeof(void *)
+                                                       * pco_max(8, 2 * parent->nchildren));
+
+            if (c == NULL) {
+                return NULL;
+            }
+            if (parent->nchildren) {
+                memcpy(c, parent->children, sizeof(void *) * parent->nchildren);
+            }
+            parent->children = c;
+        }
+        parent->children[parent->nchildren++] = node;
+    }
+    return node;
+}
+
+/* A SCOPE setting: a group -> one child node, a list of groups -> one child each. */
+static void
+pco_conf_open_scope(pco_conf_t *cf, pco_conf_node_t *node, const pco_setting_t *s,
+                    const config_setting_t *cs)
+{
+    int                      type = config_setting_type(cs), n, i;
+    const config_setting_t  *e;
+    pco_conf_node_t         *child;
+
+    if (type != CONFIG_TYPE_GROUP && type != CONFIG_TYPE_LIST) {
+        (void) pco_conf_bad_type(cf, s, cs);
+        return;
+    }
+    n = (type == CONFIG_TYPE_GROUP) ? 1 : config_setting_length(cs);
+    for (i = 0; i < n; i++) {
+        e = (type == CONFIG_TYPE_GROUP) ? cs : config_setting_get_elem(cs, (unsigned) i);
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+            (void) pco_conf_bad_type(cf, s, e);
+            continue;
+        }
+        child = pco_conf_node_create(cf, node, s->child_scope, s, e, (unsigned) i);
+        if (child == NULL) {
+            pco_conf_error(cf, e, "out of memory");
+            return;
+        }
+        ((pco_conf_xnode_t *) child)->is_list = (type == CONFIG_TYPE_LIST);
+        pco_conf_walk(cf, child, e);
+    }
+}
+
+static void
+pco_conf_walk_member(pco_conf_t *cf, pco_conf_node_t *node, const config_setting_t *e)
+{
+    const char           *name = config_setting_name(e), *best = NULL;
+    const pco_setting_t  *s;
+    const pco_module_t   *m;
+    pco_conf_hdr_t       *h;
+    size_t                i, k, bestd = SIZE_MAX;
+    bool                  elsewhere = false;
+
+    for (i = 0; pco_modules[i] != NULL; i++) {
+        m = pco_modules[i];
+        for (k = 0; m->settings != NULL && m->settings[k].name != NULL; k++) {
+            s = &m->settings[k];
+            if (!(s->scopes & node->scope)) {
+                elsewhere |= (strcmp(s->name, name) == 0);
+                continue;
+            }
+            if (strcmp(s->name, name) != 0) {
+                pco_conf_suggest(name, s->name, &best, &bestd);
+                continue;
+            }
+            if (s->type == PCO_CONF_SCOPE) {
+                pco_conf_open_scope(cf, node, s, e);
+                return;
+            }
+            if (node->confs[m->index] == NULL) {
+                pco_conf_error(cf, e, "module \"%s\" has no configuration", m->name);
+                return;
+            }
+            h = pco_conf_hdr(node->confs[m->index]);
+            if (pco_conf_parse_value(cf, s, e, (u_char *) node->confs[m->index] + s->offset)
+                == PCO_OK && k < h->n)
+            {
+                pco_conf_hdr_mark(h, k);
+                pco_conf_src_set(cf, &h->src[k], e);
+                h->cs[k] = e;
+            }
+            return;
+        }
+    }
+    if (elsewhere) {
+        pco_conf_error(cf, e, "setting \"%s\" is not allowed here", name);
+        return;
+    }
+    pco_conf_unknown(cf, e, best);
+}
+
+static void
+pco_conf_walk(pco_conf_t *cf, pco_conf_node_t *node, const config_setting_t *g)
+{
+    int  i, n = config_setting_length(g);
+
+    for (i = 0; i < n; i++) {
+        pco_conf_walk_member(cf, node, config_setting_get_elem(g, (unsigned) i));
+    }
+}
+
+/* ---- inheritance ----------------------------------------------------------------------- */
+
+static const pco_setting_t *
+pco_conf_scope_setting(unsigned parent_scope, unsigned child_scope)
+{
+    const pco_setting_t  *s;
+    size_t                i;
+
+    for (i = 0; pco_modules[i] != NULL; i++) {
+        for (s = pco_modules[i]->settings; s != NULL && s->name != NULL; s++) {
+            if (s->type == PCO_CONF_SCOPE && (s->scopes & parent_scope)
+                && s->child_scope == child_scope)
+            {
+                return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Sets node->inherit for the children of node (creating inherit_scope siblings). */
+static int
+pco_conf_resolve(pco_conf_t *cf, pco_conf_node_t *node)
+{
+    pco_conf_xnode_t  *x;
+    pco_conf_node_t   *sib;
+    size_t             i, j, n = node->nchildren;
+    unsigned           want;
+
+    for (i = 0; i < n; i++) {
+        x = (pco_conf_xnode_t *) node->children[i];
+        x->node.inherit = node;
+        want = x->by ? x->by->inherit_scope : 0;
+        if (want == 0) {
+            continue;
+        }
+        sib = NULL;
+        for (j = 0; j < node->nchildren; j++) {
+            if (node->children[j]->scope == want) {
+                sib = node->children[j];
+                break;
+            }
+        }
+        if (sib == NULL) {
+            sib = pco_conf_node_create(cf, node, want, pco_conf_scope_setting(node->scope, want),
+                                       NULL, 0);
+            if (sib == NULL) {
+                return PCO_ERROR;
+            }
+            sib->inherit = node;
+        }
+        x->node.inherit = sib;
+    }
+    return PCO_OK;
+}
+
+static void
+pco_conf_inherit_one(pco_conf_t *cf, pco_conf_node_t *node)
+{
+    pco_conf_xnode_t     *x = (pco_conf_xnode_t *) node;
+    pco_conf_node_t      *p = node->inherit;
+    const pco_module_t   *m;
+    const pco_setting_t  *s;
+    pco_conf_hdr_t       *hc, *hp;
+    size_t                i, k, sz;
+
+    if (x->state != 0 || p == NULL) {
+        return;
+    }
+    x->state = 1;
+    if (((pco_conf_xnode_t *) p)->state == 1 && p != node->parent) {
+        return;                                   /* a cycle in the tables: give up */
+    }
+    pco_conf_inherit_one(cf, p);
+    for (i = 0; pco_modules[i] != NULL; i++) {
+        m = pco_modules[i];
+        if (node->confs[m->index] == NULL || p->confs[m->index] == NULL) {
+            continue;
+        }
+        hc = pco_conf_hdr(node->confs[m->index]);
+        hp = pco_conf_hdr(p->confs[m->index]);
+        for (k = 0; k < hc->n; k++) {
+            s = &m->settings[k];
+            if (s->type == PCO_CONF_SCOPE || !(s->scopes & node->scope)
+                || !(s->scopes & p->scope) || (s->flags & PCO_CONF_NOINHERIT)
+                || pco_conf_hdr_isset(hc, k) || (sz = pco_conf_setting_size(s)) == 0)
+            {
+                continue;
+            }
+            memcpy((u_char *) node->confs[m->index] + s->offset,
+                   (u_char *) p->confs[m->index] + s->offset, sz);
+            if (pco_conf_hdr_isset(hp, k)) {
+                pco_conf_hdr_mark(hc, k);
+                hc->src[k] = hp->src[k];
+                hc->cs[k] = hp->cs[k];
+            }
+        }
+        if (m->conf_merge != NULL
+            && m->conf_merge(cf, node, p->confs[m->index], node->confs[m->index]) != PCO_OK
+            && cf->errors == 0)
+        {
+            cf->errors++;
+        }
+    }
+    x->state = 2;
+}
+
+static int
+pco_conf_inherit(pco_conf_t *cf, pco_conf_node_t *node, unsigned depth)
+{
+    size_t  i;
+
+    if (depth > 64 || pco_conf_resolve(cf, node) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < node->nchildren; i++) {
+        pco_conf_inherit_one(cf, node->children[i]);
+    }
+    for (i = 0; i < node->nchildren; i++) {
+        if (pco_conf_inherit(cf, node->children[i], depth + 1) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+/* ---- -g merge -------------------------------------------------------------------------- */
+
+static int
+pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
+{
+    config_setting_t  *d;
+    const char        *name;
+    pco_conf_gsrc_t   *g;
+    int                i, n, type;
+
+    g = pco_palloc(cf->pool, sizeof(pco_conf_gsrc_t));
+    if (g == NULL) {
+        return PCO_ERROR;
+    }
+    g->file = "-g";
+    g->line = config_setting_source_line(src);
+    config_setting_set_hook(dst, g);
+
+    switch (config_setting_type(src)) {
+    case CONFIG_TYPE_INT:
+        return config_setting_set_int(dst, config_setting_get_int(src)) ? PCO_OK : PCO_ERROR;
+    case CONFIG_TYPE_INT64:
+        return config_setting_set_int64(dst, config_setting_get_int64(src)) ? PCO_OK
+                                                                              : PCO_ERROR;
+    case CONFIG_TYPE_FLOAT:
+        return config_setting_set_float(dst, config_setting_get_float(src)) ? PCO_OK
+                                                                              : PCO_ERROR;
+    case CONFIG_TYPE_STRING:
+        return config_setting_set_string(dst, config_setting_get_string(src)) ? PCO_OK
+                                                                                : PCO_ERROR;
+    case CONFIG_TYPE_BOOL:
+        return config_setting_set_bool(dst, config_setting_get_bool(src)) ? PCO_OK
+                                                                            : PCO_ERROR;
+    default:
+        break;
+    }
+    n = config_setting_length(src);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(src, (unsigned) i);
+
+        type = config_setting_type(e);
+        name = (config_setting_type(src) == CONFIG_TYPE_GROUP) ? config_setting_name(e) : NULL;
+        d = config_setting_add(dst, name, type);
+        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+/* Merges group src into group dst: groups merge recursively, anything else replaces. */
+static int
+pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
+{
+    const config_setting_t  *e;
+    config_setting_t        *d;
+    const char              *name;
+    int                      i, n = config_setting_length(src);
+
+    for (i = 0; i < n; i++) {
+        e = config_setting_get_elem(src, (unsigned) i);
+        name = config_setting_name(e);
+        d = config_setting_get_member(dst, name);
+        if (d != NULL && config_setting_type(d) == CONFIG_TYPE_GROUP
+            && config_setting_type(e) == CONFIG_TYPE_GROUP)
+        {
+            if (pco_conf_merge(cf, d, e) != PCO_OK) {
+                return PCO_ERROR;
+            }
+            continue;
+        }
+        if (d != NULL) {
+            config_setting_remove(dst, name);
+        }
+        d = config_setting_add(dst, name, config_setting_type(e));
+        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+static int
+pco_conf_load_extra(pco_conf_t *cf, const char *extra)
+{
+    config_t  c;
+    int       rc = PCO_OK;
+
+    config_init(&c);
+    config_set_options(&c, config_get_options(&c) & ~CONFIG_OPTION_AUTOCONVERT);
+    if (config_read_string(&c, extra) != CONFIG_TRUE) {
+        fprintf(cf->err ? cf->err : stderr, "-g:%d: %s\n", config_error_line(&c),
+                config_error_text(&c));
+        cf->errors++;
+        rc = PCO_ERROR;
+    } else if (pco_conf_merge(cf, config_root_setting(&cf->config),
+                              config_root_setting(&c)) != PCO_OK)
+    {
+        fprintf(cf->err ? cf->err : stderr, "-g: cannot merge the settings\n");
+        cf->errors++;
+        rc = PCO_ERROR;
+    }
+    config_destroy(&c);
+    return rc;
+}
+
+/* ---- load ------------------------------------------------------------------------------ */
+
+static int
+pco_conf_paths(pco_conf_t *cf, const char *file, char **incdir)
+{
+    char        cwd[PATH_MAX], *abs;
+    const char *slash, *rel = file;
+    size_t      l;
+
+    if (file[0] == '/') {
+        abs = pco_pstrndup(cf->pool, file, strlen(file));
+    } else {
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            fprintf(cf->err ? cf->err : stderr, "%s: getcwd() failed: %s\n", file,
+                    strerror(errno));
+            return PCO_ERROR;
+        }
+        while (rel[0] == '.' && rel[1] == '/') {
+            rel += 2;
+        }
+        l = strlen(cwd) + strlen(rel) + 2;
+        abs = pco_pnalloc(cf->pool, l);
+        if (abs != NULL) {
+            snprintf(abs, l, "%s/%s", cwd, rel);
+        }
+    }
+    if (abs == NULL) {
+        return PCO_ERROR;
+    }
+    cf->file = abs;
+    slash = strrchr(abs, '/');
+    cf->conf_dir = pco_pstrndup(cf->pool, abs, (size_t) (slash - abs) + 1);
+    slash = strrchr(file, '/');
+    *incdir = slash ? pco_pstrndup(cf->pool, file, slash == file ? 1 : (size_t) (slash - file))
+                    : pco_pstrndup(cf->pool, ".", 1);
+    return (cf->conf_dir && *incdir) ? PCO_OK : PCO_ERROR;
+}
+
+int
+pco_conf_load(pco_conf_t *cf, const char *file, const char *extra)
+{
+    char  *incdir;
+
+    cf->errors = 0;
+    cf->warnings = 0;
+    cf->root = NULL;
+    config_init(&cf->config);
+    config_set_options(&cf->config,
+                       config_get_options(&cf->config) & ~CONFIG_OPTION_AUTOCONVERT);
+    if (pco_conf_paths(cf, file, &incdir) != PCO_OK) {
+        cf->errors++;
+        return PCO_ERROR;
+    }
+    config_set_include_dir(&cf->config, incdir);
+
+    if (config_read_file(&cf->config, file) != CONFIG_TRUE) {
+        if (config_error_type(&cf->config) == CONFIG_ERR_FILE_IO
+            && config_error_file(&cf->config) == NULL)
+        {
+            fprintf(cf->err ? cf->err : stderr, "%s: cannot read the configuration file: %s\n",
+                    file, strerror(errno));
+        } else {
+            fprintf(cf->err ? cf->err : stderr, "%s:%d: %s\n",
+                    pco_conf_show_file(config_error_file(&cf->config)
+                                       ? config_error_file(&cf->config) : file),
+                    config_error_line(&cf->config), config_error_text(&cf->config));
+        }
+        cf->errors++;
+        return PCO_ERROR;
+    }
+    if (extra != NULL && extra[0] != '\0' && pco_conf_load_extra(cf, extra) != PCO_OK) {
+        return PCO_ERROR;
+    }
+
+    cf->root = pco_conf_node_create(cf, NULL, PCO_SCOPE_TOP, NULL, NULL, 0);
+    if (cf->root == NULL) {
+        fprintf(cf->err ? cf->err : stderr, "%s: out of memory\n", file);
+        cf->errors++;
+        return PCO_ERROR;
+    }
+    ((pco_conf_xnode_t *) cf->root)->state = 2;
+    pco_conf_walk(cf, cf->root, config_root_setting(&cf->config));
+    if (pco_conf_inherit(cf, cf->root, 0) != PCO_OK && cf->errors == 0) {
+        fprintf(cf->err ? cf->err : stderr, "%s: out of memory\n", file);
+        cf->errors++;
+    }
+    return cf->errors ? PCO_ERROR : PCO_OK;
+}
+
+void
+pco_conf_free(pco_conf_t *cf)
+{
+    config_destroy(&cf->config);
+}

@@ -1,0 +1,48 @@
+/*
+ * pco_conf_impl.h: private to the configuration loader (pco_conf.c, pco_conf_dump.c): the
+ * hidden header that precedes every module conf (set bits, sources, the settings as
+ * written) and the node wrapper that remembers which SCOPE setting opened a node.
+ * Nothing outside core/pco_conf*.c includes this.
+ */
+#ifndef PCO_CONF_IMPL_H
+#define PCO_CONF_IMPL_H
+
+#include "pco_conf.h"
+
+#define PCO_CONF_MAX_SETTINGS  128   /* top-level settings per module with a "was set" bit */
+
+typedef struct {
+    const pco_module_t       *module;
+    const pco_conf_node_t    *node;
+    size_t                    n;        /* settings tracked: min(table size, 128) */
+    uint64_t                  set[2];   /* set here, or inherited from where it was set */
+    pco_conf_src_t           *src;      /* n: where each set setting was written */
+    const config_setting_t  **cs;       /* n: the value as written (NULL: default) */
+} pco_conf_hdr_t;
+
+typedef struct {
+    pco_conf_node_t           node;     /* first: a node pointer is a wrapper pointer */
+    const pco_setting_t      *by;       /* the SCOPE setting that opened it (NULL: root) */
+    bool                      is_list;  /* written as a list element, not a lone group */
+    int                       state;    /* inheritance: 0 todo, 1 running, 2 done */
+    void                   ***defaults; /* shared by all nodes of a load: see pco_conf.c */
+} pco_conf_xnode_t;
+
+pco_conf_hdr_t *pco_conf_hdr(const void *conf);
+bool pco_conf_hdr_isset(const pco_conf_hdr_t *h, size_t i);
+size_t pco_conf_setting_size(const pco_setting_t *s);
+/* Formats an INT/SIZE/DURATION value as the configuration writes it ("16k", "10s"). */
+void pco_conf_format_num(const pco_setting_t *s, int64_t v, char *buf, size_t size);
+
+/* pco_conf_parse.c */
+int pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
+                         void *field);
+void pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field);
+void pco_conf_fill_members(pco_conf_t *cf, const pco_setting_t *sub, u_char *base);
+int pco_conf_bad_type(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs);
+void pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *bestd);
+void pco_conf_unknown(pco_conf_t *cf, const config_setting_t *cs, const char *best);
+/* pco_conf.c */
+void pco_conf_src_set(pco_conf_t *cf, pco_conf_src_t *src, const config_setting_t *cs);
+
+#endif

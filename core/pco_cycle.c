@@ -1,0 +1,309 @@
+/*
+ * pco_cycle.c: one configuration generation and the core module.
+ *
+ * pco_core_module declares the top-level settings (daemon, worker_processes, user, pid,
+ * error_log, ...) into pco_core_conf_t, checks them in conf_done (the user exists when we
+ * run as root, "debug" only in a --with-debug build) and registers the master's counters
+ * "reloads" and "worker_restarts". pco_cycle_create loads a configuration and runs every
+ * module's conf_done then conf_final; nothing in it has side effects outside the cycle's
+ * pool, so -t, -s and a rejected reload leave the running generation untouched. The error
+ * log is opened in a separate step (pco_cycle_open_log) for a real start or reload.
+ */
+#include "pco_core.h"
+#include "pco_cycle.h"
+#include "pco_module.h"
+#include "pco_conf.h"
+#include "pco_log.h"
+#include "pco_shm.h"
+#include "pco_listen.h"
+#include "pco_process.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <pwd.h>
+
+static int pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+
+pco_cycle_t  *pco_cycle;
+
+/* The same order as in SPEC §9; pco_core_log_level() maps an index to PCO_LOG_*. */
+static const char *const  pco_core_levels[] = {
+    "debug", "info", "notice", "warn", "error", "crit", "alert", NULL
+};
+
+static const unsigned  pco_core_level_map[] = {
+    PCO_LOG_DEBUG, PCO_LOG_INFO, PCO_LOG_NOTICE, PCO_LOG_WARN, PCO_LOG_ERR, PCO_LOG_CRIT,
+    PCO_LOG_ALERT
+};
+
+#define pco_core_elog_off(field)                                                 \
+    (offsetof(pco_core_conf_t, error_log.field) - offsetof(pco_core_conf_t, error_log))
+
+static const pco_setting_t  pco_core_error_log_settings[] = {
+    { .name = "path", .type = PCO_CONF_STRING, .offset = pco_core_elog_off(path),
+      .def = "\"logs/error.log\"",
+      .help = "error log file, relative to the prefix, or \"stderr\"" },
+    { .name = "level", .type = PCO_CONF_ENUM, .offset = pco_core_elog_off(level),
+      .def = "\"notice\"", .values = pco_core_levels,
+      .help = "lowest level written: debug (--with-debug builds), info, notice, warn, "
+              "error, crit, alert" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t  pco_core_settings[] = {
+    { .name = "daemon", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_core_conf_t, daemon), .def = "true",
+      .help = "detach from the terminal; false: stay in the foreground, log to stderr too" },
+    { .name = "worker_processes", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_INT,
+      .offset = offsetof(pco_core_conf_t, worker_processes), .def = "\"auto\"",
+      .min = 1, .max = PCO_MAX_WORKERS, .flags = PCO_CONF_AUTO,
+      .help = "number of worker processes; \"auto\" = online CPUs" },
+    { .name = "worker_connections", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_INT,
+      .offset = offsetof(pco_core_conf_t, worker_connections), .def = "1024",
+      .min = 16, .max = 1048576,
+      .help = "connections per worker (clients and upstreams)" },
+    { .name = "worker_shutdown_timeout", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_DURATION,
+      .offset = offsetof(pco_core_conf_t, worker_shutdown_timeout), .def = "\"30s\"",
+      .help = "graceful shutdown limit after which an old worker closes everything" },
+    { .name = "user", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_core_conf_t, user), .def = "\"nobody\"",
+      .help = "user the workers run as when started as root" },
+    { .name = "pid", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_core_conf_t, pid), .def = "\"logs/portico.pid\"",
+      .help = "pid file of the master, relative to the prefix" },
+    { .name = "error_log", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_GROUP,
+      .offset = offsetof(pco_core_conf_t, error_log), .sub = pco_core_error_log_settings,
+      .help = "error log: { path; level; }" },
+    { .name = "shared_memory", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SIZE,
+      .offset = offsetof(pco_core_conf_t, shared_memory), .def = "\"32m\"",
+      .help = "size of the health and statistics zone" },
+    { .name = "worker_rlimit_nofile", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_INT,
+      .offset = offsetof(pco_core_conf_t, worker_rlimit_nofile), .def = "0",
+      .min = 0, .max = 16777216,
+      .help = "RLIMIT_NOFILE for the processes; 0 = 2 * worker_connections + 64" },
+    PCO_SETTINGS_END
+};
+
+/*
+ * The core module. Hooks:
+ *   conf_done  checks user (as root) and the log level, registers the master's counters.
+ * The process life cycle itself (pco_process.c) runs the other modules' hooks.
+ */
+pco_module_t  pco_core_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "core",
+    .settings = pco_core_settings,
+    .conf_size = sizeof(pco_core_conf_t),
+    .conf_done = pco_core_conf_done,
+};
+
+unsigned
+pco_core_log_level(int index)
+{
+    if (index < 0 || (size_t) index >= pco_nelems(pco_core_level_map)) {
+        return PCO_LOG_NOTICE;
+    }
+    return pco_core_level_map[index];
+}
+
+static int
+pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_core_conf_t  *ccf;
+
+    ccf = pco_conf_get(cf->root, &pco_core_module);
+    cycle->core = ccf;
+
+    if (geteuid() == 0 && ccf->user.len > 0 && getpwnam((char *) ccf->user.data) == NULL) {
+        pco_conf_error_src(cf, pco_conf_src_of(ccf, "user"), "unknown user \"%s\"",
+                           (char *) ccf->user.data);
+    }
+
+#ifndef PCO_DEBUG
+    if (pco_core_log_level(ccf->error_log.level) == PCO_LOG_DEBUG) {
+        pco_conf_error_src(cf, pco_conf_src_of(ccf, "error_log"),
+                           "level \"debug\" needs a build configured with --with-debug");
+    }
+#endif
+
+    if (ccf->error_log.path.len == 0) {
+        pco_conf_error_src(cf, pco_conf_src_of(ccf, "error_log"), "empty error_log path");
+    }
+
+    if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
+        || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0)
+    {
+        return PCO_ERROR;
+    }
+
+    return cf->errors ? PCO_ERROR : PCO_OK;
+}
+
+static void
+pco_cycle_free_conf(pco_cycle_t *cycle, bool loaded)
+{
+    if (loaded) {
+        pco_conf_free(&cycle->conf);
+    }
+    pco_pool_destroy(cycle->pool);
+}
+
+pco_cycle_t *
+pco_cycle_create(const char *prefix, const char *conf_file, const char *extra,
+                 bool test_only, FILE *err)
+{
+    pco_pool_t   *pool;
+    pco_cycle_t  *cycle;
+    pco_conf_t   *cf;
+    unsigned      i, n;
+    long          cpus;
+    int           rc;
+
+    pool = pco_pool_create(16384, 0);
+    if (pool == NULL) {
+        fprintf(err, "%s: out of memory\n", PCO_NAME);
+        return NULL;
+    }
+
+    cycle = pco_pcalloc(pool, sizeof(pco_cycle_t));
+    if (cycle == NULL) {
+        goto nomem;
+    }
+    cycle->pool = pool;
+
+    for (n = 0; pco_modules[n] != NULL; n++) {
+        /* count */
+    }
+
+    cycle->prefix = pco_pstrndup(pool, prefix, strlen(prefix));
+    cycle->conf_file = pco_pstrndup(pool, conf_file, strlen(conf_file));
+    cycle->extra = extra ? pco_pstrndup(pool, extra, strlen(extra)) : NULL;
+    cycle->module_ctx = pco_pcalloc(pool, (n + 1) * sizeof(void *));
+    if (cycle->prefix == NULL || cycle->conf_file == NULL || (extra && cycle->extra == NULL)
+        || cycle->module_ctx == NULL
+        || pco_array_init(&cycle->shm_zones, pool, 8, sizeof(pco_shm_zone_t)) != PCO_OK
+        || pco_array_init(&cycle->helpers, pool, 4, sizeof(pco_helper_t)) != PCO_OK
+        || pco_array_init(&cycle->reopen, pool, 8, sizeof(pco_reopen_t)) != PCO_OK)
+    {
+        goto nomem;
+    }
+
+    cf = &cycle->conf;
+    cf->pool = pool;
+    cf->file = cycle->conf_file;
+    cf->prefix = cycle->prefix;
+    cf->err = err;
+    cf->test_only = test_only;
+
+    rc = pco_conf_load(cf, cycle->conf_file, cycle->extra);
+    if (cf->root == NULL) {
+        /* a syntax error: there is nothing to check further */
+        pco_cycle_free_conf(cycle, true);
+        return NULL;
+    }
+
+    cycle->core = pco_conf_get(cf->root, &pco_core_module);
+
+    /* every module's checks run even after a bad value (which keeps its default), so
+     * that all errors are reported at once; conf_final needs a clean load */
+    for (i = 0; pco_modules[i] != NULL; i++) {
+        if (pco_modules[i]->conf_done != NULL && pco_modules[i]->conf_done(cf, cycle) != PCO_OK) {
+            rc = PCO_ERROR;
+        }
+    }
+    if (rc == PCO_OK && cf->errors == 0) {
+        for (i = 0; pco_modules[i] != NULL; i++) {
+            if (pco_modules[i]->conf_final != NULL
+                && pco_modules[i]->conf_final(cf, cycle) != PCO_OK)
+            {
+                rc = PCO_ERROR;
+            }
+        }
+    }
+    if (rc != PCO_OK || cf->errors) {
+        pco_cycle_free_conf(cycle, true);
+        return NULL;
+    }
+
+    if (cycle->core->worker_processes < 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cycle->workers = cpus < 1 ? 1 : (unsigned) pco_min(cpus, PCO_MAX_WORKERS);
+    } else {
+        cycle->workers = (unsigned) pco_max(1, pco_min(cycle->core->worker_processes,
+                                                       PCO_MAX_WORKERS));
+    }
+
+    return cycle;
+
+nomem:
+    fprintf(err, "%s: out of memory\n", PCO_NAME);
+    pco_pool_destroy(pool);
+    return NULL;
+}
+
+void
+pco_cycle_destroy(pco_cycle_t *cycle)
+{
+    if (cycle == NULL) {
+        return;
+    }
+    if (cycle->log != NULL && cycle->log->fd > 2
+        && (pco_log == NULL || pco_log->fd != cycle->log->fd))
+    {
+        close(cycle->log->fd);
+    }
+    pco_cycle_free_conf(cycle, true);
+}
+
+int
+pco_helper_add(pco_cycle_t *cycle, const pco_helper_t *h)
+{
+    pco_helper_t  *p;
+
+    p = pco_array_push(&cycle->helpers);
+    if (p == NULL) {
+        return PCO_ERROR;
+    }
+    *p = *h;
+    return PCO_OK;
+}
+
+int
+pco_cycle_open_log(pco_cycle_t *cycle)
+{
+    pco_log_t        *log;
+    pco_core_conf_t  *ccf = cycle->core;
+    char             *path;
+    int               fd;
+
+    log = pco_pcalloc(cycle->pool, sizeof(pco_log_t));
+    if (log == NULL) {
+        return PCO_ERROR;
+    }
+
+    log->level = pco_core_log_level(ccf->error_log.level);
+
+    if (pco_str_eq(&ccf->error_log.path, "stderr")) {
+        log->fd = 2;
+        pco_str_set(&log->path, "stderr");
+        log->also_stderr = false;
+
+    } else {
+        path = pco_conf_full_path(&cycle->conf, (char *) ccf->error_log.path.data);
+        if (path == NULL) {
+            return PCO_ERROR;
+        }
+        fd = pco_log_open_file(path);
+        if (fd == -1) {
+            pco_log_error(PCO_LOG_ALERT, pco_log, errno, "open() \"%s\" failed", path);
+            return PCO_ERROR;
+        }
+        log->fd = fd;
+        log->path.data = (u_char *) path;
+        log->path.len = strlen(path);
+        log->also_stderr = !ccf->daemon;
+    }
+
+    cycle->log = log;
+    return PCO_OK;
+}

@@ -1,0 +1,484 @@
+/*
+ * pco_http.c: the http module descriptor: the settings table (http, servers, routes and the
+ * per-request limits), the `listen` parser, conf_done (servers, routes, listeners,
+ * counters, variables), conf_final (templates, route actions, flattened phase and filter
+ * arrays), registration of handlers and filters, and the per-worker scratch buffer.
+ * Generation state lives in cycle->module_ctx[http]; per-worker state in statics set by
+ * init_worker only.
+ */
+#include "pco_http_int.h"
+#include "pco_shm.h"
+#include <stdlib.h>
+#include <stdio.h>
+
+static int pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_http_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_http_init_worker(pco_cycle_t *cycle);
+static void pco_http_exit_worker(pco_cycle_t *cycle);
+static int pco_http_parse_listen(pco_conf_t *cf, const config_setting_t *cs, void *field,
+                                 const pco_setting_t *s);
+
+pco_http_main_t *pco_http_cur_main;
+u_char          *pco_http_scratch;
+size_t           pco_http_scratch_size;
+size_t           pco_http_nmodules;
+
+static const pco_setting_t pco_http_kv_settings[] = {
+    { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_http_kv_t, name),
+      .flags = PCO_CONF_REQUIRED },
+    { .name = "value", .type = PCO_CONF_STRING, .offset = offsetof(pco_http_kv_t, value),
+      .flags = PCO_CONF_REQUIRED },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_http_match_settings[] = {
+    { .name = "path", .type = PCO_CONF_STRING, .offset = offsetof(pco_http_match_conf_t, path),
+      .help = "exact path" },
+    { .name = "path_prefix", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_http_match_conf_t, path_prefix), .help = "path prefix" },
+    { .name = "path_regex", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_http_match_conf_t, path_regex), .help = "PCRE2 path regex" },
+    { .name = "methods", .type = PCO_CONF_STRLIST,
+      .offset = offsetof(pco_http_match_conf_t, methods), .help = "allowed methods" },
+    { .name = "headers", .type = PCO_CONF_LIST,
+      .offset = offsetof(pco_http_match_conf_t, headers), .sub = pco_http_kv_settings,
+      .elt_size = sizeof(pco_http_kv_t), .help = "headers that must be present" },
+    PCO_SETTINGS_END
+};
+
+#define PCO_HC(f) offsetof(pco_http_conf_t, f)
+
+static const pco_setting_t pco_http_settings[] = {
+    { .name = "http", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SCOPE,
+      .child_scope = PCO_SCOPE_HTTP, .help = "HTTP defaults for every server" },
+    { .name = "servers", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SCOPE,
+      .child_scope = PCO_SCOPE_SERVER, .inherit_scope = PCO_SCOPE_HTTP,
+      .help = "virtual servers" },
+    { .name = "client_header_timeout", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_DURATION,
+      .offset = PCO_HC(client_header_timeout), .def = "\"10s\"",
+      .help = "time to receive the whole request head" },
+    { .name = "client_body_timeout", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_DURATION,
+      .offset = PCO_HC(client_body_timeout), .def = "\"10s\"",
+      .help = "time between two reads of the request body" },
+    { .name = "send_timeout", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_DURATION,
+      .offset = PCO_HC(send_timeout), .def = "\"30s\"",
+      .help = "time between two writes to the client" },
+    { .name = "keepalive_timeout", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_DURATION,
+      .offset = PCO_HC(keepalive_timeout), .def = "\"75s\"",
+      .help = "idle keep-alive time (0 = no keep-alive)" },
+    { .name = "keepalive_requests", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_INT,
+      .offset = PCO_HC(keepalive_requests), .def = "1000", .min = 0, .max = INT32_MAX,
+      .help = "requests per connection (0 = unlimited)" },
+    { .name = "client_max_body_size", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_SIZE,
+      .offset = PCO_HC(client_max_body_size), .def = "\"1m\"",
+      .help = "largest request body (0 = unlimited)" },
+    { .name = "max_header_size", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_SIZE,
+      .offset = PCO_HC(max_header_size), .def = "\"16k\"", .min = 1024, .max = 1 << 24,
+      .help = "largest request head" },
+    { .name = "max_uri_size", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_SIZE,
+      .offset = PCO_HC(max_uri_size), .def = "\"8k\"", .min = 256, .max = 1 << 24,
+      .help = "longest request line" },
+    { .name = "server_tokens", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_BOOL,
+      .offset = PCO_HC(server_tokens), .def = "false",
+      .help = "send the version in Server" },
+    { .name = "listen", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_CUSTOM,
+      .offset = PCO_HC(listen), .custom = pco_http_parse_listen,
+      .flags = PCO_CONF_NOINHERIT, .help = "addresses: strings or { address; ... } groups" },
+    { .name = "names", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_STRLIST,
+      .offset = PCO_HC(names), .flags = PCO_CONF_NOINHERIT,
+      .help = "host names: exact, *.wildcard or ~regex" },
+    { .name = "routes", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_SCOPE,
+      .child_scope = PCO_SCOPE_ROUTE, .help = "routes, first match wins" },
+    { .name = "match", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
+      .offset = PCO_HC(match), .sub = pco_http_match_settings, .flags = PCO_CONF_NOINHERIT,
+      .help = "conditions of the route" },
+    PCO_SETTINGS_END
+};
+
+pco_module_t pco_http_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "http",
+    .settings = pco_http_settings,
+    .conf_size = sizeof(pco_http_conf_t),
+    .conf_done = pco_http_conf_done,
+    .conf_final = pco_http_conf_final,
+    .init_worker = pco_http_init_worker,
+    .exit_worker = pco_http_exit_worker,
+};
+
+static void
+pco_http_src(const config_setting_t *cs, pco_conf_src_t *src)
+{
+    src->file = config_setting_source_file(cs);
+    src->line = (int) config_setting_source_line(cs);
+    src->path = config_setting_name(cs);
+}
+
+static int
+pco_http_listen_one(pco_conf_t *cf, const config_setting_t *e, pco_http_listen_t *l)
+{
+    const char  *text = NULL;
+    int          b;
+    long long    ll;
+
+    memset(l, 0, sizeof(*l));
+    l->backlog = 511;
+    pco_http_src(e, &l->src);
+    if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+        text = config_setting_get_string(e);
+    } else if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+        config_setting_t *m;
+        unsigned          i;
+
+        for (i = 0; (m = config_setting_get_elem(e, i)) != NULL; i++) {
+            const char *n = config_setting_name(m);
+
+            if (strcmp(n, "address") == 0 && config_setting_type(m) == CONFIG_TYPE_STRING) {
+                text = config_setting_get_string(m);
+            } else if (strcmp(n, "backlog") == 0 && config_setting_type(m) == CONFIG_TYPE_INT) {
+                l->backlog = config_setting_get_int(m);
+            } else if ((strcmp(n, "tls") == 0 || strcmp(n, "reuseport") == 0
+                        || strcmp(n, "default") == 0 || strcmp(n, "ipv6only") == 0
+                        || strcmp(n, "proxy_protocol") == 0)
+                       && config_setting_type(m) == CONFIG_TYPE_BOOL) {
+                b = config_setting_get_bool(m);
+                if (n[0] == 't') {
+                    l->tls = b;
+                } else if (n[0] == 'r') {
+                    l->reuseport = b;
+                } else if (n[0] == 'd') {
+                    l->default_server = b;
+                } else if (n[0] == 'i') {
+                    l->ipv6only = b;
+                } else {
+                    l->proxy_protocol = b;
+                }
+            } else {
+                pco_conf_error(cf, m, "unknown or mistyped listen option \"%s\"", n);
+                return PCO_ERROR;
+            }
+        }
+        if (config_setting_lookup_int64(e, "backlog", &ll) == CONFIG_TRUE && ll <= 0) {
+            pco_conf_error(cf, e, "backlog must be positive");
+            return PCO_ERROR;
+        }
+    }
+    if (text == NULL) {
+        pco_conf_error(cf, e, "listen needs an address");
+        return PCO_ERROR;
+    }
+    if (pco_parse_addr(text, &l->sa, &l->socklen, true) != PCO_OK) {
+        pco_conf_error(cf, e, "invalid listen address \"%s\"", text);
+        return PCO_ERROR;
+    }
+    l->text = pco_pstrndup(cf->pool, text, strlen(text));
+    return l->text == NULL ? PCO_ERROR : PCO_OK;
+}
+
+static int
+pco_http_parse_listen(pco_conf_t *cf, const config_setting_t *cs, void *field,
+                      const pco_setting_t *s)
+{
+    pco_http_listen_list_t  *ll = field;
+    int                      t = config_setting_type(cs), n, i;
+
+    pco_unused(s);
+    if (t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_GROUP) {
+        n = 1;
+    } else if (t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY) {
+        n = config_setting_length(cs);
+    } else {
+        pco_conf_error(cf, cs, "listen must be a string, a group or a list of them");
+        return PCO_ERROR;
+    }
+    ll->elts = pco_pcalloc(cf->pool, sizeof(pco_http_listen_t) * (size_t) (n ? n : 1));
+    ll->n = 0;
+    if (ll->elts == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = (n == 1 && (t == CONFIG_TYPE_STRING
+                                                || t == CONFIG_TYPE_GROUP))
+                                    ? cs : config_setting_get_elem(cs, (unsigned) i);
+
+        if (pco_http_listen_one(cf, e, &ll->elts[ll->n]) != PCO_OK) {
+            return PCO_ERROR;
+        }
+        ll->n++;
+    }
+    return PCO_OK;
+}
+
+/* ---- registration ---- */
+
+static pco_http_main_t *
+pco_http_main(pco_cycle_t *cycle)
+{
+    return cycle->module_ctx[pco_http_module.index];
+}
+
+static int
+pco_http_register(pco_cycle_t *cycle, int kind, int priority, const pco_module_t *m, void *fn)
+{
+    pco_http_main_t  *hm = pco_http_main(cycle);
+    pco_http_reg_t   *reg;
+
+    if (hm == NULL || fn == NULL) {
+        return PCO_ERROR;
+    }
+    reg = pco_array_push(&hm->regs);
+    if (reg == NULL) {
+        return PCO_ERROR;
+    }
+    reg->phase = kind;
+    reg->priority = priority;
+    reg->module = m != NULL ? m->name : "";
+    reg->fn = fn;
+    reg->seq = hm->seq++;
+    return PCO_OK;
+}
+
+/* kinds beyond the phases */
+#define PCO_HTTP_KIND_HFILTER  100
+#define PCO_HTTP_KIND_BFILTER  101
+
+int
+pco_http_add_handler(pco_conf_t *cf, pco_cycle_t *cycle, int phase, int priority,
+                     const pco_module_t *m, pco_http_handler_pt h)
+{
+    pco_unused(cf);
+    if (phase < 0 || phase >= PCO_HTTP_PHASES || phase == PCO_HTTP_CONTENT_PHASE) {
+        return PCO_ERROR;
+    }
+    return pco_http_register(cycle, phase, priority, m, (void *) h);
+}
+
+int
+pco_http_add_header_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
+                           const pco_module_t *m, pco_http_header_filter_pt f)
+{
+    pco_unused(cf);
+    return pco_http_register(cycle, PCO_HTTP_KIND_HFILTER, priority, m, (void *) f);
+}
+
+int
+pco_http_add_body_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
+                         const pco_module_t *m, pco_http_body_filter_pt f)
+{
+    pco_unused(cf);
+    return pco_http_register(cycle, PCO_HTTP_KIND_BFILTER, priority, m, (void *) f);
+}
+
+static int
+pco_http_reg_cmp(const void *a, const void *b)
+{
+    const pco_http_reg_t *x = a, *y = b;
+    int                   c;
+
+    if (x->priority != y->priority) {
+        return x->priority < y->priority ? -1 : 1;
+    }
+    c = strcmp(x->module, y->module);
+    if (c != 0) {
+        return c;
+    }
+    return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+static int
+pco_http_flatten(pco_conf_t *cf, pco_http_main_t *hm)
+{
+    pco_http_reg_t  *regs = hm->regs.elts;
+    size_t           i, n = hm->regs.nelts;
+    int              p;
+
+    qsort(regs, n, sizeof(*regs), pco_http_reg_cmp);
+    for (p = 0; p < PCO_HTTP_PHASES; p++) {
+        hm->phases[p] = pco_pcalloc(cf->pool, sizeof(pco_http_handler_pt) * (n + 1));
+        hm->nphases[p] = 0;
+        if (hm->phases[p] == NULL) {
+            return PCO_ERROR;
+        }
+    }
+    hm->hfilters = pco_pcalloc(cf->pool, sizeof(pco_http_header_filter_pt) * (n + 1));
+    hm->bfilters = pco_pcalloc(cf->pool, sizeof(pco_http_body_filter_pt) * (n + 1));
+    if (hm->hfilters == NULL || hm->bfilters == NULL) {
+        return PCO_ERROR;
+    }
+    hm->nhfilters = hm->nbfilters = 0;
+    for (i = 0; i < n; i++) {
+        if (regs[i].phase == PCO_HTTP_KIND_HFILTER) {
+            hm->hfilters[hm->nhfilters++] = (pco_http_header_filter_pt) regs[i].fn;
+        } else if (regs[i].phase == PCO_HTTP_KIND_BFILTER) {
+            hm->bfilters[hm->nbfilters++] = (pco_http_body_filter_pt) regs[i].fn;
+        } else {
+            p = regs[i].phase;
+            hm->phases[p][hm->nphases[p]++] = (pco_http_handler_pt) regs[i].fn;
+        }
+    }
+    return PCO_OK;
+}
+
+size_t
+pco_http_routes(pco_cycle_t *cycle, pco_http_route_t ***routes)
+{
+    pco_http_main_t *hm = pco_http_main(cycle);
+
+    if (hm == NULL) {
+        *routes = NULL;
+        return 0;
+    }
+    *routes = hm->routes;
+    return hm->nroutes;
+}
+
+int
+pco_http_route_set_action(pco_conf_t *cf, pco_http_route_t *rt, const char *action,
+                          pco_http_handler_pt content, const pco_conf_src_t *src)
+{
+    if (rt->action != NULL) {
+        pco_conf_error_src(cf, src != NULL ? src : &rt->src,
+                           "route has both \"%s\" and \"%s\"; a route takes one action",
+                           rt->action, action);
+        return PCO_ERROR;
+    }
+    rt->action = action;
+    rt->content = content;
+    return PCO_OK;
+}
+
+void *
+pco_http_route_conf(pco_http_request_t *r, const pco_module_t *m)
+{
+    if (r->route != NULL) {
+        return r->route->node->confs[m->index];
+    }
+    return pco_http_server_conf(r, m);
+}
+
+void *
+pco_http_server_conf(pco_http_request_t *r, const pco_module_t *m)
+{
+    pco_http_server_t *s = r->server != NULL ? r->server : pco_http_req(r)->addr->default_server;
+
+    return s->node->confs[m->index];
+}
+
+void *
+pco_http_main_conf(pco_cycle_t *cycle, const pco_module_t *m)
+{
+    pco_conf_node_t  *root = cycle->conf.root;
+    size_t            i;
+
+    for (i = 0; i < root->nchildren; i++) {
+        if (root->children[i]->scope == PCO_SCOPE_HTTP) {
+            return root->children[i]->confs[m->index];
+        }
+    }
+    return NULL;
+}
+
+/* ---- hooks ---- */
+
+static int
+pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_http_main_t  *hm;
+    static const char *const codes[5] = {
+        "http_responses_1xx", "http_responses_2xx", "http_responses_3xx",
+        "http_responses_4xx", "http_responses_5xx"
+    };
+    int               i;
+
+    hm = pco_pcalloc(cf->pool, sizeof(*hm));
+    if (hm == NULL) {
+        return PCO_ERROR;
+    }
+    cycle->module_ctx[pco_http_module.index] = hm;
+    if (pco_array_init(&hm->regs, cf->pool, 16, sizeof(pco_http_reg_t)) != PCO_OK
+        || pco_array_init(&hm->addrs, cf->pool, 4, sizeof(pco_http_addr_t)) != PCO_OK
+        || pco_array_init(&hm->vars, cf->pool, 64, sizeof(pco_http_var_t)) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
+    if (pco_http_build_servers(cf, cycle, hm) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    if (pco_http_variables_init(cf, cycle) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    if (pco_http_add_header_filter(cf, cycle, PCO_HTTP_FILTER_FRAMING, &pco_http_module,
+                                   pco_http_head_filter) != PCO_OK
+        || pco_http_add_body_filter(cf, cycle, PCO_HTTP_FILTER_FRAMING, &pco_http_module,
+                                    pco_http_chunked_filter) != PCO_OK
+        || pco_http_add_body_filter(cf, cycle, PCO_HTTP_FILTER_WRITER, &pco_http_module,
+                                    pco_http_writer_filter) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
+    hm->c_requests = pco_counter_register(cf, cycle, "http_requests_total",
+                                          PCO_COUNTER_MONOTONIC);
+    for (i = 0; i < 5; i++) {
+        hm->c_status[i] = pco_counter_register(cf, cycle, codes[i], PCO_COUNTER_MONOTONIC);
+    }
+    hm->c_active = pco_counter_register(cf, cycle, "http_connections_active",
+                                        PCO_COUNTER_GAUGE);
+    hm->c_idle = pco_counter_register(cf, cycle, "http_connections_idle", PCO_COUNTER_GAUGE);
+    return cf->errors ? PCO_ERROR : PCO_OK;
+}
+
+static int
+pco_http_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_http_main_t  *hm = pco_http_main(cycle);
+    size_t            i;
+    int               rc = PCO_OK;
+
+    if (hm == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < hm->nroutes; i++) {
+        if (hm->routes[i]->action == NULL) {
+            pco_conf_error_src(cf, &hm->routes[i]->src,
+                               "route has no action (return, static, proxy or status)");
+            rc = PCO_ERROR;
+        }
+    }
+    if (pco_http_templates_resolve(cf, hm) != PCO_OK) {
+        rc = PCO_ERROR;
+    }
+    if (pco_http_flatten(cf, hm) != PCO_OK) {
+        rc = PCO_ERROR;
+    }
+    return rc;
+}
+
+static int
+pco_http_init_worker(pco_cycle_t *cycle)
+{
+    pco_http_main_t *hm = pco_http_main(cycle);
+
+    if (hm == NULL) {
+        return PCO_OK;
+    }
+    pco_http_cur_main = hm;
+    for (pco_http_nmodules = 0; pco_modules[pco_http_nmodules] != NULL; pco_http_nmodules++) {
+        /* count */
+    }
+    pco_http_prng_seed();
+    pco_http_scratch_size = pco_max(hm->scratch_size, (size_t) 16384);
+    pco_http_scratch = malloc(pco_http_scratch_size);
+    if (pco_http_scratch == NULL) {
+        pco_log_err(PCO_LOG_ALERT, pco_log, errno, "malloc(%zu) failed", pco_http_scratch_size);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+static void
+pco_http_exit_worker(pco_cycle_t *cycle)
+{
+    pco_unused(cycle);
+    free(pco_http_scratch);
+    pco_http_scratch = NULL;
+}

@@ -1,0 +1,822 @@
+/*
+ * pco_http_request.c: the connection and request life cycle. An idle connection has no
+ * pool: bytes are read into the per-worker scratch buffer and a request pool is created only
+ * when a complete head is there (a partial head gets a connection pool and buffer). Then:
+ * parse, Host and path normalisation, request id, phases with server/route selection, the
+ * content handler, finalisation (error pages, 499), the LOG phase, keep-alive with
+ * pipelined bytes, or a lingering close after errors. Also the request body discarding and
+ * the error-log context. Touches only per-worker statics (scratch buffer, PRNG).
+ */
+#include "pco_http_int.h"
+#include "pco_shm.h"
+#include <stdio.h>
+#include <sys/socket.h>
+
+static void pco_http_wait_request(pco_event_t *ev);
+static void pco_http_process_request(pco_http_request_t *r);
+static void pco_http_conn_write(pco_event_t *ev);
+static void pco_http_req_read(pco_event_t *ev);
+static void pco_http_lingering(pco_event_t *ev);
+static void pco_http_close(pco_connection_t *c);
+static void pco_http_head_error(pco_connection_t *c, pco_http_addr_t *a, int status);
+
+#define PCO_HTTP_LINGER_MS     2000
+#define PCO_HTTP_LINGER_BYTES  65536
+
+static pco_http_conf_t *
+pco_http_addr_conf(pco_http_addr_t *a)
+{
+    return a->default_server->node->confs[pco_http_module.index];
+}
+
+static void
+pco_http_close(pco_connection_t *c)
+{
+    pco_http_main_t *hm = pco_http_cur_main;
+
+    if (c->idle) {
+        pco_counter_add(hm->c_idle, -1);
+        pco_conn_set_idle(c, false);
+    }
+    pco_counter_add(hm->c_active, -1);
+    c->log = pco_log;
+    pco_conn_close(c);
+}
+
+static void
+pco_http_empty_handler(pco_event_t *ev)
+{
+    pco_unused(ev);
+}
+
+void
+pco_http_init_connection(pco_connection_t *c)
+{
+    pco_http_addr_t *a = c->listening->servers;
+
+    pco_counter_add(pco_http_cur_main->c_active, 1);
+    c->data = NULL;
+    c->read.handler = pco_http_wait_request;
+    c->write.handler = pco_http_empty_handler;
+    if (pco_event_add_conn(c) != PCO_OK) {
+        pco_http_close(c);
+        return;
+    }
+    pco_event_add_timer(&c->read, pco_http_addr_conf(a)->client_header_timeout);
+    if (c->read.ready) {
+        pco_http_wait_request(&c->read);
+    }
+}
+
+static void
+pco_http_set_idle(pco_connection_t *c, bool idle)
+{
+    if ((bool) c->idle == idle) {
+        return;
+    }
+    pco_counter_add(pco_http_cur_main->c_idle, idle ? 1 : -1);
+    pco_conn_set_idle(c, idle);
+}
+
+/* Creates the request for a complete head in data[0..total) (head_len bytes of head). */
+static pco_http_request_t *
+pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *data,
+                        size_t total, size_t head_len)
+{
+    pco_http_main_t    *hm = pco_http_cur_main;
+    pco_http_conf_t    *hc = pco_http_addr_conf(a);
+    size_t              budget = (size_t) hc->max_header_size * 2 + 65536 + total;
+    pco_pool_t         *pool;
+    pco_http_req_t     *rq;
+    pco_http_request_t *r;
+    u_char             *copy;
+    size_t              nv = hm->vars.nelts;
+
+    pool = pco_pool_create(8192, budget);
+    if (pool == NULL) {
+        return NULL;
+    }
+    rq = pco_pcalloc(pool, sizeof(*rq));
+    copy = pco_pnalloc(pool, total + 1);
+    if (rq == NULL || copy == NULL) {
+        pco_pool_destroy(pool);
+        return NULL;
+    }
+    r = &rq->r;
+    r->ctx = pco_pcalloc(pool, sizeof(void *) * (pco_http_nmodules + 1));
+    r->var_cache = pco_palloc(pool, sizeof(pco_str_t) * (nv + 1));
+    r->var_state = pco_pcalloc(pool, nv + 1);
+    if (r->ctx == NULL || r->var_cache == NULL || r->var_state == NULL) {
+        pco_pool_destroy(pool);
+        return NULL;
+    }
+    memcpy(copy, data, total);
+    rq->main = hm;
+    rq->addr = a;
+    rq->conf = hc;
+    rq->rest = copy + head_len;
+    rq->rest_last = copy + total;
+    rq->head_len = head_len;
+    rq->out_tail = &rq->out;
+    rq->log = *pco_log;
+    rq->log.context = pco_http_log_context;
+    rq->log.data = r;
+    r->connection = c;
+    r->pool = pool;
+    r->out.content_length = -1;
+    r->out.last_modified = -1;
+    r->body_left = -1;
+    r->request_length = (int64_t) head_len;
+    r->start_msec = pco_current_msec;
+    r->start_sec = pco_time_sec;
+    r->start_msec_part = pco_time_msec_part;
+    r->keepalive = 0;
+    r->head.content_length = -1;
+    c->requests++;
+    c->data = r;
+    c->pool = pool;
+    c->log = &rq->log;
+    c->read.handler = pco_http_req_read;
+    c->write.handler = pco_http_conn_write;
+    if (c->read.timer_index) {
+        pco_event_del_timer(&c->read);
+    }
+    pco_http_set_idle(c, false);
+    return r;
+}
+
+/* Handles a complete head in buf[0..len) (scratch or a connection buffer). */
+static void
+pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len)
+{
+    pco_http_request_t  *r;
+
+    r = pco_http_create_request(c, c->listening->servers, buf, len, head_len);
+    if (r == NULL) {
+        pco_http_close(c);
+        return;
+    }
+    pco_http_process_request(r);
+}
+
+static void
+pco_http_wait_request(pco_event_t *ev)
+{
+    pco_connection_t  *c = ev->data;
+    pco_http_addr_t   *a = c->listening->servers;
+    pco_http_conf_t   *cf = pco_http_addr_conf(a);
+    pco_http_conn_t   *hcn = c->data;
+    pco_http_head_scan_t  scan0;
+    u_char            *buf;
+    size_t             len, size, head_len;
+    ssize_t            n;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        if (hcn != NULL && hcn->len > 0) {
+            pco_http_head_error(c, a, 408);
+        } else {
+            pco_http_close(c);
+        }
+        return;
+    }
+    for ( ;; ) {
+        if (hcn != NULL) {
+            buf = hcn->buf;
+            len = hcn->len;
+            size = hcn->size;
+        } else {
+            buf = pco_http_scratch;
+            len = 0;
+            size = pco_min(pco_http_scratch_size, a->max_header_size);
+            memset(&scan0, 0, sizeof(scan0));
+        }
+        if (hcn != NULL && hcn->pending) {
+            hcn->pending = false;
+            n = 0;
+        } else {
+            if (len >= size) {
+                pco_http_head_error(c, a, 431);
+                return;
+            }
+            n = c->io->recv(c, buf + len, size - len);
+            if (n == PCO_AGAIN) {
+                c->read.ready = 0;
+                return;
+            }
+            if (n <= 0) {
+                pco_http_close(c);
+                return;
+            }
+            if (hcn == NULL && c->idle) {
+                pco_http_set_idle(c, false);
+                pco_event_add_timer(&c->read, cf->client_header_timeout);
+            }
+        }
+        len += (size_t) n;
+        head_len = pco_http_find_head_end(buf, len, hcn != NULL ? &hcn->scan : &scan0);
+        if (head_len > 0) {
+            if (hcn != NULL) {
+                pco_pool_t *cpool = c->pool;
+
+                c->pool = NULL;
+                c->data = NULL;
+                pco_http_handle_bytes(c, buf, len, head_len);
+                pco_pool_destroy(cpool);
+            } else {
+                pco_http_handle_bytes(c, buf, len, head_len);
+            }
+            return;
+        }
+        if ((hcn != NULL ? hcn->scan.line_end : scan0.line_end) == 0
+            && len > (size_t) cf->max_uri_size)
+        {
+            pco_http_head_error(c, a, 414);
+            return;
+        }
+        if (len >= a->max_header_size) {
+            pco_http_head_error(c, a, 431);
+            return;
+        }
+        if (hcn == NULL) {
+            pco_pool_t *pool = pco_pool_create(4096, a->max_header_size + 4096);
+
+            hcn = pool != NULL ? pco_pcalloc(pool, sizeof(*hcn)) : NULL;
+            if (hcn == NULL || (hcn->buf = pco_pnalloc(pool, a->max_header_size)) == NULL) {
+                if (pool != NULL) {
+                    pco_pool_destroy(pool);
+                }
+                pco_http_close(c);
+                return;
+            }
+            hcn->size = a->max_header_size;
+            hcn->addr = a;
+            hcn->scan = scan0;
+            memcpy(hcn->buf, buf, len);
+            c->pool = pool;
+            c->data = hcn;
+        }
+        hcn->len = len;
+    }
+}
+
+/* An error while reading the head: a minimal request answers, then a lingering close. */
+static void
+pco_http_head_error(pco_connection_t *c, pco_http_addr_t *a, int status)
+{
+    pco_http_conn_t     *hcn = c->data;
+    pco_pool_t          *cpool = c->pool;
+    pco_http_request_t  *r;
+    u_char               id[32];
+
+    c->pool = NULL;
+    c->data = NULL;
+    r = pco_http_create_request(c, a, (u_char *) "", 0, 0);
+    if (cpool != NULL) {
+        pco_pool_destroy(cpool);
+    }
+    pco_unused(hcn);
+    if (r == NULL) {
+        pco_http_close(c);
+        return;
+    }
+    pco_http_request_id_generate(id);
+    r->request_id.data = pco_pnalloc(r->pool, 32);
+    if (r->request_id.data != NULL) {
+        memcpy(r->request_id.data, id, 32);
+        r->request_id.len = 32;
+    }
+    pco_http_req(r)->close_after = 1;
+    pco_http_req(r)->head_error = 1;
+    r->lingering = 1;
+    r->head.version = 11;
+    pco_http_finalize_request(r, status);
+}
+
+static int
+pco_http_set_request_id(pco_http_request_t *r)
+{
+    pco_http_header_t *h = r->head.nheaders ? pco_http_head_find(&r->head, "X-Request-Id", 12)
+                                            : NULL;
+
+    if (h != NULL && pco_http_request_id_valid(h->value.data, h->value.len)) {
+        r->request_id = h->value;
+        return PCO_OK;
+    }
+    r->request_id.data = pco_pnalloc(r->pool, 32);
+    if (r->request_id.data == NULL) {
+        return PCO_ERROR;
+    }
+    pco_http_request_id_generate(r->request_id.data);
+    r->request_id.len = 32;
+    return PCO_OK;
+}
+
+static void
+pco_http_process_request(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    pco_http_main_t *hm = rq->main;
+    u_char          *head = rq->rest - rq->head_len;
+    pco_str_t        hostsrc = pco_null_string;
+    int              rc;
+    bool             changed = false;
+
+    pco_counter_add(hm->c_requests, 1);
+    rc = pco_http_parse_head(&r->head, head, rq->head_len, (size_t) rq->conf->max_uri_size);
+    if (rc != 0) {
+        if (pco_http_set_request_id(r) != PCO_OK) {
+            pco_http_finalize_request(r, PCO_ERROR);
+            return;
+        }
+        if (r->head.version == 0) {
+            r->head.version = 11;
+        }
+        rq->close_after = 1;
+        rq->head_error = 1;
+        r->lingering = 1;
+        pco_http_finalize_request(r, rc);
+        return;
+    }
+    r->keepalive = r->head.keepalive && rq->conf->keepalive_timeout > 0;
+    if (pco_http_set_request_id(r) != PCO_OK) {
+        pco_http_finalize_request(r, PCO_ERROR);
+        return;
+    }
+    if (r->head.authority.len) {
+        hostsrc = r->head.authority;
+    } else if (r->head.host_idx) {
+        hostsrc = r->head.headers[r->head.host_idx - 1].value;
+    }
+    if (hostsrc.len) {
+        r->host.data = pco_pnalloc(r->pool, hostsrc.len + 1);
+        if (r->host.data == NULL) {
+            pco_http_finalize_request(r, PCO_ERROR);
+            return;
+        }
+        if (pco_http_normalize_host(hostsrc.data, hostsrc.len, r->host.data, &r->host.len)
+            != 0)
+        {
+            r->host.len = 0;
+            rq->close_after = 1;
+            pco_http_finalize_request(r, 400);
+            return;
+        }
+    } else if (r->head.version >= 11) {
+        rq->close_after = 1;
+        pco_http_finalize_request(r, 400);
+        return;
+    }
+    r->uri.data = pco_pnalloc(r->pool, r->head.path.len + 1);
+    if (r->uri.data == NULL) {
+        pco_http_finalize_request(r, PCO_ERROR);
+        return;
+    }
+    if (pco_http_normalize_path(r->head.path.data, r->head.path.len, r->uri.data, &r->uri.len,
+                                &changed) != 0)
+    {
+        r->uri.len = 0;
+        rq->close_after = 1;
+        pco_http_finalize_request(r, 400);
+        return;
+    }
+    r->uri_changed = changed;
+    r->args = r->head.query;
+    r->phase = PCO_HTTP_POST_READ_PHASE;
+    r->phase_handler = 0;
+    pco_http_run_phases(r);
+}
+
+static pcre2_match_data *pco_http_md;
+
+static int
+pco_http_select(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    pcre2_match_data *md;
+    int              n;
+
+    if (pco_http_md == NULL) {
+        pco_http_md = pcre2_match_data_create(32, NULL);
+    }
+    md = pco_http_md;
+    r->server = pco_http_find_server(rq->addr, &r->host, md);
+    rq->conf = r->server->node->confs[pco_http_module.index];
+    r->route = pco_http_find_route(r->server, &r->uri, r->head.method, &r->head, md);
+    if (r->route == NULL) {
+        return 404;
+    }
+    rq->conf = r->route->node->confs[pco_http_module.index];
+    if (r->route->path_regex != NULL && md != NULL) {
+        n = (int) pcre2_get_ovector_count(md);
+        n = pco_min(n, (int) r->route->regex_captures + 1);
+        r->captures = pco_palloc(r->pool, sizeof(PCRE2_SIZE) * 2 * (size_t) n);
+        if (r->captures == NULL) {
+            return PCO_ERROR;
+        }
+        memcpy(r->captures, pcre2_get_ovector_pointer(md), sizeof(PCRE2_SIZE) * 2 * (size_t) n);
+        r->ncaptures = (uint32_t) n;
+    }
+    if (rq->conf->client_max_body_size > 0
+        && r->head.content_length > rq->conf->client_max_body_size)
+    {
+        rq->close_after = 1;
+        r->lingering = 1;
+        return 413;
+    }
+    if (!r->keepalive || rq->conf->keepalive_timeout == 0) {
+        r->keepalive = 0;
+    }
+    return PCO_OK;
+}
+
+void
+pco_http_run_phases(pco_http_request_t *r)
+{
+    pco_http_main_t  *hm = pco_http_req(r)->main;
+    int               rc;
+
+    while (r->phase < PCO_HTTP_CONTENT_PHASE) {
+        if (r->phase_handler >= hm->nphases[r->phase]) {
+            if (r->phase == PCO_HTTP_POST_READ_PHASE) {
+                rc = pco_http_select(r);
+                if (rc != PCO_OK) {
+                    pco_http_finalize_request(r, rc);
+                    return;
+                }
+            }
+            r->phase++;
+            r->phase_handler = 0;
+            continue;
+        }
+        rc = hm->phases[r->phase][r->phase_handler](r);
+        if (rc == PCO_DECLINED) {
+            r->phase_handler++;
+            continue;
+        }
+        if (rc == PCO_OK) {
+            r->phase_handler = (unsigned) hm->nphases[r->phase];
+            continue;
+        }
+        if (rc == PCO_AGAIN) {
+            return;
+        }
+        pco_http_finalize_request(r, rc);
+        return;
+    }
+    if (r->phase == PCO_HTTP_CONTENT_PHASE) {
+        r->phase = PCO_HTTP_LOG_PHASE;
+        if (r->route == NULL || r->route->content == NULL) {
+            pco_http_finalize_request(r, 404);
+            return;
+        }
+        rc = r->route->content(r);
+        pco_http_finalize_request(r, rc);
+    }
+}
+
+static void
+pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r)
+{
+    pco_http_req_t    *rq = pco_http_req(r);
+    pco_http_conf_t   *cf = rq->conf;
+    size_t             left = (size_t) (rq->rest_last - rq->rest);
+    pco_http_addr_t   *a = rq->addr;
+    pco_http_conn_t   *hcn = NULL;
+    pco_pool_t        *pool = NULL;
+
+    if (left > 0) {
+        /* pipelined bytes: keep them in a connection buffer, parse them next pass */
+        pool = pco_pool_create(4096, a->max_header_size + 4096);
+        hcn = pool != NULL ? pco_pcalloc(pool, sizeof(*hcn)) : NULL;
+        if (hcn == NULL || left > a->max_header_size
+            || (hcn->buf = pco_pnalloc(pool, a->max_header_size)) == NULL)
+        {
+            if (pool != NULL) {
+                pco_pool_destroy(pool);
+            }
+            pco_http_close(c);
+            return;
+        }
+        hcn->size = a->max_header_size;
+        hcn->addr = a;
+        hcn->len = left;
+        hcn->pending = true;
+        memcpy(hcn->buf, rq->rest, left);
+    }
+    c->log = pco_log;
+    pco_pool_destroy(c->pool);
+    c->pool = pool;
+    c->data = hcn;
+    c->read.handler = pco_http_wait_request;
+    c->write.handler = pco_http_empty_handler;
+    if (c->write.timer_index) {
+        pco_event_del_timer(&c->write);
+    }
+    if (hcn != NULL) {
+        pco_event_add_timer(&c->read, cf->client_header_timeout);
+        pco_event_post(&c->read);
+        return;
+    }
+    pco_http_set_idle(c, true);
+    pco_event_add_timer(&c->read, cf->keepalive_timeout);
+    if (c->read.ready) {
+        pco_event_post(&c->read);
+    }
+}
+
+static void
+pco_http_start_lingering(pco_connection_t *c)
+{
+    c->log = pco_log;
+    if (c->pool != NULL) {
+        pco_pool_destroy(c->pool);
+        c->pool = NULL;
+    }
+    if (shutdown(c->fd, SHUT_WR) == -1) {
+        pco_http_close(c);
+        return;
+    }
+    c->data = (void *) (uintptr_t) 0;
+    c->read.handler = pco_http_lingering;
+    c->write.handler = pco_http_empty_handler;
+    if (c->write.timer_index) {
+        pco_event_del_timer(&c->write);
+    }
+    pco_event_add_timer(&c->read, PCO_HTTP_LINGER_MS);
+    pco_http_lingering(&c->read);
+}
+
+static void
+pco_http_lingering(pco_event_t *ev)
+{
+    pco_connection_t  *c = ev->data;
+    uintptr_t          total = (uintptr_t) c->data;
+    ssize_t            n;
+
+    if (ev->timedout) {
+        pco_http_close(c);
+        return;
+    }
+    for ( ;; ) {
+        n = c->io->recv(c, pco_http_scratch, pco_http_scratch_size);
+        if (n == PCO_AGAIN) {
+            c->read.ready = 0;
+            c->data = (void *) total;
+            return;
+        }
+        if (n <= 0) {
+            pco_http_close(c);
+            return;
+        }
+        total += (uintptr_t) n;
+        if (total >= PCO_HTTP_LINGER_BYTES) {
+            pco_http_close(c);
+            return;
+        }
+    }
+}
+
+void
+pco_http_request_done(pco_http_request_t *r)
+{
+    pco_http_req_t    *rq = pco_http_req(r);
+    pco_http_main_t   *hm = rq->main;
+    pco_connection_t  *c = r->connection;
+    size_t             i;
+    int                cls;
+
+    if (rq->done) {
+        return;
+    }
+    rq->done = 1;
+    if (r->client_gone) {
+        r->status = 499;
+    }
+    cls = r->status / 100 - 1;
+    if (cls >= 0 && cls < 5) {
+        pco_counter_add(hm->c_status[cls], 1);
+    }
+    if (!r->logged) {
+        r->logged = 1;
+        for (i = 0; i < hm->nphases[PCO_HTTP_LOG_PHASE]; i++) {
+            (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
+        }
+    }
+    if (!r->body_done && (r->head.content_length > 0 || r->head.chunked)) {
+        rq->close_after = 1;
+        r->lingering = 1;
+    }
+    if (c->error || r->client_gone) {
+        pco_http_close(c);
+        return;
+    }
+    if (!r->keepalive || rq->close_after || c->close) {
+        if (r->lingering) {
+            pco_http_start_lingering(c);
+        } else {
+            pco_http_close(c);
+        }
+        return;
+    }
+    pco_http_keepalive(c, r);
+}
+
+void
+pco_http_finalize_request(pco_http_request_t *r, int rc)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+
+    if (rq->done) {
+        return;
+    }
+    if (rc == PCO_AGAIN) {
+        return;
+    }
+    if (rc == PCO_ERROR) {
+        r->connection->error = 1;
+        pco_http_request_done(r);
+        return;
+    }
+    if (rc >= 100) {
+        if (r->header_sent) {
+            r->connection->error = 1;
+            pco_http_request_done(r);
+            return;
+        }
+        if (rc >= 400 && rq->head_error) {
+            rq->close_after = 1;
+        }
+        rc = pco_http_special_response(r, rc);
+        if (rc == PCO_ERROR) {
+            r->connection->error = 1;
+            pco_http_request_done(r);
+            return;
+        }
+    }
+    if (!rq->last_seen) {
+        /* the handler is still producing (r->write_handler) */
+        return;
+    }
+    if (rq->out != NULL) {
+        return;      /* the write event finishes it */
+    }
+    pco_http_request_done(r);
+}
+
+static void
+pco_http_conn_write(pco_event_t *ev)
+{
+    pco_connection_t    *c = ev->data;
+    pco_http_request_t  *r = c->data;
+    pco_http_req_t      *rq = pco_http_req(r);
+    int                  rc;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        pco_log_err(PCO_LOG_INFO, c->log, 0, "client timed out sending the response");
+        r->client_gone = 1;
+        c->timedout = 1;
+        pco_http_request_done(r);
+        return;
+    }
+    rc = pco_http_writer_flush(r);
+    if (rc == PCO_AGAIN) {
+        return;
+    }
+    if (rc == PCO_ERROR) {
+        pco_http_request_done(r);
+        return;
+    }
+    if (rq->last_seen) {
+        pco_http_request_done(r);
+        return;
+    }
+    if (r->write_handler != NULL) {
+        r->write_handler(r);
+    }
+}
+
+static void
+pco_http_req_read(pco_event_t *ev)
+{
+    pco_connection_t    *c = ev->data;
+    pco_http_request_t  *r = c->data;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        r->client_gone = 1;
+        pco_http_request_done(r);
+        return;
+    }
+    if (r->read_handler != NULL) {
+        r->read_handler(r);
+    }
+}
+
+int
+pco_http_discard_body(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    int64_t          max = rq->conf->client_max_body_size, seen = 0;
+    int              rc;
+
+    if (r->body_done) {
+        return PCO_OK;
+    }
+    if (!r->head.chunked && r->head.content_length <= 0) {
+        r->body_done = 1;
+        return PCO_OK;
+    }
+    if (max > 0 && r->head.content_length > max) {
+        rq->close_after = 1;
+        r->lingering = 1;
+        return 413;
+    }
+    if (!r->head.chunked) {
+        size_t have = (size_t) (rq->rest_last - rq->rest);
+
+        if (r->body_left < 0) {
+            r->body_left = r->head.content_length;
+        }
+        if ((int64_t) have >= r->body_left) {
+            rq->rest += r->body_left;
+            r->request_length += r->body_left;
+            r->body_left = 0;
+            r->body_done = 1;
+            return PCO_OK;
+        }
+        /* the rest is not here yet: close after the response (lingering) */
+        rq->rest = rq->rest_last;
+        r->discarding = 1;
+        rq->close_after = 1;
+        r->lingering = 1;
+        return PCO_OK;
+    }
+    r->chunked.meta_limit = (size_t) rq->conf->max_header_size;
+    for ( ;; ) {
+        rc = pco_http_parse_chunked(&r->chunked, &rq->rest, rq->rest_last);
+        if (rc == PCO_OK) {
+            size_t take = (size_t) pco_min((uint64_t) (rq->rest_last - rq->rest),
+                                           r->chunked.left);
+
+            rq->rest += take;
+            r->chunked.left -= take;
+            seen += (int64_t) take;
+            if (max > 0 && seen > max) {
+                rq->close_after = 1;
+                r->lingering = 1;
+                return 413;
+            }
+            continue;
+        }
+        if (rc == PCO_DONE) {
+            r->body_done = 1;
+            return PCO_OK;
+        }
+        if (rc == PCO_ERROR) {
+            rq->close_after = 1;
+            return r->chunked.status ? r->chunked.status : 400;
+        }
+        r->discarding = 1;
+        rq->close_after = 1;
+        r->lingering = 1;
+        return PCO_OK;
+    }
+}
+
+u_char *
+pco_http_log_context(pco_log_t *log, u_char *buf, u_char *end)
+{
+    pco_http_request_t  *r = log->data;
+    pco_connection_t    *c;
+    u_char               addr[64];
+    size_t               alen;
+    int                  n;
+
+    if (r == NULL || buf >= end) {
+        return buf;
+    }
+    c = r->connection;
+    alen = pco_sockaddr_ntop(&c->sockaddr, c->socklen, addr, sizeof(addr), false);
+    n = snprintf((char *) buf, (size_t) (end - buf), ", client: %.*s", (int) alen,
+                 (char *) addr);
+    buf += n > 0 ? pco_min((size_t) n, (size_t) (end - buf)) : 0;
+    if (r->server != NULL && r->server->name.len && buf < end) {
+        n = snprintf((char *) buf, (size_t) (end - buf), ", server: %.*s",
+                     (int) r->server->name.len, (char *) r->server->name.data);
+        buf += n > 0 ? pco_min((size_t) n, (size_t) (end - buf)) : 0;
+    }
+    if (r->head.request_line.len && buf < end) {
+        n = snprintf((char *) buf, (size_t) (end - buf), ", request: \"%.*s\"",
+                     (int) pco_min(r->head.request_line.len, (size_t) 2048),
+                     (char *) r->head.request_line.data);
+        buf += n > 0 ? pco_min((size_t) n, (size_t) (end - buf)) : 0;
+    }
+    if (r->request_id.len && buf < end) {
+        n = snprintf((char *) buf, (size_t) (end - buf), ", request_id: %.*s",
+                     (int) r->request_id.len, (char *) r->request_id.data);
+        buf += n > 0 ? pco_min((size_t) n, (size_t) (end - buf)) : 0;
+    }
+    return buf;
+}

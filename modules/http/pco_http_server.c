@@ -1,0 +1,475 @@
+/*
+ * pco_http_server.c: builds the servers, routes and per-address virtual server tables at
+ * conf_done (with the -t checks: listen, default, tls, regexes, methods, shadowed routes),
+ * and selects the server by Host and the route by path, method and headers at runtime.
+ * Matching functions are pure (unit-tested in t/unit/test_http_select.c).
+ */
+#include "pco_http_int.h"
+#include <stdlib.h>
+#include <strings.h>
+
+int
+pco_http_name_cmp(const void *a, const void *b)
+{
+    const pco_http_name_t *x = a, *y = b;
+    size_t                 n = pco_min(x->name.len, y->name.len);
+    int                    c = memcmp(x->name.data, y->name.data, n);
+
+    if (c != 0) {
+        return c;
+    }
+    return x->name.len < y->name.len ? -1 : (x->name.len > y->name.len);
+}
+
+static int
+pco_http_wild_cmp(const void *a, const void *b)
+{
+    const pco_http_name_t *x = a, *y = b;
+
+    /* longest suffix first */
+    if (x->name.len != y->name.len) {
+        return x->name.len > y->name.len ? -1 : 1;
+    }
+    return pco_http_name_cmp(a, b);
+}
+
+pco_http_server_t *
+pco_http_find_server(const pco_http_addr_t *a, const pco_str_t *host, pcre2_match_data *md)
+{
+    size_t  lo = 0, hi = a->nexact, i;
+
+    if (host->len == 0) {
+        return a->default_server;
+    }
+    while (lo < hi) {
+        size_t           mid = (lo + hi) / 2;
+        pco_http_name_t  key = { *host, NULL };
+        int              c = pco_http_name_cmp(&key, &a->exact[mid]);
+
+        if (c == 0) {
+            return a->exact[mid].server;
+        }
+        if (c < 0) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    for (i = 0; i < a->nwild; i++) {
+        const pco_str_t *w = &a->wild[i].name;    /* ".example.com" */
+
+        if (host->len > w->len
+            && memcmp(host->data + host->len - w->len, w->data, w->len) == 0)
+        {
+            return a->wild[i].server;
+        }
+    }
+    for (i = 0; i < a->nregex && md != NULL; i++) {
+        if (pcre2_match(a->regex[i].re, host->data, host->len, 0, 0, md, NULL) >= 0) {
+            return a->regex[i].server;
+        }
+    }
+    return a->default_server;
+}
+
+bool
+pco_http_route_matches(const pco_http_route_t *rt, const pco_str_t *uri, unsigned method,
+                       pco_http_head_t *h, pcre2_match_data *md)
+{
+    size_t  i;
+
+    if (rt->path.len
+        && (uri->len != rt->path.len || memcmp(uri->data, rt->path.data, uri->len) != 0))
+    {
+        return false;
+    }
+    if (rt->path_prefix.len
+        && (uri->len < rt->path_prefix.len
+            || memcmp(uri->data, rt->path_prefix.data, rt->path_prefix.len) != 0))
+    {
+        return false;
+    }
+    if (rt->methods != 0) {
+        unsigned m = rt->methods;
+
+        if (m & PCO_HTTP_GET) {
+            m |= PCO_HTTP_HEAD;
+        }
+        if ((m & method) == 0) {
+            return false;
+        }
+    }
+    for (i = 0; i < rt->nheaders; i++) {
+        pco_http_header_t *hd;
+        unsigned           k;
+        bool               ok = false;
+
+        if (h == NULL) {
+            return false;
+        }
+        for (k = 0; k < h->nheaders; k++) {
+            hd = &h->headers[k];
+            if (hd->name.len == rt->headers[i].name.len
+                && strncasecmp((char *) hd->name.data, (char *) rt->headers[i].name.data,
+                               hd->name.len) == 0
+                && hd->value.len == rt->headers[i].value.len
+                && memcmp(hd->value.data, rt->headers[i].value.data, hd->value.len) == 0)
+            {
+                ok = true;
+                break;
+            }
+        }
+        if (!ok) {
+            return false;
+        }
+    }
+    if (rt->path_regex != NULL) {
+        if (md == NULL
+            || pcre2_match(rt->path_regex, uri->data, uri->len, 0, 0, md, NULL) < 0)
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
+pco_http_route_t *
+pco_http_find_route(const pco_http_server_t *s, const pco_str_t *uri, unsigned method,
+                    pco_http_head_t *h, pcre2_match_data *md)
+{
+    size_t  i;
+
+    for (i = 0; i < s->nroutes; i++) {
+        if (pco_http_route_matches(s->routes[i], uri, method, h, md)) {
+            return s->routes[i];
+        }
+    }
+    return NULL;
+}
+
+bool
+pco_http_route_shadows(const pco_http_route_t *e, const pco_http_route_t *l)
+{
+    if (e->methods != 0 || e->nheaders != 0 || e->path_regex != NULL) {
+        return false;
+    }
+    if (e->path.len == 0 && e->path_prefix.len == 0) {
+        return true;      /* matches everything */
+    }
+    if (e->path.len) {
+        return l->path.len == e->path.len && memcmp(l->path.data, e->path.data, e->path.len) == 0;
+    }
+    if (l->path.len >= e->path_prefix.len
+        && memcmp(l->path.data, e->path_prefix.data, e->path_prefix.len) == 0)
+    {
+        return true;
+    }
+    if (l->path_prefix.len >= e->path_prefix.len
+        && memcmp(l->path_prefix.data, e->path_prefix.data, e->path_prefix.len) == 0)
+    {
+        return true;
+    }
+    return false;
+}
+
+static pcre2_code *
+pco_http_regex(pco_conf_t *cf, const pco_conf_src_t *src, const pco_str_t *text,
+               bool caseless, uint32_t *ncap)
+{
+    int          err;
+    PCRE2_SIZE   off;
+    pcre2_code  *re;
+    PCRE2_UCHAR  msg[256];
+
+    re = pcre2_compile(text->data, text->len, caseless ? PCRE2_CASELESS : 0, &err, &off, NULL);
+    if (re == NULL) {
+        pcre2_get_error_message(err, msg, sizeof(msg));
+        pco_conf_error_src(cf, src, "invalid regex \"%s\": %s at offset %zu",
+                           (char *) text->data, (char *) msg, (size_t) off);
+        return NULL;
+    }
+    (void) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    if (pco_pool_cleanup_add(cf->pool, (pco_pool_cleanup_pt) pcre2_code_free, re) != PCO_OK) {
+        pcre2_code_free(re);
+        return NULL;
+    }
+    if (ncap != NULL) {
+        pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, ncap);
+    }
+    return re;
+}
+
+static int
+pco_http_build_route(pco_conf_t *cf, pco_http_server_t *s, pco_conf_node_t *node,
+                     pco_http_route_t *rt)
+{
+    pco_http_conf_t  *hc = node->confs[pco_http_module.index];
+    size_t            i;
+    int               rc = PCO_OK;
+
+    rt->node = node;
+    rt->server = s;
+    rt->src = node->src;
+    rt->path = hc->match.path;
+    rt->path_prefix = hc->match.path_prefix;
+    if (hc->match.path_regex.len) {
+        rt->path_regex = pco_http_regex(cf, pco_conf_src_of(hc, "match"), &hc->match.path_regex,
+                                        false, &rt->regex_captures);
+        if (rt->path_regex == NULL) {
+            rc = PCO_ERROR;
+        }
+    }
+    for (i = 0; i < hc->match.methods.n; i++) {
+        pco_str_t *m = &hc->match.methods.elts[i];
+        unsigned   bit = pco_http_method_bit(m->data, m->len);
+
+        if (bit == PCO_HTTP_OTHER) {
+            pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+                               "unknown method \"%s\" in match.methods", (char *) m->data);
+            rc = PCO_ERROR;
+        }
+        rt->methods |= bit;
+    }
+    rt->headers = hc->match.headers.elts;
+    rt->nheaders = hc->match.headers.n;
+    return rc;
+}
+
+static pco_http_addr_t *
+pco_http_addr_get(pco_conf_t *cf, pco_http_main_t *hm, const pco_http_listen_t *l)
+{
+    pco_http_addr_t  *a = hm->addrs.elts;
+    size_t            i;
+
+    for (i = 0; i < hm->addrs.nelts; i++) {
+        if (a[i].socklen == l->socklen && memcmp(&a[i].sa, &l->sa, l->socklen) == 0) {
+            return &a[i];
+        }
+    }
+    a = pco_array_push(&hm->addrs);
+    if (a == NULL) {
+        return NULL;
+    }
+    memset(a, 0, sizeof(*a));
+    a->sa = l->sa;
+    a->socklen = l->socklen;
+    a->text = l->text;
+    if (pco_array_init(&a->a_exact, cf->pool, 4, sizeof(pco_http_name_t)) != PCO_OK
+        || pco_array_init(&a->a_wild, cf->pool, 2, sizeof(pco_http_name_t)) != PCO_OK
+        || pco_array_init(&a->a_regex, cf->pool, 2, sizeof(pco_http_name_re_t)) != PCO_OK)
+    {
+        return NULL;
+    }
+    return a;
+}
+
+static int
+pco_http_addr_names(pco_conf_t *cf, pco_http_addr_t *a, pco_http_server_t *s,
+                    pco_http_conf_t *hc)
+{
+    size_t  i;
+
+    for (i = 0; i < hc->names.n; i++) {
+        pco_str_t        *n = &hc->names.elts[i];
+        pco_http_name_t  *e;
+
+        if (n->len > 1 && n->data[0] == '~') {
+            pco_http_name_re_t *re = pco_array_push(&a->a_regex);
+            pco_str_t           t = { n->len - 1, n->data + 1 };
+
+            if (re == NULL) {
+                return PCO_ERROR;
+            }
+            re->server = s;
+            re->re = pco_http_regex(cf, pco_conf_src_of(hc, "names"), &t, true, NULL);
+            if (re->re == NULL) {
+                return PCO_ERROR;
+            }
+            continue;
+        }
+        e = pco_array_push(n->len > 2 && n->data[0] == '*' && n->data[1] == '.'
+                           ? &a->a_wild : &a->a_exact);
+        if (e == NULL) {
+            return PCO_ERROR;
+        }
+        e->server = s;
+        e->name.data = pco_pnalloc(cf->pool, n->len);
+        if (e->name.data == NULL) {
+            return PCO_ERROR;
+        }
+        if (n->data[0] == '*') {
+            e->name.len = n->len - 1;
+            memcpy(e->name.data, n->data + 1, e->name.len);
+        } else {
+            e->name.len = n->len;
+            memcpy(e->name.data, n->data, n->len);
+        }
+        for (size_t k = 0; k < e->name.len; k++) {
+            if (e->name.data[k] >= 'A' && e->name.data[k] <= 'Z') {
+                e->name.data[k] |= 0x20;
+            }
+        }
+    }
+    return PCO_OK;
+}
+
+int
+pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
+{
+    pco_conf_node_t  *root = cf->root;
+    size_t            i, j, k, ns = 0, nr = 0;
+    int               rc = PCO_OK;
+
+    for (i = 0; i < root->nchildren; i++) {
+        if (root->children[i]->scope == PCO_SCOPE_SERVER) {
+            ns++;
+            for (j = 0; j < root->children[i]->nchildren; j++) {
+                nr += root->children[i]->children[j]->scope == PCO_SCOPE_ROUTE;
+            }
+        }
+    }
+    hm->servers = pco_pcalloc(cf->pool, sizeof(void *) * (ns + 1));
+    hm->routes = pco_pcalloc(cf->pool, sizeof(void *) * (nr + 1));
+    if (hm->servers == NULL || hm->routes == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < root->nchildren; i++) {
+        pco_conf_node_t    *sn = root->children[i];
+        pco_http_conf_t    *hc;
+        pco_http_server_t  *s;
+
+        if (sn->scope != PCO_SCOPE_SERVER) {
+            continue;
+        }
+        hc = sn->confs[pco_http_module.index];
+        s = pco_pcalloc(cf->pool, sizeof(*s));
+        if (s == NULL) {
+            return PCO_ERROR;
+        }
+        s->node = sn;
+        s->index = (unsigned) hm->nservers;
+        if (hc->names.n) {
+            s->name = hc->names.elts[0];
+        } else {
+            pco_str_set(&s->name, "");
+        }
+        s->routes = pco_pcalloc(cf->pool, sizeof(void *) * (sn->nchildren + 1));
+        if (s->routes == NULL) {
+            return PCO_ERROR;
+        }
+        hm->servers[hm->nservers++] = s;
+        for (j = 0; j < sn->nchildren; j++) {
+            pco_http_route_t *rt;
+
+            if (sn->children[j]->scope != PCO_SCOPE_ROUTE) {
+                continue;
+            }
+            rt = pco_pcalloc(cf->pool, sizeof(*rt));
+            if (rt == NULL) {
+                return PCO_ERROR;
+            }
+            if (pco_http_build_route(cf, s, sn->children[j], rt) != PCO_OK) {
+                rc = PCO_ERROR;
+            }
+            rt->index = (unsigned) s->nroutes;
+            for (k = 0; k < s->nroutes; k++) {
+                pco_http_conf_t *ec = s->routes[k]->node->confs[pco_http_module.index];
+
+                if (ec->match.path_regex.len == 0 && pco_http_route_shadows(s->routes[k], rt)) {
+                    pco_conf_warn_src(cf, &rt->src, "route can never match: routes[%u] "
+                                      "(line %d) matches first", s->routes[k]->index,
+                                      s->routes[k]->src.line);
+                    break;
+                }
+            }
+            s->routes[s->nroutes++] = rt;
+            hm->routes[hm->nroutes++] = rt;
+        }
+        if (hc->listen.n == 0) {
+            pco_conf_error_src(cf, &sn->src, "server has no listen address");
+            rc = PCO_ERROR;
+            continue;
+        }
+        for (j = 0; j < hc->listen.n; j++) {
+            pco_http_listen_t  *l = &hc->listen.elts[j];
+            pco_http_addr_t    *a;
+
+            for (k = 0; k < j; k++) {
+                if (hc->listen.elts[k].socklen == l->socklen
+                    && memcmp(&hc->listen.elts[k].sa, &l->sa, l->socklen) == 0)
+                {
+                    pco_conf_error_src(cf, &l->src, "duplicate listen address \"%s\" in "
+                                       "this server", l->text);
+                    rc = PCO_ERROR;
+                    break;
+                }
+            }
+            if (k < j) {
+                continue;
+            }
+            if (l->tls) {
+                pco_conf_error_src(cf, &l->src, "tls listeners need the tls module");
+                rc = PCO_ERROR;
+                continue;
+            }
+            a = pco_http_addr_get(cf, hm, l);
+            if (a == NULL) {
+                return PCO_ERROR;
+            }
+            if (l->default_server) {
+                if (a->explicit_default) {
+                    pco_conf_error_src(cf, &l->src, "two default servers for \"%s\"", l->text);
+                    rc = PCO_ERROR;
+                }
+                a->explicit_default = true;
+                a->default_server = s;
+            } else if (a->default_server == NULL) {
+                a->default_server = s;
+            }
+            if ((size_t) hc->max_header_size > a->max_header_size) {
+                a->max_header_size = (size_t) hc->max_header_size;
+            }
+            if (a->max_header_size > hm->scratch_size) {
+                hm->scratch_size = a->max_header_size;
+            }
+            if (pco_http_addr_names(cf, a, s, hc) != PCO_OK) {
+                rc = PCO_ERROR;
+            }
+            {
+                pco_listening_t *ls = a->ls;
+
+                if (ls == NULL) {
+                    ls = pco_listen_add(cycle, &a->sa, a->socklen, a->text);
+                    if (ls == NULL) {
+                        return PCO_ERROR;
+                    }
+                    a->ls = ls;
+                }
+                ls->backlog = (int) l->backlog;
+                ls->reuseport = ls->reuseport || l->reuseport;
+                ls->ipv6only = ls->ipv6only || l->ipv6only;
+                ls->proxy_protocol = ls->proxy_protocol || l->proxy_protocol;
+                ls->handler = pco_http_init_connection;
+            }
+        }
+    }
+    /* freeze the per-address tables (the arrays do not move after this) */
+    {
+        pco_http_addr_t *a = hm->addrs.elts;
+
+        for (i = 0; i < hm->addrs.nelts; i++) {
+            a[i].exact = a[i].a_exact.elts;
+            a[i].nexact = a[i].a_exact.nelts;
+            qsort(a[i].exact, a[i].nexact, sizeof(pco_http_name_t), pco_http_name_cmp);
+            a[i].wild = a[i].a_wild.elts;
+            a[i].nwild = a[i].a_wild.nelts;
+            qsort(a[i].wild, a[i].nwild, sizeof(pco_http_name_t), pco_http_wild_cmp);
+            a[i].regex = a[i].a_regex.elts;
+            a[i].nregex = a[i].a_regex.nelts;
+            if (a[i].ls != NULL) {
+                a[i].ls->servers = &a[i];
+            }
+        }
+    }
+    return rc;
+}
