@@ -106,7 +106,9 @@ pco_conf_vprint(pco_conf_t *cf, const char *file, int line, const char *path,
     if (path != NULL && path[0] != '\0') {
         fprintf(out, "%s: ", path);
     }
-    vfprintf(out, fmt, ap);
+    if (fmt != NULL) {
+        vfprintf(out, fmt, ap);
+    }
     fputc('\n', out);
 }
 

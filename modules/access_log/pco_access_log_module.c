@@ -22,6 +22,7 @@
 #include "pco_access_log.h"
 #include <fcntl.h>
 #include <unistd.h>
+#include <pwd.h>
 
 #define PCO_ACCESS_LOG_BUF_SIZE  65536
 #define PCO_ACCESS_LOG_FLUSH_MS  1000
@@ -381,10 +382,23 @@ pco_access_log_flush_all(pco_cycle_t *cycle)
     }
 }
 
+/* Opens path for appending. A master running as root hands the file to the worker user,
+ * so that workers (after the privilege drop) can open it again on USR1. */
 static int
-pco_access_log_open(const char *path)
+pco_access_log_open(pco_cycle_t *cycle, const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int             fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    struct passwd  *pw;
+
+    if (fd >= 0 && geteuid() == 0 && pco_process_type == PCO_PROCESS_MASTER
+        && cycle->core != NULL && cycle->core->user.len > 0)
+    {
+        pw = getpwnam((const char *) cycle->core->user.data);
+        if (pw != NULL && fchown(fd, pw->pw_uid, (gid_t) -1) != 0) {
+            pco_log_err(PCO_LOG_WARN, cycle->log, errno, "fchown(\"%s\") failed", path);
+        }
+    }
+    return fd;
 }
 
 /* USR1, in every process of the generation: flush, reopen, keep the descriptor number. */
@@ -402,7 +416,7 @@ pco_access_log_reopen(pco_cycle_t *cycle, void *data)
         if (f->buf != NULL && f->len > 0) {
             pco_access_log_flush(cycle, f);
         }
-        fd = pco_access_log_open(f->path);
+        fd = pco_access_log_open(cycle, f->path);
         if (fd < 0) {
             pco_log_error(PCO_LOG_ERR, cycle->log, errno,
                           "reopening access log \"%s\" failed", f->path);
@@ -447,7 +461,7 @@ pco_access_log_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
     }
     files = ctx->files.elts;
     for (i = 0; i < ctx->files.nelts; i++) {
-        files[i]->fd = pco_access_log_open(files[i]->path);
+        files[i]->fd = pco_access_log_open(cycle, files[i]->path);
         if (files[i]->fd < 0) {
             pco_log_error(PCO_LOG_ERR, cycle->log, errno, "cannot open access log \"%s\"",
                           files[i]->path);

@@ -42,6 +42,19 @@ typedef int (*pco_http_header_filter_pt)(pco_http_request_t *r);
 typedef int (*pco_http_body_filter_pt)(pco_http_request_t *r, pco_chain_t *in);
 typedef void (*pco_http_event_pt)(pco_http_request_t *r);
 
+/*
+ * Filters: header filters run in priority order (then module name) and return PCO_OK (or
+ * PCO_DECLINED) to continue, PCO_ERROR to stop; the head is built by the http module's
+ * filter at PCO_HTTP_FILTER_FRAMING, so edit r->out before that. Body filters all receive
+ * the same chain and edit it in place (replace cl->buf, insert links after cl); the
+ * framing filter drops body bytes for header-only responses and adds chunked framing, and
+ * the writer (PCO_HTTP_FILTER_WRITER) queues the chain, writes what the socket takes and
+ * returns PCO_OK (all written), PCO_AGAIN (the rest is queued: stop producing until
+ * r->write_handler runs) or PCO_ERROR (client gone, status becomes 499).
+ * A content handler that returned PCO_OK before its last_buf went out keeps producing from
+ * r->write_handler; the request ends when a last_buf has been written.
+ */
+
 enum {
     PCO_HTTP_POST_READ_PHASE = 0,
     PCO_HTTP_REWRITE_PHASE,
@@ -219,7 +232,10 @@ struct pco_http_request_s {
 #define pco_http_get_ctx(r, m)      ((r)->ctx[(m)->index])
 #define pco_http_set_ctx(r, c, m)   ((r)->ctx[(m)->index] = (c))
 
-/* Adds (or replaces, when replace is true) a response header; PCO_ERROR on overflow. */
+/* Adds (or replaces, when replace is true; a NULL value.data with replace removes) a
+ * response header; PCO_ERROR on overflow, 500 (and an error-log line) when the value holds
+ * CR, LF, NUL or another control character or the name is not a token. Pointers are kept:
+ * name and value must live as long as r. */
 int pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_t *value,
                         bool replace);
 /* Runs the header filters (builds and queues the head). PCO_OK / PCO_ERROR. */

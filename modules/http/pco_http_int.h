@@ -157,6 +157,10 @@ typedef struct {
     pco_chain_t                *out;          /* queued, not yet written */
     pco_chain_t               **out_tail;
     size_t                      out_bytes;
+    size_t                      head_bytes;   /* length of the response head */
+    pcre2_code                 *srv_re;       /* server-name regex that matched */
+    PCRE2_SIZE                 *srv_caps;     /* its ovector copy */
+    uint32_t                    srv_ncaps;
     unsigned                    last_seen:1;  /* last_buf went through the writer */
     unsigned                    close_after:1;
     unsigned                    in_phases:1;
@@ -198,6 +202,12 @@ void pco_http_request_id_generate(u_char *out32);
 void pco_http_prng_seed(void);
 
 /* pco_http_request.c */
+void pco_http_close(pco_connection_t *c);
+void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
+void pco_http_empty_handler(pco_event_t *ev);
+/* pco_http_body.c */
+void pco_http_send_continue(pco_http_request_t *r);
+void pco_http_discard_read(pco_event_t *ev);
 void pco_http_init_connection(pco_connection_t *c);
 void pco_http_request_done(pco_http_request_t *r);
 u_char *pco_http_log_context(pco_log_t *log, u_char *buf, u_char *end);

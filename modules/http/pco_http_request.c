@@ -4,8 +4,8 @@
  * when a complete head is there (a partial head gets a connection pool and buffer). Then:
  * parse, Host and path normalisation, request id, phases with server/route selection, the
  * content handler, finalisation (error pages, 499), the LOG phase, keep-alive with
- * pipelined bytes, or a lingering close after errors. Also the request body discarding and
- * the error-log context. Touches only per-worker statics (scratch buffer, PRNG).
+ * pipelined bytes, or a lingering close after errors. Also the error-log context (the body is
+ * in pco_http_body.c). Touches only per-worker statics (scratch buffer, PRNG).
  */
 #include "pco_http_int.h"
 #include "pco_shm.h"
@@ -17,7 +17,6 @@ static void pco_http_process_request(pco_http_request_t *r);
 static void pco_http_conn_write(pco_event_t *ev);
 static void pco_http_req_read(pco_event_t *ev);
 static void pco_http_lingering(pco_event_t *ev);
-static void pco_http_close(pco_connection_t *c);
 static void pco_http_head_error(pco_connection_t *c, pco_http_addr_t *a, int status);
 
 #define PCO_HTTP_LINGER_MS     2000
@@ -29,7 +28,7 @@ pco_http_addr_conf(pco_http_addr_t *a)
     return a->default_server->node->confs[pco_http_module.index];
 }
 
-static void
+void
 pco_http_close(pco_connection_t *c)
 {
     pco_http_main_t *hm = pco_http_cur_main;
@@ -43,7 +42,7 @@ pco_http_close(pco_connection_t *c)
     pco_conn_close(c);
 }
 
-static void
+void
 pco_http_empty_handler(pco_event_t *ev)
 {
     pco_unused(ev);
@@ -402,6 +401,27 @@ pco_http_select(pco_http_request_t *r)
     md = pco_http_md;
     r->server = pco_http_find_server(rq->addr, &r->host, md);
     rq->conf = r->server->node->confs[pco_http_module.index];
+    if (rq->addr->nregex && md != NULL) {
+        size_t k;
+
+        /* keep the server-name regex captures for named-capture variables */
+        for (k = 0; k < rq->addr->nregex; k++) {
+            if (rq->addr->regex[k].server == r->server
+                && pcre2_match(rq->addr->regex[k].re, r->host.data, r->host.len, 0, 0, md,
+                               NULL) >= 0)
+            {
+                rq->srv_ncaps = pcre2_get_ovector_count(md);
+                rq->srv_caps = pco_palloc(r->pool, sizeof(PCRE2_SIZE) * 2 * rq->srv_ncaps);
+                if (rq->srv_caps == NULL) {
+                    return PCO_ERROR;
+                }
+                memcpy(rq->srv_caps, pcre2_get_ovector_pointer(md),
+                       sizeof(PCRE2_SIZE) * 2 * rq->srv_ncaps);
+                rq->srv_re = rq->addr->regex[k].re;
+                break;
+            }
+        }
+    }
     r->route = pco_http_find_route(r->server, &r->uri, r->head.method, &r->head, md);
     if (r->route == NULL) {
         return 404;
@@ -475,7 +495,7 @@ pco_http_run_phases(pco_http_request_t *r)
     }
 }
 
-static void
+void
 pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r)
 {
     pco_http_req_t    *rq = pco_http_req(r);
@@ -603,7 +623,7 @@ pco_http_request_done(pco_http_request_t *r)
             (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
         }
     }
-    if (!r->body_done && (r->head.content_length > 0 || r->head.chunked)) {
+    if (!r->body_done && !r->discarding && (r->head.content_length > 0 || r->head.chunked)) {
         rq->close_after = 1;
         r->lingering = 1;
     }
@@ -616,6 +636,16 @@ pco_http_request_done(pco_http_request_t *r)
             pco_http_start_lingering(c);
         } else {
             pco_http_close(c);
+        }
+        return;
+    }
+    if (r->discarding) {
+        c->read.handler = pco_http_discard_read;
+        c->write.handler = pco_http_empty_handler;
+        c->log = pco_log;
+        pco_event_add_timer(&c->read, rq->conf->client_body_timeout);
+        if (c->read.ready) {
+            pco_http_discard_read(&c->read);
         }
         return;
     }
@@ -711,77 +741,6 @@ pco_http_req_read(pco_event_t *ev)
     }
     if (r->read_handler != NULL) {
         r->read_handler(r);
-    }
-}
-
-int
-pco_http_discard_body(pco_http_request_t *r)
-{
-    pco_http_req_t  *rq = pco_http_req(r);
-    int64_t          max = rq->conf->client_max_body_size, seen = 0;
-    int              rc;
-
-    if (r->body_done) {
-        return PCO_OK;
-    }
-    if (!r->head.chunked && r->head.content_length <= 0) {
-        r->body_done = 1;
-        return PCO_OK;
-    }
-    if (max > 0 && r->head.content_length > max) {
-        rq->close_after = 1;
-        r->lingering = 1;
-        return 413;
-    }
-    if (!r->head.chunked) {
-        size_t have = (size_t) (rq->rest_last - rq->rest);
-
-        if (r->body_left < 0) {
-            r->body_left = r->head.content_length;
-        }
-        if ((int64_t) have >= r->body_left) {
-            rq->rest += r->body_left;
-            r->request_length += r->body_left;
-            r->body_left = 0;
-            r->body_done = 1;
-            return PCO_OK;
-        }
-        /* the rest is not here yet: close after the response (lingering) */
-        rq->rest = rq->rest_last;
-        r->discarding = 1;
-        rq->close_after = 1;
-        r->lingering = 1;
-        return PCO_OK;
-    }
-    r->chunked.meta_limit = (size_t) rq->conf->max_header_size;
-    for ( ;; ) {
-        rc = pco_http_parse_chunked(&r->chunked, &rq->rest, rq->rest_last);
-        if (rc == PCO_OK) {
-            size_t take = (size_t) pco_min((uint64_t) (rq->rest_last - rq->rest),
-                                           r->chunked.left);
-
-            rq->rest += take;
-            r->chunked.left -= take;
-            seen += (int64_t) take;
-            if (max > 0 && seen > max) {
-                rq->close_after = 1;
-                r->lingering = 1;
-                return 413;
-            }
-            continue;
-        }
-        if (rc == PCO_DONE) {
-            r->body_done = 1;
-            return PCO_OK;
-        }
-        if (rc == PCO_ERROR) {
-            rq->close_after = 1;
-            return r->chunked.status ? r->chunked.status : 400;
-        }
-        r->discarding = 1;
-        rq->close_after = 1;
-        r->lingering = 1;
-        return PCO_OK;
     }
 }
 

@@ -532,6 +532,21 @@ pco_http_template_resolve(pco_conf_t *cf, pco_http_main_t *hm, pco_http_template
                     break;
                 }
             }
+            if (k == hm->nroutes) {
+                pco_http_addr_t *ad = hm->addrs.elts;
+                size_t           x, y;
+
+                for (x = 0; x < hm->addrs.nelts && k == hm->nroutes; x++) {
+                    for (y = 0; y < ad[x].nregex; y++) {
+                        if (pcre2_substring_number_from_name(ad[x].regex[y].re,
+                                                             (PCRE2_SPTR) nm) >= 0)
+                        {
+                            k = 0;
+                            break;
+                        }
+                    }
+                }
+            }
             if (k < hm->nroutes) {
                 p->capture = -2;
                 p->arg.data = (u_char *) nm;
@@ -632,8 +647,19 @@ pco_http_template_part_value(pco_http_request_t *r, const pco_http_template_part
             return PCO_OK;
         }
         if (p->capture == -2) {
-            int k;
+            int              k;
+            pco_http_req_t  *rq = pco_http_req(r);
 
+            if (rq->srv_re != NULL) {
+                k = pcre2_substring_number_from_name(rq->srv_re, p->arg.data);
+                if (k > 0 && (uint32_t) k < rq->srv_ncaps
+                    && rq->srv_caps[2 * k] != PCRE2_UNSET)
+                {
+                    v->data = r->host.data + rq->srv_caps[2 * k];
+                    v->len = rq->srv_caps[2 * k + 1] - rq->srv_caps[2 * k];
+                    return PCO_OK;
+                }
+            }
             if (r->route == NULL || r->route->path_regex == NULL || r->captures == NULL) {
                 return PCO_DECLINED;
             }

@@ -182,7 +182,10 @@ pco_http_head_filter(pco_http_request_t *r)
         }
     }
     reason = pco_http_status_reason(st);
-    len = 128 + reason.len + r->out.content_type.len + r->out.location.len
+    /* fixed parts: status line 16, Server 30, Date 8, Content-Type 16, Content-Length 40,
+     * Transfer-Encoding 28, Last-Modified 48, Location 12, Connection 24, X-Request-Id 16,
+     * final CRLF 2 = 240; 512 leaves room */
+    len = 512 + reason.len + r->out.content_type.len + r->out.location.len
           + r->request_id.len + pco_cached_http_time.len;
     for (i = 0; i < r->out.nheaders; i++) {
         len += r->out.headers[i].name.len + r->out.headers[i].value.len + 4;
@@ -256,8 +259,7 @@ pco_http_head_filter(pco_http_request_t *r)
     b->end = b->last = p;
     b->temporary = 1;
     r->header_sent = 1;
-    r->bytes_sent -= (int64_t) (p - start);   /* body_bytes_sent = bytes_sent - head */
-    r->body_bytes_sent = r->bytes_sent;
+    rq->head_bytes = (size_t) (p - start);
     *rq->out_tail = cl;
     rq->out_tail = &cl->next;
     rq->out_bytes += (size_t) (p - start);
@@ -426,20 +428,17 @@ pco_http_writer_flush(pco_http_request_t *r)
     if (c->write.timer_index) {
         pco_event_del_timer(&c->write);
     }
-    if (r->header_sent) {
-        r->body_bytes_sent = r->bytes_sent;
-    }
+    r->body_bytes_sent = pco_max(r->bytes_sent - (int64_t) rq->head_bytes, 0);
     return PCO_OK;
 
 again:
     c->write.ready = 0;
     pco_event_add_timer(&c->write, rq->conf->send_timeout);
-    if (r->header_sent) {
-        r->body_bytes_sent = r->bytes_sent;
-    }
+    r->body_bytes_sent = pco_max(r->bytes_sent - (int64_t) rq->head_bytes, 0);
     return PCO_AGAIN;
 
 fail:
+    r->body_bytes_sent = pco_max(r->bytes_sent - (int64_t) rq->head_bytes, 0);
     c->error = 1;
     r->client_gone = 1;
     rq->out = NULL;

@@ -73,6 +73,12 @@ if (Test2::API->can('test2_add_callback_testing_done')) {
     });
 }
 
+# Interrupted (Ctrl-C, prove killed, output pipe closed): exit through END so that every
+# started master is still stopped.
+for my $sig (qw(INT TERM PIPE)) {
+    $SIG{$sig} = sub { exit 1; } unless defined $SIG{$sig} && ref $SIG{$sig};
+}
+
 END {
     local $?;
     for my $p (grep { defined } @INSTANCES) {
@@ -582,7 +588,8 @@ sub skip_unless_module
 {
     my (@names) = @_;
     my $bin = portico_bin();
-    Test::More::plan(skip_all => "no portico binary at $bin") unless -x $bin;
+    # A missing binary is a failed build, never a reason to skip.
+    Test::More::BAIL_OUT("no portico binary at $bin (set PORTICO_BIN)") unless -x $bin;
     for my $n (@names) {
         Test::More::plan(skip_all => "module $n not compiled in") unless has_module($n);
     }
