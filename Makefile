@@ -25,7 +25,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 CONF_DEPS = configure $(wildcard auto/* auto/lib/*) core $(wildcard modules/*/) \
             $(wildcard modules/*/config)
 
-.PHONY: all build install run test test-asan unit unit-asan clean deps deps-test
+.PHONY: all build install run test test-asan unit unit-asan clean deps deps-test docs
 
 all: build
 
@@ -90,6 +90,11 @@ test-asan: deps-test
 	if [ $$pco_rc -ne 0 ]; then echo "make test-asan: FAILED"; \
 	else echo "make test-asan: passed"; fi; \
 	exit $$pco_rc
+
+# docs/settings.md is generated from the settings tables (checked by t/unit/test_settings_doc).
+docs: build
+	$(MAKE) -f $(B)/Makefile $(B)/t/unit/test_settings_doc
+	PCO_WRITE_DOCS=docs/settings.md $(B)/t/unit/test_settings_doc
 
 clean:
 	rm -rf $(B) $(BA)
