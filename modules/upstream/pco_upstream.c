@@ -1,0 +1,790 @@
+/*
+ * pco_upstream.c: the `upstreams` list (SPEC §4, §11): its settings, the servers (host names
+ * resolved with getaddrinfo by the master at load: each A/AAAA record becomes a server),
+ * the balancer registry, and the shared zone "pco_upstreams" that holds one
+ * pco_upstream_shared_t per server for the whole instance.
+ *
+ * conf_done builds the pco_upstream_t array (cycle->module_ctx), registers one gauge counter
+ * "upstream_active{UPSTREAM,SERVER}" per server (the master clears a dead worker's gauges,
+ * so a kill -9 never leaves a server counted busy) and declares the zone. conf_final binds
+ * each upstream to its balancer (registered by the upstream_* modules in their conf_done)
+ * and runs its init. init_master gives every server its slot in the zone: slots are keyed by
+ * a hash of "upstream name, configured address, resolved address", so a server that stays
+ * in the configuration keeps its passive-health state across a reload (the zone is kept
+ * when its size is unchanged: the capacity is rounded up to a power of two, at least 64).
+ *
+ * `health_check` and `tls` are parsed and stored but do nothing yet (later issues).
+ */
+#include "pco_upstream.h"
+#include "pco_log.h"
+#include "pco_listen.h"
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+    pco_str_t    address;
+    int64_t      weight;
+    int64_t      max_conns;
+    bool         backup;
+    bool         down;
+} pco_upstream_server_conf_t;
+
+typedef struct {
+    pco_str_t    path;
+    pco_msec_t   interval;
+    pco_msec_t   timeout;
+    int64_t      rise;
+    int64_t      fall;
+    pco_str_t    status;
+    pco_str_t    host;
+    int          initial;
+} pco_upstream_health_conf_t;
+
+typedef struct {
+    bool         enable;
+    bool         verify;
+    pco_str_t    ca;
+    pco_str_t    server_name;
+    pco_str_t    certificate;
+    pco_str_t    key;
+} pco_upstream_tls_conf_t;
+
+typedef struct {
+    pco_str_t                   name;
+    pco_str_t                   balance;
+    pco_str_t                   hash_key;
+    int64_t                     keepalive;
+    pco_msec_t                  keepalive_timeout;
+    int64_t                     keepalive_requests;
+    pco_msec_t                  connect_timeout;
+    pco_msec_t                  read_timeout;
+    pco_msec_t                  send_timeout;
+    int64_t                     retries;
+    pco_str_list_t              next_upstream;
+    pco_msec_t                  next_upstream_timeout;
+    int64_t                     max_fails;
+    pco_msec_t                  fail_timeout;
+    pco_conf_list_t             servers;      /* pco_upstream_server_conf_t */
+    pco_upstream_health_conf_t  health_check;
+    pco_upstream_tls_conf_t     tls;
+} pco_upstream_conf_t;
+
+/* Per generation (cycle->module_ctx). */
+typedef struct {
+    pco_upstream_t                   *upstreams;
+    unsigned                          n;
+    unsigned                          total;       /* servers of all upstreams */
+    const pco_upstream_balancer_t    *balancers[16];
+    unsigned                          nbalancers;
+    pco_shm_zone_t                   *zone;
+    uint64_t                         *keys;        /* per server, in upstream order */
+} pco_upstream_ctx_t;
+
+/* The zone: a header then `capacity` slots of 64 bytes. */
+typedef struct {
+    uint64_t                key;       /* 0 = free */
+    uint64_t                pad;
+    pco_upstream_shared_t   st;
+} pco_upstream_slot_t;
+
+typedef struct {
+    uint64_t                magic;
+    uint64_t                capacity;
+    uint64_t                pad[6];
+} pco_upstream_zone_hdr_t;
+
+#define PCO_UPSTREAM_ZONE_MAGIC  0x70636f7570737431ull
+
+static int pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old);
+static int pco_upstream_zone_init(pco_shm_zone_t *zone, void *old_data);
+
+static const char *const pco_upstream_initial_values[] = { "up", "down", NULL };
+
+static const pco_setting_t pco_upstream_server_settings[] = {
+    { .name = "address", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_server_conf_t, address), .flags = PCO_CONF_REQUIRED,
+      .help = "IP:port, [IPv6]:port, host:port (every A/AAAA record) or unix:/path" },
+    { .name = "weight", .type = PCO_CONF_INT,
+      .offset = offsetof(pco_upstream_server_conf_t, weight), .def = "1", .min = 1,
+      .max = 1000, .help = "relative share of requests, 1..1000" },
+    { .name = "max_conns", .type = PCO_CONF_INT,
+      .offset = offsetof(pco_upstream_server_conf_t, max_conns), .def = "0", .min = 0,
+      .max = 1000000, .help = "connections in flight per instance; 0 = unlimited" },
+    { .name = "backup", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_upstream_server_conf_t, backup), .def = "false",
+      .help = "used only when every primary server is unusable" },
+    { .name = "down", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_upstream_server_conf_t, down), .def = "false",
+      .help = "never used (kept in the list)" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_upstream_health_settings[] = {
+    { .name = "path", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_health_conf_t, path), .def = "\"/\"",
+      .help = "request path of the check (not active yet)" },
+    { .name = "interval", .type = PCO_CONF_DURATION,
+      .offset = offsetof(pco_upstream_health_conf_t, interval), .def = "\"5s\"",
+      .help = "time between checks" },
+    { .name = "timeout", .type = PCO_CONF_DURATION,
+      .offset = offsetof(pco_upstream_health_conf_t, timeout), .def = "\"1s\"",
+      .help = "time for one check" },
+    { .name = "rise", .type = PCO_CONF_INT,
+      .offset = offsetof(pco_upstream_health_conf_t, rise), .def = "2", .min = 1, .max = 100,
+      .help = "successes that mark a server up" },
+    { .name = "fall", .type = PCO_CONF_INT,
+      .offset = offsetof(pco_upstream_health_conf_t, fall), .def = "3", .min = 1, .max = 100,
+      .help = "failures that mark a server down" },
+    { .name = "status", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_health_conf_t, status), .def = "\"200-399\"",
+      .help = "healthy statuses, e.g. \"200-399\"" },
+    { .name = "host", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_health_conf_t, host),
+      .help = "Host header of the check" },
+    { .name = "initial", .type = PCO_CONF_ENUM,
+      .offset = offsetof(pco_upstream_health_conf_t, initial), .def = "\"up\"",
+      .values = pco_upstream_initial_values, .help = "state before the first check" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_upstream_tls_settings[] = {
+    { .name = "enable", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_upstream_tls_conf_t, enable), .def = "false",
+      .help = "TLS to the servers (not active yet)" },
+    { .name = "verify", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_upstream_tls_conf_t, verify), .def = "true",
+      .help = "verify the server certificate" },
+    { .name = "ca", .type = PCO_CONF_STRING, .offset = offsetof(pco_upstream_tls_conf_t, ca),
+      .help = "CA file (default: the system store)" },
+    { .name = "server_name", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_tls_conf_t, server_name),
+      .help = "SNI and verified name" },
+    { .name = "certificate", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_upstream_tls_conf_t, certificate),
+      .help = "client certificate" },
+    { .name = "key", .type = PCO_CONF_STRING, .offset = offsetof(pco_upstream_tls_conf_t, key),
+      .help = "client certificate key" },
+    PCO_SETTINGS_END
+};
+
+#define PCO_UC(f)  offsetof(pco_upstream_conf_t, f)
+#define PCO_SU     PCO_SCOPE_UPSTREAM
+
+static const pco_setting_t pco_upstream_settings[] = {
+    { .name = "upstreams", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SCOPE,
+      .child_scope = PCO_SCOPE_UPSTREAM, .help = "upstream server groups" },
+    { .name = "name", .scopes = PCO_SU, .type = PCO_CONF_STRING, .offset = PCO_UC(name),
+      .help = "the upstream's name (required, unique)" },
+    { .name = "balance", .scopes = PCO_SU, .type = PCO_CONF_STRING, .offset = PCO_UC(balance),
+      .def = "\"round_robin\"",
+      .help = "round_robin | least_conn | ip_hash | hash | random_two" },
+    { .name = "hash_key", .scopes = PCO_SU, .type = PCO_CONF_STRING,
+      .offset = PCO_UC(hash_key), .help = "key template of balance = \"hash\"" },
+    { .name = "keepalive", .scopes = PCO_SU, .type = PCO_CONF_INT, .offset = PCO_UC(keepalive),
+      .def = "32", .min = 0, .max = 100000, .help = "idle connections kept per worker" },
+    { .name = "keepalive_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(keepalive_timeout), .def = "\"4s\"",
+      .help = "idle time of a kept upstream connection" },
+    { .name = "keepalive_requests", .scopes = PCO_SU, .type = PCO_CONF_INT,
+      .offset = PCO_UC(keepalive_requests), .def = "1000", .min = 0, .max = 1000000000,
+      .help = "requests per upstream connection" },
+    { .name = "connect_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(connect_timeout), .def = "\"5s\"",
+      .help = "time to connect to a server" },
+    { .name = "read_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(read_timeout), .def = "\"60s\"",
+      .help = "time between two reads from a server" },
+    { .name = "send_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(send_timeout), .def = "\"60s\"",
+      .help = "time between two writes to a server" },
+    { .name = "retries", .scopes = PCO_SU, .type = PCO_CONF_INT, .offset = PCO_UC(retries),
+      .def = "2", .min = 0, .max = 1024,
+      .help = "other servers tried after a failure listed in next_upstream" },
+    { .name = "next_upstream", .scopes = PCO_SU, .type = PCO_CONF_STRLIST,
+      .offset = PCO_UC(next_upstream), .def = "[\"error\", \"timeout\"]",
+      .help = "when to try another server: error timeout 500 502 503 504 429 | off" },
+    { .name = "next_upstream_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(next_upstream_timeout), .def = "0",
+      .help = "total time for all tries; 0 = unlimited" },
+    { .name = "max_fails", .scopes = PCO_SU, .type = PCO_CONF_INT, .offset = PCO_UC(max_fails),
+      .def = "1", .min = 0, .max = 1000000,
+      .help = "failures within fail_timeout that mark a server down; 0 = off" },
+    { .name = "fail_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
+      .offset = PCO_UC(fail_timeout), .def = "\"10s\"",
+      .help = "the failure window, and how long a server stays marked down" },
+    { .name = "servers", .scopes = PCO_SU, .type = PCO_CONF_LIST, .offset = PCO_UC(servers),
+      .sub = pco_upstream_server_settings, .elt_size = sizeof(pco_upstream_server_conf_t),
+      .help = "the servers: { address; weight; max_conns; backup; down; }" },
+    { .name = "health_check", .scopes = PCO_SU, .type = PCO_CONF_GROUP,
+      .offset = PCO_UC(health_check), .sub = pco_upstream_health_settings,
+      .help = "active health checks (accepted, not active yet)" },
+    { .name = "tls", .scopes = PCO_SU, .type = PCO_CONF_GROUP, .offset = PCO_UC(tls),
+      .sub = pco_upstream_tls_settings, .help = "TLS to the servers (accepted, not active yet)" },
+    PCO_SETTINGS_END
+};
+
+/*
+ * Hooks: conf_done (master, -t too: builds the upstreams, resolves names, registers the
+ * active-connection gauges and declares the zone), conf_final (binds balancers), init_master
+ * (assigns zone slots; start and reload). PCO_OK or PCO_ERROR after reporting.
+ */
+pco_module_t pco_upstream_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "upstream",
+    .settings = pco_upstream_settings,
+    .conf_size = sizeof(pco_upstream_conf_t),
+    .conf_done = pco_upstream_conf_done,
+    .conf_final = pco_upstream_conf_final,
+    .init_master = pco_upstream_init_master,
+};
+
+static pco_upstream_ctx_t *
+pco_upstream_ctx(pco_cycle_t *cycle)
+{
+    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
+
+    if (ctx == NULL) {
+        ctx = pco_pcalloc(cycle->pool, sizeof(pco_upstream_ctx_t));
+        cycle->module_ctx[pco_upstream_module.index] = ctx;
+    }
+    return ctx;
+}
+
+static uint64_t
+pco_upstream_fnv(uint64_t h, const u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    h ^= 0xff;              /* separator */
+    h *= 0x100000001b3ull;
+    return h;
+}
+
+/* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into the pool. */
+static int
+pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *out)
+{
+    char  ip[INET6_ADDRSTRLEN], buf[sizeof(((struct sockaddr_un *) 0)->sun_path) + 64];
+    int   n;
+
+    if (sa->sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &sa->sin.sin_addr, ip, sizeof(ip));
+        n = snprintf(buf, sizeof(buf), "%s:%u", ip, (unsigned) ntohs(sa->sin.sin_port));
+    } else if (sa->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &sa->sin6.sin6_addr, ip, sizeof(ip));
+        n = snprintf(buf, sizeof(buf), "[%s]:%u", ip, (unsigned) ntohs(sa->sin6.sin6_port));
+    } else {
+        n = snprintf(buf, sizeof(buf), "unix:%s", sa->sun.sun_path);
+    }
+    if (n < 0 || (size_t) n >= sizeof(buf)) {
+        return PCO_ERROR;
+    }
+    out->len = (size_t) n;
+    out->data = (u_char *) pco_pstrndup(pool, buf, (size_t) n);
+    return out->data == NULL ? PCO_ERROR : PCO_OK;
+}
+
+/* Resolves one configured address into *nout sockaddrs (at most max). */
+static int
+pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text,
+                     pco_sockaddr_t *out, socklen_t *lens, unsigned max, unsigned *nout)
+{
+    struct addrinfo   hints, *res = NULL, *ai;
+    const char       *colon;
+    char              host[256];
+    size_t            hl;
+    long              port;
+    char             *end;
+    int               rc;
+
+    *nout = 0;
+    if (pco_parse_addr(text, &out[0], &lens[0], false) == PCO_OK) {
+        if (out[0].sa.sa_family != AF_UNIX
+            && ((out[0].sa.sa_family == AF_INET && out[0].sin.sin_port == 0)
+                || (out[0].sa.sa_family == AF_INET6 && out[0].sin6.sin6_port == 0)))
+        {
+            pco_conf_error_src(cf, src, "address \"%s\": a port is required", text);
+            return PCO_ERROR;
+        }
+        *nout = 1;
+        return PCO_OK;
+    }
+    colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || text[0] == '[' || strncmp(text, "unix:", 5) == 0) {
+        pco_conf_error_src(cf, src, "invalid address \"%s\" (HOST:PORT, [IPv6]:PORT or "
+                           "unix:/path)", text);
+        return PCO_ERROR;
+    }
+    hl = (size_t) (colon - text);
+    port = strtol(colon + 1, &end, 10);
+    if (hl >= sizeof(host) || memchr(text, ':', hl) != NULL || *end != '\0' || end == colon + 1
+        || port < 1 || port > 65535)
+    {
+        pco_conf_error_src(cf, src, "invalid address \"%s\" (HOST:PORT, [IPv6]:PORT or "
+                           "unix:/path)", text);
+        return PCO_ERROR;
+    }
+    memcpy(host, text, hl);
+    host[hl] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        pco_conf_error_src(cf, src, "host \"%s\" not found: %s", host, gai_strerror(rc));
+        return PCO_ERROR;
+    }
+    for (ai = res; ai != NULL && *nout < max; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            || ai->ai_addrlen > sizeof(pco_sockaddr_t))
+        {
+            continue;
+        }
+        memset(&out[*nout], 0, sizeof(pco_sockaddr_t));
+        memcpy(&out[*nout], ai->ai_addr, ai->ai_addrlen);
+        lens[*nout] = ai->ai_addrlen;
+        (*nout)++;
+    }
+    freeaddrinfo(res);
+    if (*nout == 0) {
+        pco_conf_error_src(cf, src, "host \"%s\" has no IPv4/IPv6 address", host);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+static unsigned
+pco_upstream_next_bits(pco_conf_t *cf, const pco_conf_src_t *src, const pco_str_list_t *l)
+{
+    static const struct {
+        const char  *name;
+        unsigned     bit;
+    } pco_upstream_next_names[] = {
+        { "error", PCO_UPSTREAM_NEXT_ERROR }, { "timeout", PCO_UPSTREAM_NEXT_TIMEOUT },
+        { "500", PCO_UPSTREAM_NEXT_500 }, { "502", PCO_UPSTREAM_NEXT_502 },
+        { "503", PCO_UPSTREAM_NEXT_503 }, { "504", PCO_UPSTREAM_NEXT_504 },
+        { "429", PCO_UPSTREAM_NEXT_429 }, { "off", PCO_UPSTREAM_NEXT_OFF },
+    };
+    unsigned  bits = 0, i, k;
+
+    for (i = 0; i < l->n; i++) {
+        for (k = 0; k < pco_nelems(pco_upstream_next_names); k++) {
+            if (strcmp((const char *) l->elts[i].data, pco_upstream_next_names[k].name) == 0) {
+                bits |= pco_upstream_next_names[k].bit;
+                break;
+            }
+        }
+        if (k == pco_nelems(pco_upstream_next_names)) {
+            pco_conf_error_src(cf, src, "next_upstream: unknown value \"%s\" (error, timeout, "
+                               "500, 502, 503, 504, 429 or off)", l->elts[i].data);
+            return (unsigned) -1;
+        }
+    }
+    if ((bits & PCO_UPSTREAM_NEXT_OFF) && bits != PCO_UPSTREAM_NEXT_OFF) {
+        pco_conf_error_src(cf, src, "next_upstream: \"off\" cannot be combined with others");
+        return (unsigned) -1;
+    }
+    return bits;
+}
+
+/* Fills u from its node; PCO_ERROR after reporting. */
+static int
+pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
+                   pco_conf_node_t *node, pco_upstream_ctx_t *ctx)
+{
+    pco_upstream_conf_t         *uc = pco_conf_get(node, &pco_upstream_module);
+    pco_upstream_server_conf_t  *sc = uc->servers.elts;
+    pco_sockaddr_t              *addrs;
+    socklen_t                   *lens;
+    unsigned                    *count, i, k, n, total = 0, pass, idx;
+    unsigned                     bits;
+    int                          rc = PCO_OK;
+
+    u->name = uc->name;
+    u->node = node;
+    u->keepalive = uc->keepalive;
+    u->keepalive_timeout = uc->keepalive_timeout;
+    u->keepalive_requests = uc->keepalive_requests;
+    u->connect_timeout = uc->connect_timeout;
+    u->read_timeout = uc->read_timeout;
+    u->send_timeout = uc->send_timeout;
+    u->retries = uc->retries;
+    u->next_upstream_timeout = uc->next_upstream_timeout;
+    u->max_fails = uc->max_fails;
+    u->fail_timeout = uc->fail_timeout;
+    bits = pco_upstream_next_bits(cf, pco_conf_src_of(uc, "next_upstream"), &uc->next_upstream);
+    if (bits == (unsigned) -1) {
+        rc = PCO_ERROR;
+        bits = 0;
+    }
+    u->next_upstream = bits;
+    if (uc->hash_key.len > 0) {
+        u->hash_key = pco_http_template_compile(cf, cycle, &uc->hash_key,
+                                                pco_conf_src_of(uc, "hash_key"));
+        if (u->hash_key == NULL) {
+            rc = PCO_ERROR;
+        }
+    } else if (strcmp((const char *) uc->balance.data, "ip_hash") == 0) {
+        static const pco_str_t  pco_upstream_remote_addr = pco_string("$remote_addr");
+
+        u->hash_key = pco_http_template_compile(cf, cycle, &pco_upstream_remote_addr,
+                                                pco_conf_src_of(uc, "balance"));
+        if (u->hash_key == NULL) {
+            rc = PCO_ERROR;
+        }
+    }
+    if (uc->servers.n == 0) {
+        pco_conf_error_src(cf, &node->src, "upstream \"%s\" has no servers", uc->name.data);
+        return PCO_ERROR;
+    }
+
+    /* resolve every entry (at most PCO_UPSTREAM_MAX_SERVERS servers in all) */
+    addrs = pco_pcalloc(cf->pool, PCO_UPSTREAM_MAX_SERVERS * sizeof(pco_sockaddr_t));
+    lens = pco_pcalloc(cf->pool, PCO_UPSTREAM_MAX_SERVERS * sizeof(socklen_t));
+    count = pco_pcalloc(cf->pool, uc->servers.n * sizeof(unsigned));
+    if (addrs == NULL || lens == NULL || count == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < uc->servers.n; i++) {
+        if (total >= PCO_UPSTREAM_MAX_SERVERS) {
+            pco_conf_error_src(cf, &uc->servers.src[i], "more than %d servers in upstream "
+                               "\"%s\"", PCO_UPSTREAM_MAX_SERVERS, uc->name.data);
+            return PCO_ERROR;
+        }
+        if (pco_upstream_resolve(cf, &uc->servers.src[i], (const char *) sc[i].address.data,
+                                 &addrs[total], &lens[total],
+                                 PCO_UPSTREAM_MAX_SERVERS - total, &count[i]) != PCO_OK)
+        {
+            rc = PCO_ERROR;
+            continue;
+        }
+        total += count[i];
+    }
+    if (rc != PCO_OK) {
+        return rc;
+    }
+    u->servers = pco_pcalloc(cf->pool, total * sizeof(pco_upstream_server_t));
+    if (u->servers == NULL) {
+        return PCO_ERROR;
+    }
+    u->nservers = total;
+    idx = 0;
+    for (pass = 0; pass < 2; pass++) {           /* primaries, then backups */
+        n = 0;
+        for (i = 0; i < uc->servers.n; i++) {
+            for (k = 0; k < count[i]; k++, n++) {
+                pco_upstream_server_t  *s;
+
+                if (sc[i].backup != (pass == 1)) {
+                    continue;
+                }
+                s = &u->servers[idx];
+                s->index = idx++;
+                s->upstream = u;
+                s->configured = sc[i].address;
+                s->sockaddr = addrs[n];
+                s->socklen = lens[n];
+                s->weight = sc[i].weight > 0 ? sc[i].weight : 1;
+                s->max_conns = sc[i].max_conns;
+                s->backup = sc[i].backup;
+                s->down = sc[i].down;
+                s->active_counter = -1;
+                if (pco_upstream_addr_text(cf->pool, &addrs[n], &s->name) != PCO_OK) {
+                    return PCO_ERROR;
+                }
+            }
+        }
+        if (pass == 0) {
+            u->nprimary = idx;
+        }
+    }
+    if (u->nprimary == 0) {
+        pco_conf_error_src(cf, &node->src, "upstream \"%s\" has only backup servers",
+                           uc->name.data);
+        return PCO_ERROR;
+    }
+    ctx->total += total;
+    return PCO_OK;
+}
+
+static int
+pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_conf_node_t     *root = cf->root;
+    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
+    size_t               i, j;
+    unsigned             n = 0, k;
+    int                  rc = PCO_OK;
+    size_t               cap, size;
+
+    if (ctx == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < root->nchildren; i++) {
+        n += root->children[i]->scope == PCO_SCOPE_UPSTREAM;
+    }
+    if (n == 0) {
+        return PCO_OK;
+    }
+    ctx->upstreams = pco_pcalloc(cf->pool, n * sizeof(pco_upstream_t));
+    if (ctx->upstreams == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < root->nchildren; i++) {
+        pco_conf_node_t      *node = root->children[i];
+        pco_upstream_conf_t  *uc;
+
+        if (node->scope != PCO_SCOPE_UPSTREAM) {
+            continue;
+        }
+        uc = pco_conf_get(node, &pco_upstream_module);
+        if (!pco_conf_is_set(uc, "name") || uc->name.len == 0) {
+            pco_conf_error_src(cf, &node->src, "an upstream needs a \"name\"");
+            rc = PCO_ERROR;
+            continue;
+        }
+        for (j = 0; j < i; j++) {
+            pco_upstream_conf_t  *oc = pco_conf_get(root->children[j], &pco_upstream_module);
+
+            if (root->children[j]->scope == PCO_SCOPE_UPSTREAM
+                && oc->name.len == uc->name.len
+                && memcmp(oc->name.data, uc->name.data, uc->name.len) == 0)
+            {
+                pco_conf_error_src(cf, pco_conf_src_of(uc, "name"),
+                                   "duplicate upstream name \"%s\"", uc->name.data);
+                rc = PCO_ERROR;
+                break;
+            }
+        }
+        if (j < i) {
+            continue;
+        }
+        if (pco_upstream_build(cf, cycle, &ctx->upstreams[ctx->n], node, ctx) != PCO_OK) {
+            rc = PCO_ERROR;
+            continue;
+        }
+        ctx->n++;
+    }
+    if (rc != PCO_OK) {
+        return rc;
+    }
+
+    /* keys and active-connection gauges */
+    ctx->keys = pco_pcalloc(cf->pool, (ctx->total ? ctx->total : 1) * sizeof(uint64_t));
+    if (ctx->keys == NULL) {
+        return PCO_ERROR;
+    }
+    i = 0;
+    for (k = 0; k < ctx->n; k++) {
+        pco_upstream_t  *u = &ctx->upstreams[k];
+
+        for (j = 0; j < u->nservers; j++, i++) {
+            pco_upstream_server_t  *s = &u->servers[j];
+            char                    name[PCO_COUNTER_NAME_LEN];
+            uint64_t                h = 0xcbf29ce484222325ull;
+            int                     len;
+
+            h = pco_upstream_fnv(h, u->name.data, u->name.len);
+            h = pco_upstream_fnv(h, s->configured.data, s->configured.len);
+            h = pco_upstream_fnv(h, s->name.data, s->name.len);
+            ctx->keys[i] = h ? h : 1;
+            len = snprintf(name, sizeof(name), "upstream_active{%.*s,%.*s}",
+                           (int) u->name.len, u->name.data, (int) s->name.len, s->name.data);
+            /* too long a name, or the counter table nearly full: shared atomics instead
+             * (not cleared when a worker dies) */
+            if (len > 0 && (size_t) len < sizeof(name)
+                && pco_counter_count() < PCO_COUNTERS_MAX - 512)
+            {
+                s->active_counter = pco_counter_register(cf, cycle, name, PCO_COUNTER_GAUGE);
+            }
+        }
+    }
+
+    cap = 64;
+    while (cap < 2 * (size_t) ctx->total) {
+        cap <<= 1;
+    }
+    size = sizeof(pco_upstream_zone_hdr_t) + cap * sizeof(pco_upstream_slot_t);
+    ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams", size, &pco_upstream_module,
+                                 pco_upstream_zone_init);
+    return ctx->zone == NULL ? PCO_ERROR : PCO_OK;
+}
+
+static int
+pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
+    unsigned             k;
+    int                  rc = PCO_OK;
+
+    if (ctx == NULL) {
+        return PCO_ERROR;
+    }
+    for (k = 0; k < ctx->n; k++) {
+        pco_upstream_t        *u = &ctx->upstreams[k];
+        pco_upstream_conf_t   *uc = pco_conf_get(u->node, &pco_upstream_module);
+
+        u->balancer = pco_upstream_balancer_find(cycle, (const char *) uc->balance.data);
+        if (u->balancer == NULL) {
+            pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "unknown balance \"%s\""
+                               " (round_robin, least_conn, ip_hash, hash or random_two, as "
+                               "built)", uc->balance.data);
+            rc = PCO_ERROR;
+            continue;
+        }
+        if (u->balancer->init != NULL && u->balancer->init(cf, u) != PCO_OK) {
+            rc = PCO_ERROR;
+        }
+    }
+    return rc;
+}
+
+int
+pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_upstream_balancer_t *b)
+{
+    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
+
+    pco_unused(cf);
+    if (ctx == NULL || ctx->nbalancers == pco_nelems(ctx->balancers)) {
+        return PCO_ERROR;
+    }
+    ctx->balancers[ctx->nbalancers++] = b;
+    return PCO_OK;
+}
+
+int
+pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *key)
+{
+    key->len = 0;
+    key->data = (u_char *) "";
+    if (u->hash_key == NULL) {
+        return PCO_OK;
+    }
+    return pco_http_template_eval(r, u->hash_key, key);
+}
+
+const pco_upstream_balancer_t *
+pco_upstream_balancer_find(pco_cycle_t *cycle, const char *name)
+{
+    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
+    unsigned             b;
+
+    for (b = 0; ctx != NULL && b < ctx->nbalancers; b++) {
+        if (strcmp(ctx->balancers[b]->name, name) == 0) {
+            return ctx->balancers[b];
+        }
+    }
+    return NULL;
+}
+
+pco_upstream_t *
+pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name)
+{
+    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
+    unsigned             k;
+
+    if (ctx == NULL) {
+        return NULL;
+    }
+    for (k = 0; k < ctx->n; k++) {
+        if (ctx->upstreams[k].name.len == name->len
+            && memcmp(ctx->upstreams[k].name.data, name->data, name->len) == 0)
+        {
+            return &ctx->upstreams[k];
+        }
+    }
+    return NULL;
+}
+
+static int
+pco_upstream_zone_init(pco_shm_zone_t *zone, void *old_data)
+{
+    pco_upstream_zone_hdr_t  *hdr = zone->addr;
+
+    if (old_data == NULL || hdr->magic != PCO_UPSTREAM_ZONE_MAGIC) {
+        memset(zone->addr, 0, zone->size);
+        hdr->magic = PCO_UPSTREAM_ZONE_MAGIC;
+        hdr->capacity = (zone->size - sizeof(pco_upstream_zone_hdr_t))
+                        / sizeof(pco_upstream_slot_t);
+    }
+    zone->data = zone->addr;
+    return PCO_OK;
+}
+
+/* Gives every server a slot: the one with its key when there is one (state kept), else a
+ * free slot, else a slot no server of this generation uses (cleared). */
+static int
+pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
+{
+    pco_upstream_ctx_t       *ctx = cycle->module_ctx[pco_upstream_module.index];
+    pco_upstream_zone_hdr_t  *hdr;
+    pco_upstream_slot_t      *slots;
+    pco_upstream_server_t   **where;
+    unsigned char            *used;
+    size_t                    cap, i, j, k, free_from = 0;
+    unsigned                  u, s;
+
+    pco_unused(old);
+    if (ctx == NULL || ctx->zone == NULL || ctx->total == 0) {
+        return PCO_OK;
+    }
+    hdr = ctx->zone->addr;
+    cap = hdr->capacity;
+    slots = (pco_upstream_slot_t *) (hdr + 1);
+    used = calloc(cap, 1);
+    where = calloc(ctx->total, sizeof(*where));
+    if (used == NULL || where == NULL) {
+        free(used);
+        free(where);
+        pco_log_err(PCO_LOG_ALERT, cycle->log, errno, "calloc() failed");
+        return PCO_ERROR;
+    }
+    /* pass 1: servers whose key has a slot keep it */
+    i = 0;
+    for (u = 0; u < ctx->n; u++) {
+        for (s = 0; s < ctx->upstreams[u].nservers; s++, i++) {
+            where[i] = &ctx->upstreams[u].servers[s];
+            for (k = 0; k < cap; k++) {
+                if (slots[k].key == ctx->keys[i] && !used[k]) {
+                    used[k] = 1;
+                    where[i]->shared = &slots[k].st;
+                    break;
+                }
+            }
+        }
+    }
+    /* pass 2: new servers get a free slot, else an unused one (fresh state) */
+    for (i = 0; i < ctx->total; i++) {
+        if (where[i]->shared != NULL) {
+            continue;
+        }
+        for (j = 0; j < 2 && where[i]->shared == NULL; j++) {
+            for (k = free_from; k < cap; k++) {
+                if (!used[k] && (j == 1 || slots[k].key == 0)) {
+                    used[k] = 1;
+                    memset(&slots[k], 0, sizeof(slots[k]));
+                    slots[k].key = ctx->keys[i];
+                    where[i]->shared = &slots[k].st;
+                    break;
+                }
+            }
+        }
+        if (where[i]->shared == NULL) {
+            free(used);
+            free(where);
+            pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone is full");
+            return PCO_ERROR;
+        }
+    }
+    free(used);
+    free(where);
+    return PCO_OK;
+}

@@ -1,0 +1,138 @@
+/*
+ * pco_upstream.h: upstream groups (the `upstreams` list), their servers, the balancer
+ * interface and the shared per-server state (passive health, active connections per
+ * instance) that every worker sees at once. Used by the proxy module (and later by the
+ * health checker, which writes into the same shared state).
+ *
+ * Balancers are separate small modules (modules/upstream_<name>/) that register themselves
+ * with pco_upstream_balancer_add at conf_done; an upstream names one with `balance`.
+ */
+#ifndef PCO_UPSTREAM_H
+#define PCO_UPSTREAM_H
+
+#include "pco_http.h"
+#include "pco_shm.h"
+
+extern pco_module_t pco_upstream_module;
+
+typedef struct pco_upstream_s        pco_upstream_t;
+typedef struct pco_upstream_server_s pco_upstream_server_t;
+
+/* Shared (per instance) state of one server, in the upstream zone; written with atomics. */
+typedef struct {
+    int64_t     fails;            /* failures in the current fail_timeout window */
+    int64_t     window_start;     /* ms (CLOCK_MONOTONIC, same on all processes) */
+    int64_t     down_until;       /* passive mark: no traffic before this ms */
+    int64_t     active;           /* connections in flight, all workers (gauge) */
+    int32_t     health_down;      /* active health checks say down (later issue) */
+    int32_t     pad;
+    uint64_t    requests;         /* monotonic: tries sent to this server */
+} pco_upstream_shared_t;
+
+struct pco_upstream_server_s {
+    pco_str_t               name;         /* "127.0.0.1:9001" as resolved (for $upstream_addr) */
+    pco_str_t               configured;   /* the address as written */
+    pco_sockaddr_t          sockaddr;
+    socklen_t               socklen;
+    int64_t                 weight;
+    int64_t                 max_conns;    /* 0 = unlimited, per instance */
+    bool                    backup;
+    bool                    down;
+    unsigned                index;        /* within the upstream (primaries then backups) */
+    pco_upstream_shared_t  *shared;       /* in the zone (valid after init_master) */
+    pco_upstream_t         *upstream;
+    int                     active_counter;   /* gauge "upstream_active{..}" or -1: then
+                                                 shared->active is used (unit tests) */
+};
+
+/* What a balancer keeps per worker per upstream (allocated by its init). */
+typedef struct pco_upstream_balancer_s {
+    const char   *name;
+    /* conf time: validate the upstream (e.g. hash needs hash_key) and build its data */
+    int         (*init)(pco_conf_t *cf, pco_upstream_t *u);
+    /* request time: picks a server among those for which pco_upstream_usable() is true and
+     * whose bit in tried[] is clear; NULL when none. key: the hash key (hash/ip_hash). */
+    pco_upstream_server_t *(*pick)(pco_upstream_t *u, const pco_str_t *key,
+                                   const uint64_t *tried, bool backup);
+} pco_upstream_balancer_t;
+
+struct pco_upstream_s {
+    pco_str_t                       name;
+    pco_conf_node_t                *node;
+    pco_upstream_server_t          *servers;     /* primaries first, then backups */
+    unsigned                        nservers;
+    unsigned                        nprimary;
+    const pco_upstream_balancer_t  *balancer;
+    void                           *balancer_data;   /* per generation; per-worker state
+                                                         must be created in init_worker */
+    pco_http_template_t            *hash_key;    /* hash */
+    /* settings (SPEC §4, §11 defaults) */
+    int64_t                         keepalive;   /* idle connections per worker */
+    pco_msec_t                      keepalive_timeout;
+    int64_t                         keepalive_requests;
+    pco_msec_t                      connect_timeout;
+    pco_msec_t                      read_timeout;
+    pco_msec_t                      send_timeout;
+    int64_t                         retries;
+    unsigned                        next_upstream;   /* PCO_UPSTREAM_NEXT_* bits */
+    pco_msec_t                      next_upstream_timeout;   /* 0 = unlimited */
+    int64_t                         max_fails;
+    pco_msec_t                      fail_timeout;
+    void                           *pool;        /* the proxy's keep-alive pool (per worker) */
+};
+
+#define PCO_UPSTREAM_NEXT_ERROR    0x01
+#define PCO_UPSTREAM_NEXT_TIMEOUT  0x02
+#define PCO_UPSTREAM_NEXT_500      0x04
+#define PCO_UPSTREAM_NEXT_502      0x08
+#define PCO_UPSTREAM_NEXT_503      0x10
+#define PCO_UPSTREAM_NEXT_504      0x20
+#define PCO_UPSTREAM_NEXT_429      0x40
+#define PCO_UPSTREAM_NEXT_OFF      0x80
+
+#define PCO_UPSTREAM_MAX_SERVERS   1024   /* tried[] bitmap words = 16 */
+
+/* conf_done of other modules: the upstream named `name`, or NULL. */
+pco_upstream_t *pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name);
+int pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle,
+                              const pco_upstream_balancer_t *b);
+
+/* Request time. Picks a server for a new try (primaries, then backups when every primary is
+ * unusable); NULL when none is left (-> 503 without a connect attempt). Marks it tried and
+ * counts one active connection for it (instance-wide). */
+pco_upstream_server_t *pco_upstream_get(pco_upstream_t *u, const pco_str_t *key,
+                                        uint64_t *tried);
+/* Ends a try: releases the active count; failed = a failure for passive health (connect
+ * error/timeout, read timeout, or a status listed in next_upstream). */
+void pco_upstream_done(pco_upstream_server_t *s, bool failed);
+/* Usable now: not down, not passively marked, not health-down, under max_conns. */
+bool pco_upstream_usable(const pco_upstream_server_t *s);
+
+/* Additions (upstream engineer). A registered balancer by name, or NULL. */
+const pco_upstream_balancer_t *pco_upstream_balancer_find(pco_cycle_t *cycle,
+                                                          const char *name);
+/* The key to pass to pco_upstream_get for r (evaluate once per request, reuse for every
+ * try): the hash_key template evaluated (balance = "hash"; ip_hash uses hash_key when set,
+ * else "$remote_addr"); an empty key when the upstream has none. PCO_OK or PCO_ERROR. */
+int pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *key);
+/* Connections in flight to s, all workers. */
+int64_t pco_upstream_active(const pco_upstream_server_t *s);
+/* usable, its tried[] bit clear, and in the primaries (backup false) or the backups. */
+bool pco_upstream_candidate(const pco_upstream_server_t *s, const uint64_t *tried,
+                            bool backup);
+/* Passive health maths (pure, at now): a failure / a success of a try to s. A failure
+ * returns true when it has just marked the server down. */
+bool pco_upstream_health_fail(pco_upstream_server_t *s, pco_msec_t now);
+void pco_upstream_health_ok(pco_upstream_server_t *s, pco_msec_t now);
+/* Smooth weighted round robin (nginx), shared by round_robin and the fall-backs of other
+ * balancers. State per worker: one current weight per server. */
+typedef struct {
+    int64_t  *current;
+} pco_upstream_rr_t;
+pco_upstream_rr_t *pco_upstream_rr_create(pco_pool_t *pool, const pco_upstream_t *u);
+pco_upstream_server_t *pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr,
+                                            const uint64_t *tried, bool backup);
+/* CRC-32 (IEEE) used by the hash balancers. */
+uint32_t pco_upstream_crc32(const u_char *p, size_t len, uint32_t crc);
+
+#endif
