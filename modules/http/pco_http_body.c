@@ -172,3 +172,119 @@ pco_http_discard_body(pco_http_request_t *r)
     }
 }
 
+
+/*
+ * Streaming reader (the proxy): copies up to size raw body bytes (chunked framing kept as
+ * received, but validated) into buf, first what came with the head, then from the socket.
+ * *n is set to the bytes copied. Returns PCO_OK (more may follow), PCO_DONE (the body is
+ * complete), PCO_AGAIN (nothing now: r->read_handler runs when more arrives; the
+ * client_body_timeout timer is armed), PCO_ERROR (client gone or timed out) or an HTTP
+ * status (400 bad framing, 413 over client_max_body_size). Never blocks.
+ */
+static int
+pco_http_read_body_slice(pco_http_request_t *r, u_char *start, u_char **pos, u_char *last,
+                         int64_t max)
+{
+    int  rc;
+
+    if (!r->head.chunked) {
+        size_t take = (size_t) pco_min((int64_t) (last - *pos), r->body_left);
+
+        *pos += take;
+        r->body_left -= (int64_t) take;
+        r->request_length += (int64_t) take;
+        return r->body_left == 0 ? PCO_DONE : PCO_OK;
+    }
+    for ( ;; ) {
+        rc = pco_http_parse_chunked(&r->chunked, pos, last);
+        if (rc == PCO_OK) {
+            size_t take = (size_t) pco_min((uint64_t) (last - *pos), r->chunked.left);
+
+            *pos += take;
+            r->chunked.left -= take;
+            r->request_length += (int64_t) take;
+            if (max > 0 && r->request_length > max) {
+                return 413;
+            }
+            continue;
+        }
+        if (rc == PCO_ERROR) {
+            return r->chunked.status ? r->chunked.status : 400;
+        }
+        pco_unused(start);
+        return rc == PCO_AGAIN ? PCO_OK : rc;
+    }
+}
+
+int
+pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
+{
+    pco_http_req_t    *rq = pco_http_req(r);
+    pco_connection_t  *c = r->connection;
+    int64_t            max = rq->conf->client_max_body_size;
+    u_char            *pos;
+    ssize_t            got;
+    size_t             have;
+    int                rc;
+
+    *n = 0;
+    if (r->body_done) {
+        return PCO_DONE;
+    }
+    if (!r->head.chunked && r->head.content_length <= 0) {
+        r->body_done = 1;
+        return PCO_DONE;
+    }
+    if (r->body_left < 0 && !r->head.chunked) {
+        if (max > 0 && r->head.content_length > max) {
+            rq->close_after = 1;
+            r->lingering = 1;
+            return 413;
+        }
+        r->body_left = r->head.content_length;
+    }
+    if (r->head.chunked && r->chunked.meta_limit == 0) {
+        r->chunked.meta_limit = (size_t) rq->conf->max_header_size;
+        r->request_length = 0;
+    }
+    have = (size_t) (rq->rest_last - rq->rest);
+    if (have > 0) {
+        pos = rq->rest;
+        rc = pco_http_read_body_slice(r, buf, &pos, pco_min(rq->rest_last, rq->rest + size),
+                                      max);
+        *n = (size_t) (pos - rq->rest);
+        memcpy(buf, rq->rest, *n);
+        rq->rest = pos;
+    } else {
+        pco_http_send_continue(r);
+        got = c->io->recv(c, buf, size);
+        if (got == PCO_AGAIN) {
+            c->read.ready = 0;
+            pco_event_add_timer(&c->read, rq->conf->client_body_timeout);
+            return PCO_AGAIN;
+        }
+        if (got <= 0) {
+            rq->close_after = 1;
+            return PCO_ERROR;
+        }
+        if (c->read.timer_index) {
+            pco_event_del_timer(&c->read);
+        }
+        pos = buf;
+        rc = pco_http_read_body_slice(r, buf, &pos, buf + got, max);
+        *n = (size_t) (pos - buf);
+        if ((size_t) got > *n) {
+            /* pipelined bytes after the body: not kept (the connection closes) */
+            rq->close_after = 1;
+        }
+    }
+    if (rc == PCO_DONE) {
+        r->body_done = 1;
+        return PCO_DONE;
+    }
+    if (rc >= 100) {
+        rq->close_after = 1;
+        r->lingering = 1;
+    }
+    return rc;
+}

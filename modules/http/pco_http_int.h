@@ -169,6 +169,12 @@ typedef struct {
     unsigned                    corked:1;
     size_t                      head_len;
     pco_log_t                   log;          /* c->log during the request */
+    /* recycling, so that a long streamed body costs no memory per buffer passed */
+    pco_chain_t                *free_links;   /* writer links already written */
+    pco_buf_t                  *frame_bufs[8];   /* chunked framing buffers (24 bytes) */
+    pco_chain_t                 frame_links[2];  /* links the chunked filter inserts into
+                                                    the caller's chain (valid during one
+                                                    pco_http_output call) */
 } pco_http_req_t;
 
 #define pco_http_req(r)  ((pco_http_req_t *) (r))

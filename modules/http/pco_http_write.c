@@ -81,6 +81,53 @@ pco_http_send_header(pco_http_request_t *r)
     return PCO_OK;
 }
 
+/* A chain link, recycled from the ones the writer has finished with. */
+static pco_chain_t *
+pco_http_link(pco_http_request_t *r, pco_buf_t *b)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    pco_chain_t     *l = rq->free_links;
+
+    if (l == NULL) {
+        return pco_chain_link(r->pool, b);
+    }
+    rq->free_links = l->next;
+    l->buf = b;
+    l->next = NULL;
+    return l;
+}
+
+/* A 24-byte framing buffer, reusing one whose bytes were all written. */
+static pco_buf_t *
+pco_http_frame_buf(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    pco_buf_t       *b;
+    size_t           i;
+
+    for (i = 0; i < pco_nelems(rq->frame_bufs); i++) {
+        b = rq->frame_bufs[i];
+        if (b == NULL) {
+            b = pco_buf_create(r->pool, 24);
+            rq->frame_bufs[i] = b;
+            return b;
+        }
+        if (b->pos == b->last) {
+            b->pos = b->last = b->start;
+            b->last_buf = 0;
+            return b;
+        }
+    }
+    return pco_buf_create(r->pool, 24);
+}
+
+static u_char *
+pco_cpymem(u_char *dst, const char *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return dst + n;
+}
+
 int
 pco_http_output(pco_http_request_t *r, pco_chain_t *in)
 {
@@ -297,9 +344,10 @@ pco_http_chunked_filter(pco_http_request_t *r, pco_chain_t *in)
     }
     if (size) {
         /* first link now holds the size line, its old buffer moves to a new link */
-        b = pco_buf_create(r->pool, 24);
-        nl = b != NULL ? pco_chain_link(r->pool, in->buf) : NULL;
-        if (nl == NULL) {
+        b = pco_http_frame_buf(r);
+        nl = &pco_http_req(r)->frame_links[0];
+        nl->buf = in->buf;
+        if (b == NULL) {
             return PCO_ERROR;
         }
         b->last += sprintf((char *) b->last, "%zx\r\n", size);
@@ -311,20 +359,19 @@ pco_http_chunked_filter(pco_http_request_t *r, pco_chain_t *in)
         }
     }
     if (size || last) {
-        b = pco_buf_calloc(r->pool);
-        nl = b != NULL ? pco_chain_link(r->pool, b) : NULL;
-        if (nl == NULL) {
+        b = pco_http_frame_buf(r);
+        nl = &pco_http_req(r)->frame_links[1];
+        nl->buf = b;
+        nl->next = NULL;
+        if (b == NULL) {
             return PCO_ERROR;
         }
         if (last) {
-            b->pos = b->start = (u_char *) (size ? "\r\n0\r\n\r\n" : "0\r\n\r\n");
-            b->last = b->end = b->pos + (size ? 7 : 5);
+            b->last = pco_cpymem(b->last, size ? "\r\n0\r\n\r\n" : "0\r\n\r\n", size ? 7 : 5);
             b->last_buf = 1;
         } else {
-            b->pos = b->start = (u_char *) "\r\n";
-            b->last = b->end = b->pos + 2;
+            b->last = pco_cpymem(b->last, "\r\n", 2);
         }
-        b->memory = 1;
         lastl->next = nl;
     }
     return PCO_OK;
@@ -357,7 +404,11 @@ pco_http_writer_flush(pco_http_request_t *r)
         pco_buf_t *b = rq->out->buf;
 
         if (pco_buf_size(b) == 0) {
-            rq->out = rq->out->next;
+            pco_chain_t *done = rq->out;
+
+            rq->out = done->next;
+            done->next = rq->free_links;
+            rq->free_links = done;
             continue;
         }
         if (b->in_file) {
@@ -462,7 +513,7 @@ pco_http_writer_filter(pco_http_request_t *r, pco_chain_t *in)
         if (pco_buf_size(cl->buf) == 0) {
             continue;
         }
-        l = pco_chain_link(r->pool, cl->buf);
+        l = pco_http_link(r, cl->buf);
         if (l == NULL) {
             return PCO_ERROR;
         }
