@@ -1,0 +1,721 @@
+/*
+ * pco_proxy.c: the `proxy` route action (SPEC §5 "Proxying", "Failures"): picks a server of
+ * the route's upstream (pco_upstream_get), connects without blocking under connect_timeout,
+ * reuses a pooled keep-alive connection when one is idle (pco_proxy_pool.c), sends the
+ * request head (pco_proxy_request.c) and streams the request body through one 16 KiB
+ * buffer with back-pressure (bodies up to one buffer are held so an idempotent request can
+ * be retried; a chunked body is forwarded chunked as received, its framing validated by
+ * the engine's reader); the response is handled in pco_proxy_response.c and WebSocket
+ * tunnels in pco_proxy_tunnel.c.
+ * Failures: 502 (refused/reset/invalid), 504 (timeouts), 503 (no usable server); retries
+ * per next_upstream / retries / next_upstream_timeout only while nothing of the request
+ * body was lost and nothing reached the client. Variables $upstream_addr,
+ * $upstream_status, $upstream_response_time. Hooks: conf_done (resolves upstreams, claims
+ * routes, registers variables). Per request state in r->pool, closed by a pool cleanup.
+ */
+#include <strings.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/tcp.h>
+#include "pco_proxy.h"
+
+static int pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_proxy_handler(pco_http_request_t *r);
+
+static const pco_setting_t pco_proxy_header_members[] = {
+    { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, name),
+      .flags = PCO_CONF_REQUIRED, .help = "header name" },
+    { .name = "value", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, value),
+      .help = "header value (empty removes the header)" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_proxy_members[] = {
+    { .name = "upstream", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_proxy_spec_t, upstream), .flags = PCO_CONF_REQUIRED,
+      .help = "name of the upstream group to send requests to" },
+    { .name = "strip_prefix", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_proxy_spec_t, strip_prefix), .def = "false",
+      .help = "remove the route's path_prefix from the path sent upstream" },
+    { .name = "websocket", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_proxy_spec_t, websocket), .def = "false",
+      .help = "pass WebSocket upgrades through" },
+    { .name = "rewrite", .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_proxy_spec_t, rewrite),
+      .help = "path sent upstream (template: variables and $1..$9 of path_regex)" },
+    { .name = "set_headers", .type = PCO_CONF_LIST,
+      .offset = offsetof(pco_proxy_spec_t, set_headers), .sub = pco_proxy_header_members,
+      .elt_size = sizeof(pco_proxy_header_t),
+      .help = "request headers replaced (empty value removes): ( { name; value; } )" },
+    { .name = "tunnel_timeout", .type = PCO_CONF_DURATION,
+      .offset = offsetof(pco_proxy_spec_t, tunnel_timeout), .def = "\"1h\"",
+      .help = "idle timeout of a WebSocket tunnel" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_proxy_settings[] = {
+    { .name = "proxy", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
+      .offset = offsetof(pco_proxy_route_conf_t, spec), .sub = pco_proxy_members,
+      .flags = PCO_CONF_NOINHERIT,
+      .help = "route action: proxy to an upstream { upstream; strip_prefix; websocket; "
+              "rewrite; set_headers; tunnel_timeout; }" },
+    PCO_SETTINGS_END
+};
+
+/*
+ * Hooks: conf_done (master; resolves upstream names, compiles rewrite templates, claims the
+ * routes' action, registers $upstream_* variables; PCO_OK or PCO_ERROR after reporting).
+ * The content handler and the event handlers run in workers and never block.
+ */
+pco_module_t pco_proxy_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "proxy",
+    .settings = pco_proxy_settings,
+    .conf_size = sizeof(pco_proxy_route_conf_t),
+    .conf_done = pco_proxy_conf_done,
+};
+
+static void pco_proxy_up_write(pco_event_t *ev);
+static void pco_proxy_send(pco_proxy_ctx_t *p);
+
+/* ---- variables ---- */
+
+static int
+pco_proxy_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_str_t *v)
+{
+    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
+    pco_str_t        *s;
+
+    pco_unused(name);
+    if (p == NULL || p->tries == 0) {
+        return PCO_DECLINED;
+    }
+    s = data == 0 ? &p->v_addr : data == 1 ? &p->v_status : &p->v_time;
+    if (s->len == 0) {
+        return PCO_DECLINED;
+    }
+    *v = *s;
+    return PCO_OK;
+}
+
+/* Appends ", text" (or text for the first try) to a variable value in r->pool. */
+static void
+pco_proxy_var_append(pco_proxy_ctx_t *p, pco_str_t *v, const char *text, size_t len)
+{
+    u_char  *n = pco_pnalloc(p->r->pool, v->len + len + 2);
+
+    if (n == NULL) {
+        return;
+    }
+    if (v->len > 0) {
+        memcpy(n, v->data, v->len);
+        memcpy(n + v->len, ", ", 2);
+        memcpy(n + v->len + 2, text, len);
+        v->len += len + 2;
+    } else {
+        memcpy(n, text, len);
+        v->len = len;
+    }
+    v->data = n;
+}
+
+void
+pco_proxy_record(pco_proxy_ctx_t *p, int status)
+{
+    char        buf[32];
+    int         n;
+    pco_msec_t  t = pco_current_msec - p->try_start;
+
+    n = snprintf(buf, sizeof(buf), "%d", status);
+    pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
+    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
+    pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
+}
+
+/* ---- configuration ---- */
+
+/* Edit distance, capped (for "did you mean"). */
+static size_t
+pco_proxy_distance(const char *a, const char *b)
+{
+    size_t  la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
+    size_t  row[65];
+
+    if (la > 64 || lb > 64) {
+        return 99;
+    }
+    for (j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (i = 1; i <= la; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            cur = pco_min(pco_min(row[j] + 1, row[j - 1] + 1),
+                          prev + (a[i - 1] == b[j - 1] ? 0 : 1));
+            tmp = row[j];
+            row[j] = cur;
+            prev = tmp;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest upstream name written in the file, or NULL. */
+static const char *
+pco_proxy_suggest(pco_conf_t *cf, const char *name)
+{
+    config_setting_t  *list = config_lookup(&cf->config, "upstreams");
+    const char        *best = NULL, *n;
+    size_t             bestd = 3, d;
+    int                i, count;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    count = config_setting_length(list);
+    for (i = 0; i < count; i++) {
+        config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
+
+        if (e == NULL || !config_setting_lookup_string(e, "name", &n)) {
+            continue;
+        }
+        d = pco_proxy_distance(name, n);
+        if (d < bestd) {
+            bestd = d;
+            best = n;
+        }
+    }
+    return best;
+}
+
+static int
+pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf,
+                          const pco_conf_src_t *src)
+{
+    pco_proxy_header_t  *sh = pcf->spec.set_headers.elts;
+    size_t               i, j;
+
+    if (pcf->spec.set_headers.n == 0) {
+        return PCO_OK;
+    }
+    pcf->header_tpls = pco_pcalloc(cf->pool, pcf->spec.set_headers.n * sizeof(void *));
+    if (pcf->header_tpls == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < pcf->spec.set_headers.n; i++) {
+        const pco_conf_src_t *hs = pcf->spec.set_headers.src ? &pcf->spec.set_headers.src[i]
+                                                             : src;
+
+        for (j = 0; j < sh[i].name.len; j++) {
+            u_char ch = sh[i].name.data[j];
+
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+                  || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+            {
+                pco_conf_error_src(cf, hs, "invalid header name \"%s\"",
+                                   (const char *) sh[i].name.data);
+                return PCO_ERROR;
+            }
+        }
+        if (sh[i].name.len == 0) {
+            pco_conf_error_src(cf, hs, "empty header name");
+            return PCO_ERROR;
+        }
+        if (sh[i].value.len == 0) {
+            continue;
+        }
+        pcf->header_tpls[i] = pco_http_template_compile(cf, cycle, &sh[i].value, hs);
+        if (pcf->header_tpls[i] == NULL) {
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+static int
+pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_http_route_t         **routes;
+    size_t                     n, i;
+    int                        rc = PCO_OK;
+
+    n = pco_http_routes(cycle, &routes);
+    for (i = 0; i < n; i++) {
+        pco_http_route_t        *rt = routes[i];
+        pco_proxy_route_conf_t  *pcf = pco_conf_get(rt->node, &pco_proxy_module);
+        const pco_conf_src_t    *src;
+
+        if (pcf == NULL || !pco_conf_is_set(pcf, "proxy")) {
+            continue;
+        }
+        src = pco_conf_src_of(pcf, "proxy");
+        pcf->upstream = pco_upstream_find(cycle, &pcf->spec.upstream);
+        if (pcf->upstream == NULL) {
+            const char *hint = pco_proxy_suggest(cf, (const char *) pcf->spec.upstream.data);
+
+            if (hint != NULL) {
+                pco_conf_error_src(cf, src, "no upstream named \"%s\" (did you mean \"%s\"?)",
+                                   (const char *) pcf->spec.upstream.data, hint);
+            } else {
+                pco_conf_error_src(cf, src, "no upstream named \"%s\"",
+                                   (const char *) pcf->spec.upstream.data);
+            }
+            rc = PCO_ERROR;
+            continue;
+        }
+        if (pcf->spec.strip_prefix && rt->path_prefix.len == 0) {
+            pco_conf_error_src(cf, src, "strip_prefix needs a path_prefix match");
+            rc = PCO_ERROR;
+            continue;
+        }
+        if (pcf->spec.rewrite.len > 0) {
+            if (pcf->spec.rewrite.data[0] != '/' && pcf->spec.rewrite.data[0] != '$') {
+                pco_conf_error_src(cf, src, "rewrite must start with \"/\"");
+                rc = PCO_ERROR;
+                continue;
+            }
+            pcf->rewrite_tpl = pco_http_template_compile(cf, cycle, &pcf->spec.rewrite, src);
+            if (pcf->rewrite_tpl == NULL) {
+                rc = PCO_ERROR;
+                continue;
+            }
+        }
+        if (pco_proxy_compile_headers(cf, cycle, pcf, src) != PCO_OK) {
+            rc = PCO_ERROR;
+            continue;
+        }
+        if (pco_http_route_set_action(cf, rt, "proxy", pco_proxy_handler, src) != PCO_OK) {
+            rc = PCO_ERROR;
+        }
+    }
+    if (pco_http_variable_add(cf, cycle, "upstream_addr", pco_proxy_var, 0,
+                              PCO_HTTP_VAR_NOCACHE) != PCO_OK
+        || pco_http_variable_add(cf, cycle, "upstream_status", pco_proxy_var, 1,
+                                 PCO_HTTP_VAR_NOCACHE) != PCO_OK
+        || pco_http_variable_add(cf, cycle, "upstream_response_time", pco_proxy_var, 2,
+                                 PCO_HTTP_VAR_NOCACHE) != PCO_OK)
+    {
+        rc = PCO_ERROR;
+    }
+    return rc;
+}
+
+/* ---- connection life ---- */
+
+void
+pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed)
+{
+    if (p->uc != NULL) {
+        pco_conn_close(p->uc);
+        p->uc = NULL;
+    }
+    if (p->s != NULL) {
+        pco_upstream_done(p->s, failed);
+        p->s = NULL;
+    }
+}
+
+static void
+pco_proxy_cleanup(void *data)
+{
+    pco_proxy_ctx_t  *p = data;
+
+    pco_proxy_close_upstream(p, false);
+}
+
+void
+pco_proxy_finish(pco_proxy_ctx_t *p, int rc)
+{
+    pco_http_request_t  *r = p->r;
+
+    if (p->finished) {
+        return;
+    }
+    p->finished = true;
+    p->state = PCO_PROXY_DONE;
+    pco_proxy_close_upstream(p, false);
+    r->read_handler = NULL;
+    r->write_handler = NULL;
+    pco_http_finalize_request(r, rc);
+}
+
+/* Starts a try on a new server: PCO_AGAIN (in progress) or the status to finish with. */
+static int pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s);
+
+/* The balancer key: the upstream's hash_key (hash), else the client address (ip_hash);
+ * evaluated once per request. */
+static const pco_str_t *
+pco_proxy_key(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+    pco_connection_t    *c = r->connection;
+    u_char              *a;
+
+    if (p->key.data != NULL) {
+        return &p->key;
+    }
+    if (p->u->hash_key != NULL) {
+        if (pco_http_template_eval(r, p->u->hash_key, &p->key) != PCO_OK) {
+            return NULL;
+        }
+        if (p->key.data == NULL) {
+            p->key.data = (u_char *) "";
+        }
+        return &p->key;
+    }
+    a = pco_pnalloc(r->pool, 64);
+    if (a == NULL) {
+        return NULL;
+    }
+    p->key.len = pco_sockaddr_ntop(&c->sockaddr, c->socklen, a, 64, false);
+    p->key.data = a;
+    return &p->key;
+}
+
+static int
+pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
+{
+    pco_upstream_t         *u = p->u;
+    pco_upstream_server_t  *s;
+    pco_connection_t       *uc;
+    int                     rc;
+
+    for ( ;; ) {
+        if (p->tries > 0 && u->next_upstream_timeout > 0
+            && pco_current_msec - p->first_start >= u->next_upstream_timeout)
+        {
+            return last_status;
+        }
+        s = pco_upstream_get(u, pco_proxy_key(p), p->tried);
+        if (s == NULL) {
+            return p->tries > 0 ? last_status : 503;
+        }
+        p->s = s;
+        p->sname = s->name;
+        p->tries++;
+        p->try_start = pco_current_msec;
+        pco_proxy_var_append(p, &p->v_addr, (const char *) s->name.data, s->name.len);
+        uc = pco_proxy_pool_get(u, s, &p->uses);
+        if (uc != NULL) {
+            p->reused = true;
+            uc->data = p;
+            uc->log = p->r->connection->log;
+            uc->read.handler = pco_proxy_up_read;
+            uc->write.handler = pco_proxy_up_write;
+            p->uc = uc;
+            p->ks = s;
+            p->state = PCO_PROXY_SENDING;
+            p->head_sent = 0;
+            p->rbuf_sent = 0;
+            p->hbuf_len = 0;
+            pco_event_post(&uc->write);
+            return PCO_AGAIN;
+        }
+        rc = pco_proxy_connect_server(p, s);
+        if (rc == PCO_AGAIN) {
+            return PCO_AGAIN;
+        }
+        if (rc == PCO_DECLINED) {
+            pco_proxy_record(p, 502);
+            pco_proxy_close_upstream(p, true);
+            last_status = 502;
+            if (!(u->next_upstream & PCO_UPSTREAM_NEXT_ERROR)
+                || p->tries > (unsigned) u->retries)
+            {
+                return 502;
+            }
+            continue;
+        }
+        pco_proxy_record(p, 502);
+        pco_proxy_close_upstream(p, false);
+        return 502;
+    }
+}
+
+/* A fresh connection to s: PCO_AGAIN (connecting), PCO_DECLINED (connect failed: another
+ * server may be tried) or PCO_ERROR (local trouble). */
+static int
+pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
+{
+    pco_connection_t  *uc;
+    int                fd, one = 1;
+
+    {
+        p->reused = false;
+        p->uses = 0;
+        fd = socket(s->sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            pco_log_err(PCO_LOG_ERR, p->r->connection->log, errno, "socket() failed");
+            return PCO_ERROR;
+        }
+        if (s->sockaddr.sa.sa_family != AF_UNIX) {
+            (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        if (connect(fd, &s->sockaddr.sa, s->socklen) == -1 && errno != EINPROGRESS) {
+            pco_log_err(PCO_LOG_ERR, p->r->connection->log, errno,
+                        "connect() to upstream %.*s failed", (int) s->name.len,
+                        (const char *) s->name.data);
+            close(fd);
+            return PCO_DECLINED;
+        }
+        uc = pco_conn_get(fd);
+        if (uc == NULL) {
+            close(fd);
+            return PCO_ERROR;
+        }
+        uc->data = p;
+        uc->log = p->r->connection->log;
+        uc->sockaddr = s->sockaddr;
+        uc->socklen = s->socklen;
+        uc->read.handler = pco_proxy_up_read;
+        uc->write.handler = pco_proxy_up_write;
+        p->uc = uc;
+        p->ks = s;
+        if (pco_event_add_conn(uc) != PCO_OK) {
+            pco_conn_close(uc);
+            p->uc = NULL;
+            return PCO_ERROR;
+        }
+        p->state = PCO_PROXY_CONNECTING;
+        p->head_sent = 0;
+        p->rbuf_sent = 0;
+        p->hbuf_len = 0;
+        pco_event_add_timer(&uc->write, p->u->connect_timeout);
+        return PCO_AGAIN;
+    }
+}
+
+bool
+pco_proxy_idempotent(const pco_http_request_t *r)
+{
+    return (r->head.method & (PCO_HTTP_GET | PCO_HTTP_HEAD | PCO_HTTP_PUT | PCO_HTTP_DELETE
+                              | PCO_HTTP_OPTIONS | PCO_HTTP_TRACE)) != 0;
+}
+
+/* A try failed with status (502/504, or an upstream 5xx listed in next_upstream): retry
+ * when allowed, else finish with it. */
+void
+pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
+{
+    pco_http_request_t  *r = p->r;
+    pco_upstream_t      *u = p->u;
+    bool                 can;
+    int                  rc;
+
+    if (p->reused && p->s != NULL && kind == PCO_UPSTREAM_NEXT_ERROR && !r->header_sent
+        && p->hbuf_len == 0 && p->state != PCO_PROXY_READ_BODY
+        && ((p->head_sent == 0 && !p->body_written)
+            || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written))))
+    {
+        /* a pooled connection the backend had closed: a fresh one, not a new try */
+        pco_conn_close(p->uc);
+        p->uc = NULL;
+        rc = pco_proxy_connect_server(p, p->s);
+        if (rc == PCO_AGAIN) {
+            return;
+        }
+    }
+    if (record) {
+        pco_proxy_record(p, status);
+    }
+    pco_proxy_close_upstream(p, true);
+    can = (u->next_upstream & kind) && !(u->next_upstream & PCO_UPSTREAM_NEXT_OFF)
+          && p->tries <= (unsigned) u->retries && !r->header_sent
+          && (p->state == PCO_PROXY_CONNECTING
+              || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written)));
+    if (!can) {
+        pco_proxy_finish(p, status);
+        return;
+    }
+    rc = pco_proxy_connect(p, status);
+    if (rc != PCO_AGAIN) {
+        pco_proxy_finish(p, rc);
+    }
+}
+
+/* ---- sending the request ---- */
+
+static void
+pco_proxy_client_read(pco_http_request_t *r)
+{
+    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
+
+    if (p != NULL && p->state == PCO_PROXY_SENDING) {
+        pco_proxy_send(p);
+    }
+}
+
+static void
+pco_proxy_send(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *uc = p->uc;
+    struct iovec       iov[2];
+    ssize_t            n;
+    size_t             hl, bl, got;
+    int                iovcnt, rc;
+
+    for ( ;; ) {
+        hl = p->head_len - p->head_sent;
+        bl = p->rbuf_len - p->rbuf_sent;
+        if (hl == 0 && bl == 0) {
+            if (p->body_held || p->body_read_done) {
+                break;
+            }
+            rc = pco_http_read_body(p->r, p->rbuf, PCO_PROXY_BUF_SIZE, &got);
+            if (rc == PCO_AGAIN) {
+                if (uc->write.timer_index) {
+                    pco_event_del_timer(&uc->write);
+                }
+                return;
+            }
+            if (rc == PCO_ERROR || rc >= 100) {
+                pco_proxy_finish(p, rc == PCO_ERROR ? PCO_ERROR : rc);
+                return;
+            }
+            p->rbuf_len = got;
+            p->rbuf_sent = 0;
+            if (rc == PCO_DONE) {
+                p->body_read_done = true;
+            }
+            continue;
+        }
+        iovcnt = 0;
+        if (hl > 0) {
+            iov[iovcnt].iov_base = p->head + p->head_sent;
+            iov[iovcnt++].iov_len = hl;
+        }
+        if (bl > 0) {
+            iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
+            iov[iovcnt++].iov_len = bl;
+        }
+        n = uc->io->writev(uc, iov, iovcnt);
+        if (n == PCO_AGAIN) {
+            uc->write.ready = 0;
+            pco_event_add_timer(&uc->write, p->u->send_timeout);
+            return;
+        }
+        if (n < 0) {
+            pco_log_err(PCO_LOG_ERR, uc->log, errno, "writing to upstream %.*s failed",
+                        (int) p->sname.len, (const char *) p->sname.data);
+            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
+        if ((size_t) n <= hl) {
+            p->head_sent += (size_t) n;
+        } else {
+            p->head_sent = p->head_len;
+            p->rbuf_sent += (size_t) n - hl;
+            p->body_written = true;
+        }
+    }
+    if (uc->write.timer_index) {
+        pco_event_del_timer(&uc->write);
+    }
+    p->state = PCO_PROXY_READ_HEAD;
+    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_proxy_up_read(&uc->read);
+}
+
+static void
+pco_proxy_up_write(pco_event_t *ev)
+{
+    pco_connection_t  *uc = ev->data;
+    pco_proxy_ctx_t   *p = uc->data;
+    int                err = 0;
+    socklen_t          len = sizeof(err);
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (%s)",
+                    (int) p->sname.len, (const char *) p->sname.data,
+                    p->state == PCO_PROXY_CONNECTING ? "connect" : "send");
+        pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
+        return;
+    }
+    if (p->state == PCO_PROXY_CONNECTING) {
+        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+        if (err != 0) {
+            pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
+                        (int) p->sname.len, (const char *) p->sname.data);
+            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
+        if (uc->write.timer_index) {
+            pco_event_del_timer(&uc->write);
+        }
+        p->state = PCO_PROXY_SENDING;
+    }
+    if (p->state == PCO_PROXY_SENDING) {
+        pco_proxy_send(p);
+    }
+}
+
+/* ---- the content handler ---- */
+
+static int
+pco_proxy_handler(pco_http_request_t *r)
+{
+    pco_proxy_route_conf_t  *pcf = pco_http_route_conf(r, &pco_proxy_module);
+    pco_proxy_ctx_t         *p;
+    size_t                   got, total = 0;
+    int                      rc = PCO_OK;
+
+    p = pco_pcalloc(r->pool, sizeof(pco_proxy_ctx_t));
+    if (p == NULL) {
+        return 500;
+    }
+    p->r = r;
+    p->pcf = pcf;
+    p->u = pcf->upstream;
+    p->first_start = pco_current_msec;
+    p->resp_left = -1;
+    p->hbuf_size = PCO_PROXY_BUF_SIZE;
+    p->hbuf = pco_palloc(r->pool, p->hbuf_size);
+    p->obuf = pco_palloc(r->pool, PCO_PROXY_BUF_SIZE);
+    p->rbuf = pco_palloc(r->pool, PCO_PROXY_BUF_SIZE);
+    p->ob = pco_buf_calloc(r->pool);
+    if (p->hbuf == NULL || p->obuf == NULL || p->rbuf == NULL || p->ob == NULL
+        || pco_pool_cleanup_add(r->pool, pco_proxy_cleanup, p) != PCO_OK)
+    {
+        return 500;
+    }
+    p->ob->temporary = 1;
+    p->ob->start = p->obuf;
+    p->ob->end = p->obuf + PCO_PROXY_BUF_SIZE;
+    p->rch.meta_limit = PCO_PROXY_BUF_SIZE;
+    pco_http_set_ctx(r, p, &pco_proxy_module);
+    if (pco_proxy_build_request(p) != PCO_OK) {
+        return 500;
+    }
+    /* what of the body is here already, up to one buffer: held for retries when complete */
+    while (total < PCO_PROXY_BUF_SIZE) {
+        rc = pco_http_read_body(r, p->rbuf + total, PCO_PROXY_BUF_SIZE - total, &got);
+        total += got;
+        if (rc != PCO_OK || got == 0) {
+            break;
+        }
+    }
+    if (rc == PCO_ERROR) {
+        return PCO_ERROR;
+    }
+    if (rc >= 100) {
+        return rc;
+    }
+    p->rbuf_len = total;
+    p->body_held = rc == PCO_DONE;
+    p->body_read_done = rc == PCO_DONE;
+    r->read_handler = pco_proxy_client_read;
+    r->write_handler = pco_proxy_client_write;
+    rc = pco_proxy_connect(p, 502);
+    if (rc != PCO_AGAIN) {
+        r->read_handler = NULL;
+        r->write_handler = NULL;
+        p->finished = true;
+        return rc;
+    }
+    return PCO_AGAIN;
+}

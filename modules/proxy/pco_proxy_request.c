@@ -1,0 +1,256 @@
+/*
+ * pco_proxy_request.c: builds the head of the request sent upstream (SPEC §5 "Proxying"):
+ * the target (original, normalised, rewritten or prefix-stripped), HTTP/1.1, the client's
+ * headers minus hop-by-hop ones and those named in Connection, X-Forwarded-* / X-Real-IP /
+ * X-Request-Id set by us, the route's set_headers, and the body framing (Content-Length as
+ * sent; a chunked body is forwarded chunked, its framing validated by the engine's reader).
+ * Everything is allocated from r->pool; nothing shared.
+ */
+#include <strings.h>
+#include <stdio.h>
+#include "pco_proxy.h"
+
+static bool
+pco_proxy_name_eq(const pco_str_t *n, const char *lit)
+{
+    return n->len == strlen(lit) && strncasecmp((const char *) n->data, lit, n->len) == 0;
+}
+
+/* True when the client's Connection header names this header (it is hop-by-hop then). */
+static bool
+pco_proxy_in_connection(pco_http_request_t *r, const pco_str_t *name)
+{
+    pco_http_header_t  *h;
+    size_t              i, s;
+
+    if (r->head.connection_idx == 0) {
+        return false;
+    }
+    h = &r->head.headers[r->head.connection_idx - 1];
+    i = 0;
+    while (i < h->value.len) {
+        while (i < h->value.len && (h->value.data[i] == ' ' || h->value.data[i] == ',')) {
+            i++;
+        }
+        s = i;
+        while (i < h->value.len && h->value.data[i] != ',' && h->value.data[i] != ' ') {
+            i++;
+        }
+        if (i - s == name->len && i > s
+            && strncasecmp((const char *) h->value.data + s, (const char *) name->data,
+                           name->len) == 0)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
+{
+    static const char *const  drop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+        "Transfer-Encoding", "Upgrade", "HTTP2-Settings", "Expect", "Content-Length",
+        "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP",
+        "X-Request-Id", NULL
+    };
+    const pco_proxy_header_t *sh = p->pcf->spec.set_headers.elts;
+    size_t                    i;
+
+    for (i = 0; drop[i] != NULL; i++) {
+        if (pco_proxy_name_eq(n, drop[i])) {
+            return true;
+        }
+    }
+    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+        if (sh[i].name.len == n->len
+            && strncasecmp((const char *) sh[i].name.data, (const char *) n->data, n->len) == 0)
+        {
+            return true;
+        }
+    }
+    return pco_proxy_in_connection(p->r, n);
+}
+
+/* The request target to send. */
+static int
+pco_proxy_target(pco_proxy_ctx_t *p, pco_str_t *path, pco_str_t *query)
+{
+    pco_http_request_t  *r = p->r;
+    pco_http_route_t    *rt = r->route;
+
+    query->len = 0;
+    query->data = NULL;
+    if (p->pcf->rewrite_tpl != NULL) {
+        if (pco_http_template_eval(r, p->pcf->rewrite_tpl, path) != PCO_OK) {
+            return PCO_ERROR;
+        }
+        if (memchr(path->data, '?', path->len) == NULL) {
+            *query = r->args;
+        }
+        return PCO_OK;
+    }
+    if (p->pcf->spec.strip_prefix && rt->path_prefix.len > 0
+        && r->uri.len >= rt->path_prefix.len)
+    {
+        size_t plen = rt->path_prefix.len;
+
+        if (rt->path_prefix.data[plen - 1] == '/') {
+            plen--;
+        }
+        path->data = r->uri.data + plen;
+        path->len = r->uri.len - plen;
+        if (path->len == 0 || path->data[0] != '/') {
+            u_char *np = pco_pnalloc(r->pool, path->len + 1);
+
+            if (np == NULL) {
+                return PCO_ERROR;
+            }
+            np[0] = '/';
+            memcpy(np + 1, path->data, path->len);
+            path->data = np;
+            path->len++;
+        }
+        *query = r->args;
+        return PCO_OK;
+    }
+    if (r->uri_changed) {
+        *path = r->uri;
+        *query = r->args;
+        return PCO_OK;
+    }
+    *path = r->head.target;
+    return PCO_OK;
+}
+
+int
+pco_proxy_build_request(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t        *r = p->r;
+    pco_connection_t          *c = r->connection;
+    const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
+    pco_http_header_t         *h, *xff = NULL, *host;
+    pco_str_t                  path, query;
+    u_char                     ip[64], *b, *q;
+    size_t                     iplen, size, i;
+    bool                       ws;
+    pco_str_t                 *hv = NULL;
+
+    if (pco_proxy_target(p, &path, &query) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    iplen = pco_sockaddr_ntop(&c->sockaddr, c->socklen, ip, sizeof(ip), false);
+    ws = p->pcf->spec.websocket && r->head.upgrade_idx && r->head.method == PCO_HTTP_GET
+         && !r->head.chunked && r->head.content_length <= 0
+         && pco_proxy_name_eq(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
+    p->ws = ws;
+    xff = pco_http_head_find(&r->head, "X-Forwarded-For", 15);
+    host = r->head.host_idx ? &r->head.headers[r->head.host_idx - 1] : NULL;
+
+    size = r->head.method_name.len + path.len + query.len + 32 + 512 + 2 * iplen
+           + r->request_id.len + r->host.len;
+    if (xff != NULL) {
+        size += xff->value.len;
+    }
+    if (host != NULL) {
+        size += 2 * host->value.len;
+    }
+    for (i = 0; i < r->head.nheaders; i++) {
+        size += r->head.headers[i].name.len + r->head.headers[i].value.len + 4;
+    }
+    if (p->pcf->spec.set_headers.n > 0) {
+        hv = pco_pcalloc(r->pool, p->pcf->spec.set_headers.n * sizeof(pco_str_t));
+        if (hv == NULL) {
+            return PCO_ERROR;
+        }
+    }
+    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+        if (p->pcf->header_tpls[i] != NULL
+            && pco_http_template_eval(r, p->pcf->header_tpls[i], &hv[i]) != PCO_OK)
+        {
+            return PCO_ERROR;
+        }
+        size += sh[i].name.len + hv[i].len + 4;
+    }
+    b = pco_pnalloc(r->pool, size);
+    if (b == NULL) {
+        return PCO_ERROR;
+    }
+    q = b;
+#define PCO_PROXY_PUT(d, l) do { memcpy(q, d, l); q += (l); } while (0)
+#define PCO_PROXY_LIT(s) PCO_PROXY_PUT(s, sizeof(s) - 1)
+    PCO_PROXY_PUT(r->head.method_name.data, r->head.method_name.len);
+    PCO_PROXY_LIT(" ");
+    PCO_PROXY_PUT(path.data, path.len);
+    if (query.data != NULL) {
+        PCO_PROXY_LIT("?");
+        PCO_PROXY_PUT(query.data, query.len);
+    }
+    PCO_PROXY_LIT(" HTTP/1.1\r\n");
+    if (host != NULL) {
+        PCO_PROXY_LIT("Host: ");
+        PCO_PROXY_PUT(host->value.data, host->value.len);
+        PCO_PROXY_LIT("\r\n");
+    } else {
+        PCO_PROXY_LIT("Host: ");
+        PCO_PROXY_PUT(r->host.data, r->host.len);
+        PCO_PROXY_LIT("\r\n");
+    }
+    for (i = 0; i < r->head.nheaders; i++) {
+        h = &r->head.headers[i];
+        if (r->head.host_idx == i + 1 || pco_proxy_skip_header(p, &h->name)) {
+            continue;
+        }
+        PCO_PROXY_PUT(h->name.data, h->name.len);
+        PCO_PROXY_LIT(": ");
+        PCO_PROXY_PUT(h->value.data, h->value.len);
+        PCO_PROXY_LIT("\r\n");
+    }
+    PCO_PROXY_LIT("X-Forwarded-For: ");
+    if (xff != NULL && xff->value.len > 0) {
+        PCO_PROXY_PUT(xff->value.data, xff->value.len);
+        PCO_PROXY_LIT(", ");
+    }
+    PCO_PROXY_PUT(ip, iplen);
+    PCO_PROXY_LIT("\r\nX-Real-IP: ");
+    PCO_PROXY_PUT(ip, iplen);
+    if (c->tls != NULL) {
+        PCO_PROXY_LIT("\r\nX-Forwarded-Proto: https");
+    } else {
+        PCO_PROXY_LIT("\r\nX-Forwarded-Proto: http");
+    }
+    if (host != NULL) {
+        PCO_PROXY_LIT("\r\nX-Forwarded-Host: ");
+        PCO_PROXY_PUT(host->value.data, host->value.len);
+    }
+    PCO_PROXY_LIT("\r\nX-Request-Id: ");
+    PCO_PROXY_PUT(r->request_id.data, r->request_id.len);
+    PCO_PROXY_LIT("\r\n");
+    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+        if (p->pcf->header_tpls[i] == NULL || hv[i].len == 0) {
+            continue;
+        }
+        PCO_PROXY_PUT(sh[i].name.data, sh[i].name.len);
+        PCO_PROXY_LIT(": ");
+        PCO_PROXY_PUT(hv[i].data, hv[i].len);
+        PCO_PROXY_LIT("\r\n");
+    }
+    if (r->head.chunked) {
+        PCO_PROXY_LIT("Transfer-Encoding: chunked\r\n");
+    } else if (r->head.content_length >= 0) {
+        q += sprintf((char *) q, "Content-Length: %lld\r\n", (long long) r->head.content_length);
+    }
+    if (ws) {
+        PCO_PROXY_LIT("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+    } else if (p->u->keepalive > 0) {
+        PCO_PROXY_LIT("Connection: keep-alive\r\n\r\n");
+    } else {
+        PCO_PROXY_LIT("Connection: close\r\n\r\n");
+    }
+#undef PCO_PROXY_PUT
+#undef PCO_PROXY_LIT
+    p->head = b;
+    p->head_len = (size_t) (q - b);
+    return PCO_OK;
+}

@@ -1,0 +1,191 @@
+/*
+ * pco_proxy_tunnel.c: WebSocket pass-through (SPEC §5). When the route allows it, the
+ * request carried `Upgrade: websocket` and the upstream answered 101 with Upgrade: websocket
+ * and Connection: upgrade, the 101 head is relayed as is (minus other hop-by-hop headers)
+ * and bytes are then copied both ways through two fixed 16 KiB buffers with back-pressure,
+ * until either side closes or nothing moves for tunnel_timeout. No shared state.
+ */
+#include <strings.h>
+#include "pco_proxy.h"
+
+static void pco_proxy_tunnel_pump(pco_proxy_ctx_t *p);
+
+static bool
+pco_proxy_tunnel_name(const pco_str_t *n, const char *lit)
+{
+    return n->len == strlen(lit) && strncasecmp((const char *) n->data, lit, n->len) == 0;
+}
+
+static void
+pco_proxy_tunnel_end(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+
+    r->keepalive = 0;
+    r->connection->close = 1;
+    p->finished = true;
+    if (p->uc != NULL) {
+        pco_conn_close(p->uc);
+        p->uc = NULL;
+    }
+    r->read_handler = NULL;
+    r->write_handler = NULL;
+    pco_http_finalize_request(r, PCO_ERROR);
+}
+
+static void
+pco_proxy_tunnel_client(pco_http_request_t *r)
+{
+    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
+
+    if (p != NULL && !p->finished) {
+        pco_proxy_tunnel_pump(p);
+    }
+}
+
+static void
+pco_proxy_tunnel_upstream(pco_event_t *ev)
+{
+    pco_connection_t  *uc = ev->data;
+    pco_proxy_ctx_t   *p = uc->data;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        pco_proxy_tunnel_end(p);
+        return;
+    }
+    pco_proxy_tunnel_pump(p);
+}
+
+/* Moves bytes from `from` to `to` through buf[*pos, *len); PCO_OK (progress), PCO_AGAIN
+ * (nothing moved), PCO_DONE (a side closed or failed). */
+static int
+pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, size_t *pos,
+                     size_t *len)
+{
+    ssize_t  n;
+    int      rc = PCO_AGAIN;
+
+    for ( ;; ) {
+        if (*pos < *len) {
+            n = to->io->send(to, buf + *pos, *len - *pos);
+            if (n == PCO_AGAIN) {
+                to->write.ready = 0;
+                return rc;
+            }
+            if (n < 0) {
+                return PCO_DONE;
+            }
+            *pos += (size_t) n;
+            rc = PCO_OK;
+            continue;
+        }
+        *pos = *len = 0;
+        n = from->io->recv(from, buf, PCO_PROXY_BUF_SIZE);
+        if (n == PCO_AGAIN) {
+            from->read.ready = 0;
+            return rc;
+        }
+        if (n <= 0) {
+            return PCO_DONE;
+        }
+        *len = (size_t) n;
+        rc = PCO_OK;
+    }
+}
+
+static void
+pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *c = p->r->connection;
+    int                a, b;
+
+    a = pco_proxy_tunnel_dir(p->uc, c, p->obuf, &p->t_opos, &p->t_olen);
+    b = pco_proxy_tunnel_dir(c, p->uc, p->rbuf, &p->t_ipos, &p->t_ilen);
+    if (a == PCO_DONE || b == PCO_DONE) {
+        pco_proxy_tunnel_end(p);
+        return;
+    }
+    if (a == PCO_OK || b == PCO_OK || p->uc->read.timer_index == 0) {
+        pco_event_add_timer(&p->uc->read, p->pcf->spec.tunnel_timeout);
+    }
+}
+
+/* The upstream answered 101: true when it is a WebSocket switch we relay (then the tunnel
+ * runs), false when the answer must be treated as invalid (502). */
+bool
+pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+    pco_connection_t    *c = r->connection;
+    pco_http_header_t   *h, *up = NULL;
+    size_t               size = 64, rest, i;
+    u_char              *b, *q;
+    ssize_t              n;
+
+    if (!p->ws || !p->resp.conn_upgrade) {
+        return false;
+    }
+    for (i = 0; i < p->resp.nheaders; i++) {
+        h = &p->resp.headers[i];
+        if (pco_proxy_tunnel_name(&h->name, "Upgrade")) {
+            up = h;
+        }
+        size += h->name.len + h->value.len + 4;
+    }
+    if (up == NULL || !pco_proxy_tunnel_name(&up->value, "websocket")) {
+        return false;
+    }
+    b = pco_pnalloc(r->pool, size);
+    if (b == NULL) {
+        return false;
+    }
+    q = b;
+    memcpy(q, "HTTP/1.1 101 Switching Protocols\r\n", 34);
+    q += 34;
+    for (i = 0; i < p->resp.nheaders; i++) {
+        h = &p->resp.headers[i];
+        if (pco_proxy_tunnel_name(&h->name, "Connection")
+            || pco_proxy_tunnel_name(&h->name, "Keep-Alive")
+            || pco_proxy_tunnel_name(&h->name, "Transfer-Encoding")
+            || pco_proxy_tunnel_name(&h->name, "Content-Length")
+            || pco_proxy_tunnel_name(&h->name, "Server"))
+        {
+            continue;
+        }
+        memcpy(q, h->name.data, h->name.len);
+        q += h->name.len;
+        *q++ = ':';
+        *q++ = ' ';
+        memcpy(q, h->value.data, h->value.len);
+        q += h->value.len;
+        *q++ = '\r';
+        *q++ = '\n';
+    }
+    memcpy(q, "Connection: upgrade\r\n\r\n", 23);
+    q += 23;
+    /* the client is waiting for this head with nothing queued: written directly */
+    n = c->io->send(c, b, (size_t) (q - b));
+    if (n != q - b) {
+        return false;
+    }
+    r->status = 101;
+    r->header_sent = 1;
+    r->bytes_sent += n;
+    if (p->uc->read.timer_index) {
+        pco_event_del_timer(&p->uc->read);
+    }
+    /* bytes after the 101 head are the upstream's first frames */
+    rest = p->hbuf_len - p->resp.head_len;
+    memcpy(p->obuf, p->hbuf + p->resp.head_len, rest);
+    p->t_opos = 0;
+    p->t_olen = rest;
+    p->t_ipos = p->t_ilen = 0;
+    p->state = PCO_PROXY_TUNNEL;
+    p->uc->read.handler = pco_proxy_tunnel_upstream;
+    p->uc->write.handler = pco_proxy_tunnel_upstream;
+    r->read_handler = pco_proxy_tunnel_client;
+    r->write_handler = pco_proxy_tunnel_client;
+    pco_proxy_tunnel_pump(p);
+    return true;
+}
