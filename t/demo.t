@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # demo.t: conf/portico.conf (the demo users read first) passes -t, and, moved to free ports,
-# serves its front, /healthz and both backends.
+# serves its front (proxied, round robin, to both backends), /healthz and both backends.
 
 use strict;
 use warnings;
@@ -31,7 +31,13 @@ is($b, "ok\n", 'demo /healthz: ok');
 
 ($s, $h, $b) = http_parse(http_get($p->port(1), '/'));
 is($s, 200, 'demo front: 200');
-like($b, qr/portico demo/, 'demo front: says it is the portico demo');
+like($b, qr/^backend [12] answered GET \/\n\z/, 'demo front: proxied to a demo backend');
+my %seen;
+for my $i (1 .. 4) {
+    ($s, $h, $b) = http_parse(http_get($p->port(1), "/lb?i=$i"));
+    $seen{$1} = 1 if $b =~ /^backend ([12]) answered GET \/lb\?i=$i\n\z/;
+}
+is(join(',', sort keys %seen), '1,2', 'demo front: round robin across both backends');
 
 ($s, $h, $b) = http_parse(http_get($p->port(2), '/x?y=1'));
 is($b, "backend 1 answered GET /x?y=1\n", 'demo backend 1');

@@ -1,0 +1,144 @@
+package PorticoBackend;
+
+# PorticoBackend.pm: starts and stops t/lib/backend.py test backends for the proxy tests.
+#
+#   use PorticoBackend;
+#   my $p = Portico->new(start => 0);                  # reserve ports, start later
+#   my $b = PorticoBackend->new(port => $p->port(2), id => 'a', mode => ['no-response'],
+#                               keepalive_close_after => 200);
+#   $p->write_conf(...); $p->start;
+#   my $st = $b->stats;       # { connections => n, requests => m }
+#   my $log = $b->requests_log;       # [ [method, target], ... ]
+#   $b->stop;                 # also done when the object goes away and at exit
+#
+# The backend prints "ready" once it listens; new() waits for it at most 10 s. Backends are
+# stopped by PID (TERM, bounded wait, KILL). Only 127.0.0.1 is used.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX qw(:sys_wait_h);
+use Scalar::Util qw(weaken);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(backend_get json_decode pattern_bytes);
+
+my $SCRIPT = dirname(__FILE__) . '/backend.py';
+my @ALL;
+
+sub new
+{
+    my ($class, %o) = @_;
+    croak "port required" unless $o{port};
+    my @cmd = ('python3', $SCRIPT, '--port', $o{port}, '--id', defined $o{id} ? $o{id} : 'b');
+    push @cmd, map { ('--mode', $_) } @{ $o{mode} || [] };
+    push @cmd, '--keepalive-close-after', $o{keepalive_close_after}
+        if $o{keepalive_close_after};
+    pipe(my $r, my $w) or croak "pipe: $!";
+    my $pid = fork();
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        close $r;
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>&', $w);
+        exec(@cmd) or POSIX::_exit(127);
+    }
+    close $w;
+    my $self = bless { pid => $pid, port => $o{port}, id => $o{id} }, $class;
+    push @ALL, $self;
+    weaken($ALL[-1]);
+    my $deadline = time + 10;
+    my $got = '';
+    while (time < $deadline && $got !~ /ready/) {
+        my $rin = '';
+        vec($rin, fileno($r), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $deadline - time);
+        last unless $n && $n > 0;
+        my $k = sysread($r, my $buf, 256);
+        last unless $k;
+        $got .= $buf;
+    }
+    close $r;
+    unless ($got =~ /ready/) {
+        $self->stop;
+        croak "backend on port $o{port} did not become ready";
+    }
+    return $self;
+}
+
+sub port { return $_[0]{port}; }
+sub pid  { return $_[0]{pid}; }
+sub id   { return $_[0]{id}; }
+
+sub stop
+{
+    my ($self) = @_;
+    my $pid = $self->{pid} or return;
+    $self->{pid} = undef;
+    kill 'TERM', $pid;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        return if $r == $pid || $r == -1;
+        sleep 0.02;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+sub DESTROY { my ($self) = @_; local ($?, $!, $@); $self->stop; }
+
+END { for my $b (@ALL) { $b->stop if $b; } }
+
+# GET directly on the backend (not through portico); returns the body or undef.
+sub backend_get
+{
+    my ($port, $path) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 3) or return undef;
+    print $s "GET $path HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    my $raw = '';
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $deadline - time);
+        last unless $n && $n > 0;
+        my $k = sysread($s, my $buf, 65536);
+        last unless $k;
+        $raw .= $buf;
+    }
+    close $s;
+    my $i = index($raw, "\r\n\r\n");
+    return undef if $i < 0;
+    return substr($raw, $i + 4);
+}
+
+sub json_decode
+{
+    my ($text) = @_;
+    return undef unless defined $text && length $text;
+    my $v = eval { JSON::PP->new->decode($text) };
+    return $v;
+}
+
+sub stats        { return json_decode(backend_get($_[0]{port}, '/__stats')); }
+sub requests_log { return json_decode(backend_get($_[0]{port}, "/__log")); }
+sub reset        { return backend_get($_[0]{port}, '/__reset'); }
+
+# The backend's deterministic byte pattern (byte i = i % 251), $n bytes.
+sub pattern_bytes
+{
+    my ($n) = @_;
+    my $unit = join('', map { chr } 0 .. 250);
+    my $s = $unit x int($n / 251 + 1);
+    return substr($s, 0, $n);
+}
+
+
+1;
