@@ -193,6 +193,11 @@ struct pco_http_request_s {
     PCRE2_SIZE              *captures;       /* ovector copy: 2 * ncaptures */
     uint32_t                 ncaptures;
     pco_str_t                request_id;     /* 32 hex, or the client's valid one */
+    /* The client: the connection's peer, or the address real_ip found in a trusted header.
+     * $remote_addr, X-Real-IP, ip_hash and access rules use it; X-Forwarded-For appends the
+     * peer (c->sockaddr). */
+    const pco_sockaddr_t    *client_addr;
+    socklen_t                client_socklen;
     pco_str_t               *var_cache;      /* lazily evaluated variables */
     uint8_t                 *var_state;      /* 0 not evaluated, 1 value, 2 absent */
 

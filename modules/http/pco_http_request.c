@@ -121,6 +121,8 @@ pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *d
     rq->log.context = pco_http_log_context;
     rq->log.data = r;
     r->connection = c;
+    r->client_addr = &c->sockaddr;
+    r->client_socklen = c->socklen;
     r->pool = pool;
     r->out.content_length = -1;
     r->out.last_modified = -1;

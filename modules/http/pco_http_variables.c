@@ -165,7 +165,7 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
         if (v->data == NULL) {
             return PCO_DECLINED;
         }
-        v->len = pco_sockaddr_ntop(&c->sockaddr, c->socklen, v->data, 64, false);
+        v->len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, v->data, 64, false);
         return PCO_OK;
     case PCO_V_REMOTE_PORT:
         if (c->sockaddr.sa.sa_family == AF_UNIX) {

@@ -350,7 +350,6 @@ static const pco_str_t *
 pco_proxy_key(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
-    pco_connection_t    *c = r->connection;
     u_char              *a;
 
     if (p->key.data != NULL) {
@@ -369,7 +368,7 @@ pco_proxy_key(pco_proxy_ctx_t *p)
     if (a == NULL) {
         return NULL;
     }
-    p->key.len = pco_sockaddr_ntop(&c->sockaddr, c->socklen, a, 64, false);
+    p->key.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a, 64, false);
     p->key.data = a;
     return &p->key;
 }

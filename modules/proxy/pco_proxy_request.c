@@ -132,8 +132,8 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
     pco_http_header_t         *h, *xff = NULL, *host;
     pco_str_t                  path, query;
-    u_char                     ip[64], *b, *q;
-    size_t                     iplen, size, i;
+    u_char                     ip[64], rip[64], *b, *q;
+    size_t                     iplen, rlen, size, i;
     bool                       ws;
     pco_str_t                 *hv = NULL;
 
@@ -141,6 +141,7 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         return PCO_ERROR;
     }
     iplen = pco_sockaddr_ntop(&c->sockaddr, c->socklen, ip, sizeof(ip), false);
+    rlen = pco_sockaddr_ntop(r->client_addr, r->client_socklen, rip, sizeof(rip), false);
     ws = p->pcf->spec.websocket && r->head.upgrade_idx && r->head.method == PCO_HTTP_GET
          && !r->head.chunked && r->head.content_length <= 0
          && pco_proxy_name_eq(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
@@ -148,7 +149,7 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     xff = pco_http_head_find(&r->head, "X-Forwarded-For", 15);
     host = r->head.host_idx ? &r->head.headers[r->head.host_idx - 1] : NULL;
 
-    size = r->head.method_name.len + path.len + query.len + 32 + 512 + 2 * iplen
+    size = r->head.method_name.len + path.len + query.len + 32 + 512 + iplen + rlen
            + r->request_id.len + r->host.len;
     if (xff != NULL) {
         size += xff->value.len;
@@ -214,7 +215,7 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     }
     PCO_PROXY_PUT(ip, iplen);
     PCO_PROXY_LIT("\r\nX-Real-IP: ");
-    PCO_PROXY_PUT(ip, iplen);
+    PCO_PROXY_PUT(rip, rlen);
     if (c->tls != NULL) {
         PCO_PROXY_LIT("\r\nX-Forwarded-Proto: https");
     } else {
