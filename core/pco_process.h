@@ -1,5 +1,9 @@
 /*
  * pco_process.h: master, worker and helper process life cycles, signals, pid file.
+ * Implemented in pco_master.c (the master's life cycle), pco_process.c (process-wide state,
+ * the master's table of children, respawning), pco_worker.c (the child side, one entry per
+ * kind of child in pco_child_kinds[]) and pco_signal.c; their shared internals are in
+ * pco_process_int.h, which modules do not include.
  */
 #ifndef PCO_PROCESS_H
 #define PCO_PROCESS_H

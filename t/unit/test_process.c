@@ -1,7 +1,8 @@
 /*
  * test_process.c: the pure parts of the process code: the respawn throttle, the master
- * title, the command-line parser (pco_main.c is included with PCO_UNIT_TEST, which leaves
- * out main()) and the module registry.
+ * title, the table of child kinds (respawn positions, log ids, names), the command-line
+ * parser (pco_main.c is included with PCO_UNIT_TEST, which leaves out main()) and the
+ * module registry.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #define PCO_UNIT_TEST 1
 #include "../../core/pco_main.c"
+#include "pco_process_int.h"
 
 static void
 pco_test_throttle_burst(void **state)
@@ -87,6 +89,88 @@ pco_test_master_title(void **state)
 
     assert_int_equal(pco_master_title(buf, 30, 3, argv), 29);
     assert_string_equal(buf, "portico: master process /usr/");
+}
+
+/* Every kind of child owns its own range of respawn positions, inside the tables. */
+static void
+pco_test_child_kinds(void **state)
+{
+    const pco_child_kind_t  *k;
+    bool                     owned[PCO_RESPAWN_POSITIONS];
+    unsigned                 i, index;
+    int                      kind, got;
+
+    (void) state;
+    memset(owned, 0, sizeof(owned));
+
+    for (kind = PCO_CHILD_KIND_FIRST; kind < PCO_CHILD_KIND_END; kind++) {
+        k = &pco_child_kinds[kind];
+        assert_non_null(k->count);
+        assert_non_null(k->name);
+        assert_non_null(k->title);
+        assert_non_null(k->main);
+        assert_true(k->max > 0);
+        assert_true(k->first + k->max <= PCO_RESPAWN_POSITIONS);
+        for (i = 0; i < k->max; i++) {
+            assert_false(owned[k->first + i]);
+            owned[k->first + i] = true;
+            assert_int_equal(pco_respawn_pos_kind(k->first + i, &got, &index), PCO_OK);
+            assert_int_equal(got, kind);
+            assert_int_equal(index, i);
+        }
+    }
+
+    assert_int_equal(pco_child_kinds[PCO_PROCESS_WORKER].first, 0);
+    assert_int_equal(pco_child_kinds[PCO_PROCESS_WORKER].max, PCO_MAX_WORKERS);
+    assert_int_equal(pco_respawn_pos_kind(PCO_MAX_WORKERS - 1, &got, &index), PCO_OK);
+    assert_int_equal(got, PCO_PROCESS_WORKER);
+    assert_int_equal(index, PCO_MAX_WORKERS - 1);
+    assert_int_equal(pco_respawn_pos_kind(PCO_MAX_WORKERS, &got, &index), PCO_OK);
+    assert_int_equal(got, PCO_PROCESS_HELPER);
+    assert_int_equal(index, 0);
+    assert_int_equal(pco_respawn_pos_kind(PCO_RESPAWN_POSITIONS - 1, &got, &index), PCO_OK);
+    assert_int_equal(got, PCO_PROCESS_HELPER);
+    assert_int_equal(index, PCO_HELPERS_MAX - 1);
+    assert_int_equal(pco_respawn_pos_kind(PCO_RESPAWN_POSITIONS, &got, &index), PCO_ERROR);
+}
+
+/* Counts, names, titles and error-log ids of the children of a generation. */
+static void
+pco_test_child_names(void **state)
+{
+    pco_cycle_t              cycle;
+    pco_helper_t             helpers[PCO_HELPERS_MAX + 8];
+    const pco_child_kind_t  *w = &pco_child_kinds[PCO_PROCESS_WORKER];
+    const pco_child_kind_t  *h = &pco_child_kinds[PCO_PROCESS_HELPER];
+
+    (void) state;
+    memset(&cycle, 0, sizeof(cycle));
+    memset(helpers, 0, sizeof(helpers));
+    helpers[0].title = "health checker";
+    helpers[1].title = "cache loader";
+    cycle.workers = 3;
+    cycle.helpers.elts = helpers;
+    cycle.helpers.nelts = 2;
+
+    assert_int_equal(w->count(&cycle), 3);
+    assert_int_equal(h->count(&cycle), 2);
+    assert_string_equal(w->name(&cycle, 2), "worker");
+    assert_string_equal(w->title(&cycle, 2), "worker process");
+    assert_string_equal(h->name(&cycle, 0), "health checker");
+    assert_string_equal(h->title(&cycle, 1), "cache loader");
+
+    /* "pid#id" in the error log: workers first, then helpers */
+    assert_int_equal(pco_child_log_id(&cycle, PCO_PROCESS_WORKER, 0), 0);
+    assert_int_equal(pco_child_log_id(&cycle, PCO_PROCESS_WORKER, 2), 2);
+    assert_int_equal(pco_child_log_id(&cycle, PCO_PROCESS_HELPER, 0), 3);
+    assert_int_equal(pco_child_log_id(&cycle, PCO_PROCESS_HELPER, 1), 4);
+
+    /* more helpers than positions: the extra ones never run */
+    cycle.helpers.nelts = PCO_HELPERS_MAX + 8;
+    assert_int_equal(h->count(&cycle), PCO_HELPERS_MAX);
+    cycle.workers = 0;
+    assert_int_equal(w->count(&cycle), 0);
+    assert_int_equal(pco_child_log_id(&cycle, PCO_PROCESS_HELPER, 1), 1);
 }
 
 static int
@@ -344,6 +428,8 @@ main(void)
         cmocka_unit_test(pco_test_throttle_window),
         cmocka_unit_test(pco_test_throttle_spaced),
         cmocka_unit_test(pco_test_master_title),
+        cmocka_unit_test(pco_test_child_kinds),
+        cmocka_unit_test(pco_test_child_names),
         cmocka_unit_test(pco_test_cli_ok),
         cmocka_unit_test(pco_test_cli_errors),
         cmocka_unit_test(pco_test_main_path),
