@@ -11,11 +11,13 @@
  * and runs its init. init_master gives every server its slot in the zone: slots are keyed by
  * a hash of "upstream name, configured address, resolved address", so a server that stays
  * in the configuration keeps its passive-health state across a reload (the zone is kept
- * when its size is unchanged: the capacity is rounded up to a power of two, at least 64).
+ * when its size is unchanged: the capacity is rounded up to a power of two, at least 64);
+ * the slot of a server that left the configuration is cleared.
  *
- * `health_check` and `tls` are parsed and stored but do nothing yet (later issues).
+ * `health_check` is run by modules/health_check (u->health_check, NULL without the block);
+ * `tls` is parsed and stored but does nothing yet (later issue).
  */
-#include "pco_upstream.h"
+#include "pco_upstream_int.h"
 #include "pco_log.h"
 #include "pco_listen.h"
 #include <netdb.h>
@@ -30,17 +32,6 @@ typedef struct {
     bool         backup;
     bool         down;
 } pco_upstream_server_conf_t;
-
-typedef struct {
-    pco_str_t    path;
-    pco_msec_t   interval;
-    pco_msec_t   timeout;
-    int64_t      rise;
-    int64_t      fall;
-    pco_str_t    status;
-    pco_str_t    host;
-    int          initial;
-} pco_upstream_health_conf_t;
 
 typedef struct {
     bool         enable;
@@ -82,25 +73,9 @@ typedef struct {
     uint64_t                         *keys;        /* per server, in upstream order */
 } pco_upstream_ctx_t;
 
-/* The zone: a header then `capacity` slots of 64 bytes. */
-typedef struct {
-    uint64_t                key;       /* 0 = free */
-    uint64_t                pad;
-    pco_upstream_shared_t   st;
-} pco_upstream_slot_t;
-
-typedef struct {
-    uint64_t                magic;
-    uint64_t                capacity;
-    uint64_t                pad[6];
-} pco_upstream_zone_hdr_t;
-
-#define PCO_UPSTREAM_ZONE_MAGIC  0x70636f7570737431ull
-
 static int pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old);
-static int pco_upstream_zone_init(pco_shm_zone_t *zone, void *old_data);
 
 static const char *const pco_upstream_initial_values[] = { "up", "down", NULL };
 
@@ -126,7 +101,7 @@ static const pco_setting_t pco_upstream_server_settings[] = {
 static const pco_setting_t pco_upstream_health_settings[] = {
     { .name = "path", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_upstream_health_conf_t, path), .def = "\"/\"",
-      .help = "request path of the check (not active yet)" },
+      .help = "request path of the check (GET PATH HTTP/1.1)" },
     { .name = "interval", .type = PCO_CONF_DURATION,
       .offset = offsetof(pco_upstream_health_conf_t, interval), .def = "\"5s\"",
       .help = "time between checks" },
@@ -141,10 +116,10 @@ static const pco_setting_t pco_upstream_health_settings[] = {
       .help = "failures that mark a server down" },
     { .name = "status", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_upstream_health_conf_t, status), .def = "\"200-399\"",
-      .help = "healthy statuses, e.g. \"200-399\"" },
+      .help = "healthy statuses: codes and ranges, comma-separated, e.g. \"200-299,302\"" },
     { .name = "host", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_upstream_health_conf_t, host),
-      .help = "Host header of the check" },
+      .help = "Host header of the check (default: the server address)" },
     { .name = "initial", .type = PCO_CONF_ENUM,
       .offset = offsetof(pco_upstream_health_conf_t, initial), .def = "\"up\"",
       .values = pco_upstream_initial_values, .help = "state before the first check" },
@@ -221,7 +196,8 @@ static const pco_setting_t pco_upstream_settings[] = {
       .help = "the servers: { address; weight; max_conns; backup; down; }" },
     { .name = "health_check", .scopes = PCO_SU, .type = PCO_CONF_GROUP,
       .offset = PCO_UC(health_check), .sub = pco_upstream_health_settings,
-      .help = "active health checks (accepted, not active yet)" },
+      .help = "active health checks by the health-checker process: { path; interval; timeout;"
+              " rise; fall; status; host; initial; }" },
     { .name = "tls", .scopes = PCO_SU, .type = PCO_CONF_GROUP, .offset = PCO_UC(tls),
       .sub = pco_upstream_tls_settings, .help = "TLS to the servers (accepted, not active yet)" },
     PCO_SETTINGS_END
@@ -231,6 +207,7 @@ static const pco_setting_t pco_upstream_settings[] = {
  * Hooks: conf_done (master, -t too: builds the upstreams, resolves names, registers the
  * active-connection gauges and declares the zone), conf_final (binds balancers), init_master
  * (assigns zone slots; start and reload). PCO_OK or PCO_ERROR after reporting.
+ * exit_worker / exit_master log the connection counters (pco_upstream.h) at info.
  */
 pco_module_t pco_upstream_module = {
     .api_version = PCO_MODULE_API_VERSION,
@@ -240,6 +217,8 @@ pco_module_t pco_upstream_module = {
     .conf_done = pco_upstream_conf_done,
     .conf_final = pco_upstream_conf_final,
     .init_master = pco_upstream_init_master,
+    .exit_worker = pco_upstream_exit_worker,
+    .exit_master = pco_upstream_exit_master,
 };
 
 static pco_upstream_ctx_t *
@@ -252,20 +231,6 @@ pco_upstream_ctx(pco_cycle_t *cycle)
         cycle->module_ctx[pco_upstream_module.index] = ctx;
     }
     return ctx;
-}
-
-static uint64_t
-pco_upstream_fnv(uint64_t h, const u_char *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= 0xff;              /* separator */
-    h *= 0x100000001b3ull;
-    return h;
 }
 
 /* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into the pool. */
@@ -395,6 +360,51 @@ pco_upstream_next_bits(pco_conf_t *cf, const pco_conf_src_t *src, const pco_str_
     return bits;
 }
 
+/*
+ * What the balancer modules check again at conf_final, checked here at conf_done so that a
+ * run reports it together with every other error (conf_final runs only after a clean
+ * load): `balance` names a compiled-in balancer module (upstream_NAME), "hash" needs
+ * hash_key, and "hash"/"ip_hash" take no backup server (SPEC §11).
+ */
+static int
+pco_upstream_check_balance(pco_conf_t *cf, pco_upstream_conf_t *uc)
+{
+    pco_upstream_server_conf_t  *sc = uc->servers.elts;
+    const char                  *b = (const char *) uc->balance.data;
+    char                         mod[128];
+    unsigned                     i;
+    bool                         hashed;
+    int                          n, rc = PCO_OK;
+
+    n = snprintf(mod, sizeof(mod), "upstream_%s", b);
+    for (i = 0; n > 0 && (size_t) n < sizeof(mod) && pco_modules[i] != NULL; i++) {
+        if (strcmp(pco_modules[i]->name, mod) == 0) {
+            break;
+        }
+    }
+    if (n <= 0 || (size_t) n >= sizeof(mod) || pco_modules[i] == NULL) {
+        pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "unknown balance \"%s\" "
+                           "(round_robin, least_conn, ip_hash, hash or random_two, as built)",
+                           b);
+        return PCO_ERROR;
+    }
+    hashed = strcmp(b, "hash") == 0 || strcmp(b, "ip_hash") == 0;
+    if (strcmp(b, "hash") == 0 && uc->hash_key.len == 0) {
+        pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "upstream \"%s\": balance = "
+                           "\"hash\" needs hash_key", (const char *) uc->name.data);
+        rc = PCO_ERROR;
+    }
+    for (i = 0; hashed && i < uc->servers.n; i++) {
+        if (sc[i].backup) {
+            pco_conf_error_src(cf, &uc->servers.src[i], "upstream \"%s\": backup servers "
+                               "cannot be used with balance = \"%s\"",
+                               (const char *) uc->name.data, b);
+            rc = PCO_ERROR;
+        }
+    }
+    return rc;
+}
+
 /* Fills u from its node; PCO_ERROR after reporting. */
 static int
 pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
@@ -420,6 +430,7 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     u->next_upstream_timeout = uc->next_upstream_timeout;
     u->max_fails = uc->max_fails;
     u->fail_timeout = uc->fail_timeout;
+    u->health_check = pco_conf_is_set(uc, "health_check") ? &uc->health_check : NULL;
     bits = pco_upstream_next_bits(cf, pco_conf_src_of(uc, "next_upstream"), &uc->next_upstream);
     if (bits == (unsigned) -1) {
         rc = PCO_ERROR;
@@ -444,6 +455,9 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     if (uc->servers.n == 0) {
         pco_conf_error_src(cf, &node->src, "upstream \"%s\" has no servers", uc->name.data);
         return PCO_ERROR;
+    }
+    if (pco_upstream_check_balance(cf, uc) != PCO_OK) {
+        rc = PCO_ERROR;
     }
 
     /* resolve every entry (at most PCO_UPSTREAM_MAX_SERVERS servers in all) */
@@ -523,7 +537,6 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     size_t               i, j;
     unsigned             n = 0, k;
     int                  rc = PCO_OK;
-    size_t               cap, size;
 
     if (ctx == NULL) {
         return PCO_ERROR;
@@ -577,6 +590,10 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return rc;
     }
 
+    if (pco_upstream_counters_register(cf, cycle) != PCO_OK) {
+        return PCO_ERROR;
+    }
+
     /* keys and active-connection gauges */
     ctx->keys = pco_pcalloc(cf->pool, (ctx->total ? ctx->total : 1) * sizeof(uint64_t));
     if (ctx->keys == NULL) {
@@ -589,13 +606,9 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         for (j = 0; j < u->nservers; j++, i++) {
             pco_upstream_server_t  *s = &u->servers[j];
             char                    name[PCO_COUNTER_NAME_LEN];
-            uint64_t                h = 0xcbf29ce484222325ull;
             int                     len;
 
-            h = pco_upstream_fnv(h, u->name.data, u->name.len);
-            h = pco_upstream_fnv(h, s->configured.data, s->configured.len);
-            h = pco_upstream_fnv(h, s->name.data, s->name.len);
-            ctx->keys[i] = h ? h : 1;
+            ctx->keys[i] = pco_upstream_server_key(&u->name, &s->configured, &s->name);
             len = snprintf(name, sizeof(name), "upstream_active{%.*s,%.*s}",
                            (int) u->name.len, u->name.data, (int) s->name.len, s->name.data);
             /* too long a name, or the counter table nearly full: shared atomics instead
@@ -608,12 +621,8 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         }
     }
 
-    cap = 64;
-    while (cap < 2 * (size_t) ctx->total) {
-        cap <<= 1;
-    }
-    size = sizeof(pco_upstream_zone_hdr_t) + cap * sizeof(pco_upstream_slot_t);
-    ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams", size, &pco_upstream_module,
+    ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams",
+                                 pco_upstream_zone_size(ctx->total), &pco_upstream_module,
                                  pco_upstream_zone_init);
     return ctx->zone == NULL ? PCO_ERROR : PCO_OK;
 }
@@ -704,87 +713,33 @@ pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name)
     return NULL;
 }
 
-static int
-pco_upstream_zone_init(pco_shm_zone_t *zone, void *old_data)
-{
-    pco_upstream_zone_hdr_t  *hdr = zone->addr;
-
-    if (old_data == NULL || hdr->magic != PCO_UPSTREAM_ZONE_MAGIC) {
-        memset(zone->addr, 0, zone->size);
-        hdr->magic = PCO_UPSTREAM_ZONE_MAGIC;
-        hdr->capacity = (zone->size - sizeof(pco_upstream_zone_hdr_t))
-                        / sizeof(pco_upstream_slot_t);
-    }
-    zone->data = zone->addr;
-    return PCO_OK;
-}
-
-/* Gives every server a slot: the one with its key when there is one (state kept), else a
- * free slot, else a slot no server of this generation uses (cleared). */
+/* Gives every server its slot in the zone (pco_upstream_zone.c): state kept for a server
+ * that stays, fresh for a new one, cleared for one that left. */
 static int
 pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
 {
-    pco_upstream_ctx_t       *ctx = cycle->module_ctx[pco_upstream_module.index];
-    pco_upstream_zone_hdr_t  *hdr;
-    pco_upstream_slot_t      *slots;
-    pco_upstream_server_t   **where;
-    unsigned char            *used;
-    size_t                    cap, i, j, k, free_from = 0;
-    unsigned                  u, s;
+    pco_upstream_ctx_t      *ctx = cycle->module_ctx[pco_upstream_module.index];
+    pco_upstream_shared_t  **st;
+    unsigned                 u, s;
+    size_t                   i = 0;
 
     pco_unused(old);
     if (ctx == NULL || ctx->zone == NULL || ctx->total == 0) {
         return PCO_OK;
     }
-    hdr = ctx->zone->addr;
-    cap = hdr->capacity;
-    slots = (pco_upstream_slot_t *) (hdr + 1);
-    used = calloc(cap, 1);
-    where = calloc(ctx->total, sizeof(*where));
-    if (used == NULL || where == NULL) {
-        free(used);
-        free(where);
-        pco_log_err(PCO_LOG_ALERT, cycle->log, errno, "calloc() failed");
+    st = calloc(ctx->total, sizeof(*st));
+    if (st == NULL || pco_upstream_zone_assign(ctx->zone->addr, ctx->keys, ctx->total, st)
+                      != PCO_OK)
+    {
+        free(st);
+        pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone: no slot for every server");
         return PCO_ERROR;
     }
-    /* pass 1: servers whose key has a slot keep it */
-    i = 0;
     for (u = 0; u < ctx->n; u++) {
         for (s = 0; s < ctx->upstreams[u].nservers; s++, i++) {
-            where[i] = &ctx->upstreams[u].servers[s];
-            for (k = 0; k < cap; k++) {
-                if (slots[k].key == ctx->keys[i] && !used[k]) {
-                    used[k] = 1;
-                    where[i]->shared = &slots[k].st;
-                    break;
-                }
-            }
+            ctx->upstreams[u].servers[s].shared = st[i];
         }
     }
-    /* pass 2: new servers get a free slot, else an unused one (fresh state) */
-    for (i = 0; i < ctx->total; i++) {
-        if (where[i]->shared != NULL) {
-            continue;
-        }
-        for (j = 0; j < 2 && where[i]->shared == NULL; j++) {
-            for (k = free_from; k < cap; k++) {
-                if (!used[k] && (j == 1 || slots[k].key == 0)) {
-                    used[k] = 1;
-                    memset(&slots[k], 0, sizeof(slots[k]));
-                    slots[k].key = ctx->keys[i];
-                    where[i]->shared = &slots[k].st;
-                    break;
-                }
-            }
-        }
-        if (where[i]->shared == NULL) {
-            free(used);
-            free(where);
-            pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone is full");
-            return PCO_ERROR;
-        }
-    }
-    free(used);
-    free(where);
+    free(st);
     return PCO_OK;
 }

@@ -5,7 +5,10 @@
  * health checker, which writes into the same shared state).
  *
  * Balancers are separate small modules (modules/upstream_<name>/) that register themselves
- * with pco_upstream_balancer_add at conf_done; an upstream names one with `balance`.
+ * with pco_upstream_balancer_add at conf_done; an upstream names one with `balance`. The
+ * module of balance "NAME" must be called "upstream_NAME": the upstream module checks the
+ * name against the compiled-in modules at its own conf_done, so an unknown balance is
+ * reported together with every other configuration error.
  */
 #ifndef PCO_UPSTREAM_H
 #define PCO_UPSTREAM_H
@@ -56,6 +59,18 @@ typedef struct pco_upstream_balancer_s {
                                    const uint64_t *tried, bool backup);
 } pco_upstream_balancer_t;
 
+/* An upstream's `health_check` block (SPEC §4), run by modules/health_check. */
+typedef struct {
+    pco_str_t    path;
+    pco_msec_t   interval;
+    pco_msec_t   timeout;
+    int64_t      rise;
+    int64_t      fall;
+    pco_str_t    status;
+    pco_str_t    host;
+    int          initial;        /* 0 "up", 1 "down" */
+} pco_upstream_health_conf_t;
+
 struct pco_upstream_s {
     pco_str_t                       name;
     pco_conf_node_t                *node;
@@ -79,6 +94,7 @@ struct pco_upstream_s {
     int64_t                         max_fails;
     pco_msec_t                      fail_timeout;
     void                           *pool;        /* the proxy's keep-alive pool (per worker) */
+    const pco_upstream_health_conf_t *health_check;  /* NULL: no health_check block */
 };
 
 #define PCO_UPSTREAM_NEXT_ERROR    0x01
@@ -134,5 +150,15 @@ pco_upstream_server_t *pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t
                                             const uint64_t *tried, bool backup);
 /* CRC-32 (IEEE) used by the hash balancers. */
 uint32_t pco_upstream_crc32(const u_char *p, size_t len, uint32_t crc);
+
+/* Per-worker counters (core/pco_shm.h slots, summed by readers; -1 until registered at
+ * conf_done, and pco_counter_add ignores -1): "upstream_requests" (tries sent: one per
+ * pco_upstream_get), "upstream_conn_reused" (tries sent on an idle pooled connection),
+ * "upstream_conn_opened" (tries that found no idle connection and opened one). The reuse
+ * ratio is reused / requests. Each worker logs its own at info when it exits, the master the
+ * instance totals when it exits ("upstream connections: ..."). */
+extern int  pco_upstream_ctr_requests;
+extern int  pco_upstream_ctr_reused;
+extern int  pco_upstream_ctr_opened;
 
 #endif

@@ -82,6 +82,7 @@ pco_upstream_get(pco_upstream_t *u, const pco_str_t *key, uint64_t *tried)
         __atomic_add_fetch(&s->shared->active, 1, __ATOMIC_RELAXED);
     }
     __atomic_add_fetch(&s->shared->requests, 1, __ATOMIC_RELAXED);
+    pco_counter_add(pco_upstream_ctr_requests, 1);
     return s;
 }
 
