@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # demo.t: conf/portico.conf (the demo users read first) passes -t, and, moved to free ports,
-# serves its front (proxied, round robin, to both backends), /healthz and both backends.
+# serves its front (proxied, round robin, to both backends), /healthz, /status (metrics) and
+# both backends.
 
 use strict;
 use warnings;
@@ -13,6 +14,8 @@ plan(skip_all => "no portico binary at $bin") unless -x $bin;
 
 my $demo = read_file(repo_root() . '/conf/portico.conf');
 ok(defined $demo, 'conf/portico.conf exists');
+# a build without the status module (--without-status) checks the rest
+$demo =~ s/^.*\bstatus = \{ format.*\n//m unless has_module('status');
 
 my $p = Portico->new(start => 0, defaults => 0);
 $p->write_conf($demo);
@@ -38,6 +41,16 @@ for my $i (1 .. 4) {
     $seen{$1} = 1 if $b =~ /^backend ([12]) answered GET \/lb\?i=$i\n\z/;
 }
 is(join(',', sort keys %seen), '1,2', 'demo front: round robin across both backends');
+
+SKIP: {
+    skip 'status module not compiled in', 3 unless has_module('status');
+    ($s, $h, $b) = http_parse(http_get($p->port(1), '/status'));
+    is($s, 200, 'demo /status: 200');
+    is($h->{'content-type'}, 'text/plain; version=0.0.4; charset=utf-8',
+       'demo /status: Prometheus text');
+    like($b, qr/^portico_http_requests_total \d+$/m,
+         'demo /status: a portico_http_requests_total line');
+}
 
 ($s, $h, $b) = http_parse(http_get($p->port(2), '/x?y=1'));
 is($b, "backend 1 answered GET /x?y=1\n", 'demo backend 1');

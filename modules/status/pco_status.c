@@ -1,0 +1,532 @@
+/*
+ * pco_status.c: the `status` route action (SPEC §4, §9) and the request counters behind it.
+ *     { match = { path = "/status"; }; status = { format = "prometheus"; }; }   # or "json"
+ * conf_done claims every route that sets `status`, notes whether the route has its own
+ * `access` list (then the access module decides who may read; otherwise only loopback
+ * clients: 127.0.0.0/8, ::1, unix sockets, else 403), and registers per-worker counters
+ * (core/pco_shm.h) for: every server (by its first name, "_" when it has none; servers that
+ * share a first name share counters), every route ("SERVER" + its index in the server's
+ * routes), every upstream server (tries, failures, responses by class) and a latency
+ * histogram per upstream. Counter names are stable across reloads, so totals continue.
+ * The LOG handler counts each request (server, route, status class) and each upstream try
+ * read from $upstream_addr, $upstream_status and $upstream_response_time (one value per try;
+ * each address is matched against the servers of the route's own upstream). A try whose
+ * status is "-" (no response) counts as a failure; a refused or timed-out connect reads 502
+ * there (as in nginx) and counts under 5xx.
+ * The content handler (GET/HEAD, else 405 with Allow) sums the counters over all workers and
+ * writes Prometheus text or JSON (pco_status_output.c). Shared state: only the counter table
+ * and the upstream module's per-server shared state (read).
+ */
+#include "pco_status.h"
+#include <stdio.h>
+#include <string.h>
+
+static int pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_status_log_handler(pco_http_request_t *r);
+static int pco_status_handler(pco_http_request_t *r);
+
+static const char *const pco_status_formats[] = { "prometheus", "json", NULL };
+
+static const pco_setting_t pco_status_members[] = {
+    { .name = "format", .type = PCO_CONF_ENUM, .offset = 0, .def = "\"prometheus\"",
+      .values = pco_status_formats,
+      .help = "prometheus (text exposition 0.0.4) or json" },
+    PCO_SETTINGS_END
+};
+
+static const pco_setting_t pco_status_settings[] = {
+    { .name = "status", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
+      .offset = offsetof(pco_status_conf_t, format), .sub = pco_status_members,
+      .flags = PCO_CONF_NOINHERIT,
+      .help = "route action: counters and upstream health as { format = \"prometheus\" | "
+              "\"json\"; }, loopback clients only unless the route has `access`" },
+    PCO_SETTINGS_END
+};
+
+/*
+ * Hooks: conf_done (master, -t too: claims routes, registers counters and the LOG handler;
+ * no side effects; PCO_OK or PCO_ERROR after reporting). The LOG handler and the content
+ * handler run in workers and never block; the LOG handler always returns PCO_DECLINED.
+ */
+pco_module_t pco_status_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "status",
+    .settings = pco_status_settings,
+    .conf_size = sizeof(pco_status_conf_t),
+    .conf_done = pco_status_conf_done,
+};
+
+static const char *const pco_status_class_names[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+/* Registers "status:KIND:KEY:SUFFIX" (a long key is replaced by its FNV-1a hash so the name
+ * fits); -1 when the counter table is nearly full (then the value is simply not counted). */
+static int
+pco_status_counter(pco_conf_t *cf, pco_cycle_t *cycle, const char *kind, const pco_str_t *key,
+                   const char *suffix, pco_counter_kind_e type)
+{
+    char      name[PCO_COUNTER_NAME_LEN];
+    uint64_t  h = 0xcbf29ce484222325ull;
+    size_t    i;
+
+    if (pco_counter_count() >= PCO_COUNTERS_MAX - 256) {
+        return -1;      /* warned about at the end of conf_done */
+    }
+    if (key->len + strlen(kind) + strlen(suffix) + 12 < sizeof(name)) {
+        snprintf(name, sizeof(name), "status:%s:%.*s:%s", kind, (int) key->len,
+                 (const char *) key->data, suffix);
+    } else {
+        for (i = 0; i < key->len; i++) {
+            h = (h ^ key->data[i]) * 0x100000001b3ull;
+        }
+        snprintf(name, sizeof(name), "status:%s:#%016llx:%s", kind, (unsigned long long) h,
+                 suffix);
+    }
+    return pco_counter_register(cf, cycle, name, type);
+}
+
+static void
+pco_status_counters_register(pco_conf_t *cf, pco_cycle_t *cycle, const char *kind,
+                             const pco_str_t *key, pco_status_counters_t *c)
+{
+    int  i;
+
+    c->requests = pco_status_counter(cf, cycle, kind, key, "requests", PCO_COUNTER_MONOTONIC);
+    for (i = 0; i < 5; i++) {
+        c->cls[i] = pco_status_counter(cf, cycle, kind, key, pco_status_class_names[i],
+                                       PCO_COUNTER_MONOTONIC);
+    }
+}
+
+/* The libconfig setting of a node's list element: "servers"[i] or its "routes"[j]. */
+static config_setting_t *
+pco_status_setting_of(pco_conf_t *cf, const pco_conf_node_t *node)
+{
+    config_setting_t  *parent, *list;
+
+    if (node->scope == PCO_SCOPE_SERVER) {
+        list = config_lookup(&cf->config, "servers");
+    } else {
+        parent = node->parent != NULL ? pco_status_setting_of(cf, node->parent) : NULL;
+        list = parent != NULL ? config_setting_lookup(parent, "routes") : NULL;
+    }
+    if (list == NULL || !config_setting_is_list(list)) {
+        return NULL;
+    }
+    return config_setting_get_elem(list, node->index);
+}
+
+static int
+pco_status_upstreams(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx)
+{
+    config_setting_t  *list = config_lookup(&cf->config, "upstreams");
+    const char        *n;
+    unsigned           i, j, k, count;
+
+    count = list != NULL && config_setting_is_list(list) ? (unsigned) config_setting_length(list)
+                                                         : 0;
+    ctx->upstreams = pco_pcalloc(cf->pool, (count + 1) * sizeof(pco_status_upstream_t));
+    if (ctx->upstreams == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < count; i++) {
+        config_setting_t       *e = config_setting_get_elem(list, i);
+        pco_status_upstream_t  *su = &ctx->upstreams[ctx->nupstreams];
+        pco_str_t               name;
+
+        if (e == NULL || !config_setting_lookup_string(e, "name", &n)) {
+            continue;
+        }
+        name.data = (u_char *) n;
+        name.len = strlen(n);
+        su->u = pco_upstream_find(cycle, &name);
+        if (su->u == NULL) {
+            continue;
+        }
+        su->servers = pco_pcalloc(cf->pool, (su->u->nservers + 1) * sizeof(*su->servers));
+        if (su->servers == NULL) {
+            return PCO_ERROR;
+        }
+        for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
+            char  sfx[16];
+
+            snprintf(sfx, sizeof(sfx), "b%u", k);
+            su->bucket[k] = pco_status_counter(cf, cycle, "uh", &name, sfx,
+                                               PCO_COUNTER_MONOTONIC);
+        }
+        su->sum_ms = pco_status_counter(cf, cycle, "uh", &name, "sum_ms", PCO_COUNTER_MONOTONIC);
+        for (j = 0; j < su->u->nservers; j++) {
+            pco_status_userver_t  *us = &su->servers[j];
+            pco_upstream_server_t *s = &su->u->servers[j];
+            char                   key[600];
+            pco_str_t              ks;
+
+            us->s = s;
+            ks.len = (size_t) snprintf(key, sizeof(key), "%.*s,%.*s",
+                                       (int) pco_min(name.len, 200), n,
+                                       (int) pco_min(s->name.len, 300), s->name.data);
+            ks.data = (u_char *) key;
+            us->tries = pco_status_counter(cf, cycle, "us", &ks, "tries",
+                                           PCO_COUNTER_MONOTONIC);
+            us->failures = pco_status_counter(cf, cycle, "us", &ks, "failures",
+                                              PCO_COUNTER_MONOTONIC);
+            for (k = 0; k < 5; k++) {
+                us->cls[k] = pco_status_counter(cf, cycle, "us", &ks, pco_status_class_names[k],
+                                                PCO_COUNTER_MONOTONIC);
+            }
+        }
+        ctx->nupstreams++;
+    }
+    return PCO_OK;
+}
+
+/* The first of a server's `names` ("_" when none). */
+static pco_str_t
+pco_status_server_name(config_setting_t *scs)
+{
+    config_setting_t  *names = scs != NULL ? config_setting_lookup(scs, "names") : NULL;
+    const char        *s = NULL;
+    pco_str_t          v = pco_string("_");
+
+    if (names != NULL) {
+        s = config_setting_is_aggregate(names) ? config_setting_get_string_elem(names, 0)
+                                               : config_setting_get_string(names);
+    }
+    if (s != NULL && s[0] != '\0') {
+        v.data = (u_char *) s;
+        v.len = strlen(s);
+    }
+    return v;
+}
+
+static pco_status_upstream_t *
+pco_status_route_upstream(pco_status_ctx_t *ctx, config_setting_t *rcs)
+{
+    config_setting_t  *p = rcs != NULL ? config_setting_lookup(rcs, "proxy") : NULL;
+    const char        *n;
+    size_t             i;
+
+    if (p == NULL || !config_setting_lookup_string(p, "upstream", &n)) {
+        return NULL;
+    }
+    for (i = 0; i < ctx->nupstreams; i++) {
+        pco_upstream_t  *u = ctx->upstreams[i].u;
+
+        if (u->name.len == strlen(n) && memcmp(u->name.data, n, u->name.len) == 0) {
+            return &ctx->upstreams[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+pco_status_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx,
+                  pco_conf_node_t *node)
+{
+    pco_status_server_t  *ss = &ctx->servers[ctx->nservers++];
+    config_setting_t     *scs = pco_status_setting_of(cf, node);
+    size_t                i, n = 0;
+
+    ss->name = pco_status_server_name(scs);
+    ss->conf = pco_conf_get(node, &pco_status_module);
+    ss->conf->counted = true;
+    ss->conf->ctx = ctx;
+    pco_status_counters_register(cf, cycle, "srv", &ss->name, &ss->conf->c);
+    ss->routes = pco_pcalloc(cf->pool, (node->nchildren + 1) * sizeof(pco_status_conf_t *));
+    if (ss->routes == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < node->nchildren; i++) {
+        pco_conf_node_t    *rn = node->children[i];
+        pco_status_conf_t  *rc;
+        config_setting_t   *rcs;
+        char                key[PCO_COUNTER_NAME_LEN * 4];
+        pco_str_t           ks;
+
+        if (rn->scope != PCO_SCOPE_ROUTE) {
+            continue;
+        }
+        rc = pco_conf_get(rn, &pco_status_module);
+        rcs = pco_status_setting_of(cf, rn);
+        rc->counted = true;
+        rc->ctx = ctx;
+        rc->has_access = rcs != NULL && config_setting_lookup(rcs, "access") != NULL;
+        rc->up = pco_status_route_upstream(ctx, rcs);
+        ks.len = (size_t) snprintf(key, sizeof(key), "%.*s:%u",
+                                   (int) pco_min(ss->name.len, 300), ss->name.data, rn->index);
+        ks.data = (u_char *) key;
+        pco_status_counters_register(cf, cycle, "rt", &ks, &rc->c);
+        ss->routes[n++] = rc;
+    }
+    ss->nroutes = n;
+    return PCO_OK;
+}
+
+static int
+pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    static const pco_str_t  v_addr = pco_string("$upstream_addr");
+    static const pco_str_t  v_status = pco_string("$upstream_status");
+    static const pco_str_t  v_time = pco_string("$upstream_response_time");
+    pco_status_ctx_t       *ctx;
+    pco_http_route_t      **routes;
+    size_t                  n, i;
+    int                     rc = PCO_OK;
+
+    ctx = pco_pcalloc(cf->pool, sizeof(pco_status_ctx_t));
+    if (ctx == NULL) {
+        return PCO_ERROR;
+    }
+    cycle->module_ctx[pco_status_module.index] = ctx;
+    if (pco_status_upstreams(cf, cycle, ctx) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    ctx->servers = pco_pcalloc(cf->pool, (cf->root->nchildren + 1) * sizeof(*ctx->servers));
+    if (ctx->servers == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < cf->root->nchildren; i++) {
+        if (cf->root->children[i]->scope == PCO_SCOPE_SERVER
+            && pco_status_server(cf, cycle, ctx, cf->root->children[i]) != PCO_OK)
+        {
+            return PCO_ERROR;
+        }
+    }
+
+    if (pco_counter_count() >= PCO_COUNTERS_MAX - 256) {
+        pco_conf_warn_src(cf, &cf->root->src, "the counter table is nearly full (%d of %d): "
+                          "some status counters are not kept", pco_counter_count(),
+                          PCO_COUNTERS_MAX);
+    }
+
+    /* the counters of other parts, registered before us (core, http, upstream) */
+    ctx->reloads = pco_counter_find("reloads");
+    ctx->restarts = pco_counter_find("worker_restarts");
+    ctx->http.requests = pco_counter_find("http_requests_total");
+    for (i = 0; i < 5; i++) {
+        char  name[32];
+
+        snprintf(name, sizeof(name), "http_responses_%s", pco_status_class_names[i]);
+        ctx->http.cls[i] = pco_counter_find(name);
+    }
+    ctx->conn_active = pco_counter_find("http_connections_active");
+    ctx->conn_idle = pco_counter_find("http_connections_idle");
+    ctx->up_requests = pco_counter_find("upstream_requests");
+    ctx->up_reused = pco_counter_find("upstream_conn_reused");
+    ctx->up_opened = pco_counter_find("upstream_conn_opened");
+
+    if (ctx->nupstreams > 0 && pco_module_find("proxy") != NULL) {
+        ctx->v_addr = pco_http_template_compile(cf, cycle, &v_addr, &cf->root->src);
+        ctx->v_status = pco_http_template_compile(cf, cycle, &v_status, &cf->root->src);
+        ctx->v_time = pco_http_template_compile(cf, cycle, &v_time, &cf->root->src);
+        if (ctx->v_addr == NULL || ctx->v_status == NULL || ctx->v_time == NULL) {
+            return PCO_ERROR;
+        }
+    }
+
+    n = pco_http_routes(cycle, &routes);
+    for (i = 0; i < n; i++) {
+        pco_status_conf_t  *scf = pco_conf_get(routes[i]->node, &pco_status_module);
+
+        if (scf != NULL && pco_conf_is_set(scf, "status")
+            && pco_http_route_set_action(cf, routes[i], "status", pco_status_handler,
+                                         pco_conf_src_of(scf, "status")) != PCO_OK)
+        {
+            rc = PCO_ERROR;
+        }
+    }
+    if (pco_http_add_handler(cf, cycle, PCO_HTTP_LOG_PHASE, 50, &pco_status_module,
+                             pco_status_log_handler) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
+    return rc;
+}
+
+/* ---- request time ---- */
+
+static void
+pco_status_count(const pco_status_counters_t *c, int cls)
+{
+    pco_counter_add(c->requests, 1);
+    if (cls >= 0 && cls < 5) {
+        pco_counter_add(c->cls[cls], 1);
+    }
+}
+
+/* The next ", "-separated element of *list (consumed), or false at the end. */
+static bool
+pco_status_next(pco_str_t *list, pco_str_t *elt)
+{
+    size_t  i;
+
+    if (list->len == 0) {
+        return false;
+    }
+    for (i = 0; i < list->len && list->data[i] != ','; i++) { /* void */ }
+    elt->data = list->data;
+    elt->len = i;
+    if (i < list->len) {
+        i++;
+    }
+    while (i < list->len && list->data[i] == ' ') {
+        i++;
+    }
+    list->data += i;
+    list->len -= i;
+    while (elt->len > 0 && elt->data[elt->len - 1] == ' ') {
+        elt->len--;
+    }
+    return true;
+}
+
+static int
+pco_status_class_of(const pco_str_t *v)
+{
+    if (v->len == 3 && v->data[0] >= '1' && v->data[0] <= '5'
+        && v->data[1] >= '0' && v->data[1] <= '9' && v->data[2] >= '0' && v->data[2] <= '9')
+    {
+        return v->data[0] - '1';
+    }
+    return -1;
+}
+
+static void
+pco_status_count_tries(pco_http_request_t *r, const pco_status_ctx_t *ctx,
+                       const pco_status_upstream_t *su)
+{
+    pco_str_t  addrs, stats, times, a, s, t;
+    size_t     j, k;
+    int64_t    ms;
+
+    if (ctx->v_addr == NULL || pco_http_template_eval(r, ctx->v_addr, &addrs) != PCO_OK
+        || pco_http_template_eval(r, ctx->v_status, &stats) != PCO_OK
+        || pco_http_template_eval(r, ctx->v_time, &times) != PCO_OK)
+    {
+        return;
+    }
+    while (pco_status_next(&addrs, &a)) {
+        const pco_status_userver_t  *us = NULL;
+        int                          cls;
+
+        if (!pco_status_next(&stats, &s)) {
+            s.len = 0;
+        }
+        if (!pco_status_next(&times, &t)) {
+            t.len = 0;
+        }
+        for (j = 0; j < su->u->nservers; j++) {
+            const pco_str_t  *name = &su->servers[j].s->name;
+
+            if (name->len == a.len && memcmp(name->data, a.data, a.len) == 0) {
+                us = &su->servers[j];
+                break;
+            }
+        }
+        if (us == NULL) {
+            continue;
+        }
+        pco_counter_add(us->tries, 1);
+        cls = pco_status_class_of(&s);
+        if (cls < 0) {
+            pco_counter_add(us->failures, 1);
+        } else {
+            pco_counter_add(us->cls[cls], 1);
+        }
+        ms = pco_status_parse_msec(t.data, t.len);
+        if (ms >= 0) {
+            for (k = 0; k < PCO_STATUS_NBUCKETS && ms > pco_status_bucket_ms[k]; k++) {
+                /* void */
+            }
+            pco_counter_add(su->bucket[k], 1);
+            pco_counter_add(su->sum_ms, ms);
+        }
+    }
+}
+
+static int
+pco_status_log_handler(pco_http_request_t *r)
+{
+    pco_status_conf_t  *scf, *rcf;
+    int                 cls = r->status / 100 - 1;
+
+    if (r->server == NULL) {
+        return PCO_DECLINED;
+    }
+    scf = pco_conf_get(r->server->node, &pco_status_module);
+    if (scf != NULL && scf->counted) {
+        pco_status_count(&scf->c, cls);
+    }
+    if (r->route == NULL) {
+        return PCO_DECLINED;
+    }
+    rcf = pco_conf_get(r->route->node, &pco_status_module);
+    if (rcf == NULL || !rcf->counted) {
+        return PCO_DECLINED;
+    }
+    pco_status_count(&rcf->c, cls);
+    if (rcf->up != NULL) {
+        pco_status_count_tries(r, rcf->ctx, rcf->up);
+    }
+    return PCO_DECLINED;
+}
+
+static void
+pco_status_buf_cleanup(void *data)
+{
+    pco_status_buf_free(data);
+}
+
+static int
+pco_status_handler(pco_http_request_t *r)
+{
+    static const pco_str_t  allow = pco_string("Allow");
+    static const pco_str_t  allow_v = pco_string("GET, HEAD");
+    static const pco_str_t  t_prom = pco_string("text/plain; version=0.0.4; charset=utf-8");
+    static const pco_str_t  t_json = pco_string("application/json");
+    static const pco_str_t  t_text = pco_string("text/plain; charset=utf-8");
+    static const pco_str_t  m405 = pco_string("Method Not Allowed\n");
+    static const pco_str_t  cc = pco_string("Cache-Control");
+    static const pco_str_t  cc_v = pco_string("no-store");
+    pco_status_conf_t      *scf = pco_conf_get(r->route->node, &pco_status_module);
+    pco_status_buf_t       *b;
+    pco_str_t               body;
+    int                     rc;
+
+    if (!scf->has_access && !pco_status_is_loopback(r->client_addr)) {
+        return 403;
+    }
+    rc = pco_http_discard_body(r);
+    if (rc != PCO_OK) {
+        return rc;
+    }
+    if (!(r->head.method & (PCO_HTTP_GET | PCO_HTTP_HEAD))) {
+        if (pco_http_set_header(r, &allow, &allow_v, true) != PCO_OK) {
+            return 500;
+        }
+        rc = pco_http_send_response(r, 405, &t_text, &m405);
+        return rc == PCO_ERROR ? PCO_ERROR : PCO_OK;
+    }
+    b = pco_palloc(r->pool, sizeof(pco_status_buf_t));
+    if (b == NULL) {
+        return 500;
+    }
+    pco_status_buf_init(b, 64 * 1024 * 1024);
+    if (pco_pool_cleanup_add(r->pool, pco_status_buf_cleanup, b) != PCO_OK) {
+        return 500;
+    }
+    if (scf->format == 1) {
+        pco_status_json(scf->ctx, b);
+    } else {
+        pco_status_prometheus(scf->ctx, b);
+    }
+    if (b->failed) {
+        return 500;
+    }
+    body.data = b->data;
+    body.len = b->len;
+    if (pco_http_set_header(r, &cc, &cc_v, true) != PCO_OK) {
+        return 500;
+    }
+    rc = pco_http_send_response(r, 200, scf->format == 1 ? &t_json : &t_prom, &body);
+    return rc == PCO_ERROR ? PCO_ERROR : PCO_OK;
+}

@@ -1,0 +1,140 @@
+/*
+ * pco_status.h: the status module's internals, shared by its three files and exposed for
+ * the unit tests (t/unit/test_status.c): the per-generation tables of counter ids built at
+ * conf_done (pco_status.c), the Prometheus/JSON writers (pco_status_output.c) and the pure
+ * rendering helpers: a growable, capped output buffer, Prometheus label escaping and sample
+ * lines, JSON string escaping (pco_status_render.c).
+ *
+ * Counter ids index core/pco_shm.h's counter table; -1 means "not registered" (the table was
+ * too full): pco_counter_add ignores it and the writers print 0.
+ */
+#ifndef PCO_STATUS_H
+#define PCO_STATUS_H
+
+#include "pco_http.h"
+#include "pco_upstream.h"
+#include "pco_shm.h"
+
+extern pco_module_t pco_status_module;
+
+/* Latency histogram buckets (upper bounds in ms, Prometheus `le` in seconds). */
+#define PCO_STATUS_NBUCKETS  11
+
+extern const int64_t     pco_status_bucket_ms[PCO_STATUS_NBUCKETS];
+extern const char *const pco_status_bucket_le[PCO_STATUS_NBUCKETS];
+
+/* ---- rendering helpers (pure; no process state) ---- */
+
+typedef struct {
+    u_char   *data;      /* malloc'd */
+    size_t    len;
+    size_t    cap;
+    size_t    max;       /* hard cap: crossing it sets failed */
+    bool      failed;    /* out of memory or over max: the content is incomplete */
+} pco_status_buf_t;
+
+typedef struct {
+    const char  *name;
+    pco_str_t    value;
+} pco_status_label_t;
+
+void pco_status_buf_init(pco_status_buf_t *b, size_t max);
+void pco_status_buf_free(pco_status_buf_t *b);
+void pco_status_buf_add(pco_status_buf_t *b, const void *p, size_t n);
+void pco_status_buf_cstr(pco_status_buf_t *b, const char *s);
+void pco_status_buf_int(pco_status_buf_t *b, int64_t v);
+/* Milliseconds as seconds with three decimals: 1234 -> "1.234". */
+void pco_status_buf_msec(pco_status_buf_t *b, int64_t ms);
+
+/* Prometheus text 0.0.4: a label value with \ " and newline escaped as \\ \" \n. */
+void pco_status_prom_escape(pco_status_buf_t *b, const u_char *p, size_t n);
+/* "# HELP portico_NAME help\n# TYPE portico_NAME type\n" */
+void pco_status_prom_family(pco_status_buf_t *b, const char *name, const char *type,
+                            const char *help);
+/* "portico_NAME{l1="v1",l2="v2"} value\n" (no braces without labels); value printed as
+ * given (already a valid number). */
+void pco_status_prom_sample(pco_status_buf_t *b, const char *name,
+                            const pco_status_label_t *labels, size_t nlabels,
+                            const char *value);
+void pco_status_prom_int(pco_status_buf_t *b, const char *name,
+                         const pco_status_label_t *labels, size_t nlabels, int64_t v);
+
+/* JSON: a quoted string, escaping " \ and bytes below 0x20 and 0x7f (\n, \t, \uXXXX...). */
+void pco_status_json_string(pco_status_buf_t *b, const u_char *p, size_t n);
+
+/* "127.0.0.1", "::1", any 127.0.0.0/8 (also IPv4-mapped) and unix sockets are local. */
+bool pco_status_is_loopback(const pco_sockaddr_t *sa);
+
+/* Parses one element of $upstream_response_time ("0.123", "12", "-") into ms; -1 when it
+ * is not a number. */
+int64_t pco_status_parse_msec(const u_char *p, size_t n);
+
+/* ---- per-generation tables (cycle pool) ---- */
+
+typedef struct {
+    int             requests;
+    int             cls[5];         /* 1xx..5xx */
+} pco_status_counters_t;
+
+typedef struct {
+    pco_upstream_server_t  *s;
+    int                     tries;      /* one per try sent to the server */
+    int                     failures;   /* tries without a response status ("-") */
+    int                     cls[5];     /* responses by status class */
+} pco_status_userver_t;
+
+typedef struct {
+    pco_upstream_t         *u;
+    pco_status_userver_t   *servers;    /* u->nservers */
+    int                     bucket[PCO_STATUS_NBUCKETS + 1];   /* per bucket, +Inf last;
+                                                                  not cumulative */
+    int                     sum_ms;
+} pco_status_upstream_t;
+
+typedef struct pco_status_ctx_s pco_status_ctx_t;
+
+/* The module's configuration struct, one per scope node; the fields after `format` are
+ * filled at conf_done for server and route nodes. */
+typedef struct {
+    int                     format;     /* `status = { format; }`: 0 prometheus, 1 json */
+    /* conf_done */
+    bool                    counted;    /* a server or route node with counters */
+    bool                    has_access; /* route: its own `access` decides who may read */
+    pco_status_counters_t   c;
+    pco_status_upstream_t  *up;         /* route: the upstream it proxies to, or NULL */
+    pco_status_ctx_t       *ctx;
+} pco_status_conf_t;
+
+typedef struct {
+    pco_str_t               name;       /* first of `names`, "_" when none */
+    pco_status_conf_t      *conf;
+    pco_status_conf_t     **routes;
+    size_t                  nroutes;
+} pco_status_server_t;
+
+struct pco_status_ctx_s {
+    pco_status_server_t    *servers;
+    size_t                  nservers;
+    pco_status_upstream_t  *upstreams;
+    size_t                  nupstreams;
+    pco_http_template_t    *v_addr;     /* $upstream_addr etc.; NULL without a proxy */
+    pco_http_template_t    *v_status;
+    pco_http_template_t    *v_time;
+    /* counters of other parts of portico (found by name; -1 when absent) */
+    int                     reloads;
+    int                     restarts;
+    pco_status_counters_t   http;
+    int                     conn_active;
+    int                     conn_idle;
+    int                     up_requests;
+    int                     up_reused;
+    int                     up_opened;
+};
+
+/* pco_status_output.c: the whole document into b. */
+void pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+void pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+/* 1 when the server is up (not `down`, not health-down, not passively marked), else 0. */
+int pco_status_server_up(const pco_upstream_server_t *s);
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * pco_status_output.c: writes the status document from the counter table (sums over every
+ * worker slot, core/pco_shm.h) and the upstream module's shared per-server state, as
+ * Prometheus text exposition 0.0.4 or as JSON. Families and their labels:
+ *   portico_reloads_total, portico_worker_restarts_total,
+ *   portico_http_requests_total, portico_http_responses_total{class},
+ *   portico_http_connections_active, portico_http_connections_idle,
+ *   portico_server_requests_total{server}, portico_server_responses_total{server,class},
+ *   portico_route_requests_total{server,route}, ..._responses_total{server,route,class}
+ *     (route = the route's index within its server's routes, from 0),
+ *   portico_upstream_requests_total, portico_upstream_connections_{reused,opened}_total,
+ *   portico_upstream_server_{up,active}{upstream,server} (gauges),
+ *   portico_upstream_server_{tries,failures}_total{upstream,server} (failures: tries with no
+ *     response status, "-" in $upstream_status),
+ *   portico_upstream_server_responses_total{upstream,server,class},
+ *   portico_upstream_response_seconds{upstream} (histogram, per try),
+ *   portico_rate_limit_rejected_total{limit}, portico_conn_limit_rejected_total{limit}
+ *     (every counter named rate_limit_rejected:NAME / conn_limit_rejected:NAME).
+ * Series that share counters (servers with the same first name) are written once.
+ * Runs in a worker, reads only; never blocks.
+ */
+#include "pco_status.h"
+#include <string.h>
+
+static const char *const pco_status_classes[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+typedef struct {
+    uint8_t  bits[PCO_COUNTERS_MAX / 8];
+} pco_status_seen_t;
+
+/* True the first time id is seen; false again and for -1 (then the series is skipped). */
+static bool
+pco_status_first(pco_status_seen_t *seen, int id)
+{
+    if (id < 0 || id >= PCO_COUNTERS_MAX) {
+        return false;
+    }
+    if (seen->bits[id / 8] & (1u << (id % 8))) {
+        return false;
+    }
+    seen->bits[id / 8] |= (uint8_t) (1u << (id % 8));
+    return true;
+}
+
+static int64_t
+pco_status_read(int id)
+{
+    return id >= 0 ? pco_counter_read(id) : 0;
+}
+
+int
+pco_status_server_up(const pco_upstream_server_t *s)
+{
+    const pco_upstream_shared_t  *sh = s->shared;
+
+    if (s->down) {
+        return 0;
+    }
+    if (sh != NULL && (__atomic_load_n(&sh->health_down, __ATOMIC_RELAXED) != 0
+                       || __atomic_load_n(&sh->down_until, __ATOMIC_RELAXED)
+                          > (int64_t) pco_current_msec))
+    {
+        return 0;
+    }
+    return 1;
+}
+
+static pco_str_t
+pco_status_cstr(const char *s)
+{
+    pco_str_t  v;
+
+    v.data = (u_char *) s;
+    v.len = strlen(s);
+    return v;
+}
+
+/* Samples of one counters group: NAME_requests_total and NAME_responses_total{class}. */
+static void
+pco_status_prom_group(pco_status_buf_t *b, const char *family, pco_status_label_t *l,
+                      size_t nl, const pco_status_counters_t *c, bool responses)
+{
+    char  name[64];
+    int   i;
+
+    if (!responses) {
+        snprintf(name, sizeof(name), "%s_requests_total", family);
+        pco_status_prom_int(b, name, l, nl, pco_status_read(c->requests));
+        return;
+    }
+    snprintf(name, sizeof(name), "%s_responses_total", family);
+    for (i = 0; i < 5; i++) {
+        l[nl].name = "class";
+        l[nl].value = pco_status_cstr(pco_status_classes[i]);
+        pco_status_prom_int(b, name, l, nl + 1, pco_status_read(c->cls[i]));
+    }
+}
+
+static void
+pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+{
+    pco_status_seen_t   seen;
+    pco_status_label_t  l[2];
+    size_t              i;
+
+    memset(&seen, 0, sizeof(seen));
+    for (i = 0; i < ctx->nservers; i++) {
+        if (pco_status_first(&seen, ctx->servers[i].conf->c.requests)) {
+            l[0].name = "server";
+            l[0].value = ctx->servers[i].name;
+            pco_status_prom_group(b, "server", l, 1, &ctx->servers[i].conf->c, responses);
+        }
+    }
+}
+
+static void
+pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+{
+    pco_status_seen_t   seen;
+    pco_status_label_t  l[3];
+    char                idx[24];
+    size_t              i, j;
+
+    memset(&seen, 0, sizeof(seen));
+    for (i = 0; i < ctx->nservers; i++) {
+        for (j = 0; j < ctx->servers[i].nroutes; j++) {
+            if (!pco_status_first(&seen, ctx->servers[i].routes[j]->c.requests)) {
+                continue;
+            }
+            l[0].name = "server";
+            l[0].value = ctx->servers[i].name;
+            l[1].name = "route";
+            l[1].value.len = (size_t) snprintf(idx, sizeof(idx), "%zu", j);
+            l[1].value.data = (u_char *) idx;
+            pco_status_prom_group(b, "route", l, 2, &ctx->servers[i].routes[j]->c, responses);
+        }
+    }
+}
+
+/* what: 0 up, 1 active, 2 tries, 3 failures, 4 responses by class. */
+static void
+pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
+{
+    static const char *const  names[5] = {
+        "upstream_server_up", "upstream_server_active", "upstream_server_tries_total",
+        "upstream_server_failures_total", "upstream_server_responses_total"
+    };
+    pco_status_seen_t         seen;
+    pco_status_label_t        l[3];
+    size_t                    i, j;
+    int                       k;
+
+    memset(&seen, 0, sizeof(seen));
+    for (i = 0; i < ctx->nupstreams; i++) {
+        const pco_status_upstream_t  *su = &ctx->upstreams[i];
+
+        for (j = 0; j < su->u->nservers; j++) {
+            const pco_status_userver_t  *us = &su->servers[j];
+
+            if (!pco_status_first(&seen, us->tries)) {
+                continue;
+            }
+            l[0].name = "upstream";
+            l[0].value = su->u->name;
+            l[1].name = "server";
+            l[1].value = us->s->name;
+            switch (what) {
+            case 0:
+                pco_status_prom_int(b, names[0], l, 2, pco_status_server_up(us->s));
+                break;
+            case 1:
+                pco_status_prom_int(b, names[1], l, 2, pco_upstream_active(us->s));
+                break;
+            case 2:
+                pco_status_prom_int(b, names[2], l, 2, pco_status_read(us->tries));
+                break;
+            case 3:
+                pco_status_prom_int(b, names[3], l, 2, pco_status_read(us->failures));
+                break;
+            default:
+                for (k = 0; k < 5; k++) {
+                    l[2].name = "class";
+                    l[2].value = pco_status_cstr(pco_status_classes[k]);
+                    pco_status_prom_int(b, names[4], l, 3, pco_status_read(us->cls[k]));
+                }
+            }
+        }
+    }
+}
+
+static void
+pco_status_prom_histograms(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_label_t  l[2];
+    size_t              i;
+    int                 k;
+    int64_t             cum;
+
+    pco_status_prom_family(b, "upstream_response_seconds", "histogram",
+                           "Upstream response time per try, seconds.");
+    for (i = 0; i < ctx->nupstreams; i++) {
+        const pco_status_upstream_t  *su = &ctx->upstreams[i];
+
+        if (su->sum_ms < 0) {
+            continue;
+        }
+        l[0].name = "upstream";
+        l[0].value = su->u->name;
+        l[1].name = "le";
+        cum = 0;
+        for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
+            cum += pco_status_read(su->bucket[k]);
+            l[1].value = pco_status_cstr(k < PCO_STATUS_NBUCKETS ? pco_status_bucket_le[k]
+                                                                 : "+Inf");
+            pco_status_prom_int(b, "upstream_response_seconds_bucket", l, 2, cum);
+        }
+        pco_status_buf_cstr(b, "portico_upstream_response_seconds_sum{upstream=\"");
+        pco_status_prom_escape(b, su->u->name.data, su->u->name.len);
+        pco_status_buf_cstr(b, "\"} ");
+        pco_status_buf_msec(b, pco_status_read(su->sum_ms));
+        pco_status_buf_cstr(b, "\n");
+        pco_status_prom_int(b, "upstream_response_seconds_count", l, 1, cum);
+    }
+}
+
+/* Every counter named PREFIX:NAME, as family{label="NAME"}. */
+static void
+pco_status_prom_prefixed(pco_status_buf_t *b, const char *prefix, const char *family,
+                         const char *label)
+{
+    pco_status_label_t  l[1];
+    size_t              plen = strlen(prefix);
+    int                 id, n = pco_counter_count();
+
+    for (id = 0; id < n; id++) {
+        const char  *name = pco_counter_name(id);
+
+        if (name != NULL && strncmp(name, prefix, plen) == 0) {
+            l[0].name = label;
+            l[0].value = pco_status_cstr(name + plen);
+            pco_status_prom_int(b, family, l, 1, pco_counter_read(id));
+        }
+    }
+}
+
+static void
+pco_status_prom_one(pco_status_buf_t *b, const char *name, const char *type, const char *help,
+                    int id)
+{
+    pco_status_prom_family(b, name, type, help);
+    pco_status_prom_int(b, name, NULL, 0, pco_status_read(id));
+}
+
+void
+pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_label_t  l[1];
+    int                 i;
+
+    pco_status_prom_one(b, "reloads_total", "counter", "Configuration reloads.", ctx->reloads);
+    pco_status_prom_one(b, "worker_restarts_total", "counter",
+                        "Worker processes restarted after an unexpected exit.", ctx->restarts);
+    pco_status_prom_one(b, "http_requests_total", "counter", "HTTP requests.",
+                        ctx->http.requests);
+    pco_status_prom_family(b, "http_responses_total", "counter",
+                           "HTTP responses by status class.");
+    for (i = 0; i < 5; i++) {
+        l[0].name = "class";
+        l[0].value = pco_status_cstr(pco_status_classes[i]);
+        pco_status_prom_int(b, "http_responses_total", l, 1, pco_status_read(ctx->http.cls[i]));
+    }
+    pco_status_prom_one(b, "http_connections_active", "gauge",
+                        "Client connections open (with a request in progress or idle).",
+                        ctx->conn_active);
+    pco_status_prom_one(b, "http_connections_idle", "gauge",
+                        "Idle keep-alive client connections.", ctx->conn_idle);
+
+    pco_status_prom_family(b, "server_requests_total", "counter", "Requests per server.");
+    pco_status_prom_servers(ctx, b, false);
+    pco_status_prom_family(b, "server_responses_total", "counter",
+                           "Responses per server by status class.");
+    pco_status_prom_servers(ctx, b, true);
+    pco_status_prom_family(b, "route_requests_total", "counter",
+                           "Requests per route (route = index within the server).");
+    pco_status_prom_routes(ctx, b, false);
+    pco_status_prom_family(b, "route_responses_total", "counter",
+                           "Responses per route by status class.");
+    pco_status_prom_routes(ctx, b, true);
+
+    pco_status_prom_one(b, "upstream_requests_total", "counter",
+                        "Tries sent to upstream servers.", ctx->up_requests);
+    pco_status_prom_one(b, "upstream_connections_reused_total", "counter",
+                        "Upstream tries sent on an idle kept-alive connection.", ctx->up_reused);
+    pco_status_prom_one(b, "upstream_connections_opened_total", "counter",
+                        "Upstream connections opened.", ctx->up_opened);
+    pco_status_prom_family(b, "upstream_server_up", "gauge",
+                           "1 when the upstream server may get traffic, 0 when it is down.");
+    pco_status_prom_userver(ctx, b, 0);
+    pco_status_prom_family(b, "upstream_server_active", "gauge",
+                           "Connections in flight to the upstream server.");
+    pco_status_prom_userver(ctx, b, 1);
+    pco_status_prom_family(b, "upstream_server_tries_total", "counter",
+                           "Tries sent to the upstream server.");
+    pco_status_prom_userver(ctx, b, 2);
+    pco_status_prom_family(b, "upstream_server_failures_total", "counter",
+                           "Tries that got no response status from the upstream server.");
+    pco_status_prom_userver(ctx, b, 3);
+    pco_status_prom_family(b, "upstream_server_responses_total", "counter",
+                           "Upstream server responses by status class.");
+    pco_status_prom_userver(ctx, b, 4);
+    pco_status_prom_histograms(ctx, b);
+
+    pco_status_prom_family(b, "rate_limit_rejected_total", "counter",
+                           "Requests rejected by a rate limit.");
+    pco_status_prom_prefixed(b, "rate_limit_rejected:", "rate_limit_rejected_total", "limit");
+    pco_status_prom_family(b, "conn_limit_rejected_total", "counter",
+                           "Requests rejected by a connection limit.");
+    pco_status_prom_prefixed(b, "conn_limit_rejected:", "conn_limit_rejected_total", "limit");
+}
+
+/* ---- JSON ---- */
+
+static void
+pco_status_json_key(pco_status_buf_t *b, const char *key, int64_t v, bool comma)
+{
+    if (comma) {
+        pco_status_buf_cstr(b, ",");
+    }
+    pco_status_json_string(b, (const u_char *) key, strlen(key));
+    pco_status_buf_cstr(b, ":");
+    pco_status_buf_int(b, v);
+}
+
+static void
+pco_status_json_counters(pco_status_buf_t *b, const pco_status_counters_t *c, bool comma)
+{
+    int  i;
+
+    pco_status_json_key(b, "requests", pco_status_read(c->requests), comma);
+    pco_status_buf_cstr(b, ",\"responses\":{");
+    for (i = 0; i < 5; i++) {
+        pco_status_json_key(b, pco_status_classes[i], pco_status_read(c->cls[i]), i > 0);
+    }
+    pco_status_buf_cstr(b, "}");
+}
+
+static void
+pco_status_json_prefixed(pco_status_buf_t *b, const char *key, const char *prefix)
+{
+    size_t  plen = strlen(prefix);
+    int     id, n = pco_counter_count();
+    bool    comma = false;
+
+    pco_status_buf_cstr(b, ",");
+    pco_status_json_string(b, (const u_char *) key, strlen(key));
+    pco_status_buf_cstr(b, ":{");
+    for (id = 0; id < n; id++) {
+        const char  *name = pco_counter_name(id);
+
+        if (name != NULL && strncmp(name, prefix, plen) == 0) {
+            pco_status_json_key(b, name + plen, pco_counter_read(id), comma);
+            comma = true;
+        }
+    }
+    pco_status_buf_cstr(b, "}");
+}
+
+static void
+pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
+{
+    pco_status_seen_t  seen;
+    size_t             j;
+    int                k;
+    int64_t            cum = 0;
+    bool               comma = false;
+
+    pco_status_buf_cstr(b, "{\"name\":");
+    pco_status_json_string(b, su->u->name.data, su->u->name.len);
+    pco_status_buf_cstr(b, ",\"servers\":[");
+    memset(&seen, 0, sizeof(seen));
+    for (j = 0; j < su->u->nservers; j++) {
+        const pco_status_userver_t  *us = &su->servers[j];
+
+        if (!pco_status_first(&seen, us->tries)) {
+            continue;
+        }
+        pco_status_buf_cstr(b, comma ? ",{\"address\":" : "{\"address\":");
+        comma = true;
+        pco_status_json_string(b, us->s->name.data, us->s->name.len);
+        pco_status_json_key(b, "up", pco_status_server_up(us->s), true);
+        pco_status_json_key(b, "active", pco_upstream_active(us->s), true);
+        pco_status_json_key(b, "tries", pco_status_read(us->tries), true);
+        pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
+        pco_status_buf_cstr(b, ",\"responses\":{");
+        for (k = 0; k < 5; k++) {
+            pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);
+        }
+        pco_status_buf_cstr(b, "}}");
+    }
+    pco_status_buf_cstr(b, "],\"response_seconds\":{\"buckets\":[");
+    for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
+        cum += pco_status_read(su->bucket[k]);
+        if (k < PCO_STATUS_NBUCKETS) {
+            pco_status_buf_cstr(b, k > 0 ? ",{\"le\":" : "{\"le\":");
+            pco_status_buf_cstr(b, pco_status_bucket_le[k]);
+            pco_status_json_key(b, "count", cum, true);
+            pco_status_buf_cstr(b, "}");
+        }
+    }
+    pco_status_buf_cstr(b, "],\"sum\":");
+    pco_status_buf_msec(b, pco_status_read(su->sum_ms));
+    pco_status_json_key(b, "count", cum, true);
+    pco_status_buf_cstr(b, "}}");
+}
+
+void
+pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_seen_t  seen, rseen;
+    size_t             i, j;
+    bool               comma = false, rcomma;
+
+    pco_status_buf_cstr(b, "{");
+    pco_status_json_key(b, "reloads", pco_status_read(ctx->reloads), false);
+    pco_status_json_key(b, "worker_restarts", pco_status_read(ctx->restarts), true);
+    pco_status_json_key(b, "connections_active", pco_status_read(ctx->conn_active), true);
+    pco_status_json_key(b, "connections_idle", pco_status_read(ctx->conn_idle), true);
+    pco_status_buf_cstr(b, ",\"http\":{");
+    pco_status_json_counters(b, &ctx->http, false);
+    pco_status_buf_cstr(b, "}");
+    pco_status_buf_cstr(b, ",\"upstream_connections\":{");
+    pco_status_json_key(b, "requests", pco_status_read(ctx->up_requests), false);
+    pco_status_json_key(b, "reused", pco_status_read(ctx->up_reused), true);
+    pco_status_json_key(b, "opened", pco_status_read(ctx->up_opened), true);
+    pco_status_buf_cstr(b, "},\"servers\":[");
+    memset(&seen, 0, sizeof(seen));
+    memset(&rseen, 0, sizeof(rseen));
+    for (i = 0; i < ctx->nservers; i++) {
+        const pco_status_server_t  *ss = &ctx->servers[i];
+
+        if (!pco_status_first(&seen, ss->conf->c.requests)) {
+            continue;
+        }
+        pco_status_buf_cstr(b, comma ? ",{\"name\":" : "{\"name\":");
+        comma = true;
+        pco_status_json_string(b, ss->name.data, ss->name.len);
+        pco_status_json_counters(b, &ss->conf->c, true);
+        pco_status_buf_cstr(b, ",\"routes\":[");
+        rcomma = false;
+        for (j = 0; j < ss->nroutes; j++) {
+            if (!pco_status_first(&rseen, ss->routes[j]->c.requests)) {
+                continue;
+            }
+            pco_status_buf_cstr(b, rcomma ? "," : "");
+            rcomma = true;
+            pco_status_buf_cstr(b, "{\"route\":");
+            pco_status_buf_int(b, (int64_t) j);
+            pco_status_json_counters(b, &ss->routes[j]->c, true);
+            pco_status_buf_cstr(b, "}");
+        }
+        pco_status_buf_cstr(b, "]}");
+    }
+    pco_status_buf_cstr(b, "],\"upstreams\":[");
+    for (i = 0; i < ctx->nupstreams; i++) {
+        pco_status_buf_cstr(b, i > 0 ? "," : "");
+        pco_status_json_upstream(b, &ctx->upstreams[i]);
+    }
+    pco_status_buf_cstr(b, "]");
+    pco_status_json_prefixed(b, "rate_limit_rejected", "rate_limit_rejected:");
+    pco_status_json_prefixed(b, "conn_limit_rejected", "conn_limit_rejected:");
+    pco_status_buf_cstr(b, "}\n");
+}

@@ -1,0 +1,270 @@
+/*
+ * pco_status_render.c: pure helpers of the status module: a growable output buffer with a
+ * hard cap (malloc'd, freed by the caller, so a large document does not eat the request
+ * pool's budget), Prometheus text exposition 0.0.4 pieces (family header, sample lines,
+ * label escaping), JSON string escaping, the loopback test and the parser of one
+ * $upstream_response_time element. No hooks, no shared state; unit-tested by
+ * t/unit/test_status.c.
+ */
+#include "pco_status.h"
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+
+const int64_t pco_status_bucket_ms[PCO_STATUS_NBUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+
+const char *const pco_status_bucket_le[PCO_STATUS_NBUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"
+};
+
+void
+pco_status_buf_init(pco_status_buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+    b->failed = false;
+}
+
+void
+pco_status_buf_free(pco_status_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void
+pco_status_buf_add(pco_status_buf_t *b, const void *p, size_t n)
+{
+    size_t   cap;
+    u_char  *d;
+
+    if (b->failed || n == 0) {
+        return;
+    }
+    if (n > b->max - b->len) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + n > b->cap) {
+        cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        if (cap > b->max) {
+            cap = b->max;
+        }
+        d = realloc(b->data, cap);
+        if (d == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void
+pco_status_buf_cstr(pco_status_buf_t *b, const char *s)
+{
+    pco_status_buf_add(b, s, strlen(s));
+}
+
+void
+pco_status_buf_int(pco_status_buf_t *b, int64_t v)
+{
+    char  tmp[32];
+    int   n = snprintf(tmp, sizeof(tmp), "%lld", (long long) v);
+
+    pco_status_buf_add(b, tmp, (size_t) n);
+}
+
+void
+pco_status_buf_msec(pco_status_buf_t *b, int64_t ms)
+{
+    char  tmp[40];
+    int   n;
+
+    if (ms < 0) {
+        ms = 0;
+    }
+    n = snprintf(tmp, sizeof(tmp), "%lld.%03lld", (long long) (ms / 1000),
+                 (long long) (ms % 1000));
+    pco_status_buf_add(b, tmp, (size_t) n);
+}
+
+void
+pco_status_prom_escape(pco_status_buf_t *b, const u_char *p, size_t n)
+{
+    size_t  i, start = 0;
+
+    for (i = 0; i < n; i++) {
+        const char  *esc = p[i] == '\\' ? "\\\\" : p[i] == '"' ? "\\\"" : p[i] == '\n' ? "\\n"
+                                                                                   : NULL;
+
+        if (esc != NULL) {
+            pco_status_buf_add(b, p + start, i - start);
+            pco_status_buf_add(b, esc, 2);
+            start = i + 1;
+        }
+    }
+    pco_status_buf_add(b, p + start, n - start);
+}
+
+void
+pco_status_prom_family(pco_status_buf_t *b, const char *name, const char *type,
+                       const char *help)
+{
+    pco_status_buf_cstr(b, "# HELP portico_");
+    pco_status_buf_cstr(b, name);
+    pco_status_buf_cstr(b, " ");
+    pco_status_buf_cstr(b, help);
+    pco_status_buf_cstr(b, "\n# TYPE portico_");
+    pco_status_buf_cstr(b, name);
+    pco_status_buf_cstr(b, " ");
+    pco_status_buf_cstr(b, type);
+    pco_status_buf_cstr(b, "\n");
+}
+
+void
+pco_status_prom_sample(pco_status_buf_t *b, const char *name, const pco_status_label_t *labels,
+                       size_t nlabels, const char *value)
+{
+    size_t  i;
+
+    pco_status_buf_cstr(b, "portico_");
+    pco_status_buf_cstr(b, name);
+    if (nlabels > 0) {
+        pco_status_buf_cstr(b, "{");
+        for (i = 0; i < nlabels; i++) {
+            if (i > 0) {
+                pco_status_buf_cstr(b, ",");
+            }
+            pco_status_buf_cstr(b, labels[i].name);
+            pco_status_buf_cstr(b, "=\"");
+            pco_status_prom_escape(b, labels[i].value.data, labels[i].value.len);
+            pco_status_buf_cstr(b, "\"");
+        }
+        pco_status_buf_cstr(b, "}");
+    }
+    pco_status_buf_cstr(b, " ");
+    pco_status_buf_cstr(b, value);
+    pco_status_buf_cstr(b, "\n");
+}
+
+void
+pco_status_prom_int(pco_status_buf_t *b, const char *name, const pco_status_label_t *labels,
+                    size_t nlabels, int64_t v)
+{
+    char  tmp[32];
+
+    snprintf(tmp, sizeof(tmp), "%lld", (long long) v);
+    pco_status_prom_sample(b, name, labels, nlabels, tmp);
+}
+
+void
+pco_status_json_string(pco_status_buf_t *b, const u_char *p, size_t n)
+{
+    static const char  hex[] = "0123456789abcdef";
+    size_t             i, start = 0;
+    char               esc[8];
+    size_t             elen;
+
+    pco_status_buf_cstr(b, "\"");
+    for (i = 0; i < n; i++) {
+        u_char  ch = p[i];
+
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) ch;
+            elen = 2;
+        } else if (ch == '\n') {
+            memcpy(esc, "\\n", 2);
+            elen = 2;
+        } else if (ch == '\t') {
+            memcpy(esc, "\\t", 2);
+            elen = 2;
+        } else if (ch == '\r') {
+            memcpy(esc, "\\r", 2);
+            elen = 2;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 0xf];
+            elen = 6;
+        } else {
+            continue;
+        }
+        pco_status_buf_add(b, p + start, i - start);
+        pco_status_buf_add(b, esc, elen);
+        start = i + 1;
+    }
+    pco_status_buf_add(b, p + start, n - start);
+    pco_status_buf_cstr(b, "\"");
+}
+
+bool
+pco_status_is_loopback(const pco_sockaddr_t *sa)
+{
+    const u_char  *a;
+
+    if (sa == NULL) {
+        return false;
+    }
+    switch (sa->sa.sa_family) {
+    case AF_INET:
+        return (ntohl(sa->sin.sin_addr.s_addr) >> 24) == 127;
+    case AF_INET6:
+        if (IN6_IS_ADDR_LOOPBACK(&sa->sin6.sin6_addr)) {
+            return true;
+        }
+        a = sa->sin6.sin6_addr.s6_addr;
+        return IN6_IS_ADDR_V4MAPPED(&sa->sin6.sin6_addr) && a[12] == 127;
+    case AF_UNIX:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int64_t
+pco_status_parse_msec(const u_char *p, size_t n)
+{
+    int64_t  sec = 0, frac = 0;
+    size_t   i = 0, digits = 0, fdigits = 0;
+
+    while (i < n && p[i] >= '0' && p[i] <= '9') {
+        if (sec > INT64_MAX / 100) {
+            return -1;
+        }
+        sec = sec * 10 + (p[i] - '0');
+        i++;
+        digits++;
+    }
+    if (i < n && p[i] == '.') {
+        i++;
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            if (fdigits < 3) {
+                frac = frac * 10 + (p[i] - '0');
+            }
+            fdigits++;
+            i++;
+        }
+    }
+    if (i != n || (digits == 0 && fdigits == 0)) {
+        return -1;
+    }
+    while (fdigits < 3) {
+        frac *= 10;
+        fdigits++;
+    }
+    return sec * 1000 + frac;
+}
