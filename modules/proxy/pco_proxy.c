@@ -3,10 +3,10 @@
  * the route's upstream (pco_upstream_get), connects without blocking under connect_timeout,
  * reuses a pooled keep-alive connection when one is idle (pco_proxy_pool.c), sends the
  * request head (pco_proxy_request.c) and streams the request body through one 16 KiB
- * buffer with back-pressure (bodies up to one buffer are held so an idempotent request can
- * be retried; a chunked body is forwarded chunked as received, its framing validated by
- * the engine's reader); the response is handled in pco_proxy_response.c and WebSocket
- * tunnels in pco_proxy_tunnel.c.
+ * buffer with back-pressure (pco_proxy_send.c; bodies up to one buffer are held so an
+ * idempotent request can be retried; a chunked body is forwarded chunked as received, its
+ * framing validated by the engine's reader); the response is handled in
+ * pco_proxy_response.c and WebSocket tunnels in pco_proxy_tunnel.c.
  * Failures: 502 (refused/reset/invalid), 504 (timeouts), 503 (no usable server); retries
  * per next_upstream / retries / next_upstream_timeout only while nothing of the request
  * body was lost and nothing reached the client. Variables $upstream_addr,
@@ -76,9 +76,6 @@ pco_module_t pco_proxy_module = {
     .conf_done = pco_proxy_conf_done,
 };
 
-static void pco_proxy_up_write(pco_event_t *ev);
-static void pco_proxy_send(pco_proxy_ctx_t *p);
-
 /* ---- variables ---- */
 
 static int
@@ -127,8 +124,40 @@ pco_proxy_record(pco_proxy_ctx_t *p, int status)
     int         n;
     pco_msec_t  t = pco_current_msec - p->try_start;
 
+    if (status == 0) {
+        pco_proxy_var_append(p, &p->v_status, "-", 1);
+    } else {
+        n = snprintf(buf, sizeof(buf), "%d", status);
+        pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
+    }
+    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
+    pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
+}
+
+void
+pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
+{
+    char  buf[32];
+    int   n;
+
     n = snprintf(buf, sizeof(buf), "%d", status);
     pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
+    p->time_pending = true;
+}
+
+/* The try whose head was recorded ended: its $upstream_response_time, as nginx, covers
+ * the whole response from the try's start to its last byte (or its failure). */
+static void
+pco_proxy_record_end(pco_proxy_ctx_t *p)
+{
+    char        buf[32];
+    int         n;
+    pco_msec_t  t = pco_current_msec - p->try_start;
+
+    if (!p->time_pending) {
+        return;
+    }
+    p->time_pending = false;
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
     pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
 }
@@ -333,6 +362,7 @@ pco_proxy_finish(pco_proxy_ctx_t *p, int rc)
     if (p->finished) {
         return;
     }
+    pco_proxy_record_end(p);
     p->finished = true;
     p->state = PCO_PROXY_DONE;
     pco_proxy_close_upstream(p, false);
@@ -487,6 +517,27 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
 }
 
 bool
+pco_proxy_can_retry(pco_proxy_ctx_t *p)
+{
+    pco_upstream_t  *u = p->u;
+    unsigned         i;
+
+    if (p->tries > (unsigned) u->retries || p->interim_sent || p->r->header_sent
+        || (u->next_upstream & PCO_UPSTREAM_NEXT_OFF)
+        || (u->next_upstream_timeout > 0
+            && pco_current_msec - p->first_start >= u->next_upstream_timeout))
+    {
+        return false;
+    }
+    for (i = 0; i < u->nservers; i++) {
+        if (pco_upstream_candidate(&u->servers[i], p->tried, u->servers[i].backup)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
 pco_proxy_idempotent(const pco_http_request_t *r)
 {
     return (r->head.method & (PCO_HTTP_GET | PCO_HTTP_HEAD | PCO_HTTP_PUT | PCO_HTTP_DELETE
@@ -503,8 +554,10 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
     bool                 can;
     int                  rc;
 
+    pco_proxy_record_end(p);
+
     if (p->reused && p->s != NULL && kind == PCO_UPSTREAM_NEXT_ERROR && !r->header_sent
-        && p->hbuf_len == 0 && p->state != PCO_PROXY_READ_BODY
+        && !p->interim_sent && p->hbuf_len == 0 && p->state != PCO_PROXY_READ_BODY
         && ((p->head_sent == 0 && !p->body_written)
             || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written))))
     {
@@ -521,7 +574,7 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
     }
     pco_proxy_close_upstream(p, true);
     can = (u->next_upstream & kind) && !(u->next_upstream & PCO_UPSTREAM_NEXT_OFF)
-          && p->tries <= (unsigned) u->retries && !r->header_sent
+          && p->tries <= (unsigned) u->retries && !r->header_sent && !p->interim_sent
           && (p->state == PCO_PROXY_CONNECTING
               || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written)));
     if (!can) {
@@ -531,125 +584,6 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
     rc = pco_proxy_connect(p, status);
     if (rc != PCO_AGAIN) {
         pco_proxy_finish(p, rc);
-    }
-}
-
-/* ---- sending the request ---- */
-
-static void
-pco_proxy_client_read(pco_http_request_t *r)
-{
-    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
-
-    if (p != NULL && p->state == PCO_PROXY_SENDING) {
-        pco_proxy_send(p);
-    }
-}
-
-static void
-pco_proxy_send(pco_proxy_ctx_t *p)
-{
-    pco_connection_t  *uc = p->uc;
-    struct iovec       iov[2];
-    ssize_t            n;
-    size_t             hl, bl, got;
-    int                iovcnt, rc;
-
-    for ( ;; ) {
-        hl = p->head_len - p->head_sent;
-        bl = p->rbuf_len - p->rbuf_sent;
-        if (hl == 0 && bl == 0) {
-            if (p->body_held || p->body_read_done) {
-                break;
-            }
-            rc = pco_http_read_body(p->r, p->rbuf, PCO_PROXY_BUF_SIZE, &got);
-            if (rc == PCO_AGAIN) {
-                if (uc->write.timer_index) {
-                    pco_event_del_timer(&uc->write);
-                }
-                return;
-            }
-            if (rc == PCO_ERROR || rc >= 100) {
-                pco_proxy_finish(p, rc == PCO_ERROR ? PCO_ERROR : rc);
-                return;
-            }
-            p->rbuf_len = got;
-            p->rbuf_sent = 0;
-            if (rc == PCO_DONE) {
-                p->body_read_done = true;
-            }
-            continue;
-        }
-        iovcnt = 0;
-        if (hl > 0) {
-            iov[iovcnt].iov_base = p->head + p->head_sent;
-            iov[iovcnt++].iov_len = hl;
-        }
-        if (bl > 0) {
-            iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
-            iov[iovcnt++].iov_len = bl;
-        }
-        n = uc->io->writev(uc, iov, iovcnt);
-        if (n == PCO_AGAIN) {
-            uc->write.ready = 0;
-            pco_event_add_timer(&uc->write, p->u->send_timeout);
-            return;
-        }
-        if (n < 0) {
-            pco_log_err(PCO_LOG_ERR, uc->log, errno, "writing to upstream %.*s failed",
-                        (int) p->sname.len, (const char *) p->sname.data);
-            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
-            return;
-        }
-        if ((size_t) n <= hl) {
-            p->head_sent += (size_t) n;
-        } else {
-            p->head_sent = p->head_len;
-            p->rbuf_sent += (size_t) n - hl;
-            p->body_written = true;
-        }
-    }
-    if (uc->write.timer_index) {
-        pco_event_del_timer(&uc->write);
-    }
-    p->state = PCO_PROXY_READ_HEAD;
-    pco_event_add_timer(&uc->read, p->u->read_timeout);
-    pco_proxy_up_read(&uc->read);
-}
-
-static void
-pco_proxy_up_write(pco_event_t *ev)
-{
-    pco_connection_t  *uc = ev->data;
-    pco_proxy_ctx_t   *p = uc->data;
-    int                err = 0;
-    socklen_t          len = sizeof(err);
-
-    if (ev->timedout) {
-        ev->timedout = 0;
-        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (%s)",
-                    (int) p->sname.len, (const char *) p->sname.data,
-                    p->state == PCO_PROXY_CONNECTING ? "connect" : "send");
-        pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
-        return;
-    }
-    if (p->state == PCO_PROXY_CONNECTING) {
-        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
-            err = errno;
-        }
-        if (err != 0) {
-            pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
-                        (int) p->sname.len, (const char *) p->sname.data);
-            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
-            return;
-        }
-        if (uc->write.timer_index) {
-            pco_event_del_timer(&uc->write);
-        }
-        p->state = PCO_PROXY_SENDING;
-    }
-    if (p->state == PCO_PROXY_SENDING) {
-        pco_proxy_send(p);
     }
 }
 

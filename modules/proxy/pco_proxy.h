@@ -78,6 +78,10 @@ typedef struct {
     bool                     out_busy;      /* client writer holds obuf */
     bool                     finished;
     bool                     ws;            /* a WebSocket upgrade was forwarded */
+    bool                     time_pending;  /* the try's status is logged, not its time */
+    bool                     interim_sent;  /* a 1xx reached the client: no more retries */
+    u_char                  *ibuf;          /* interim 1xx head being written (reused) */
+    size_t                   ipos, ilen;
     size_t                   t_opos, t_olen, t_ipos, t_ilen;   /* tunnel buffers */
     bool                     reused;        /* uc came from the keep-alive pool */
     bool                     keep;          /* uc may go back to the pool */
@@ -90,12 +94,22 @@ typedef struct {
     pco_str_t                v_time;
 } pco_proxy_ctx_t;
 
-/* pco_proxy.c: shared by the module's files. */
+/* pco_proxy.c: shared by the module's files. pco_proxy_record appends the try's status
+ * (0 prints "-": no response, as nginx) and time to $upstream_status/_response_time. */
 void pco_proxy_record(pco_proxy_ctx_t *p, int status);
+/* A final head arrived: its status now, its time when the try ends (finish or fail). */
+void pco_proxy_record_head(pco_proxy_ctx_t *p, int status);
+/* True when another try is allowed now: retries left, next_upstream_timeout not expired,
+ * nothing sent to the client (not even a 1xx), and an untried usable server exists. */
+bool pco_proxy_can_retry(pco_proxy_ctx_t *p);
 void pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed);
 void pco_proxy_finish(pco_proxy_ctx_t *p, int rc);
 void pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record);
 bool pco_proxy_idempotent(const pco_http_request_t *r);
+
+/* pco_proxy_send.c: the upstream write event and the client read callback. */
+void pco_proxy_up_write(pco_event_t *ev);
+void pco_proxy_client_read(pco_http_request_t *r);
 
 /* pco_proxy_response.c: the upstream read event and the client write callback. */
 void pco_proxy_up_read(pco_event_t *ev);

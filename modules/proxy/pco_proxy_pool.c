@@ -3,16 +3,24 @@
  * upstream (u->pool, created on first use in the worker): up to `keepalive` idle
  * connections, each closed after keepalive_timeout idle, when the backend closes it or
  * sends anything while idle, or after keepalive_requests uses. Taking a connection checks
- * it is still open (recv MSG_PEEK). Worker-local: no shared state, no locks.
+ * it is still open (recv MSG_PEEK). Pooled connections are on core's idle list, so a
+ * graceful shutdown (QUIT, or the old workers of a reload) closes them at once instead of
+ * waiting for keepalive_timeout; once the worker is exiting the pool is neither used nor
+ * refilled (its entries may already be closed; each entry also keeps the connection's
+ * number, so an entry whose connection was closed elsewhere is dropped, never used).
+ * Worker-local: no shared state, no locks. Counts the worker's "upstream_conn_reused" and
+ * "upstream_conn_opened" counters (pco_upstream.h).
  */
 #include <stdlib.h>
 #include "pco_proxy.h"
+#include "pco_process.h"
 
 typedef struct {
     pco_connection_t       *c;
     pco_upstream_server_t  *s;
     int64_t                 uses;
     pco_upstream_t         *u;
+    uint64_t                number;       /* c->number when pooled */
 } pco_proxy_idle_t;
 
 typedef struct {
@@ -61,10 +69,12 @@ pco_proxy_pool_idle_event(pco_event_t *ev)
     pco_conn_close(c);
 }
 
+/* Keeps the order (oldest first): taking from the end reuses the most recently used
+ * connection, and the one evicted when the pool is full is the oldest. */
 static void
 pco_proxy_pool_remove(pco_proxy_pool_t *pl, size_t i)
 {
-    pl->items[i] = pl->items[pl->n - 1];
+    memmove(&pl->items[i], &pl->items[i + 1], (pl->n - i - 1) * sizeof(pl->items[0]));
     pl->n--;
 }
 
@@ -78,7 +88,8 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses)
     ssize_t            n;
     u_char             ch;
 
-    if (pl == NULL) {
+    if (pl == NULL || pco_worker_exiting) {
+        pco_counter_add(pco_upstream_ctr_opened, 1);
         return NULL;
     }
     for (i = pl->n; i-- > 0; ) {
@@ -87,7 +98,12 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses)
         }
         c = pl->items[i].c;
         *uses = pl->items[i].uses;
+        if (c->destroyed || c->number != pl->items[i].number) {
+            pco_proxy_pool_remove(pl, i);       /* closed elsewhere: the struct is not ours */
+            continue;
+        }
         pco_proxy_pool_remove(pl, i);
+        pco_conn_set_idle(c, false);
         if (c->read.eof || c->read.error) {
             pco_conn_close(c);
             continue;
@@ -101,8 +117,11 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses)
         if (c->read.timer_index) {
             pco_event_del_timer(&c->read);
         }
+        pco_counter_add(pco_upstream_ctr_reused, 1);
         return c;
     }
+    /* the caller opens a new connection */
+    pco_counter_add(pco_upstream_ctr_opened, 1);
     return NULL;
 }
 
@@ -113,13 +132,17 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
 {
     pco_proxy_pool_t  *pl = pco_proxy_pool_of(u);
 
-    if (pl == NULL || (u->keepalive_requests > 0 && uses >= u->keepalive_requests)) {
+    if (pl == NULL || pco_worker_exiting
+        || (u->keepalive_requests > 0 && uses >= u->keepalive_requests))
+    {
         pco_conn_close(c);
         return;
     }
     if (pl->n == pl->cap) {
         /* the oldest idle connection makes room */
-        pco_conn_close(pl->items[0].c);
+        if (!pl->items[0].c->destroyed && pl->items[0].c->number == pl->items[0].number) {
+            pco_conn_close(pl->items[0].c);
+        }
         pco_proxy_pool_remove(pl, 0);
     }
     if (c->read.timer_index) {
@@ -136,7 +159,9 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
     pl->items[pl->n].s = s;
     pl->items[pl->n].uses = uses;
     pl->items[pl->n].u = u;
+    pl->items[pl->n].number = c->number;
     pl->n++;
+    pco_conn_set_idle(c, true);
     pco_event_add_timer(&c->read, u->keepalive_timeout);
     c->read.cancelable = 1;
 }

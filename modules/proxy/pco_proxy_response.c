@@ -1,17 +1,25 @@
 /*
  * pco_proxy_response.c: the upstream response (SPEC §5 "Proxying"): reads the head into a
- * 16 KiB buffer and parses it strictly (pco_proxy_parse.c; invalid -> 502, interim 1xx
- * skipped, 101 handed to the tunnel for WebSocket), retries on statuses listed in
+ * 16 KiB buffer and parses it strictly (pco_proxy_parse.c; invalid -> 502), consumes interim
+ * responses (100 Continue absorbed, other 1xx forwarded to HTTP/1.1 clients only, 101 handed
+ * to the tunnel for WebSocket and 502 otherwise), retries on statuses listed in
  * next_upstream while allowed, passes the head on (hop-by-hop headers, those named in the
  * upstream's Connection, Server and Date dropped; the engine re-derives the framing), and
  * relays the body through one 16 KiB buffer with back-pressure: Content-Length counted,
- * chunked decoded, close-delimited until EOF; a body cut short closes the client connection.
+ * chunked decoded, close-delimited until EOF; a body cut short or badly framed closes the
+ * client connection without completing its framing. Trailers of a chunked upstream response
+ * are validated and dropped, as nginx does (HAProxy forwards them; the body is de-chunked
+ * here and re-framed by the engine, so an HTTP/1.0 client simply gets the bytes).
  * A connection whose response ended cleanly goes back to the keep-alive pool.
  */
 #include <strings.h>
+#include <stdio.h>
 #include "pco_proxy.h"
 
 static void pco_proxy_relay(pco_proxy_ctx_t *p);
+static void pco_proxy_read_head(pco_proxy_ctx_t *p);
+static int pco_proxy_interim_flush(pco_proxy_ctx_t *p);
+
 /* ---- the response ---- */
 
 static bool
@@ -164,11 +172,22 @@ void
 pco_proxy_client_write(pco_http_request_t *r)
 {
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
+    int               rc;
 
     if (p == NULL || p->finished) {
         return;
     }
     p->out_busy = false;
+    if (p->state == PCO_PROXY_READ_HEAD && p->ipos < p->ilen) {
+        rc = pco_proxy_interim_flush(p);
+        if (rc == PCO_ERROR) {
+            pco_proxy_record(p, 0);
+            pco_proxy_finish(p, PCO_ERROR);
+        } else if (rc == PCO_OK) {
+            pco_proxy_read_head(p);
+        }
+        return;
+    }
     if (p->state == PCO_PROXY_READ_BODY) {
         pco_proxy_relay(p);
     }
@@ -189,6 +208,21 @@ pco_proxy_body_done(pco_proxy_ctx_t *p, int orc)
     }
     pco_proxy_close_upstream(p, false);
     pco_proxy_finish(p, orc == PCO_AGAIN ? PCO_AGAIN : PCO_OK);
+}
+
+/* Bad framing in the upstream body (an invalid chunk): what was valid before it (len bytes
+ * in obuf, and the head when still queued) is passed on as far as the socket takes it now,
+ * then the client connection is closed without completing the framing, so the client sees
+ * a truncated response; the upstream connection is closed, never pooled. */
+static void
+pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
+{
+    pco_log_err(PCO_LOG_ERR, p->r->connection->log, 0,
+                "upstream %.*s sent an invalid chunked body", (int) p->sname.len,
+                (const char *) p->sname.data);
+    (void) pco_proxy_output(p, len, false);
+    p->r->connection->error = 1;
+    pco_proxy_finish(p, PCO_ERROR);
 }
 
 static void
@@ -222,8 +256,7 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
         }
         rc = pco_proxy_body_bytes(p, (size_t) n, &len);
         if (rc == PCO_ERROR) {
-            p->r->connection->error = 1;
-            pco_proxy_finish(p, PCO_ERROR);
+            pco_proxy_bad_body(p, len);
             return;
         }
         orc = pco_proxy_output(p, len, rc == PCO_DONE);
@@ -239,9 +272,10 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
     }
 }
 
-/* The response head is parsed: send it and relay what came after it. */
+/* The response head is parsed: send it and relay what came after it. failed: the status
+ * is listed in next_upstream (a failure for passive health even when passed on). */
 static void
-pco_proxy_start_response(pco_proxy_ctx_t *p)
+pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
 {
     pco_http_request_t  *r = p->r;
     size_t               rest = p->hbuf_len - p->resp.head_len, len;
@@ -251,8 +285,12 @@ pco_proxy_start_response(pco_proxy_ctx_t *p)
         pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, false);
         return;
     }
-    pco_upstream_done(p->s, false);
+    pco_upstream_done(p->s, failed);
     p->s = NULL;
+    if (!r->body_done) {
+        /* an early answer: the rest of the request body is not read, the connection ends */
+        r->keepalive = 0;
+    }
     if (pco_http_send_header(r) != PCO_OK) {
         pco_proxy_finish(p, PCO_ERROR);
         return;
@@ -274,8 +312,7 @@ pco_proxy_start_response(pco_proxy_ctx_t *p)
         memcpy(p->obuf, p->hbuf + p->resp.head_len, rest);
         rc = pco_proxy_body_bytes(p, rest, &len);
         if (rc == PCO_ERROR) {
-            r->connection->error = 1;
-            pco_proxy_finish(p, PCO_ERROR);
+            pco_proxy_bad_body(p, len);
             return;
         }
         orc = pco_proxy_output(p, len, rc == PCO_DONE);
@@ -305,15 +342,205 @@ pco_proxy_status_bit(int status)
     }
 }
 
+/*
+ * An interim response other than 100 and 101 (102, 103 Early Hints...): forwarded to
+ * HTTP/1.1 clients (RFC 9110 §15.2: a proxy forwards the 1xx it did not ask for, as HAProxy
+ * does), dropped for HTTP/1.0 clients (SPEC §11). Its head is rebuilt (hop-by-hop headers
+ * dropped) into one reused buffer and written directly: nothing else is queued for the
+ * client yet. PCO_OK (written or dropped), PCO_AGAIN (the client's socket is full: the rest
+ * goes out from pco_proxy_client_write, the upstream is not read meanwhile), PCO_ERROR
+ * (client gone).
+ */
+static int
+pco_proxy_interim(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+    pco_connection_t    *c = r->connection;
+    pco_http_header_t   *h;
+    size_t               size = 64 + p->resp.reason.len, i;
+    u_char              *q;
+    ssize_t              n;
+
+    if (r->head.version < 11) {
+        return PCO_OK;
+    }
+    for (i = 0; i < p->resp.nheaders; i++) {
+        size += p->resp.headers[i].name.len + p->resp.headers[i].value.len + 4;
+    }
+    if (size > p->hbuf_size + 512) {
+        return PCO_OK;      /* cannot happen: the head fits hbuf */
+    }
+    if (p->ibuf == NULL) {
+        p->ibuf = pco_pnalloc(r->pool, p->hbuf_size + 512);
+        if (p->ibuf == NULL) {
+            return PCO_OK;
+        }
+    }
+    q = p->ibuf;
+    q += snprintf((char *) q, 64, "HTTP/1.1 %03d ", p->resp.status);
+    memcpy(q, p->resp.reason.data, p->resp.reason.len);
+    q += p->resp.reason.len;
+    *q++ = '\r';
+    *q++ = '\n';
+    for (i = 0; i < p->resp.nheaders; i++) {
+        h = &p->resp.headers[i];
+        if (pco_proxy_hop_header(&h->name) || pco_proxy_resp_conn_names(&p->resp, &h->name)) {
+            continue;
+        }
+        memcpy(q, h->name.data, h->name.len);
+        q += h->name.len;
+        *q++ = ':';
+        *q++ = ' ';
+        memcpy(q, h->value.data, h->value.len);
+        q += h->value.len;
+        *q++ = '\r';
+        *q++ = '\n';
+    }
+    *q++ = '\r';
+    *q++ = '\n';
+    p->ipos = 0;
+    p->ilen = (size_t) (q - p->ibuf);
+    p->interim_sent = true;
+    n = c->io->send(c, p->ibuf, p->ilen);
+    if (n == PCO_ERROR) {
+        r->client_gone = 1;
+        return PCO_ERROR;
+    }
+    if (n == PCO_AGAIN) {
+        n = 0;
+    }
+    p->ipos = (size_t) n;
+    if (p->ipos < p->ilen) {
+        c->write.ready = 0;
+        pco_event_add_timer(&c->write, p->u->send_timeout);
+        return PCO_AGAIN;
+    }
+    return PCO_OK;
+}
+
+/* Writes the rest of a pending interim head; PCO_OK (done), PCO_AGAIN, PCO_ERROR. */
+static int
+pco_proxy_interim_flush(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *c = p->r->connection;
+    ssize_t            n;
+
+    while (p->ipos < p->ilen) {
+        n = c->io->send(c, p->ibuf + p->ipos, p->ilen - p->ipos);
+        if (n == PCO_AGAIN) {
+            c->write.ready = 0;
+            return PCO_AGAIN;
+        }
+        if (n < 0) {
+            p->r->client_gone = 1;
+            return PCO_ERROR;
+        }
+        p->ipos += (size_t) n;
+    }
+    if (c->write.timer_index) {
+        pco_event_del_timer(&c->write);
+    }
+    return PCO_OK;
+}
+
+/* The upstream's status is listed in next_upstream and another try is allowed for this
+ * request (SPEC §5: idempotent, its body still held or never written). */
+static bool
+pco_proxy_retry_status(pco_proxy_ctx_t *p, unsigned bit)
+{
+    return bit != 0 && (p->u->next_upstream & bit) && pco_proxy_idempotent(p->r)
+           && (p->body_held || !p->body_written) && pco_proxy_can_retry(p);
+}
+
+/* A complete head is in p->resp: PCO_OK (an interim response was consumed: parse on),
+ * PCO_DONE (handled: the response, the tunnel, a failure) or PCO_AGAIN (an interim head
+ * waits for the client). */
+static int
+pco_proxy_head_parsed(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *uc = p->uc;
+    unsigned           bit;
+    int                rc = PCO_OK;
+
+    if (p->resp.status == 101) {
+        if (p->ws && !p->r->header_sent) {
+            pco_proxy_record(p, 101);
+            pco_upstream_done(p->s, false);
+            p->s = NULL;
+            if (pco_proxy_tunnel_start(p)) {
+                return PCO_DONE;
+            }
+            pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid 101",
+                        (int) p->sname.len, (const char *) p->sname.data);
+            if (p->r->header_sent) {
+                p->r->connection->error = 1;
+                pco_proxy_finish(p, PCO_ERROR);
+            } else {
+                pco_proxy_finish(p, 502);
+            }
+            return PCO_DONE;
+        }
+        /* switching protocols nobody asked for */
+        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent 101 without an upgrade",
+                    (int) p->sname.len, (const char *) p->sname.data);
+        pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+        return PCO_DONE;
+    }
+    if (p->resp.status < 200) {
+        /* 100 Continue is absorbed: portico answered the client's Expect itself */
+        if (p->resp.status != 100) {
+            rc = pco_proxy_interim(p);
+            if (rc == PCO_ERROR) {
+                pco_proxy_record(p, 0);
+                pco_proxy_finish(p, PCO_ERROR);
+                return PCO_DONE;
+            }
+        }
+        memmove(p->hbuf, p->hbuf + p->resp.head_len, p->hbuf_len - p->resp.head_len);
+        p->hbuf_len -= p->resp.head_len;
+        return rc;
+    }
+    if (uc->read.timer_index) {
+        pco_event_del_timer(&uc->read);
+    }
+    pco_proxy_record_head(p, p->resp.status);
+    bit = pco_proxy_status_bit(p->resp.status);
+    if (pco_proxy_retry_status(p, bit)) {
+        pco_proxy_fail(p, p->resp.status, bit, false);
+        return PCO_DONE;
+    }
+    pco_proxy_start_response(p, bit != 0 && (p->u->next_upstream & bit));
+    return PCO_DONE;
+}
+
+/* Reads and parses the response head; interim responses are consumed on the way. */
 static void
 pco_proxy_read_head(pco_proxy_ctx_t *p)
 {
     pco_connection_t  *uc = p->uc;
     ssize_t            n;
     int                rc;
-    unsigned           bit;
 
     for ( ;; ) {
+        if (p->ipos < p->ilen) {
+            return;     /* an interim head is still going out to the client */
+        }
+        if (p->hbuf_len > 0) {
+            rc = pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp);
+            if (rc == PCO_ERROR) {
+                pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid response",
+                            (int) p->sname.len, (const char *) p->sname.data);
+                pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+                return;
+            }
+            if (rc == PCO_OK) {
+                rc = pco_proxy_head_parsed(p);
+                if (rc == PCO_OK) {
+                    continue;
+                }
+                return;
+            }
+        }
         if (p->hbuf_len == p->hbuf_size) {
             pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent a too large head",
                         (int) p->sname.len, (const char *) p->sname.data);
@@ -333,57 +560,45 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             return;
         }
         p->hbuf_len += (size_t) n;
-again:
-        rc = pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp);
-        if (rc == PCO_AGAIN) {
-            continue;
+    }
+}
+
+/*
+ * The upstream spoke while the request is still being sent (an early answer such as 413,
+ * often from a backend that stops reading the body): its bytes are kept in hbuf; once they
+ * hold a complete final head, sending stops and the response is handled as usual (the
+ * client's unread body then makes the engine close its connection after the response).
+ * Anything less (a partial head, an interim response, EOF) leaves the sending going on; the
+ * head is parsed from hbuf again when sending is done.
+ */
+static void
+pco_proxy_early(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *uc = p->uc;
+    ssize_t            n;
+
+    while (p->hbuf_len < p->hbuf_size) {
+        n = uc->io->recv(uc, p->hbuf + p->hbuf_len, p->hbuf_size - p->hbuf_len);
+        if (n == PCO_AGAIN) {
+            uc->read.ready = 0;
+            break;
         }
-        if (rc == PCO_OK && p->resp.status == 101 && p->ws && !p->r->header_sent) {
-            pco_proxy_record(p, 101);
-            pco_upstream_done(p->s, false);
-            p->s = NULL;
-            if (pco_proxy_tunnel_start(p)) {
-                return;
-            }
-            pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid 101",
-                        (int) p->sname.len, (const char *) p->sname.data);
-            if (p->r->header_sent) {
-                p->r->connection->error = 1;
-                pco_proxy_finish(p, PCO_ERROR);
-            } else {
-                pco_proxy_finish(p, 502);
-            }
-            return;
+        if (n <= 0) {
+            return;     /* the write side reports the failure */
         }
-        if (rc == PCO_ERROR || (p->resp.status >= 100 && p->resp.status < 200
-                                && p->resp.status != 100 && p->resp.status != 102
-                                && p->resp.status != 103))
-        {
-            pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid response",
-                        (int) p->sname.len, (const char *) p->sname.data);
-            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
-            return;
-        }
-        if (p->resp.status < 200) {
-            /* interim response: skipped */
-            memmove(p->hbuf, p->hbuf + p->resp.head_len, p->hbuf_len - p->resp.head_len);
-            p->hbuf_len -= p->resp.head_len;
-            goto again;
-        }
-        if (uc->read.timer_index) {
-            pco_event_del_timer(&uc->read);
-        }
-        pco_proxy_record(p, p->resp.status);
-        bit = pco_proxy_status_bit(p->resp.status);
-        if (bit != 0 && (p->u->next_upstream & bit) && p->tries <= (unsigned) p->u->retries
-            && pco_proxy_idempotent(p->r) && (p->body_held || !p->body_written))
-        {
-            pco_proxy_fail(p, p->resp.status, bit, false);
-            return;
-        }
-        pco_proxy_start_response(p);
+        p->hbuf_len += (size_t) n;
+    }
+    if (pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp) != PCO_OK
+        || p->resp.status < 200)
+    {
         return;
     }
+    if (uc->write.timer_index) {
+        pco_event_del_timer(&uc->write);
+    }
+    p->state = PCO_PROXY_READ_HEAD;
+    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_proxy_read_head(p);
 }
 
 void
@@ -408,6 +623,8 @@ pco_proxy_up_read(pco_event_t *ev)
         pco_proxy_read_head(p);
     } else if (p->state == PCO_PROXY_READ_BODY) {
         pco_proxy_relay(p);
+    } else if (p->state == PCO_PROXY_SENDING) {
+        pco_proxy_early(p);
     }
 }
 

@@ -10,6 +10,9 @@ package PorticoBackend;
 #   my $st = $b->stats;       # { connections => n, requests => m }
 #   my $log = $b->requests_log;       # [ [method, target], ... ]
 #   $b->stop;                 # also done when the object goes away and at exit
+#   PorticoBackend->new(port => P, listen => ['unix:/tmp/x.sock', '[::1]:N'], peer_pids => 1)
+#                             # also serves on those addresses (stats stay on the port);
+#                             # stats then has by_listener / peer_pids (see backend.py)
 #
 # The backend prints "ready" once it listens; new() waits for it at most 10 s. Backends are
 # stopped by PID (TERM, bounded wait, KILL). Only 127.0.0.1 is used.
@@ -39,6 +42,8 @@ sub new
     push @cmd, map { ('--mode', $_) } @{ $o{mode} || [] };
     push @cmd, '--keepalive-close-after', $o{keepalive_close_after}
         if $o{keepalive_close_after};
+    push @cmd, map { ('--listen', $_) } @{ $o{listen} || [] };
+    push @cmd, '--peer-pids' if $o{peer_pids};
     pipe(my $r, my $w) or croak "pipe: $!";
     my $pid = fork();
     croak "fork: $!" unless defined $pid;
@@ -139,6 +144,83 @@ sub pattern_bytes
     my $s = $unit x int($n / 251 + 1);
     return substr($s, 0, $n);
 }
+
+# PorticoBackend->raw(port => N, handler => sub { my ($sock, $head, $rest) = @_; ... },
+#                     backlog => 64)
+# A scripted backend for bytes backend.py cannot produce (interim responses, trailers, bad
+# framing, a backend that never reads): a forked Perl server on 127.0.0.1:N, listening
+# before raw() returns. Each connection is served in its own forked child, which reads the
+# request head (up to 64 KiB; $head without the empty line, bytes after it in $rest), calls
+# the handler (which writes the answer itself) and closes the connection when it returns.
+# stop() (also on destruction and at exit) kills the server and its children by process
+# group.
+sub raw
+{
+    my ($class, %o) = @_;
+    croak "port required" unless $o{port};
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $o{port},
+                                  Proto => 'tcp', Listen => $o{backlog} || 64, ReuseAddr => 1)
+        or croak "raw backend on port $o{port}: $!";
+    my $pid = fork();
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        $SIG{CHLD} = 'IGNORE';
+        $SIG{$_} = 'DEFAULT' for qw(TERM INT PIPE);
+        @ALL = ();
+        open(STDIN, '<', '/dev/null');
+        while (1) {
+            my $c = $l->accept or next;
+            my $k = fork();
+            if (defined $k && $k == 0) {
+                close $l;
+                $SIG{PIPE} = 'IGNORE';
+                my ($head, $rest) = ('', '');
+                my $deadline = time + 10;
+                while (index($rest, "\r\n\r\n") < 0 && length $rest < 65536
+                       && time < $deadline)
+                {
+                    my $rin = '';
+                    vec($rin, fileno($c), 1) = 1;
+                    last unless select(my $rout = $rin, undef, undef, $deadline - time);
+                    my $n = sysread($c, my $buf, 65536);
+                    last unless $n;
+                    $rest .= $buf;
+                }
+                my $i = index($rest, "\r\n\r\n");
+                if ($i >= 0) {
+                    $head = substr($rest, 0, $i);
+                    $rest = substr($rest, $i + 4);
+                    eval { $o{handler}->($c, $head, $rest); 1 };
+                }
+                close $c;
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
+    }
+    close $l;
+    my $self = bless { pid => $pid, port => $o{port}, id => 'raw' }, 'PorticoBackend::Raw';
+    push @ALL, $self;
+    weaken($ALL[-1]);
+    return $self;
+}
+
+package PorticoBackend::Raw;
+
+our @ISA = ('PorticoBackend');
+
+sub stop
+{
+    my ($self) = @_;
+    my $pid = $self->{pid} or return;
+    $self->{pid} = undef;
+    kill 'KILL', -$pid;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+package PorticoBackend;
 
 
 1;

@@ -35,11 +35,20 @@
 # "sleep=MS" delays every counted answer by MS ms; any other MODE makes every counted request
 # behave as /bad/MODE (e.g. --mode no-response).
 # --keepalive-close-after MS closes a keep-alive connection idle for MS ms.
+# --listen ADDR (repeatable) also serves on ADDR: "unix:/path" (mode 0777) or "[v6]:PORT" /
+# "IP:PORT"; the control port (--port, 127.0.0.1) keeps serving too. /__stats then also has
+# "by_listener": {ADDR: counted connections}.
+# /__stats also has "open" (counted connections open now, not reset) and "peer_closed"
+# (counted connections the client closed, at a request boundary or mid-request).
+# --peer-pids: /__stats also has "peer_pids": {PID: counted connections}, the process that
+# owns the client end of each counted connection (SO_PEERCRED, or /proc for TCP loopback).
+# /close-header answers the id with "Connection: close" but keeps the connection open.
 
 import argparse
 import base64
 import hashlib
 import json
+import os
 import signal
 import socket
 import struct
@@ -52,7 +61,7 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
 PATTERN = bytes(i % 251 for i in range(251 * 256))
 
 LOCK = threading.Lock()
-STATS = {"connections": 0, "requests": 0}
+STATS = {"connections": 0, "requests": 0, "open": 0, "peer_closed": 0}
 LOG = []
 ARGS = None
 
@@ -65,10 +74,12 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
+        self.peer_closed = False
 
     def fill(self):
         data = self.sock.recv(65536)
         if not data:
+            self.peer_closed = True
             raise Closed()
         self.buf += data
 
@@ -276,6 +287,10 @@ def handle_request(conn, method, target, version, headers):
         with LOCK:
             STATS["connections"] = 0
             STATS["requests"] = 0
+            STATS["peer_closed"] = 0
+            for k in ("by_listener", "peer_pids"):
+                if k in STATS:
+                    STATS[k] = {}
             del LOG[:]
         respond(conn, 200, "OK", [], b"reset\n", head_only)
     elif path == "/echo" or path.startswith("/echo/"):
@@ -290,6 +305,8 @@ def handle_request(conn, method, target, version, headers):
         respond(conn, 200, "OK", [("Content-Type", "application/json")], body, head_only)
     elif path == "/id":
         respond(conn, 200, "OK", [], ARGS.id.encode(), head_only)
+    elif path == "/close-header":
+        respond(conn, 200, "OK", [], ARGS.id.encode(), head_only, close=True)
     elif path == "/sleep":
         time.sleep(qint("ms") / 1000.0)
         respond(conn, 200, "OK", [], ARGS.id.encode(), head_only)
@@ -361,7 +378,44 @@ def handle_request(conn, method, target, version, headers):
     return keep
 
 
-def serve(sock):
+def peer_pid(sock):
+    """The pid owning the client end of sock (loopback TCP or unix), or 0."""
+    try:
+        if sock.family == socket.AF_UNIX:
+            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                   struct.calcsize("3i"))
+            return struct.unpack("3i", cred)[0]
+        lport = sock.getsockname()[1]
+        rport = sock.getpeername()[1]
+        inode = None
+        for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                lines = open(f).read().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fl = line.split()
+                if (int(fl[1].rsplit(":", 1)[1], 16) == rport
+                        and int(fl[2].rsplit(":", 1)[1], 16) == lport):
+                    inode = fl[9]
+        if inode is None:
+            return 0
+        want = "socket:[%s]" % inode
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                for fd in os.listdir("/proc/%s/fd" % pid):
+                    if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == want:
+                        return int(pid)
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return 0
+
+
+def serve(sock, listener=None):
     conn = Conn(sock)
     counted = False
     try:
@@ -385,8 +439,16 @@ def serve(sock):
                 headers.append((n, v.strip(" \t")))
             if not counted and not urlsplit(target).path.startswith("/__"):
                 counted = True
+                pid = peer_pid(sock) if ARGS.peer_pids else 0
                 with LOCK:
                     STATS["connections"] += 1
+                    STATS["open"] += 1
+                    if listener is not None:
+                        bl = STATS.setdefault("by_listener", {})
+                        bl[listener] = bl.get(listener, 0) + 1
+                    if ARGS.peer_pids:
+                        pp = STATS.setdefault("peer_pids", {})
+                        pp[str(pid)] = pp.get(str(pid), 0) + 1
                 if "reset" in ARGS.mode:
                     reset(sock)
                     return
@@ -395,6 +457,11 @@ def serve(sock):
     except (Closed, OSError, ValueError):
         return
     finally:
+        if counted:
+            with LOCK:
+                STATS["open"] -= 1
+                if conn.peer_closed:
+                    STATS["peer_closed"] += 1
         try:
             sock.close()
         except OSError:
@@ -409,6 +476,8 @@ def main():
     ap.add_argument("--mode", action="append", default=[])
     ap.add_argument("--keepalive-close-after", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--listen", action="append", default=[])
+    ap.add_argument("--peer-pids", action="store_true")
     ARGS = ap.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
@@ -416,12 +485,36 @@ def main():
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((ARGS.host, ARGS.port))
     ls.listen(512)
+    for addr in ARGS.listen:
+        if ARGS.listen and "by_listener" not in STATS:
+            STATS["by_listener"] = {}
+        if addr.startswith("unix:"):
+            path = addr[5:]
+            if os.path.exists(path):
+                os.unlink(path)
+            xs = socket.socket(socket.AF_UNIX)
+            xs.bind(path)
+            os.chmod(path, 0o777)
+        else:
+            host, _, port = addr.rpartition(":")
+            host = host.strip("[]")
+            xs = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            xs.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            xs.bind((host, int(port)))
+        xs.listen(512)
+        threading.Thread(target=accept_loop, args=(xs, addr), daemon=True).start()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
         s, _ = ls.accept()
         t = threading.Thread(target=serve, args=(s,), daemon=True)
         t.start()
+
+
+def accept_loop(xs, name):
+    while True:
+        s, _ = xs.accept()
+        threading.Thread(target=serve, args=(s, name), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+/*
+ * pco_proxy_send.c: the request side of a try (SPEC §5 "Proxying"): the upstream write event
+ * (connect completion under connect_timeout, then writing), sending the request head and
+ * streaming the request body from the client through one 16 KiB buffer with back-pressure
+ * under send_timeout (which runs between two successful writes), and the client's read
+ * event, which also notices a client that goes away while the response is awaited (499, the
+ * upstream connection closed, never pooled). No shared state.
+ */
+#include <sys/socket.h>
+#include "pco_proxy.h"
+
+static void pco_proxy_send(pco_proxy_ctx_t *p);
+
+/* True when the client closed (or reset) its connection: a peek that reads 0 bytes or
+ * fails. Pipelined bytes waiting in the socket are left there (MSG_PEEK). As nginx, a
+ * half-close counts as going away. */
+static bool
+pco_proxy_client_closed(pco_connection_t *c)
+{
+    u_char   ch;
+    ssize_t  n;
+
+    if (c->error) {
+        return true;
+    }
+    n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* The client's read event while proxying: more request body to send, or (the body being
+ * complete) a client that went away: the try ends at once, the upstream connection is
+ * closed (never pooled) and the request is logged with 499 (SPEC §11). */
+void
+pco_proxy_client_read(pco_http_request_t *r)
+{
+    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
+
+    if (p == NULL || p->finished || p->state == PCO_PROXY_TUNNEL) {
+        return;
+    }
+    if (p->state == PCO_PROXY_SENDING && !p->body_held && !p->body_read_done) {
+        pco_proxy_send(p);
+        return;
+    }
+    if (!pco_proxy_client_closed(r->connection)) {
+        return;
+    }
+    pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
+                "client closed the connection before the response from upstream %.*s ended",
+                (int) p->sname.len, (const char *) p->sname.data);
+    if (p->state != PCO_PROXY_READ_BODY && p->s != NULL) {
+        pco_proxy_record(p, 0);
+    }
+    r->client_gone = 1;
+    pco_proxy_finish(p, PCO_ERROR);
+}
+
+static void
+pco_proxy_send(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *uc = p->uc;
+    struct iovec       iov[2];
+    ssize_t            n;
+    size_t             hl, bl, got;
+    int                iovcnt, rc;
+    bool               moved = false;
+
+    for ( ;; ) {
+        hl = p->head_len - p->head_sent;
+        bl = p->rbuf_len - p->rbuf_sent;
+        if (hl == 0 && bl == 0) {
+            if (p->body_held || p->body_read_done) {
+                break;
+            }
+            rc = pco_http_read_body(p->r, p->rbuf, PCO_PROXY_BUF_SIZE, &got);
+            if (rc == PCO_AGAIN) {
+                if (uc->write.timer_index) {
+                    pco_event_del_timer(&uc->write);
+                }
+                return;
+            }
+            if (rc == PCO_ERROR) {
+                /* the client went away (or timed out) before its body was complete */
+                if (p->s != NULL) {
+                    pco_proxy_record(p, 0);
+                }
+                p->r->client_gone = 1;
+                pco_proxy_finish(p, PCO_ERROR);
+                return;
+            }
+            if (rc >= 100) {
+                pco_proxy_finish(p, rc);
+                return;
+            }
+            p->rbuf_len = got;
+            p->rbuf_sent = 0;
+            if (rc == PCO_DONE) {
+                p->body_read_done = true;
+            }
+            continue;
+        }
+        iovcnt = 0;
+        if (hl > 0) {
+            iov[iovcnt].iov_base = p->head + p->head_sent;
+            iov[iovcnt++].iov_len = hl;
+        }
+        if (bl > 0) {
+            iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
+            iov[iovcnt++].iov_len = bl;
+        }
+        n = uc->io->writev(uc, iov, iovcnt);
+        if (n == PCO_AGAIN) {
+            uc->write.ready = 0;
+            /* send_timeout runs between two successful writes: a client event that moved
+             * nothing must not push it back */
+            if (moved || uc->write.timer_index == 0) {
+                pco_event_add_timer(&uc->write, p->u->send_timeout);
+            }
+            return;
+        }
+        if (n < 0) {
+            pco_log_err(PCO_LOG_ERR, uc->log, errno, "writing to upstream %.*s failed",
+                        (int) p->sname.len, (const char *) p->sname.data);
+            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
+        moved = moved || n > 0;
+        if ((size_t) n <= hl) {
+            p->head_sent += (size_t) n;
+        } else {
+            p->head_sent = p->head_len;
+            p->rbuf_sent += (size_t) n - hl;
+            p->body_written = true;
+        }
+    }
+    if (uc->write.timer_index) {
+        pco_event_del_timer(&uc->write);
+    }
+    p->state = PCO_PROXY_READ_HEAD;
+    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_proxy_up_read(&uc->read);
+}
+
+void
+pco_proxy_up_write(pco_event_t *ev)
+{
+    pco_connection_t  *uc = ev->data;
+    pco_proxy_ctx_t   *p = uc->data;
+    int                err = 0;
+    socklen_t          len = sizeof(err);
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (%s)",
+                    (int) p->sname.len, (const char *) p->sname.data,
+                    p->state == PCO_PROXY_CONNECTING ? "connect" : "send");
+        pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
+        return;
+    }
+    if (p->state == PCO_PROXY_CONNECTING) {
+        if (getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+        if (err != 0) {
+            pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
+                        (int) p->sname.len, (const char *) p->sname.data);
+            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
+        if (uc->write.timer_index) {
+            pco_event_del_timer(&uc->write);
+        }
+        p->state = PCO_PROXY_SENDING;
+    }
+    if (p->state == PCO_PROXY_SENDING) {
+        pco_proxy_send(p);
+    }
+}
