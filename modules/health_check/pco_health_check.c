@@ -1,0 +1,540 @@
+/*
+ * pco_health_check.c: active health checks (SPEC §3, §4 `health_check`, §6) in one helper
+ * process, "portico: health checker", registered at conf_done only when at least one
+ * upstream has a `health_check` block (pco_upstream_t.health_check != NULL).
+ *
+ * The helper runs every check without blocking in its single epoll loop: per server, a
+ * timer starts a check every `interval` (the first checks of an upstream are spread evenly
+ * over one interval, so 1,000 servers do not connect at once); a check is a non-blocking
+ * connect and "GET path HTTP/1.1" with Host (default: the server address),
+ * "Connection: close" and "User-Agent: portico-health-check", under one `timeout` that
+ * covers the connect and the status line. Only the start of the status line is read (at
+ * most PCO_HEALTH_CHECK_BUF bytes), then the connection is closed. A status in the `status`
+ * ranges is a success; anything else (refused, timed out, closed, malformed, another
+ * status) a failure. `fall` consecutive failures mark a server down, `rise` consecutive
+ * successes up (pco_health_check_fsm); each transition is logged at notice and written
+ * with an atomic store to health_down in the server's shared slot (modules/upstream), which
+ * every worker reads with a plain atomic load in pco_upstream_usable: no system call.
+ *
+ * `initial = "down"`: the master, in init_master (before any worker of the generation is
+ * forked), sets health_down for every server that no health check of the previous
+ * generation covered (new servers, new health_check blocks, the first start), so a worker
+ * never sees a never-checked server as up; the checker marks it up after `rise`
+ * successes. A server that stays across a reload keeps its shared slot and therefore its
+ * state (a down server stays down); the new helper starts from that state with fresh
+ * counters. An upstream without `health_check` gets health_down cleared.
+ */
+#include "pco_upstream.h"
+#include "pco_health_check.h"
+#include "pco_cycle.h"
+#include "pco_conn.h"
+#include "pco_event.h"
+#include "pco_log.h"
+#include "pco_process.h"
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/tcp.h>
+
+/* Response bytes kept: the status line's first 13 bytes decide ("HTTP/1.1 200 "); the rest
+ * is never read. */
+#define PCO_HEALTH_CHECK_BUF  32
+
+typedef struct pco_health_check_up_s  pco_health_check_up_t;
+
+/* One checked server (helper process). */
+typedef struct {
+    pco_upstream_server_t   *s;
+    pco_health_check_up_t   *hu;
+    pco_event_t              timer;       /* the next check */
+    pco_connection_t        *c;           /* the check in flight, or NULL */
+    pco_str_t                request;
+    size_t                   sent;
+    size_t                   got;
+    pco_health_check_fsm_t   fsm;
+    bool                     connected;
+    u_char                   buf[PCO_HEALTH_CHECK_BUF];
+} pco_health_check_peer_t;
+
+/* One upstream with a health_check (conf_done). */
+struct pco_health_check_up_s {
+    pco_upstream_t                    *u;
+    const pco_upstream_health_conf_t  *hc;
+    pco_health_check_status_t          status;
+};
+
+/* Per generation (cycle->module_ctx). */
+typedef struct {
+    pco_health_check_up_t   *ups;
+    unsigned                 n;
+} pco_health_check_ctx_t;
+
+static int pco_health_check_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_health_check_init_master(pco_cycle_t *cycle, pco_cycle_t *old);
+static int pco_health_check_helper_init(pco_cycle_t *cycle);
+static void pco_health_check_start(pco_event_t *ev);
+static void pco_health_check_write(pco_event_t *ev);
+static void pco_health_check_read(pco_event_t *ev);
+
+/*
+ * Hooks: conf_done (master, -t too: validates `status`, `path` and `host` of every
+ * health_check, FILE:LINE errors; registers the helper process when any upstream has one;
+ * PCO_OK or PCO_ERROR after reporting), init_master (master, start and reload: sets the
+ * state of never-checked servers from `initial`, clears health_down of unchecked
+ * upstreams; always PCO_OK). The helper's init (in the helper, after privilege drop)
+ * builds the per-server check state and arms the first timers; PCO_ERROR only when memory
+ * is short.
+ */
+pco_module_t pco_health_check_module = {
+    .api_version = PCO_MODULE_API_VERSION,
+    .name = "health_check",
+    .conf_done = pco_health_check_conf_done,
+    .init_master = pco_health_check_init_master,
+};
+
+/* The names of the configured upstreams, in order, from the libconfig tree. */
+static const char *
+pco_health_check_upstream_name(pco_conf_t *cf, unsigned i)
+{
+    config_setting_t  *list, *e;
+    const char        *name = NULL;
+
+    list = config_lookup(&cf->config, "upstreams");
+    if (list == NULL) {
+        return NULL;
+    }
+    if (config_setting_is_group(list)) {
+        e = i == 0 ? list : NULL;
+    } else {
+        e = config_setting_get_elem(list, i);
+    }
+    if (e == NULL || config_setting_lookup_string(e, "name", &name) != CONFIG_TRUE) {
+        return NULL;
+    }
+    return name;
+}
+
+static bool
+pco_health_check_printable(const pco_str_t *s, bool space_ok)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] == 0x7f || (!space_ok && s->data[i] == ' ')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks one upstream's health_check; PCO_ERROR after reporting. */
+static int
+pco_health_check_validate(pco_conf_t *cf, pco_health_check_up_t *hu)
+{
+    const pco_conf_src_t  *src;
+    const char            *err;
+    int                    rc = PCO_OK;
+
+    src = pco_conf_src_of(pco_conf_get(hu->u->node, &pco_upstream_module), "health_check");
+    if (pco_health_check_parse_status((const char *) hu->hc->status.data, &hu->status, &err)
+        != PCO_OK)
+    {
+        pco_conf_error_src(cf, src, "health_check.status: invalid \"%s\": %s",
+                           (const char *) hu->hc->status.data, err);
+        rc = PCO_ERROR;
+    }
+    if (hu->hc->path.len == 0 || hu->hc->path.data[0] != '/'
+        || !pco_health_check_printable(&hu->hc->path, false))
+    {
+        pco_conf_error_src(cf, src, "health_check.path: \"%s\" must start with \"/\" and "
+                           "contain no spaces or control characters",
+                           (const char *) hu->hc->path.data);
+        rc = PCO_ERROR;
+    }
+    if (!pco_health_check_printable(&hu->hc->host, false)) {
+        pco_conf_error_src(cf, src, "health_check.host: spaces or control characters in "
+                           "\"%s\"", (const char *) hu->hc->host.data);
+        rc = PCO_ERROR;
+    }
+    if (hu->hc->interval == 0 || hu->hc->timeout == 0) {
+        pco_conf_error_src(cf, src, "health_check: interval and timeout must be above 0");
+        rc = PCO_ERROR;
+    }
+    return rc;
+}
+
+static int
+pco_health_check_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_health_check_ctx_t  *ctx;
+    pco_conf_node_t         *root = cf->root;
+    pco_upstream_t          *u;
+    pco_str_t                name;
+    const char              *text;
+    unsigned                 i, k = 0, n = 0;
+    int                      rc = PCO_OK;
+
+    for (i = 0; i < root->nchildren; i++) {
+        n += root->children[i]->scope == PCO_SCOPE_UPSTREAM;
+    }
+    if (n == 0) {
+        return PCO_OK;
+    }
+    ctx = pco_pcalloc(cf->pool, sizeof(*ctx));
+    if (ctx == NULL) {
+        return PCO_ERROR;
+    }
+    ctx->ups = pco_pcalloc(cf->pool, n * sizeof(pco_health_check_up_t));
+    if (ctx->ups == NULL) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        text = pco_health_check_upstream_name(cf, i);
+        if (text == NULL) {
+            continue;
+        }
+        name.data = (u_char *) text;
+        name.len = strlen(text);
+        u = pco_upstream_find(cycle, &name);
+        if (u == NULL || u->health_check == NULL) {
+            continue;
+        }
+        ctx->ups[k].u = u;
+        ctx->ups[k].hc = u->health_check;
+        if (pco_health_check_validate(cf, &ctx->ups[k]) != PCO_OK) {
+            rc = PCO_ERROR;
+        }
+        k++;
+    }
+    ctx->n = k;
+    cycle->module_ctx[pco_health_check_module.index] = ctx;
+    if (rc != PCO_OK || k == 0) {
+        return rc;
+    }
+    return pco_helper_add(cycle, &(pco_helper_t) {
+        .title = "health checker",
+        .init = pco_health_check_helper_init,
+        .data = ctx,
+    });
+}
+
+/* True when the previous generation checked server s (same upstream, same address). */
+static bool
+pco_health_check_was_checked(pco_cycle_t *old, const pco_upstream_t *u,
+                             const pco_upstream_server_t *s)
+{
+    pco_upstream_t  *ou;
+    unsigned         i;
+
+    if (old == NULL) {
+        return false;
+    }
+    ou = pco_upstream_find(old, &u->name);
+    if (ou == NULL || ou->health_check == NULL) {
+        return false;
+    }
+    for (i = 0; i < ou->nservers; i++) {
+        const pco_upstream_server_t  *os = &ou->servers[i];
+
+        if (!os->down && os->name.len == s->name.len
+            && memcmp(os->name.data, s->name.data, s->name.len) == 0
+            && os->configured.len == s->configured.len
+            && memcmp(os->configured.data, s->configured.data, s->configured.len) == 0)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+pco_health_check_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
+{
+    pco_upstream_t  *u;
+    pco_str_t        name;
+    const char      *text;
+    unsigned         i, k;
+    int32_t          v;
+
+    /* every upstream of this generation, found by name (ctx covers the checked ones) */
+    for (i = 0; (text = pco_health_check_upstream_name(&cycle->conf, i)) != NULL; i++) {
+        name.data = (u_char *) text;
+        name.len = strlen(text);
+        u = pco_upstream_find(cycle, &name);
+        for (k = 0; u != NULL && k < u->nservers; k++) {
+            pco_upstream_server_t  *s = &u->servers[k];
+
+            if (s->shared == NULL) {
+                continue;
+            }
+            if (u->health_check == NULL) {
+                __atomic_store_n(&s->shared->health_down, 0, __ATOMIC_RELAXED);
+                continue;
+            }
+            if (pco_health_check_was_checked(old, u, s)) {
+                continue;                 /* keeps its state across the reload */
+            }
+            v = u->health_check->initial == 1 && !s->down;
+            __atomic_store_n(&s->shared->health_down, v, __ATOMIC_RELAXED);
+        }
+    }
+    return PCO_OK;
+}
+
+/* ---- the helper process ---- */
+
+/* "GET path HTTP/1.1" with Host, Connection: close and User-Agent, into the cycle pool. */
+static int
+pco_health_check_request(pco_pool_t *pool, pco_health_check_peer_t *p)
+{
+    const pco_upstream_health_conf_t  *hc = p->hu->hc;
+    const pco_str_t                   *host = &hc->host;
+    static const pco_str_t             pco_health_check_localhost = pco_string("localhost");
+    size_t                             len;
+    int                                n;
+
+    if (host->len == 0) {
+        host = p->s->sockaddr.sa.sa_family == AF_UNIX ? &pco_health_check_localhost
+                                                      : &p->s->name;
+    }
+    len = hc->path.len + host->len + 128;
+    p->request.data = pco_pnalloc(pool, len);
+    if (p->request.data == NULL) {
+        return PCO_ERROR;
+    }
+    n = snprintf((char *) p->request.data, len, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\n"
+                 "Connection: close\r\nUser-Agent: portico-health-check\r\n\r\n",
+                 (int) hc->path.len, (const char *) hc->path.data, (int) host->len,
+                 (const char *) host->data);
+    if (n < 0 || (size_t) n >= len) {
+        return PCO_ERROR;
+    }
+    p->request.len = (size_t) n;
+    return PCO_OK;
+}
+
+static int
+pco_health_check_helper_init(pco_cycle_t *cycle)
+{
+    pco_health_check_ctx_t   *ctx = cycle->module_ctx[pco_health_check_module.index];
+    pco_health_check_peer_t  *p;
+    unsigned                  i, k, n;
+
+    for (i = 0; ctx != NULL && i < ctx->n; i++) {
+        pco_health_check_up_t  *hu = &ctx->ups[i];
+        pco_upstream_t         *u = hu->u;
+
+        p = pco_pcalloc(cycle->pool, u->nservers * sizeof(pco_health_check_peer_t));
+        if (p == NULL) {
+            return PCO_ERROR;
+        }
+        for (k = 0, n = 0; k < u->nservers; k++, p++) {
+            p->s = &u->servers[k];
+            p->hu = hu;
+            if (p->s->down || p->s->shared == NULL) {
+                continue;                  /* `down = true`: never used, never checked */
+            }
+            if (pco_health_check_request(cycle->pool, p) != PCO_OK) {
+                return PCO_ERROR;
+            }
+            p->fsm.down = __atomic_load_n(&p->s->shared->health_down, __ATOMIC_RELAXED) != 0;
+            p->timer.data = p;
+            p->timer.handler = pco_health_check_start;
+            p->timer.cancelable = 1;
+            /* spread the first checks of the upstream evenly over one interval */
+            pco_event_add_timer(&p->timer, (pco_msec_t) (hu->hc->interval * n / u->nservers));
+            n++;
+        }
+    }
+    pco_log_err(PCO_LOG_INFO, pco_log, 0, "health checker started");
+    return PCO_OK;
+}
+
+/* Ends the check in flight: closes, updates the state machine and the shared state, logs a
+ * transition, arms the next check. why: the failure (NULL on success). */
+static void
+pco_health_check_done(pco_health_check_peer_t *p, const char *why)
+{
+    pco_upstream_server_t  *s = p->s;
+    int                     t;
+
+    if (p->c != NULL) {
+        pco_conn_close(p->c);
+        p->c = NULL;
+    }
+    t = pco_health_check_fsm(&p->fsm, why == NULL, (unsigned) p->hu->hc->rise,
+                             (unsigned) p->hu->hc->fall);
+    if (t != PCO_HEALTH_CHECK_SAME) {
+        __atomic_store_n(&s->shared->health_down, t == PCO_HEALTH_CHECK_DOWN,
+                         __ATOMIC_RELEASE);
+        if (t == PCO_HEALTH_CHECK_DOWN) {
+            pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "upstream server %.*s of \"%.*s\" is "
+                        "down (health check: %s)", (int) s->name.len,
+                        (const char *) s->name.data, (int) s->upstream->name.len,
+                        (const char *) s->upstream->name.data, why);
+        } else {
+            pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "upstream server %.*s of \"%.*s\" is up",
+                        (int) s->name.len, (const char *) s->name.data,
+                        (int) s->upstream->name.len, (const char *) s->upstream->name.data);
+        }
+    } else if (why != NULL && !p->fsm.down) {
+        /* a failure towards `fall` (repeated failures of a down server are not logged) */
+        pco_log_err(PCO_LOG_INFO, pco_log, 0, "health check of upstream server %.*s of "
+                    "\"%.*s\" failed: %s", (int) s->name.len, (const char *) s->name.data,
+                    (int) s->upstream->name.len, (const char *) s->upstream->name.data, why);
+    }
+    if (!pco_worker_exiting) {
+        pco_event_add_timer(&p->timer, p->hu->hc->interval);
+    }
+}
+
+/* strerror(err) with a lowercase first letter ("connection refused"), in a static buffer. */
+static const char *
+pco_health_check_strerror(int err)
+{
+    static char  buf[128];
+
+    snprintf(buf, sizeof(buf), "%s", strerror(err));
+    if (buf[0] >= 'A' && buf[0] <= 'Z') {
+        buf[0] = (char) (buf[0] - 'A' + 'a');
+    }
+    return buf;
+}
+
+/* Timer: starts a check (non-blocking connect under `timeout`). */
+static void
+pco_health_check_start(pco_event_t *ev)
+{
+    pco_health_check_peer_t  *p = ev->data;
+    pco_upstream_server_t    *s = p->s;
+    pco_connection_t         *c;
+    int                       fd, one = 1;
+
+    if (pco_worker_exiting || p->c != NULL) {
+        return;
+    }
+    p->sent = 0;
+    p->got = 0;
+    p->connected = false;
+    fd = socket(s->sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        pco_log_err(PCO_LOG_ERR, pco_log, errno, "health check: socket() failed");
+        pco_event_add_timer(&p->timer, p->hu->hc->interval);
+        return;
+    }
+    if (s->sockaddr.sa.sa_family != AF_UNIX) {
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (connect(fd, &s->sockaddr.sa, s->socklen) == -1 && errno != EINPROGRESS) {
+        int  err = errno;
+
+        close(fd);
+        pco_health_check_done(p, pco_health_check_strerror(err));
+        return;
+    }
+    c = pco_conn_get(fd);
+    if (c == NULL) {                    /* at worker_connections: try again next interval */
+        close(fd);
+        pco_event_add_timer(&p->timer, p->hu->hc->interval);
+        return;
+    }
+    c->data = p;
+    c->log = pco_log;
+    c->sockaddr = s->sockaddr;
+    c->socklen = s->socklen;
+    c->read.handler = pco_health_check_read;
+    c->write.handler = pco_health_check_write;
+    p->c = c;
+    if (pco_event_add_conn(c) != PCO_OK) {
+        pco_health_check_done(p, "epoll failed");
+        return;
+    }
+    pco_event_add_timer(&c->read, p->hu->hc->timeout);   /* connect + status line */
+}
+
+static void
+pco_health_check_write(pco_event_t *ev)
+{
+    pco_connection_t         *c = ev->data;
+    pco_health_check_peer_t  *p = c->data;
+    int                       err = 0;
+    socklen_t                 len = sizeof(err);
+    ssize_t                   n;
+
+    if (!p->connected) {
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+        if (err != 0) {
+            pco_health_check_done(p, pco_health_check_strerror(err));
+            return;
+        }
+        p->connected = true;
+    }
+    while (p->sent < p->request.len) {
+        n = c->io->send(c, p->request.data + p->sent, p->request.len - p->sent);
+        if (n == PCO_AGAIN) {
+            return;
+        }
+        if (n < 0) {
+            pco_health_check_done(p, pco_health_check_strerror(errno));
+            return;
+        }
+        p->sent += (size_t) n;
+    }
+    if (c->read.ready || c->read.eof) {
+        pco_health_check_read(&c->read);
+    }
+}
+
+static void
+pco_health_check_read(pco_event_t *ev)
+{
+    pco_connection_t         *c = ev->data;
+    pco_health_check_peer_t  *p = c->data;
+    char                      why[64];
+    ssize_t                   n;
+    int                       status, rc;
+
+    if (ev->timedout) {
+        pco_health_check_done(p, "timed out");
+        return;
+    }
+    if (!p->connected) {
+        pco_health_check_write(&c->write);
+        return;
+    }
+    if (p->sent < p->request.len) {
+        return;                             /* the write side finishes first */
+    }
+    for (;;) {
+        n = c->io->recv(c, p->buf + p->got, PCO_HEALTH_CHECK_BUF - p->got);
+        if (n == PCO_AGAIN) {
+            return;
+        }
+        if (n < 0) {
+            pco_health_check_done(p, pco_health_check_strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            pco_health_check_done(p, "connection closed before the status line");
+            return;
+        }
+        p->got += (size_t) n;
+        rc = pco_health_check_parse_line(p->buf, p->got, &status);
+        if (rc == PCO_ERROR || (rc == PCO_AGAIN && p->got == PCO_HEALTH_CHECK_BUF)) {
+            pco_health_check_done(p, "invalid status line");
+            return;
+        }
+        if (rc == PCO_OK) {
+            if (pco_health_check_status_ok(&p->hu->status, status)) {
+                pco_health_check_done(p, NULL);
+            } else {
+                snprintf(why, sizeof(why), "status %d", status);
+                pco_health_check_done(p, why);
+            }
+            return;
+        }
+    }
+}
