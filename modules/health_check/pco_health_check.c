@@ -30,8 +30,10 @@
 #include "pco_conn.h"
 #include "pco_event.h"
 #include "pco_log.h"
+#include "pco_time.h"
 #include "pco_process.h"
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -54,6 +56,7 @@ typedef struct {
     size_t                   got;
     pco_health_check_fsm_t   fsm;
     bool                     connected;
+    int64_t                  started;     /* when the check in flight began, µs */
     u_char                   buf[PCO_HEALTH_CHECK_BUF];
 } pco_health_check_peer_t;
 
@@ -76,6 +79,8 @@ static int pco_health_check_helper_init(pco_cycle_t *cycle);
 static void pco_health_check_start(pco_event_t *ev);
 static void pco_health_check_write(pco_event_t *ev);
 static void pco_health_check_read(pco_event_t *ev);
+static void pco_health_check_publish(pco_health_check_peer_t *p, const char *why);
+static int64_t pco_health_check_usec(void);
 
 /*
  * Hooks: conf_done (master, -t too: validates `status`, `path` and `host` of every
@@ -365,6 +370,7 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
     }
     t = pco_health_check_fsm(&p->fsm, why == NULL, (unsigned) p->hu->hc->rise,
                              (unsigned) p->hu->hc->fall);
+    pco_health_check_publish(p, why);
     if (t != PCO_HEALTH_CHECK_SAME) {
         __atomic_store_n(&s->shared->health_down, t == PCO_HEALTH_CHECK_DOWN,
                          __ATOMIC_RELEASE);
@@ -386,6 +392,38 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
     }
     if (!pco_worker_exiting) {
         pco_event_add_timer(&p->timer, p->hu->hc->interval);
+    }
+}
+
+/* Monotonic microseconds: check durations on loopback are well under the loop's ms clock. */
+static int64_t
+pco_health_check_usec(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Publishes the details of the check that just ended for the status route. The checker is
+ * the only writer; readers may see a half-updated reason string, never a torn integer. */
+static void
+pco_health_check_publish(pco_health_check_peer_t *p, const char *why)
+{
+    pco_upstream_shared_t  *sh = p->s->shared;
+    int64_t                 us = pco_health_check_usec() - p->started;
+    int64_t                 srtt = __atomic_load_n(&sh->hc_srtt, __ATOMIC_RELAXED);
+
+    __atomic_store_n(&sh->hc_successes, (int32_t) p->fsm.ok, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->hc_failures, (int32_t) p->fsm.fail, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->hc_last_check,
+                     (int64_t) pco_time_sec * 1000 + (int64_t) pco_time_msec_part,
+                     __ATOMIC_RELAXED);
+    if (why == NULL) {
+        srtt = srtt == 0 ? us : srtt + (us - srtt) / 8;
+        __atomic_store_n(&sh->hc_srtt, srtt, __ATOMIC_RELAXED);
+    } else {
+        snprintf(sh->hc_last_error, sizeof(sh->hc_last_error), "%s", why);
     }
 }
 
@@ -417,6 +455,7 @@ pco_health_check_start(pco_event_t *ev)
     p->sent = 0;
     p->got = 0;
     p->connected = false;
+    p->started = pco_health_check_usec();
     fd = socket(s->sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         pco_log_err(PCO_LOG_ERR, pco_log, errno, "health check: socket() failed");

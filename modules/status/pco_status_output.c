@@ -137,14 +137,39 @@ pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool re
     }
 }
 
-/* what: 0 up, 1 active, 2 tries, 3 failures, 4 responses by class. */
+/* The active health-check details the checker publishes (pco_upstream_shared_t). */
+static int64_t
+pco_status_hc(const pco_upstream_server_t *s, int what)
+{
+    const pco_upstream_shared_t  *sh = s->shared;
+
+    if (sh == NULL) {
+        return 0;
+    }
+    switch (what) {
+    case 5:
+        return __atomic_load_n(&sh->hc_successes, __ATOMIC_RELAXED);
+    case 6:
+        return __atomic_load_n(&sh->hc_failures, __ATOMIC_RELAXED);
+    case 7:
+        return __atomic_load_n(&sh->hc_last_check, __ATOMIC_RELAXED) / 1000;
+    default:
+        return __atomic_load_n(&sh->hc_srtt, __ATOMIC_RELAXED);
+    }
+}
+
+/* what: 0 up, 1 active, 2 tries, 3 failures, 4 responses by class, 5..8 health checks
+ * (consecutive successes, consecutive failures, last check time, smoothed duration). */
 static void
 pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
-    static const char *const  names[5] = {
+    static const char *const  names[9] = {
         "upstream_server_up", "upstream_server_active", "upstream_server_tries_total",
-        "upstream_server_failures_total", "upstream_server_responses_total"
+        "upstream_server_failures_total", "upstream_server_responses_total",
+        "upstream_server_check_successes", "upstream_server_check_failures",
+        "upstream_server_check_last_timestamp_seconds", "upstream_server_check_duration_seconds"
     };
+    char                      tmp[32];
     pco_status_seen_t         seen;
     pco_status_label_t        l[3];
     size_t                    i, j;
@@ -176,6 +201,15 @@ pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int wh
                 break;
             case 3:
                 pco_status_prom_int(b, names[3], l, 2, pco_status_read(us->failures));
+                break;
+            case 5:
+            case 6:
+            case 7:
+                pco_status_prom_int(b, names[what], l, 2, pco_status_hc(us->s, what));
+                break;
+            case 8:
+                snprintf(tmp, sizeof(tmp), "%.6f", (double) pco_status_hc(us->s, 8) / 1e6);
+                pco_status_prom_sample(b, names[8], l, 2, tmp);
                 break;
             default:
                 for (k = 0; k < 5; k++) {
@@ -308,6 +342,18 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_family(b, "upstream_server_responses_total", "counter",
                            "Upstream server responses by status class.");
     pco_status_prom_userver(ctx, b, 4);
+    pco_status_prom_family(b, "upstream_server_check_successes", "gauge",
+                           "Consecutive successful active health checks.");
+    pco_status_prom_userver(ctx, b, 5);
+    pco_status_prom_family(b, "upstream_server_check_failures", "gauge",
+                           "Consecutive failed active health checks.");
+    pco_status_prom_userver(ctx, b, 6);
+    pco_status_prom_family(b, "upstream_server_check_last_timestamp_seconds", "gauge",
+                           "Unix time of the last active health check (0: never).");
+    pco_status_prom_userver(ctx, b, 7);
+    pco_status_prom_family(b, "upstream_server_check_duration_seconds", "gauge",
+                           "Smoothed duration of successful active health checks.");
+    pco_status_prom_userver(ctx, b, 8);
     pco_status_prom_histograms(ctx, b);
 
     pco_status_prom_family(b, "rate_limit_rejected_total", "counter",
@@ -391,6 +437,18 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
         pco_status_json_key(b, "active", pco_upstream_active(us->s), true);
         pco_status_json_key(b, "tries", pco_status_read(us->tries), true);
         pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
+        pco_status_json_key(b, "check_successes", pco_status_hc(us->s, 5), true);
+        pco_status_json_key(b, "check_failures", pco_status_hc(us->s, 6), true);
+        pco_status_json_key(b, "check_last", pco_status_hc(us->s, 7), true);
+        pco_status_json_key(b, "check_duration_us", pco_status_hc(us->s, 8), true);
+        if (us->s->shared != NULL && us->s->shared->hc_last_error[0] != '\0') {
+            char  err[sizeof(us->s->shared->hc_last_error)];
+
+            memcpy(err, us->s->shared->hc_last_error, sizeof(err));
+            err[sizeof(err) - 1] = '\0';
+            pco_status_buf_cstr(b, ",\"check_last_error\":");
+            pco_status_json_string(b, (const u_char *) err, strlen(err));
+        }
         pco_status_buf_cstr(b, ",\"responses\":{");
         for (k = 0; k < 5; k++) {
             pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);

@@ -8,7 +8,7 @@
 
 #include "pco_upstream.h"
 
-/* The zone "pco_upstreams": a header then `capacity` slots of 64 bytes. */
+/* The zone "pco_upstreams": a header then `capacity` slots of 128 bytes. */
 typedef struct {
     uint64_t                key;       /* 0 = free */
     uint64_t                pad;
