@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # status_health.t: the active health-check details the checker publishes in the shared table
 # (consecutive successes/failures, last check time, smoothed duration, last error) as the
-# status route shows them, in Prometheus text and JSON.
+# status route shows them, in Prometheus text and JSON; and the accepted-connections total.
 
 use strict;
 use warnings;
@@ -79,6 +79,18 @@ like($b, qr/^portico_upstream_server_check_duration_seconds\{upstream="app",serv
      'prometheus: smoothed duration in seconds');
 like($b, qr/^portico_upstream_server_check_last_timestamp_seconds\{upstream="app",server="127\.0\.0\.1:$bad"\} \d{10}$/m,
      'prometheus: last check timestamp');
+
+# connections_total counts accepted client connections over both workers
+sub total
+{
+    my ($st, $hd, $bd) = http_parse(http_get($p->port(1), '/status.json'));
+    return decode_json($bd)->{connections_total};
+}
+my $t1 = total();
+http_get($p->port(1), '/status.json') for 1 .. 5;
+is(total() - $t1, 6, 'json: connections_total counts every accepted connection');
+like(http_get($p->port(1), '/status'), qr/^portico_http_connections_total \d+$/m,
+     'prometheus: http_connections_total');
 
 $p->stop;
 $p->check_logs;

@@ -424,6 +424,8 @@ pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     hm->c_active = pco_counter_register(cf, cycle, "http_connections_active",
                                         PCO_COUNTER_GAUGE);
     hm->c_idle = pco_counter_register(cf, cycle, "http_connections_idle", PCO_COUNTER_GAUGE);
+    hm->c_total = pco_counter_register(cf, cycle, "http_connections_total",
+                                       PCO_COUNTER_MONOTONIC);
     return cf->errors ? PCO_ERROR : PCO_OK;
 }
 

@@ -133,6 +133,7 @@ typedef struct {
     int                         c_status[5];
     int                         c_active;
     int                         c_idle;
+    int                         c_total;          /* connections accepted */
     int                         var_arg, var_http, var_cookie;
 } pco_http_main_t;
 

@@ -54,6 +54,7 @@ pco_http_init_connection(pco_connection_t *c)
     pco_http_addr_t *a = c->listening->servers;
 
     pco_counter_add(pco_http_cur_main->c_active, 1);
+    pco_counter_add(pco_http_cur_main->c_total, 1);
     c->data = NULL;
     c->read.handler = pco_http_wait_request;
     c->write.handler = pco_http_empty_handler;

@@ -310,6 +310,7 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
     ctx->conn_active = pco_counter_find("http_connections_active");
     ctx->conn_idle = pco_counter_find("http_connections_idle");
+    ctx->conn_total = pco_counter_find("http_connections_total");
     ctx->up_requests = pco_counter_find("upstream_requests");
     ctx->up_reused = pco_counter_find("upstream_conn_reused");
     ctx->up_opened = pco_counter_find("upstream_conn_opened");

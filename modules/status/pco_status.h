@@ -126,6 +126,7 @@ struct pco_status_ctx_s {
     pco_status_counters_t   http;
     int                     conn_active;
     int                     conn_idle;
+    int                     conn_total;
     int                     up_requests;
     int                     up_reused;
     int                     up_opened;

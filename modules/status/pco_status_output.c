@@ -308,6 +308,8 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
                         ctx->conn_active);
     pco_status_prom_one(b, "http_connections_idle", "gauge",
                         "Idle keep-alive client connections.", ctx->conn_idle);
+    pco_status_prom_one(b, "http_connections_total", "counter",
+                        "Client connections accepted.", ctx->conn_total);
 
     pco_status_prom_family(b, "server_requests_total", "counter", "Requests per server.");
     pco_status_prom_servers(ctx, b, false);
@@ -483,6 +485,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_json_key(b, "worker_restarts", pco_status_read(ctx->restarts), true);
     pco_status_json_key(b, "connections_active", pco_status_read(ctx->conn_active), true);
     pco_status_json_key(b, "connections_idle", pco_status_read(ctx->conn_idle), true);
+    pco_status_json_key(b, "connections_total", pco_status_read(ctx->conn_total), true);
     pco_status_buf_cstr(b, ",\"http\":{");
     pco_status_json_counters(b, &ctx->http, false);
     pco_status_buf_cstr(b, "}");
