@@ -68,6 +68,11 @@ is_deeply($up->{'x-custom'}, ['kept'], 'ordinary header passed on');
 
 ($up, $h, $s) = seen(http_get($port, '/echo'));
 is_deeply($up->{'x-forwarded-for'}, ['127.0.0.1'], 'X-Forwarded-For set when absent');
+
+($up, $h, $s) = seen(http_raw($port, "GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+    . "X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n"));
+is_deeply($up->{'x-forwarded-for'}, ['1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1'],
+          'two X-Forwarded-For fields joined in order, then the peer');
 my ($rid) = @{ $up->{'x-request-id'} || [''] };
 like($rid, qr/^[0-9a-f]{32}$/, 'X-Request-Id generated (32 hex)');
 is($h->{'x-request-id'}, $rid, 'generated X-Request-Id: same both ways');

@@ -208,10 +208,17 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         PCO_PROXY_PUT(h->value.data, h->value.len);
         PCO_PROXY_LIT("\r\n");
     }
+    /* every X-Forwarded-For field the client sent, in order, as one list (size: counted
+     * with all headers above) */
     PCO_PROXY_LIT("X-Forwarded-For: ");
-    if (xff != NULL && xff->value.len > 0) {
-        PCO_PROXY_PUT(xff->value.data, xff->value.len);
-        PCO_PROXY_LIT(", ");
+    for (i = 0; xff != NULL && i < r->head.nheaders; i++) {
+        h = &r->head.headers[i];
+        if (h->name.len == 15 && h->value.len > 0
+            && strncasecmp((const char *) h->name.data, "X-Forwarded-For", 15) == 0)
+        {
+            PCO_PROXY_PUT(h->value.data, h->value.len);
+            PCO_PROXY_LIT(", ");
+        }
     }
     PCO_PROXY_PUT(ip, iplen);
     PCO_PROXY_LIT("\r\nX-Real-IP: ");
