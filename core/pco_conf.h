@@ -155,4 +155,8 @@ pco_conf_get(const pco_conf_node_t *node, const pco_module_t *m)
     return node->confs[m->index];
 }
 
+/* "Did you mean": when cand is within edit distance 2 of name and closer than *bestd
+ * (start with SIZE_MAX), makes it *best. Modules use it for names they look up. */
+void pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *bestd);
+
 #endif

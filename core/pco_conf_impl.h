@@ -40,7 +40,6 @@ int pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_se
 void pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field);
 void pco_conf_fill_members(pco_conf_t *cf, const pco_setting_t *sub, u_char *base);
 int pco_conf_bad_type(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs);
-void pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *bestd);
 void pco_conf_unknown(pco_conf_t *cf, const config_setting_t *cs, const char *best);
 /* pco_conf.c */
 void pco_conf_src_set(pco_conf_t *cf, pco_conf_src_t *src, const config_setting_t *cs);

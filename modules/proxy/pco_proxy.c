@@ -164,40 +164,13 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
 
 /* ---- configuration ---- */
 
-/* Edit distance, capped (for "did you mean"). */
-static size_t
-pco_proxy_distance(const char *a, const char *b)
-{
-    size_t  la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
-    size_t  row[65];
-
-    if (la > 64 || lb > 64) {
-        return 99;
-    }
-    for (j = 0; j <= lb; j++) {
-        row[j] = j;
-    }
-    for (i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            cur = pco_min(pco_min(row[j] + 1, row[j - 1] + 1),
-                          prev + (a[i - 1] == b[j - 1] ? 0 : 1));
-            tmp = row[j];
-            row[j] = cur;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
 /* The closest upstream name written in the file, or NULL. */
 static const char *
 pco_proxy_suggest(pco_conf_t *cf, const char *name)
 {
     config_setting_t  *list = config_lookup(&cf->config, "upstreams");
     const char        *best = NULL, *n;
-    size_t             bestd = 3, d;
+    size_t             bestd = SIZE_MAX;
     int                i, count;
 
     if (list == NULL) {
@@ -210,11 +183,7 @@ pco_proxy_suggest(pco_conf_t *cf, const char *name)
         if (e == NULL || !config_setting_lookup_string(e, "name", &n)) {
             continue;
         }
-        d = pco_proxy_distance(name, n);
-        if (d < bestd) {
-            bestd = d;
-            best = n;
-        }
+        pco_conf_suggest(name, n, &best, &bestd);
     }
     return best;
 }

@@ -115,37 +115,11 @@ pco_module_t pco_rate_limit_module = {
 
 /* ---- shared helpers (also used by conn_limit) ---- */
 
-static size_t
-pco_limit_distance(const char *a, const char *b)
-{
-    size_t  la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
-    size_t  row[65];
-
-    if (la > 64 || lb > 64) {
-        return 99;
-    }
-    for (j = 0; j <= lb; j++) {
-        row[j] = j;
-    }
-    for (i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            cur = pco_min(pco_min(row[j] + 1, row[j - 1] + 1),
-                          prev + (a[i - 1] == b[j - 1] ? 0 : 1));
-            tmp = row[j];
-            row[j] = cur;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
 const char *
 pco_limit_suggest(const char *name, const pco_str_t *names, size_t n, size_t stride)
 {
     const char  *best = NULL;
-    size_t       i, d, bestd = 3;
+    size_t       i, bestd = SIZE_MAX;
 
     for (i = 0; i < n; i++) {
         const pco_str_t *s = (const pco_str_t *) ((const u_char *) names + i * stride);
@@ -153,11 +127,7 @@ pco_limit_suggest(const char *name, const pco_str_t *names, size_t n, size_t str
         if (s->data == NULL) {
             continue;
         }
-        d = pco_limit_distance(name, (const char *) s->data);
-        if (d < bestd) {
-            bestd = d;
-            best = (const char *) s->data;
-        }
+        pco_conf_suggest(name, (const char *) s->data, &best, &bestd);
     }
     return best;
 }
