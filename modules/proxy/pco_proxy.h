@@ -32,6 +32,9 @@ typedef struct {
 } pco_proxy_route_conf_t;
 
 #define PCO_PROXY_BUF_SIZE  16384
+/* the response body relay buffer: bigger, so a large body takes a quarter of the reads and
+ * writes (nginx reads up to 8 x 16 KiB per readv) */
+#define PCO_PROXY_OBUF_SIZE 65536
 
 enum {
     PCO_PROXY_CONNECTING = 0,

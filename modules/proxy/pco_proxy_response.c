@@ -234,7 +234,7 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
     int                rc, orc;
 
     while (!p->out_busy && !p->finished) {
-        n = uc->io->recv(uc, p->obuf, PCO_PROXY_BUF_SIZE);
+        n = uc->io->recv(uc, p->obuf, PCO_PROXY_OBUF_SIZE);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
             pco_event_add_timer(&uc->read, p->u->read_timeout);

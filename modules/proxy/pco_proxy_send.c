@@ -23,6 +23,11 @@ pco_proxy_client_closed(pco_connection_t *c)
     if (c->error) {
         return true;
     }
+    if (!c->read.eof && !c->read.error) {
+        /* epoll (EPOLLRDHUP, EPOLLERR/EPOLLHUP) reported neither a close nor a reset: the
+         * event is more request bytes or a stray edge, and the peek would cost a syscall */
+        return false;
+    }
     n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
