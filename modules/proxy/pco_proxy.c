@@ -610,9 +610,8 @@ pco_proxy_handler(pco_http_request_t *r)
     p->hbuf_size = PCO_PROXY_BUF_SIZE;
     p->hbuf = pco_palloc(r->pool, p->hbuf_size);
     p->obuf = pco_proxy_obuf_get(r->pool);
-    p->rbuf = pco_palloc(r->pool, PCO_PROXY_BUF_SIZE);
     p->ob = pco_buf_calloc(r->pool);
-    if (p->hbuf == NULL || p->obuf == NULL || p->rbuf == NULL || p->ob == NULL
+    if (p->hbuf == NULL || p->obuf == NULL || p->ob == NULL
         || pco_pool_cleanup_add(r->pool, pco_proxy_cleanup, p) != PCO_OK)
     {
         return 500;
@@ -625,9 +624,17 @@ pco_proxy_handler(pco_http_request_t *r)
     if (pco_proxy_build_request(p) != PCO_OK) {
         return 500;
     }
+    /* the request body buffer (also the client-to-upstream side of a WebSocket tunnel):
+     * a bodiless request, most of them, gets a token one, which keeps idle memory low */
+    p->rbuf_size = r->head.content_length > 0 || r->head.chunked || p->ws
+                   ? PCO_PROXY_BUF_SIZE : 16;
+    p->rbuf = pco_palloc(r->pool, p->rbuf_size);
+    if (p->rbuf == NULL) {
+        return 500;
+    }
     /* what of the body is here already, up to one buffer: held for retries when complete */
-    while (total < PCO_PROXY_BUF_SIZE) {
-        rc = pco_http_read_body(r, p->rbuf + total, PCO_PROXY_BUF_SIZE - total, &got);
+    while (total < p->rbuf_size) {
+        rc = pco_http_read_body(r, p->rbuf + total, p->rbuf_size - total, &got);
         total += got;
         if (rc != PCO_OK || got == 0) {
             break;

@@ -64,6 +64,7 @@ typedef struct {
     size_t                   head_sent;
     u_char                  *rbuf;          /* first body buffer (held for retries) */
     size_t                   rbuf_len;
+    size_t                   rbuf_size;
     size_t                   rbuf_sent;
     bool                     body_held;     /* the whole body is in rbuf */
     bool                     body_read_done;

@@ -77,7 +77,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             if (p->body_held || p->body_read_done) {
                 break;
             }
-            rc = pco_http_read_body(p->r, p->rbuf, PCO_PROXY_BUF_SIZE, &got);
+            rc = pco_http_read_body(p->r, p->rbuf, p->rbuf_size, &got);
             if (rc == PCO_AGAIN) {
                 if (uc->write.timer_index) {
                     pco_event_del_timer(&uc->write);
