@@ -216,6 +216,16 @@ void pco_http_empty_handler(pco_event_t *ev);
 void pco_http_send_continue(pco_http_request_t *r);
 void pco_http_discard_read(pco_event_t *ev);
 void pco_http_init_connection(pco_connection_t *c);
+/* TLS listeners (filled by the tls module, which registers them at conf_done; the values are
+ * constant functions, not generation data). pco_http_init_tls_connection is the accept
+ * handler of `tls = true` listeners: it arms client_header_timeout (covering the handshake)
+ * and calls pco_http_tls_handshake(c), which owns c->read/c->write handlers until the
+ * handshake ends, then calls pco_http_tls_done(c) (read the head) or pco_http_close(c).
+ * pco_http_close calls pco_http_tls_free(c) when c->tls != NULL. */
+void pco_http_init_tls_connection(pco_connection_t *c);
+void pco_http_tls_done(pco_connection_t *c);
+extern void (*pco_http_tls_handshake)(pco_connection_t *c);
+extern void (*pco_http_tls_free)(pco_connection_t *c);
 void pco_http_request_done(pco_http_request_t *r);
 u_char *pco_http_log_context(pco_log_t *log, u_char *buf, u_char *end);
 

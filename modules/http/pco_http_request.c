@@ -39,6 +39,9 @@ pco_http_close(pco_connection_t *c)
     }
     pco_counter_add(hm->c_active, -1);
     c->log = pco_log;
+    if (c->tls != NULL) {
+        pco_http_tls_free(c);
+    }
     pco_conn_close(c);
 }
 
@@ -66,6 +69,36 @@ pco_http_init_connection(pco_connection_t *c)
     if (c->read.ready) {
         pco_http_wait_request(&c->read);
     }
+}
+
+void (*pco_http_tls_handshake)(pco_connection_t *c);
+void (*pco_http_tls_free)(pco_connection_t *c);
+
+void
+pco_http_init_tls_connection(pco_connection_t *c)
+{
+    pco_http_addr_t *a = c->listening->servers;
+
+    pco_counter_add(pco_http_cur_main->c_active, 1);
+    pco_counter_add(pco_http_cur_main->c_total, 1);
+    c->data = NULL;
+    c->read.handler = pco_http_empty_handler;
+    c->write.handler = pco_http_empty_handler;
+    if (pco_http_tls_handshake == NULL || pco_event_add_conn(c) != PCO_OK) {
+        pco_http_close(c);
+        return;
+    }
+    pco_event_add_timer(&c->read, pco_http_addr_conf(a)->client_header_timeout);
+    pco_http_tls_handshake(c);
+}
+
+void
+pco_http_tls_done(pco_connection_t *c)
+{
+    c->read.handler = pco_http_wait_request;
+    c->write.handler = pco_http_empty_handler;
+    /* decrypted bytes may already wait inside the TLS layer: always try once */
+    pco_http_wait_request(&c->read);
 }
 
 static void

@@ -407,7 +407,7 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
             if (k < j) {
                 continue;
             }
-            if (l->tls) {
+            if (l->tls && pco_module_find("tls") == NULL) {
                 pco_conf_error_src(cf, &l->src, "tls listeners need the tls module");
                 rc = PCO_ERROR;
                 continue;
@@ -449,7 +449,13 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
                 ls->reuseport = ls->reuseport || l->reuseport;
                 ls->ipv6only = ls->ipv6only || l->ipv6only;
                 ls->proxy_protocol = ls->proxy_protocol || l->proxy_protocol;
-                ls->handler = pco_http_init_connection;
+                if (ls->handler != NULL && ls->tls != l->tls) {
+                    pco_conf_error_src(cf, &l->src, "\"%s\" is tls in one server and plain "
+                                       "in another", l->text);
+                    rc = PCO_ERROR;
+                }
+                ls->tls = ls->tls || l->tls;
+                ls->handler = ls->tls ? pco_http_init_tls_connection : pco_http_init_connection;
             }
         }
     }
