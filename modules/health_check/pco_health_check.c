@@ -23,6 +23,10 @@
  * successes. A server that stays across a reload keeps its shared slot and therefore its
  * state (a down server stays down); the new helper starts from that state with fresh
  * counters. An upstream without `health_check` gets health_down cleared.
+ *
+ * An upstream with `tls` is checked over TLS: after the connect, the same client handshake
+ * as the proxy's (pco_upstream_tls_ops: its context, verification, SNI, session reuse),
+ * under the same `timeout`; a failed handshake is a failed check ("TLS handshake failed").
  */
 #include "pco_upstream.h"
 #include "pco_health_check.h"
@@ -56,6 +60,7 @@ typedef struct {
     size_t                   got;
     pco_health_check_fsm_t   fsm;
     bool                     connected;
+    bool                     secured;     /* TLS upstream: the handshake is done */
     int64_t                  started;     /* when the check in flight began, µs */
     u_char                   buf[PCO_HEALTH_CHECK_BUF];
 } pco_health_check_peer_t;
@@ -365,7 +370,7 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
     int                     t;
 
     if (p->c != NULL) {
-        pco_conn_close(p->c);
+        pco_upstream_conn_close(p->c);
         p->c = NULL;
     }
     t = pco_health_check_fsm(&p->fsm, why == NULL, (unsigned) p->hu->hc->rise,
@@ -455,6 +460,7 @@ pco_health_check_start(pco_event_t *ev)
     p->sent = 0;
     p->got = 0;
     p->connected = false;
+    p->secured = false;
     p->started = pco_health_check_usec();
     fd = socket(s->sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
@@ -500,6 +506,7 @@ pco_health_check_write(pco_event_t *ev)
     int                       err = 0;
     socklen_t                 len = sizeof(err);
     ssize_t                   n;
+    int                       rc;
 
     if (!p->connected) {
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
@@ -510,6 +517,18 @@ pco_health_check_write(pco_event_t *ev)
             return;
         }
         p->connected = true;
+    }
+    if (!p->secured && p->s->upstream->tls != NULL) {
+        /* TLS upstream: the same context, name check and session reuse as the proxy */
+        rc = pco_upstream_tls_ops->handshake(c, p->s);
+        if (rc == PCO_AGAIN) {
+            return;
+        }
+        if (rc != PCO_OK) {
+            pco_health_check_done(p, "TLS handshake failed");
+            return;
+        }
+        p->secured = true;
     }
     while (p->sent < p->request.len) {
         n = c->io->send(c, p->request.data + p->sent, p->request.len - p->sent);
@@ -540,7 +559,7 @@ pco_health_check_read(pco_event_t *ev)
         pco_health_check_done(p, "timed out");
         return;
     }
-    if (!p->connected) {
+    if (!p->connected || (!p->secured && p->s->upstream->tls != NULL)) {
         pco_health_check_write(&c->write);
         return;
     }

@@ -306,7 +306,7 @@ void
 pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed)
 {
     if (p->uc != NULL) {
-        pco_conn_close(p->uc);
+        pco_upstream_conn_close(p->uc);
         p->uc = NULL;
     }
     if (p->s != NULL) {
@@ -472,7 +472,7 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
         p->uc = uc;
         p->ks = s;
         if (pco_event_add_conn(uc) != PCO_OK) {
-            pco_conn_close(uc);
+            pco_upstream_conn_close(uc);
             p->uc = NULL;
             return PCO_ERROR;
         }
@@ -531,7 +531,7 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
             || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written))))
     {
         /* a pooled connection the backend had closed: a fresh one, not a new try */
-        pco_conn_close(p->uc);
+        pco_upstream_conn_close(p->uc);
         p->uc = NULL;
         rc = pco_proxy_connect_server(p, p->s);
         if (rc == PCO_AGAIN) {

@@ -66,7 +66,7 @@ pco_proxy_pool_idle_event(pco_event_t *ev)
             break;
         }
     }
-    pco_conn_close(c);
+    pco_upstream_conn_close(c);
 }
 
 /* Keeps the order (oldest first): taking from the end reuses the most recently used
@@ -105,13 +105,13 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses)
         pco_proxy_pool_remove(pl, i);
         pco_conn_set_idle(c, false);
         if (c->read.eof || c->read.error) {
-            pco_conn_close(c);
+            pco_upstream_conn_close(c);
             continue;
         }
         n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
             /* closed by the backend (0), stray bytes, or an error */
-            pco_conn_close(c);
+            pco_upstream_conn_close(c);
             continue;
         }
         if (c->read.timer_index) {
@@ -135,13 +135,13 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
     if (pl == NULL || pco_worker_exiting
         || (u->keepalive_requests > 0 && uses >= u->keepalive_requests))
     {
-        pco_conn_close(c);
+        pco_upstream_conn_close(c);
         return;
     }
     if (pl->n == pl->cap) {
         /* the oldest idle connection makes room */
         if (!pl->items[0].c->destroyed && pl->items[0].c->number == pl->items[0].number) {
-            pco_conn_close(pl->items[0].c);
+            pco_upstream_conn_close(pl->items[0].c);
         }
         pco_proxy_pool_remove(pl, 0);
     }

@@ -10,6 +10,7 @@
 #include "pco_proxy.h"
 
 static void pco_proxy_send(pco_proxy_ctx_t *p);
+static void pco_proxy_up_handshake(pco_event_t *ev);
 
 /* True when the client closed (or reset) its connection: a peek that reads 0 bytes or
  * fails. Pipelined bytes waiting in the socket are left there (MSG_PEEK). As nginx, a
@@ -146,6 +147,40 @@ pco_proxy_send(pco_proxy_ctx_t *p)
     pco_proxy_up_read(&uc->read);
 }
 
+/* Both events of a fresh connection to a TLS upstream until its handshake ends (still in
+ * PCO_PROXY_CONNECTING, under the connect timer): then the request is sent. A failed
+ * handshake (verification included) is a connect error: 502 and a passive-health failure. */
+static void
+pco_proxy_up_handshake(pco_event_t *ev)
+{
+    pco_connection_t  *uc = ev->data;
+    pco_proxy_ctx_t   *p = uc->data;
+    int                rc;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (TLS handshake)",
+                    (int) p->sname.len, (const char *) p->sname.data);
+        pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
+        return;
+    }
+    rc = pco_upstream_tls_ops->handshake(uc, p->ks);
+    if (rc == PCO_AGAIN) {
+        return;
+    }
+    if (rc != PCO_OK) {
+        pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+        return;
+    }
+    if (uc->write.timer_index) {
+        pco_event_del_timer(&uc->write);
+    }
+    uc->read.handler = pco_proxy_up_read;
+    uc->write.handler = pco_proxy_up_write;
+    p->state = PCO_PROXY_SENDING;
+    pco_proxy_send(p);
+}
+
 void
 pco_proxy_up_write(pco_event_t *ev)
 {
@@ -170,6 +205,13 @@ pco_proxy_up_write(pco_event_t *ev)
             pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
                         (int) p->sname.len, (const char *) p->sname.data);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
+        if (p->u->tls != NULL) {
+            /* TLS: the handshake runs under the rest of connect_timeout */
+            uc->read.handler = pco_proxy_up_handshake;
+            uc->write.handler = pco_proxy_up_handshake;
+            pco_proxy_up_handshake(ev);
             return;
         }
         if (uc->write.timer_index) {

@@ -25,7 +25,7 @@ pco_proxy_tunnel_end(pco_proxy_ctx_t *p)
     r->connection->close = 1;
     p->finished = true;
     if (p->uc != NULL) {
-        pco_conn_close(p->uc);
+        pco_upstream_conn_close(p->uc);
         p->uc = NULL;
     }
     r->read_handler = NULL;

@@ -15,7 +15,9 @@
  * the slot of a server that left the configuration is cleared.
  *
  * `health_check` is run by modules/health_check (u->health_check, NULL without the block);
- * `tls` is parsed and stored but does nothing yet (later issue).
+ * `tls` (enable = true) sets u->tls; the tls module builds u->tls_ctx through
+ * pco_upstream_tls_ops (pco_upstream.h), and the proxy and the health checker run the
+ * client handshake through it.
  */
 #include "pco_upstream_int.h"
 #include "pco_log.h"
@@ -32,15 +34,6 @@ typedef struct {
     bool         backup;
     bool         down;
 } pco_upstream_server_conf_t;
-
-typedef struct {
-    bool         enable;
-    bool         verify;
-    pco_str_t    ca;
-    pco_str_t    server_name;
-    pco_str_t    certificate;
-    pco_str_t    key;
-} pco_upstream_tls_conf_t;
 
 typedef struct {
     pco_str_t                   name;
@@ -129,7 +122,7 @@ static const pco_setting_t pco_upstream_health_settings[] = {
 static const pco_setting_t pco_upstream_tls_settings[] = {
     { .name = "enable", .type = PCO_CONF_BOOL,
       .offset = offsetof(pco_upstream_tls_conf_t, enable), .def = "false",
-      .help = "TLS to the servers (not active yet)" },
+      .help = "TLS to the servers" },
     { .name = "verify", .type = PCO_CONF_BOOL,
       .offset = offsetof(pco_upstream_tls_conf_t, verify), .def = "true",
       .help = "verify the server certificate" },
@@ -199,7 +192,8 @@ static const pco_setting_t pco_upstream_settings[] = {
       .help = "active health checks by the health-checker process: { path; interval; timeout;"
               " rise; fall; status; host; initial; }" },
     { .name = "tls", .scopes = PCO_SU, .type = PCO_CONF_GROUP, .offset = PCO_UC(tls),
-      .sub = pco_upstream_tls_settings, .help = "TLS to the servers (accepted, not active yet)" },
+      .sub = pco_upstream_tls_settings,
+      .help = "TLS to the servers: { enable; verify; ca; server_name; certificate; key; }" },
     PCO_SETTINGS_END
 };
 
@@ -405,6 +399,39 @@ pco_upstream_check_balance(pco_conf_t *cf, pco_upstream_conf_t *uc)
     return rc;
 }
 
+/* Weak: NULL when the tls module is not linked (unit tests link the library only). */
+extern const pco_upstream_tls_ops_t pco_tls_upstream_ops __attribute__((weak));
+
+const pco_upstream_tls_ops_t *pco_upstream_tls_ops;
+
+void
+pco_upstream_conn_close(pco_connection_t *c)
+{
+    if (c != NULL && !c->destroyed && c->tls != NULL && pco_upstream_tls_ops != NULL) {
+        pco_upstream_tls_ops->free(c);
+    }
+    pco_conn_close(c);
+}
+
+static int
+pco_upstream_tls_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
+                      pco_upstream_conf_t *uc)
+{
+    const pco_conf_src_t  *src = pco_conf_src_of(uc, "tls");
+
+    if (src == NULL) {
+        src = &u->node->src;
+    }
+    pco_upstream_tls_ops = &pco_tls_upstream_ops;
+    if (pco_upstream_tls_ops == NULL) {
+        pco_conf_error_src(cf, src, "upstream \"%s\": tls needs the tls module, which is not "
+                           "built", (const char *) uc->name.data);
+        return PCO_ERROR;
+    }
+    u->tls = &uc->tls;
+    return pco_upstream_tls_ops->init(cf, cycle, u, src);
+}
+
 /* Fills u from its node; PCO_ERROR after reporting. */
 static int
 pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
@@ -431,6 +458,9 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     u->max_fails = uc->max_fails;
     u->fail_timeout = uc->fail_timeout;
     u->health_check = pco_conf_is_set(uc, "health_check") ? &uc->health_check : NULL;
+    if (uc->tls.enable && pco_upstream_tls_init(cf, cycle, u, uc) != PCO_OK) {
+        rc = PCO_ERROR;
+    }
     bits = pco_upstream_next_bits(cf, pco_conf_src_of(uc, "next_upstream"), &uc->next_upstream);
     if (bits == (unsigned) -1) {
         rc = PCO_ERROR;

@@ -21,6 +21,16 @@ extern pco_module_t pco_upstream_module;
 typedef struct pco_upstream_s        pco_upstream_t;
 typedef struct pco_upstream_server_s pco_upstream_server_t;
 
+/* An upstream's `tls` block (SPEC §4): TLS to its servers when enable is true. */
+typedef struct {
+    bool         enable;
+    bool         verify;
+    pco_str_t    ca;             /* empty: the system store */
+    pco_str_t    server_name;    /* empty: the host part of each server address as written */
+    pco_str_t    certificate;    /* client certificate (optional, with key) */
+    pco_str_t    key;
+} pco_upstream_tls_conf_t;
+
 /* Shared (per instance) state of one server, in the upstream zone; written with atomics. */
 typedef struct {
     int64_t     fails;            /* failures in the current fail_timeout window */
@@ -52,6 +62,7 @@ struct pco_upstream_server_s {
     pco_upstream_t         *upstream;
     int                     active_counter;   /* gauge "upstream_active{..}" or -1: then
                                                  shared->active is used (unit tests) */
+    void                   *tls_session;  /* per worker: the last SSL_SESSION (TLS only) */
 };
 
 /* What a balancer keeps per worker per upstream (allocated by its init). */
@@ -101,6 +112,8 @@ struct pco_upstream_s {
     pco_msec_t                      fail_timeout;
     void                           *pool;        /* the proxy's keep-alive pool (per worker) */
     const pco_upstream_health_conf_t *health_check;  /* NULL: no health_check block */
+    const pco_upstream_tls_conf_t  *tls;         /* NULL: plain TCP (no block, enable false) */
+    void                           *tls_ctx;     /* the client SSL_CTX (tls module) */
 };
 
 #define PCO_UPSTREAM_NEXT_ERROR    0x01
@@ -163,6 +176,30 @@ uint32_t pco_upstream_crc32(const u_char *p, size_t len, uint32_t crc);
  * "upstream_conn_opened" (tries that found no idle connection and opened one). The reuse
  * ratio is reused / requests. Each worker logs its own at info when it exits, the master the
  * instance totals when it exits ("upstream connections: ..."). */
+/*
+ * TLS to upstream servers, implemented by the tls module (modules/tls/pco_tls_client.c) and
+ * reached through pco_upstream_tls_ops (NULL when the tls module is not built: an upstream
+ * with tls.enable is then a configuration error).
+ *   init       upstream conf_done: builds u->tls_ctx from u->tls (CA, client pair, TLS
+ *              1.2+); PCO_ERROR after reporting at src.
+ *   handshake  a fresh connection c to s, TCP connected: starts or continues the
+ *              non-blocking client handshake (SNI, verification, session reuse). PCO_OK:
+ *              done, c->io is TLS; PCO_AGAIN: call again on c's next read or write event;
+ *              PCO_ERROR: failed, the reason logged at error on c->log.
+ *   free       frees c->tls (no-op when NULL); called by pco_upstream_conn_close.
+ */
+typedef struct {
+    int   (*init)(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
+                  const pco_conf_src_t *src);
+    int   (*handshake)(pco_connection_t *c, pco_upstream_server_t *s);
+    void  (*free)(pco_connection_t *c);
+} pco_upstream_tls_ops_t;
+
+extern const pco_upstream_tls_ops_t *pco_upstream_tls_ops;
+
+/* Closes a connection to an upstream server: frees its TLS state, then pco_conn_close. */
+void pco_upstream_conn_close(pco_connection_t *c);
+
 extern int  pco_upstream_ctr_requests;
 extern int  pco_upstream_ctr_reused;
 extern int  pco_upstream_ctr_opened;
