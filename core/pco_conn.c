@@ -96,7 +96,14 @@ pco_conn_close(pco_connection_t *c)
     if (c == NULL || c->destroyed) {
         return;
     }
-    pco_event_del(c);
+    if (c->listening_conn) {
+        pco_event_del(c);       /* the socket is shared with other processes */
+    } else {
+        /* close() below drops a socket no other descriptor refers to from the epoll set:
+         * one system call less per connection */
+        c->read.active = 0;
+        c->write.active = 0;
+    }
     pco_event_del_timer(&c->read);
     pco_event_del_timer(&c->write);
     pco_event_unpost(&c->read);
@@ -171,8 +178,14 @@ pco_conn_close_idle(void)
     }
     while (pco_conn_idle_head.queue_next != &pco_conn_idle_head) {
         c = pco_conn_idle_head.queue_next;
+        /* the owner closes it its own way (TLS close_notify, counters, pool bookkeeping) */
         c->close = 1;
-        pco_conn_close(c);     /* unlinks c from the idle list */
+        if (c->read.handler != NULL) {
+            c->read.handler(&c->read);
+        }
+        if (!c->destroyed && c->idle) {
+            pco_conn_close(c);     /* the handler ignored c->close */
+        }
         n++;
     }
     return n;

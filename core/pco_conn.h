@@ -59,7 +59,9 @@ unsigned pco_conn_used(void);
 unsigned pco_conn_free_count(void);
 /* Idle list: connections that may be closed at graceful shutdown. */
 void pco_conn_set_idle(pco_connection_t *c, bool idle);
-/* Closes every idle connection (graceful shutdown); returns how many. */
+/* Closes every idle connection (graceful shutdown): sets c->close and calls the read handler,
+ * which must close c its own way; closes it directly when the handler did not. Returns how
+ * many. */
 unsigned pco_conn_close_idle(void);
 /* Peer address as text ("1.2.3.4", "::1", "unix:"), written into buf (>= 64 bytes). */
 size_t pco_sockaddr_ntop(const pco_sockaddr_t *sa, socklen_t len, u_char *buf, size_t size,

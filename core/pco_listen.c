@@ -585,6 +585,8 @@ pco_listen_warn(const char *what, int err)
     }
 }
 
+#define PCO_LISTEN_ACCEPT_BATCH  64
+
 static void
 pco_listen_accept(pco_event_t *ev)
 {
@@ -592,11 +594,16 @@ pco_listen_accept(pco_event_t *ev)
     pco_listening_t   *ls;
     pco_sockaddr_t     sa;
     socklen_t          len;
-    int                fd, one;
+    int                fd, one, batch;
 
     lc = ev->data;
     ls = lc->listening;
-    for ( ;; ) {
+    /* Bounded batches: the listening socket is level-triggered, so what is left is reported
+     * again after the events already waiting have run. A TLS connection starts its
+     * handshake (an RSA or ECDSA signature) right here, so TLS listeners take one
+     * connection per turn, as nginx does without multi_accept: a burst of new connections
+     * must not delay the ones already past their handshake. */
+    for (batch = ls->tls ? 1 : PCO_LISTEN_ACCEPT_BATCH; batch > 0; batch--) {
         if (pco_conn_free_count() == 0) {
             pco_listen_warn("worker_connections are not enough, not accepting for now", 0);
             pco_listen_stop_accepting(pco_listen_worker_cycle);

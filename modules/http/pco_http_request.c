@@ -206,6 +206,10 @@ pco_http_wait_request(pco_event_t *ev)
     size_t             len, size, head_len;
     ssize_t            n;
 
+    if (c->close && c->idle) {
+        pco_http_close(c);      /* graceful shutdown (pco_conn_close_idle) */
+        return;
+    }
     if (ev->timedout) {
         ev->timedout = 0;
         if (hcn != NULL && hcn->len > 0) {

@@ -318,6 +318,28 @@ pco_test_stale(void **state)
     assert_int_equal(pco_conn_used(), 0);
 }
 
+static int pco_test_close_calls;
+
+/* an idle connection's owner: closes it its own way when asked (c->close) */
+static void
+pco_test_close_handler(pco_event_t *ev)
+{
+    pco_connection_t *c = ev->data;
+
+    pco_test_close_calls++;
+    if (c->close) {
+        pco_conn_close(c);
+    }
+}
+
+/* an owner that ignores c->close: pco_conn_close_idle must still close the connection */
+static void
+pco_test_ignore_handler(pco_event_t *ev)
+{
+    (void) ev;
+    pco_test_close_calls++;
+}
+
 static void
 pco_test_conn_table(void **state)
 {
@@ -346,7 +368,12 @@ pco_test_conn_table(void **state)
     pco_conn_set_idle(c[5], false);
     c[3]->pool = pco_pool_create(1024, 0);
     assert_non_null(pco_palloc(c[3]->pool, 10));
+    c[1]->read.handler = pco_test_close_handler;
+    c[3]->read.handler = pco_test_ignore_handler;
+    pco_test_close_calls = 0;
     assert_int_equal(pco_conn_close_idle(), 2);
+    assert_int_equal(pco_test_close_calls, 2);
+    assert_true(c[1]->destroyed && c[3]->destroyed);
     assert_int_equal(pco_conn_free_count(), 2);
     assert_null(c[3]->pool);
     pco_conn_close(c[1]);                 /* already closed: ignored */
