@@ -237,11 +237,14 @@ pco_init_master_hooks(pco_cycle_t *cycle, pco_cycle_t *old)
     return PCO_OK;
 }
 
-/* Writes every line the configuration loader printed into the error log. */
+/* Writes every line the configuration loader printed into the error log: "FILE:LINE:
+ * warning: ..." lines at [warn], the rest (errors) at [error]. */
 static void
 pco_log_lines(char *text, size_t len)
 {
-    char  *p, *nl, *end = text + len;
+    static const char  tag[] = ": warning: ";
+    char              *p, *nl, *end = text + len;
+    int                level;
 
     for (p = text; p < end; p = nl + 1) {
         nl = memchr(p, '\n', (size_t) (end - p));
@@ -249,7 +252,9 @@ pco_log_lines(char *text, size_t len)
             nl = end;
         }
         if (nl > p) {
-            pco_plog(PCO_LOG_ERR, 0, "%.*s", (int) (nl - p), p);
+            level = memmem(p, (size_t) (nl - p), tag, sizeof(tag) - 1) != NULL
+                    ? PCO_LOG_WARN : PCO_LOG_ERR;
+            pco_plog(level, 0, "%.*s", (int) (nl - p), p);
         }
     }
 }

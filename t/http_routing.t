@@ -207,6 +207,33 @@ EOF
     unlike($out2, qr/warning/, 'no shadowing warning for the main configuration');
 }
 
+# ---- a reload logs configuration warnings at [warn], not [error] -----------------------------
+
+{
+    my $w = Portico->new(conf => <<'EOF');
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+              routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); } );
+EOF
+    $w->write_conf(<<'EOF');
+servers = ( {
+  listen = ["127.0.0.1:%%PORT1%%"];
+  routes = (
+    { match = { path_prefix = "/"; }; return = { status = 200; }; },
+    { match = { path = "/never"; }; return = { status = 204; }; }
+  );
+} );
+EOF
+    my $file = $w->conf_file;
+    my $line = $w->line_of(qr{"/never"});
+    $w->signal('HUP');
+    ok($w->wait_for(sub { ($w->error_log // '') =~ /warning: .*route can never match/ }, 15),
+       'reload with a warning: the warning is logged');
+    like($w->error_log, qr/ \[warn\] \d+#\d+: \Q$file\E:$line: warning: .*route can never match/,
+         'reload: the warning is logged at [warn] with its FILE:LINE');
+    unlike($w->error_log, qr/\[error\].*warning:/, 'reload: no warning logged at [error]');
+    $w->stop;
+}
+
 # ---- named captures (server name regex and path_regex) ----------------------------------------
 
 SKIP: {
