@@ -396,6 +396,12 @@ sub raw_pid
     is($st, 502, 'more than 100 response headers: 502');
     ($st, $h) = http_parse(http_get($port, '/raw/headers?n=50', -timeout => 5));
     is("$st " . ($h->{'x-h-50'} // ''), '200 50', '50 response headers pass');
+    # 100 upstream headers (99 + Content-Length: the proxy's limit) plus portico's own
+    my $raw = http_get($port, '/raw/headers?n=99', -timeout => 5);
+    ($st, $h) = http_parse($raw);
+    is("$st " . ($h->{'x-h-1'} // '') . ' ' . ($h->{'x-h-99'} // ''), '200 1 99',
+       '100 response headers pass');
+    is(scalar(() = $raw =~ /^X-H-\d+: \d+\r$/mig), 99, 'all of them, in the response');
     is(join(',', $p->worker_pids), join(',', @workers), 'the worker never restarted');
 }
 

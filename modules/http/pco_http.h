@@ -166,11 +166,14 @@ void *pco_http_main_conf(pco_cycle_t *cycle, const pco_module_t *m);   /* http {
 
 /* ---- requests ---- */
 
-#define PCO_HTTP_MAX_RESPONSE_HEADERS 64
+/* Extra response headers a request may carry: above what an upstream may send the proxy
+ * (PCO_PROXY_MAX_HEADERS, 100, as HAProxy's tune.http.maxhdr 101) plus what routes add. */
+#define PCO_HTTP_MAX_RESPONSE_HEADERS 256
 
 typedef struct {
-    pco_http_kv_t      headers[PCO_HTTP_MAX_RESPONSE_HEADERS];   /* extra headers */
+    pco_http_kv_t     *headers;          /* extra headers: from r->pool, grown on demand */
     unsigned           nheaders;
+    unsigned           nalloc;
     pco_str_t          content_type;
     int64_t            content_length;   /* -1 unknown (chunked or close-delimited) */
     time_t             last_modified;    /* -1 none */

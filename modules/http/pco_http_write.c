@@ -10,6 +10,30 @@
 #include <strings.h>
 #include <netinet/tcp.h>
 
+/* Doubles the extra-header array (16 to start): the old one stays in the pool, so the
+ * waste is bounded by the final size. */
+static int
+pco_http_grow_headers(pco_http_request_t *r)
+{
+    unsigned        n = r->out.nalloc ? r->out.nalloc * 2 : 16;
+    pco_http_kv_t  *h;
+
+    if (r->out.nalloc >= PCO_HTTP_MAX_RESPONSE_HEADERS) {
+        return PCO_ERROR;
+    }
+    n = pco_min(n, PCO_HTTP_MAX_RESPONSE_HEADERS);
+    h = pco_palloc(r->pool, n * sizeof(*h));
+    if (h == NULL) {
+        return PCO_ERROR;
+    }
+    if (r->out.nheaders > 0) {
+        memcpy(h, r->out.headers, r->out.nheaders * sizeof(*h));
+    }
+    r->out.headers = h;
+    r->out.nalloc = n;
+    return PCO_OK;
+}
+
 int
 pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_t *value,
                      bool replace)
@@ -50,7 +74,7 @@ pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_
             return PCO_OK;       /* replace with nothing = remove */
         }
     }
-    if (r->out.nheaders >= PCO_HTTP_MAX_RESPONSE_HEADERS) {
+    if (r->out.nheaders == r->out.nalloc && pco_http_grow_headers(r) != PCO_OK) {
         return PCO_ERROR;
     }
     r->out.headers[r->out.nheaders].name = *name;

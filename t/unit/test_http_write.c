@@ -77,12 +77,18 @@ pco_t_set_header(void **state)
     pco_str_t         n1 = pco_string("X-A"), n2 = pco_string("x-a"), v1 = pco_string("1"),
                       v2 = pco_string("2"), bad = pco_string("a\r\nb"), none = pco_null_string;
 
+    static const char  digits[] = "0123456789";
+    static pco_str_t   vals[PCO_HTTP_MAX_RESPONSE_HEADERS];
+    unsigned           i;
+
     (void) state;
     memset(&rq, 0, sizeof(rq));
     memset(&c, 0, sizeof(c));
     memset(&log, 0, sizeof(log));
     c.log = &log;
     rq.r.connection = &c;
+    rq.r.pool = pco_pool_create(4096, 0);
+    assert_non_null(rq.r.pool);
     assert_int_equal(pco_http_set_header(&rq.r, &n1, &v1, false), PCO_OK);
     assert_int_equal(pco_http_set_header(&rq.r, &n1, &v1, false), PCO_OK);
     assert_int_equal(rq.r.out.nheaders, 2);
@@ -93,6 +99,19 @@ pco_t_set_header(void **state)
     assert_int_equal(rq.r.out.nheaders, 1);
     assert_int_equal(pco_http_set_header(&rq.r, &n1, &none, true), PCO_OK);
     assert_int_equal(rq.r.out.nheaders, 0);
+
+    /* the array grows up to PCO_HTTP_MAX_RESPONSE_HEADERS, keeping what it held */
+    for (i = 0; i < PCO_HTTP_MAX_RESPONSE_HEADERS; i++) {
+        vals[i].data = (u_char *) &digits[i % 10];
+        vals[i].len = 1;
+        assert_int_equal(pco_http_set_header(&rq.r, &n1, &vals[i], false), PCO_OK);
+    }
+    assert_int_equal(rq.r.out.nheaders, PCO_HTTP_MAX_RESPONSE_HEADERS);
+    assert_int_equal(pco_http_set_header(&rq.r, &n1, &v1, false), PCO_ERROR);
+    for (i = 0; i < PCO_HTTP_MAX_RESPONSE_HEADERS; i++) {
+        assert_int_equal(rq.r.out.headers[i].value.data[0], digits[i % 10]);
+    }
+    pco_pool_destroy(rq.r.pool);
 }
 
 int
