@@ -35,7 +35,7 @@ $p->start;
 my $port = $p->port(1);
 
 my $key = 'dGhlIHNhbXBsZSBub25jZQ==';
-my $accept = encode_base64(sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC11B65'), '');
+my $accept = encode_base64(sha1($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'), '');
 
 sub ws_request
 {

@@ -248,6 +248,14 @@ int pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_
                         bool replace);
 /* Runs the header filters (builds and queues the head). PCO_OK / PCO_ERROR. */
 int pco_http_send_header(pco_http_request_t *r);
+/* The Server, Date and X-Request-Id lines every response carries (SPEC §5), for a module
+ * that writes a head itself (the proxy's WebSocket 101): pco_http_std_headers writes at most
+ * pco_http_std_headers_len(r) bytes at p and returns the end. */
+size_t pco_http_std_headers_len(pco_http_request_t *r);
+u_char *pco_http_std_headers(pco_http_request_t *r, u_char *p);
+/* Ends a request whose connection cannot be reused (r->keepalive = 0) without an error: a
+ * TLS connection then closes with close_notify (the tunnel after a clean close). */
+void pco_http_finalize_closed(pco_http_request_t *r);
 /* Runs the body filters with in (may be NULL to flush). Returns PCO_OK when everything was
  * written or queued within the connection's budget, PCO_AGAIN when the caller should stop
  * producing until r->write_handler is called, PCO_ERROR when the client is gone. */

@@ -734,6 +734,16 @@ pco_http_finalize_request(pco_http_request_t *r, int rc)
     pco_http_request_done(r);
 }
 
+void
+pco_http_finalize_closed(pco_http_request_t *r)
+{
+    if (pco_http_req(r)->done) {
+        return;
+    }
+    r->keepalive = 0;
+    pco_http_request_done(r);
+}
+
 static void
 pco_http_conn_write(pco_event_t *ev)
 {

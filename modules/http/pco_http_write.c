@@ -220,6 +220,33 @@ pco_http_cpy(u_char *p, const void *s, size_t n)
 
 #define pco_http_lit(p, s)  pco_http_cpy(p, s, sizeof(s) - 1)
 
+size_t
+pco_http_std_headers_len(pco_http_request_t *r)
+{
+    /* "Server: " name "/" version CRLF, "Date: " CRLF, "X-Request-Id: " CRLF */
+    return 64 + sizeof(PCO_VERSION_STR) + pco_cached_http_time.len + r->request_id.len;
+}
+
+u_char *
+pco_http_std_headers(pco_http_request_t *r, u_char *p)
+{
+    pco_http_conf_t  *hc = pco_http_req(r)->conf;
+
+    if (hc->server_tokens) {
+        p = pco_http_lit(p, "Server: " PCO_NAME "/" PCO_VERSION_STR "\r\nDate: ");
+    } else {
+        p = pco_http_lit(p, "Server: " PCO_NAME "\r\nDate: ");
+    }
+    p = pco_http_cpy(p, pco_cached_http_time.data, pco_cached_http_time.len);
+    p = pco_http_lit(p, "\r\n");
+    if (r->request_id.len) {
+        p = pco_http_lit(p, "X-Request-Id: ");
+        p = pco_http_cpy(p, r->request_id.data, r->request_id.len);
+        p = pco_http_lit(p, "\r\n");
+    }
+    return p;
+}
+
 int
 pco_http_head_filter(pco_http_request_t *r)
 {

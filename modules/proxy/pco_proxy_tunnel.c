@@ -1,7 +1,8 @@
 /*
  * pco_proxy_tunnel.c: WebSocket pass-through (SPEC §5). When the route allows it, the
  * request carried `Upgrade: websocket` and the upstream answered 101 with Upgrade: websocket
- * and Connection: upgrade, the 101 head is relayed as is (minus other hop-by-hop headers)
+ * and Connection: upgrade, the 101 head is relayed (minus other hop-by-hop headers, with
+ * portico's Server, Date and X-Request-Id instead of the upstream's)
  * and bytes are then copied both ways through two fixed 16 KiB buffers with back-pressure,
  * until either side closes or nothing moves for tunnel_timeout. No shared state.
  */
@@ -16,8 +17,10 @@ pco_proxy_tunnel_name(const pco_str_t *n, const char *lit)
     return n->len == strlen(lit) && strncasecmp((const char *) n->data, lit, n->len) == 0;
 }
 
+/* clean: a side closed (EOF), so the client connection ends without an error (TLS sends
+ * close_notify); otherwise an I/O error or tunnel_timeout, as nginx: no close_notify. */
 static void
-pco_proxy_tunnel_end(pco_proxy_ctx_t *p)
+pco_proxy_tunnel_end(pco_proxy_ctx_t *p, bool clean)
 {
     pco_http_request_t  *r = p->r;
 
@@ -30,7 +33,11 @@ pco_proxy_tunnel_end(pco_proxy_ctx_t *p)
     }
     r->read_handler = NULL;
     r->write_handler = NULL;
-    pco_http_finalize_request(r, PCO_ERROR);
+    if (clean) {
+        pco_http_finalize_closed(r);
+    } else {
+        pco_http_finalize_request(r, PCO_ERROR);
+    }
 }
 
 static void
@@ -51,14 +58,14 @@ pco_proxy_tunnel_upstream(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
-        pco_proxy_tunnel_end(p);
+        pco_proxy_tunnel_end(p, false);
         return;
     }
     pco_proxy_tunnel_pump(p);
 }
 
 /* Moves bytes from `from` to `to` through buf[*pos, *len); PCO_OK (progress), PCO_AGAIN
- * (nothing moved), PCO_DONE (a side closed or failed). */
+ * (nothing moved), PCO_DONE (`from` closed), PCO_ERROR (a side failed). */
 static int
 pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, size_t *pos,
                      size_t *len)
@@ -74,7 +81,7 @@ pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, 
                 return rc;
             }
             if (n < 0) {
-                return PCO_DONE;
+                return PCO_ERROR;
             }
             *pos += (size_t) n;
             rc = PCO_OK;
@@ -86,7 +93,10 @@ pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, 
             from->read.ready = 0;
             return rc;
         }
-        if (n <= 0) {
+        if (n < 0) {
+            return PCO_ERROR;
+        }
+        if (n == 0) {
             return PCO_DONE;
         }
         *len = (size_t) n;
@@ -102,8 +112,8 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
 
     a = pco_proxy_tunnel_dir(p->uc, c, p->obuf, &p->t_opos, &p->t_olen);
     b = pco_proxy_tunnel_dir(c, p->uc, p->rbuf, &p->t_ipos, &p->t_ilen);
-    if (a == PCO_DONE || b == PCO_DONE) {
-        pco_proxy_tunnel_end(p);
+    if (a == PCO_ERROR || b == PCO_ERROR || a == PCO_DONE || b == PCO_DONE) {
+        pco_proxy_tunnel_end(p, a != PCO_ERROR && b != PCO_ERROR);
         return;
     }
     if (a == PCO_OK || b == PCO_OK || p->uc->read.timer_index == 0) {
@@ -119,7 +129,7 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     pco_http_request_t  *r = p->r;
     pco_connection_t    *c = r->connection;
     pco_http_header_t   *h, *up = NULL;
-    size_t               size = 64, rest, i;
+    size_t               size = 64 + pco_http_std_headers_len(r), rest, i;
     u_char              *b, *q;
     ssize_t              n;
 
@@ -143,13 +153,16 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     q = b;
     memcpy(q, "HTTP/1.1 101 Switching Protocols\r\n", 34);
     q += 34;
+    q = pco_http_std_headers(r, q);
     for (i = 0; i < p->resp.nheaders; i++) {
         h = &p->resp.headers[i];
         if (pco_proxy_tunnel_name(&h->name, "Connection")
             || pco_proxy_tunnel_name(&h->name, "Keep-Alive")
             || pco_proxy_tunnel_name(&h->name, "Transfer-Encoding")
             || pco_proxy_tunnel_name(&h->name, "Content-Length")
-            || pco_proxy_tunnel_name(&h->name, "Server"))
+            || pco_proxy_tunnel_name(&h->name, "Server")
+            || pco_proxy_tunnel_name(&h->name, "Date")
+            || pco_proxy_tunnel_name(&h->name, "X-Request-Id"))
         {
             continue;
         }

@@ -57,7 +57,7 @@ import threading
 import time
 from urllib.parse import urlsplit, parse_qs
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 PATTERN = bytes(i % 251 for i in range(251 * 256))
 
 LOCK = threading.Lock()
