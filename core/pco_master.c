@@ -98,20 +98,23 @@ static void
 pco_raise_nofile(pco_cycle_t *cycle)
 {
     struct rlimit  rl;
-    rlim_t         want;
+    rlim_t         want, need;
+    bool           exact = cycle->core->worker_rlimit_nofile > 0;
 
-    want = (rlim_t) (cycle->core->worker_rlimit_nofile > 0
-                     ? cycle->core->worker_rlimit_nofile
-                     : 2 * cycle->core->worker_connections + 64);
-
+    need = (rlim_t) (2 * cycle->core->worker_connections + 64);
+    want = exact ? (rlim_t) cycle->core->worker_rlimit_nofile : need;
+    if (exact && want < need) {
+        pco_plog(PCO_LOG_WARN, 0, "worker_rlimit_nofile %llu is below the %llu that "
+                 "worker_connections needs", (unsigned long long) want,
+                 (unsigned long long) need);
+    }
     if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
         pco_plog(PCO_LOG_WARN, errno, "getrlimit(RLIMIT_NOFILE) failed");
         return;
     }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= want) {
-        return;
-    }
-    if (rl.rlim_cur == RLIM_INFINITY) {
+    /* worker_rlimit_nofile sets the soft limit exactly (as nginx); otherwise it is only
+     * raised to what worker_connections needs */
+    if (exact ? rl.rlim_cur == want : (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)) {
         return;
     }
     rl.rlim_cur = want;
@@ -442,7 +445,6 @@ pco_master_start(pco_cycle_t *cycle)
     (void) pco_master_title(title, sizeof(title), pco_argc, pco_argv);
     pco_setproctitle(title);
 
-    pco_raise_nofile(cycle);
     inherited = getenv("PORTICO_LISTEN") != NULL;
 
     if (pco_listen_open(cycle, NULL) != PCO_OK || pco_shm_zones_create(cycle, NULL) != PCO_OK) {
@@ -457,6 +459,7 @@ pco_master_start(pco_cycle_t *cycle)
         return PCO_ERROR;
     }
     pco_log = cycle->log;
+    pco_raise_nofile(cycle);        /* after the log is open: its warnings belong there */
 
     if (geteuid() != 0 && pco_conf_is_set(cycle->core, "user")) {
         pco_plog(PCO_LOG_NOTICE, 0, "user is ignored: not running as root");

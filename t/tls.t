@@ -440,6 +440,15 @@ EOF2
         ok(!-s "$D/sess.$v.$R2" || ($o2 =~ /^New, /m && $o2 !~ /^Reused/m),
            "$v: no resumption with session_tickets = false, cache off");
     }
+    # TLS 1.3 tickets: sent when something can resume them, none when nothing can
+    my %tickets;
+    for my $port ($R1, $R2, $R3) {
+        my ($o4, $e4) = tls(port => $port, sni => 'b.test', host => 'b.test', args => '-tls1_3 -msg');
+        $tickets{$port} = () = ($o4 . $e4) =~ /^<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], NewSessionTicket/mg;
+    }
+    ok($tickets{$R1} > 0, "TLS 1.3, tickets on: NewSessionTicket sent ($tickets{$R1})");
+    ok($tickets{$R3} > 0, "TLS 1.3, tickets off, cache on: NewSessionTicket sent ($tickets{$R3})");
+    is($tickets{$R2}, 0, 'TLS 1.3, tickets off and cache off: no NewSessionTicket (nothing could resume)');
     $r->stop;
 }
 done_testing();

@@ -1,19 +1,19 @@
 /*
  * pco_access_log_module.c: one line per request in an access log (SPEC §9, §11).
- *     log_formats = ( { name = "main"; format = "$remote_addr $status"; } );   # http
- *     access_log = { path = "logs/access.log"; format = "combined"; };        # http, server
- *     access_log = false;                                                      # off
+ *     log_formats = ( { name = "main"; format = "$remote_addr $status"; } );  # http
+ *     access_log = { path = "logs/access.log"; format = "combined"; };  # http, server, route
+ *     access_log = false;                                                # off
  * Formats: "combined" (Apache/nginx), "json" (one object a line) or a log_formats name.
  * Unset everywhere, the log is logs/access.log in the combined format.
  *
- * conf_done compiles the formats (templates of modules/http), resolves every http/server
- * node's effective log, collects the distinct files in cycle->module_ctx and registers the
- * LOG phase handler. init_master opens the files (O_APPEND|O_CREAT, 0644; one descriptor
- * per path however many servers use it) and registers the USR1 reopen handler, which each
- * process (master and workers) runs for itself: flush, open again, dup2 onto the old
- * descriptor. init_worker gives every file a 64 KiB buffer and starts a one-second flush
- * timer; a line that does not fit flushes the buffer first; exit_worker flushes. The
- * buffers are per worker: no shared state, no locks.
+ * conf_done compiles the formats (templates of modules/http), resolves every http, server
+ * and route node's effective log (a node that sets nothing shares its parent's), collects
+ * the distinct files in cycle->module_ctx and registers the LOG phase handler. init_master
+ * opens the files (O_APPEND|O_CREAT, 0644; one descriptor per path however many servers use
+ * it) and registers the USR1 reopen handler, which each process (master and workers) runs
+ * for itself: flush, open again, dup2 onto the old descriptor. init_worker gives every file
+ * a 64 KiB buffer and starts a one-second flush timer; a line that does not fit flushes the
+ * buffer first; exit_worker flushes. The buffers are per worker: no shared state, no locks.
  */
 #include "pco_http.h"
 #include "pco_time.h"
@@ -57,6 +57,8 @@ typedef struct {
     pco_conf_list_t          formats;     /* pco_access_log_format_t (http scope) */
     pco_access_log_spec_t    log;
     pco_access_log_log_t    *runtime;     /* resolved at conf_done; NULL = off */
+    bool                     resolved;
+    int                      resolve_rc;
 } pco_access_log_conf_t;
 
 typedef struct {
@@ -96,7 +98,7 @@ static const pco_setting_t pco_access_log_settings[] = {
       .offset = offsetof(pco_access_log_conf_t, formats), .sub = pco_access_log_format_members,
       .elt_size = sizeof(pco_access_log_format_t),
       .help = "named access-log formats: ( { name; format; } )" },
-    { .name = "access_log", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER, .type = PCO_CONF_GROUP,
+    { .name = "access_log", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_access_log_conf_t, log), .sub = pco_access_log_members,
       .flags = PCO_CONF_FALSE_OFF,
       .help = "{ path; format; } or false; default logs/access.log, combined" },
@@ -258,6 +260,53 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
     return PCO_OK;
 }
 
+/* True when alc sets access_log itself: inherited values carry the set mark and the
+ * source position of the node they come from. */
+static bool
+pco_access_log_own(const pco_access_log_conf_t *alc, const pco_access_log_conf_t *from)
+{
+    const pco_conf_src_t  *a, *b;
+
+    if (!pco_conf_is_set(alc, "access_log")) {
+        return false;
+    }
+    if (!pco_conf_is_set(from, "access_log")) {
+        return true;
+    }
+    a = pco_conf_src_of(alc, "access_log");
+    b = pco_conf_src_of(from, "access_log");
+    return a == NULL || b == NULL || a->line != b->line || a->file == NULL || b->file == NULL
+           || strcmp(a->file, b->file) != 0;
+}
+
+/* The effective log of one node. A node that does not set access_log itself shares the
+ * log of the node it inherits from (resolved first, once): a mistake is reported once, at
+ * the node that makes it, not again for every server and route that inherits it. */
+static int
+pco_access_log_node(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
+                    const pco_access_log_conf_t *mcf, pco_conf_node_t *node, unsigned depth)
+{
+    pco_access_log_conf_t  *alc = pco_conf_get(node, &pco_access_log_module);
+    pco_access_log_conf_t  *from;
+
+    if (alc == NULL) {
+        return PCO_OK;
+    }
+    if (alc->resolved) {
+        return alc->resolve_rc;
+    }
+    alc->resolved = true;
+    from = node->inherit != NULL ? pco_conf_get(node->inherit, &pco_access_log_module) : NULL;
+    if (from != NULL && depth < 16 && !pco_access_log_own(alc, from)) {
+        (void) pco_access_log_node(cf, ctx, mcf, node->inherit, depth + 1);
+        alc->runtime = from->runtime;
+        alc->resolve_rc = PCO_OK;      /* an error there is returned for that node */
+        return PCO_OK;
+    }
+    alc->resolve_rc = pco_access_log_resolve(cf, ctx, mcf, node);
+    return alc->resolve_rc;
+}
+
 static int
 pco_access_log_walk(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
                     const pco_access_log_conf_t *mcf, pco_conf_node_t *node, unsigned depth)
@@ -268,8 +317,8 @@ pco_access_log_walk(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
     if (depth > 16) {
         return PCO_OK;
     }
-    if (node->scope & (PCO_SCOPE_HTTP | PCO_SCOPE_SERVER)) {
-        rc = pco_access_log_resolve(cf, ctx, mcf, node);
+    if (node->scope & PCO_SCOPE_HSR) {
+        rc = pco_access_log_node(cf, ctx, mcf, node, 0);
     }
     for (i = 0; i < node->nchildren; i++) {
         if (pco_access_log_walk(cf, ctx, mcf, node->children[i], depth + 1) != PCO_OK) {
@@ -607,7 +656,7 @@ pco_access_log_handler(pco_http_request_t *r)
     size_t                           n, i, bound = 4;
     u_char                          *line, *end;
 
-    alc = r->server ? pco_http_server_conf(r, &pco_access_log_module)
+    alc = r->server ? pco_http_route_conf(r, &pco_access_log_module)
                     : pco_http_main_conf(pco_cycle, &pco_access_log_module);
     if (alc == NULL || alc->runtime == NULL) {
         return PCO_DECLINED;

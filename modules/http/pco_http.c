@@ -114,12 +114,83 @@ pco_http_src(const config_setting_t *cs, pco_conf_src_t *src)
     src->path = config_setting_name(cs);
 }
 
+/* A listen entry's options: name, libconfig type, what an error calls it. */
+static const struct {
+    const char  *name;
+    int          type;
+    const char  *kind;
+} pco_http_listen_opts[] = {
+    { "address",        CONFIG_TYPE_STRING, "a string" },
+    { "backlog",        CONFIG_TYPE_INT,    "an integer" },
+    { "tls",            CONFIG_TYPE_BOOL,   "true or false" },
+    { "reuseport",      CONFIG_TYPE_BOOL,   "true or false" },
+    { "default",        CONFIG_TYPE_BOOL,   "true or false" },
+    { "ipv6only",       CONFIG_TYPE_BOOL,   "true or false" },
+    { "proxy_protocol", CONFIG_TYPE_BOOL,   "true or false" },
+};
+
+/* One option of a listen group; reports what is wrong with it (and goes on). */
+static int
+pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t *l,
+                    const char **text)
+{
+    const char  *n = config_setting_name(m), *best = NULL;
+    size_t       i, bestd = SIZE_MAX;
+    int          t = config_setting_type(m);
+    bool         b;
+
+    for (i = 0; i < sizeof(pco_http_listen_opts) / sizeof(pco_http_listen_opts[0]); i++) {
+        if (strcmp(n, pco_http_listen_opts[i].name) == 0) {
+            break;
+        }
+        pco_conf_suggest(n, pco_http_listen_opts[i].name, &best, &bestd);
+    }
+    if (i == sizeof(pco_http_listen_opts) / sizeof(pco_http_listen_opts[0])) {
+        if (best != NULL) {
+            pco_conf_error(cf, m, "unknown listen option \"%s\" (did you mean \"%s\"?)", n,
+                           best);
+        } else {
+            pco_conf_error(cf, m, "unknown listen option \"%s\"", n);
+        }
+        return PCO_ERROR;
+    }
+    if (t != pco_http_listen_opts[i].type
+        && !(pco_http_listen_opts[i].type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
+    {
+        pco_conf_error(cf, m, "must be %s", pco_http_listen_opts[i].kind);
+        return PCO_ERROR;
+    }
+    if (t == CONFIG_TYPE_STRING) {
+        *text = config_setting_get_string(m);
+        return PCO_OK;
+    }
+    if (t != CONFIG_TYPE_BOOL) {
+        l->backlog = config_setting_get_int64(m);
+        if (l->backlog <= 0 || l->backlog > INT32_MAX) {
+            pco_conf_error(cf, m, "backlog must be between 1 and %d", INT32_MAX);
+            return PCO_ERROR;
+        }
+        return PCO_OK;
+    }
+    b = config_setting_get_bool(m);
+    switch (n[0]) {
+    case 't': l->tls = b; break;
+    case 'r': l->reuseport = b; break;
+    case 'd': l->default_server = b; break;
+    case 'i': l->ipv6only = b; break;
+    default:  l->proxy_protocol = b; break;
+    }
+    return PCO_OK;
+}
+
+/* One listen entry ("address" or { address = ...; options }): every problem is reported. */
 static int
 pco_http_listen_one(pco_conf_t *cf, const config_setting_t *e, pco_http_listen_t *l)
 {
-    const char  *text = NULL;
-    int          b;
-    long long    ll;
+    const char        *text = NULL;
+    config_setting_t  *m;
+    unsigned           i;
+    int                rc = PCO_OK;
 
     memset(l, 0, sizeof(*l));
     l->backlog = 511;
@@ -127,49 +198,29 @@ pco_http_listen_one(pco_conf_t *cf, const config_setting_t *e, pco_http_listen_t
     if (config_setting_type(e) == CONFIG_TYPE_STRING) {
         text = config_setting_get_string(e);
     } else if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
-        config_setting_t *m;
-        unsigned          i;
-
         for (i = 0; (m = config_setting_get_elem(e, i)) != NULL; i++) {
-            const char *n = config_setting_name(m);
-
-            if (strcmp(n, "address") == 0 && config_setting_type(m) == CONFIG_TYPE_STRING) {
-                text = config_setting_get_string(m);
-            } else if (strcmp(n, "backlog") == 0 && config_setting_type(m) == CONFIG_TYPE_INT) {
-                l->backlog = config_setting_get_int(m);
-            } else if ((strcmp(n, "tls") == 0 || strcmp(n, "reuseport") == 0
-                        || strcmp(n, "default") == 0 || strcmp(n, "ipv6only") == 0
-                        || strcmp(n, "proxy_protocol") == 0)
-                       && config_setting_type(m) == CONFIG_TYPE_BOOL) {
-                b = config_setting_get_bool(m);
-                if (n[0] == 't') {
-                    l->tls = b;
-                } else if (n[0] == 'r') {
-                    l->reuseport = b;
-                } else if (n[0] == 'd') {
-                    l->default_server = b;
-                } else if (n[0] == 'i') {
-                    l->ipv6only = b;
-                } else {
-                    l->proxy_protocol = b;
-                }
-            } else {
-                pco_conf_error(cf, m, "unknown or mistyped listen option \"%s\"", n);
-                return PCO_ERROR;
+            if (pco_http_listen_opt(cf, m, l, &text) != PCO_OK) {
+                rc = PCO_ERROR;
             }
         }
-        if (config_setting_lookup_int64(e, "backlog", &ll) == CONFIG_TRUE && ll <= 0) {
-            pco_conf_error(cf, e, "backlog must be positive");
-            return PCO_ERROR;
+        if (text == NULL && config_setting_get_member(e, "address") != NULL) {
+            return PCO_ERROR;       /* reported above: not a string */
         }
+    } else {
+        pco_conf_error(cf, e, "a listen entry must be an address string or a group");
+        return PCO_ERROR;
     }
     if (text == NULL) {
         pco_conf_error(cf, e, "listen needs an address");
         return PCO_ERROR;
     }
     if (pco_parse_addr(text, &l->sa, &l->socklen, true) != PCO_OK) {
-        pco_conf_error(cf, e, "invalid listen address \"%s\"", text);
+        pco_conf_error(cf, e, "invalid listen address \"%s\" (IP:port, [IPv6]:port, *:port "
+                       "or unix:/path)", text);
         return PCO_ERROR;
+    }
+    if (rc != PCO_OK) {
+        return rc;
     }
     l->text = pco_pstrndup(cf->pool, text, strlen(text));
     return l->text == NULL ? PCO_ERROR : PCO_OK;
@@ -180,7 +231,7 @@ pco_http_parse_listen(pco_conf_t *cf, const config_setting_t *cs, void *field,
                       const pco_setting_t *s)
 {
     pco_http_listen_list_t  *ll = field;
-    int                      t = config_setting_type(cs), n, i;
+    int                      t = config_setting_type(cs), n, i, rc = PCO_OK;
 
     pco_unused(s);
     if (t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_GROUP) {
@@ -189,6 +240,7 @@ pco_http_parse_listen(pco_conf_t *cf, const config_setting_t *cs, void *field,
         n = config_setting_length(cs);
     } else {
         pco_conf_error(cf, cs, "listen must be a string, a group or a list of them");
+        ll->invalid = true;
         return PCO_ERROR;
     }
     ll->elts = pco_pcalloc(cf->pool, sizeof(pco_http_listen_t) * (size_t) (n ? n : 1));
@@ -196,17 +248,20 @@ pco_http_parse_listen(pco_conf_t *cf, const config_setting_t *cs, void *field,
     if (ll->elts == NULL) {
         return PCO_ERROR;
     }
+    /* every entry is checked, so that all errors are reported at once */
     for (i = 0; i < n; i++) {
         const config_setting_t *e = (n == 1 && (t == CONFIG_TYPE_STRING
                                                 || t == CONFIG_TYPE_GROUP))
                                     ? cs : config_setting_get_elem(cs, (unsigned) i);
 
         if (pco_http_listen_one(cf, e, &ll->elts[ll->n]) != PCO_OK) {
-            return PCO_ERROR;
+            ll->invalid = true;
+            rc = PCO_ERROR;
+            continue;
         }
         ll->n++;
     }
-    return PCO_OK;
+    return rc;
 }
 
 /* ---- registration ---- */

@@ -29,6 +29,7 @@ typedef struct {
 typedef struct {
     pco_http_listen_t  *elts;
     size_t              n;
+    bool                invalid;         /* an entry had errors (already reported) */
 } pco_http_listen_list_t;
 
 typedef struct {

@@ -212,6 +212,21 @@ pco_http_build_route(pco_conf_t *cf, pco_http_server_t *s, pco_conf_node_t *node
     rt->src = node->src;
     rt->path = hc->match.path;
     rt->path_prefix = hc->match.path_prefix;
+    /* a normalised request path always starts with '/' (or is the "*" of OPTIONS *) */
+    if (rt->path.len && rt->path.data[0] != '/'
+        && !(rt->path.len == 1 && rt->path.data[0] == '*'))
+    {
+        pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+                           "match.path \"%.*s\" must start with \"/\"", (int) rt->path.len,
+                           (const char *) rt->path.data);
+        rc = PCO_ERROR;
+    }
+    if (rt->path_prefix.len && rt->path_prefix.data[0] != '/') {
+        pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+                           "match.path_prefix \"%.*s\" must start with \"/\"",
+                           (int) rt->path_prefix.len, (const char *) rt->path_prefix.data);
+        rc = PCO_ERROR;
+    }
     if (hc->match.path_regex.len) {
         rt->path_regex = pco_http_regex(cf, pco_conf_src_of(hc, "match"), &hc->match.path_regex,
                                         false, &rt->regex_captures);
@@ -386,7 +401,9 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
             hm->routes[hm->nroutes++] = rt;
         }
         if (hc->listen.n == 0) {
-            pco_conf_error_src(cf, &sn->src, "server has no listen address");
+            if (!hc->listen.invalid) {
+                pco_conf_error_src(cf, &sn->src, "server has no listen address");
+            }
             rc = PCO_ERROR;
             continue;
         }

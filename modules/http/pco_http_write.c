@@ -266,6 +266,9 @@ pco_http_head_filter(pco_http_request_t *r)
     if (st == 204 || st == 304) {
         r->out.content_length = -1;
     }
+    if (st == 204) {
+        r->out.content_type.len = 0;     /* nothing to describe (as nginx) */
+    }
     if (!r->keepalive || rq->close_after || c->close) {
         r->keepalive = 0;
     }

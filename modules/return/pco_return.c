@@ -91,6 +91,12 @@ pco_return_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             }
             rcf->body_literal = pco_http_template_is_literal(rcf->body_tpl);
         }
+        if (rcf->ret.location.len == 0 && rcf->ret.status >= 300 && rcf->ret.status <= 399
+            && rcf->ret.status != 304)
+        {
+            pco_conf_warn_src(cf, src, "a %d redirect without a location: clients get no "
+                              "Location header", (int) rcf->ret.status);
+        }
         if (rcf->ret.location.len > 0) {
             if (rcf->ret.location.data[0] == '$') {
                 pco_conf_warn_src(cf, src, "location starts with a variable: an open "

@@ -92,8 +92,10 @@ pco_static_pool_alloc(void *ctx, size_t size)
     return pco_pnalloc(ctx, size);
 }
 
+/* Loads conf/mime.types; a missing file is a warning at `first`, the first static route
+ * (the setting that needs the types), and the built-in table is used. */
 static int
-pco_static_load_mime(pco_conf_t *cf, pco_static_ctx_t *sc)
+pco_static_load_mime(pco_conf_t *cf, pco_static_ctx_t *sc, const pco_conf_src_t *first)
 {
     char         *path = pco_conf_full_path(cf, "conf/mime.types");
     pco_conf_src_t src = { path, 0, "mime.types" };
@@ -104,8 +106,7 @@ pco_static_load_mime(pco_conf_t *cf, pco_static_ctx_t *sc)
 
     f = path ? fopen(path, "rb") : NULL;
     if (f == NULL) {
-        src.file = cf->file;
-        pco_conf_warn_src(cf, &src, "cannot open %s (%s): using the built-in MIME types",
+        pco_conf_warn_src(cf, first, "cannot open %s (%s): using the built-in MIME types",
                           path ? path : "conf/mime.types", strerror(errno));
         text = (u_char *) pco_static_builtin_mime;
         len = (long) sizeof(pco_static_builtin_mime) - 1;
@@ -143,6 +144,7 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     size_t                n, i;
     int                   rc = PCO_OK;
     bool                  any = false;
+    const pco_conf_src_t *first = NULL;
 
     n = pco_http_routes(cycle, &routes);
     for (i = 0; i < n; i++) {
@@ -155,6 +157,9 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         }
         any = true;
         src = pco_conf_src_of(scf, "static");
+        if (first == NULL) {
+            first = src;
+        }
         scf->root_fd = -1;
         scf->root_path = pco_conf_full_path(cf, (const char *) scf->st.root.data);
         if (scf->root_path == NULL) {
@@ -185,7 +190,7 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return rc;
     }
     sc = pco_pcalloc(cycle->pool, sizeof(pco_static_ctx_t));
-    if (sc == NULL || pco_static_load_mime(cf, sc) != PCO_OK) {
+    if (sc == NULL || pco_static_load_mime(cf, sc, first) != PCO_OK) {
         return PCO_ERROR;
     }
     cycle->module_ctx[pco_static_module.index] = sc;

@@ -386,6 +386,11 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
     SSL_CTX_set_timeout(ctx, (long) (tcf->tls.session_timeout / 1000));
     if (!tcf->tls.session_tickets) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        if (strcmp((char *) tcf->tls.session_cache.data, "off") == 0) {
+            /* nothing can resume: no TLS 1.3 NewSessionTicket (OpenSSL would otherwise send
+             * two stateful ones per handshake that no cache remembers) */
+            SSL_CTX_set_num_tickets(ctx, 0);
+        }
     } else if (pco_tls_tickets_zone(cf, cycle, tcf) != PCO_OK) {
         rc = PCO_ERROR;
     } else {
