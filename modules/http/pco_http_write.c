@@ -227,24 +227,34 @@ pco_http_std_headers_len(pco_http_request_t *r)
     return 64 + sizeof(PCO_VERSION_STR) + pco_cached_http_time.len + r->request_id.len;
 }
 
-u_char *
-pco_http_std_headers(pco_http_request_t *r, u_char *p)
+static u_char *
+pco_http_server_date(pco_http_conf_t *hc, u_char *p)
 {
-    pco_http_conf_t  *hc = pco_http_req(r)->conf;
-
     if (hc->server_tokens) {
         p = pco_http_lit(p, "Server: " PCO_NAME "/" PCO_VERSION_STR "\r\nDate: ");
     } else {
         p = pco_http_lit(p, "Server: " PCO_NAME "\r\nDate: ");
     }
     p = pco_http_cpy(p, pco_cached_http_time.data, pco_cached_http_time.len);
-    p = pco_http_lit(p, "\r\n");
+    return pco_http_lit(p, "\r\n");
+}
+
+static u_char *
+pco_http_request_id_line(pco_http_request_t *r, u_char *p)
+{
     if (r->request_id.len) {
         p = pco_http_lit(p, "X-Request-Id: ");
         p = pco_http_cpy(p, r->request_id.data, r->request_id.len);
         p = pco_http_lit(p, "\r\n");
     }
     return p;
+}
+
+u_char *
+pco_http_std_headers(pco_http_request_t *r, u_char *p)
+{
+    p = pco_http_server_date(pco_http_req(r)->conf, p);
+    return pco_http_request_id_line(r, p);
 }
 
 int
@@ -305,13 +315,8 @@ pco_http_head_filter(pco_http_request_t *r)
         *p++ = ' ';
         p = pco_http_cpy(p, reason.data, reason.len);
     }
-    if (hc->server_tokens) {
-        p = pco_http_lit(p, "\r\nServer: " PCO_NAME "/" PCO_VERSION_STR "\r\nDate: ");
-    } else {
-        p = pco_http_lit(p, "\r\nServer: " PCO_NAME "\r\nDate: ");
-    }
-    p = pco_http_cpy(p, pco_cached_http_time.data, pco_cached_http_time.len);
     p = pco_http_lit(p, "\r\n");
+    p = pco_http_server_date(hc, p);
     if (r->out.content_type.len) {
         p = pco_http_lit(p, "Content-Type: ");
         p = pco_http_cpy(p, r->out.content_type.data, r->out.content_type.len);
@@ -339,11 +344,7 @@ pco_http_head_filter(pco_http_request_t *r)
     } else {
         p = pco_http_lit(p, "Connection: close\r\n");
     }
-    if (r->request_id.len) {
-        p = pco_http_lit(p, "X-Request-Id: ");
-        p = pco_http_cpy(p, r->request_id.data, r->request_id.len);
-        p = pco_http_lit(p, "\r\n");
-    }
+    p = pco_http_request_id_line(r, p);
     for (i = 0; i < r->out.nheaders; i++) {
         p = pco_http_cpy(p, r->out.headers[i].name.data, r->out.headers[i].name.len);
         p = pco_http_lit(p, ": ");

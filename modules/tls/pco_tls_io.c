@@ -245,77 +245,61 @@ pco_tls_unblock_write(pco_connection_t *c, pco_tls_io_state_t *st)
     st->write_blocked = 0;
 }
 
-/* A write event (or a posted one) while SSL_read waits for one: the reader retries, then the
- * write handler the hook stood for gets the event as it would have without the hook. A write
- * timeout goes to the saved handler alone (the reader stays parked; its own timer bounds
- * it). */
+/* A write event (or a posted one) while SSL_read waits for one (on_write; a read event while
+ * SSL_write waits is the mirror image): the blocked side retries, then the handler the hook
+ * stood for gets the event as it would have without the hook. A timeout goes to the saved
+ * handler alone (the blocked side stays parked; its own timer bounds it). */
 static void
-pco_tls_write_hook(pco_event_t *ev)
+pco_tls_hook(pco_event_t *ev, bool on_write)
 {
     pco_connection_t     *c = ev->data;
     SSL                  *ssl = c->tls;
     pco_tls_io_state_t   *st = pco_tls_io_state(ssl, false);
-    pco_event_handler_pt  h;
+    pco_event_t          *blocked = on_write ? &c->read : &c->write;
+    pco_event_handler_pt  h, self = on_write ? pco_tls_write_hook : pco_tls_read_hook;
     unsigned              instance = pco_conn_instance(c);
 
     if (st == NULL) {
         return;     /* cannot happen: the hook is installed with the state */
     }
-    h = st->saved_write;
+    h = on_write ? st->saved_write : st->saved_read;
     if (ev->timedout) {
         if (h != NULL) {
             h(ev);
         }
         return;
     }
-    pco_tls_unblock_read(c, st);
-    c->read.ready = 1;
-    if (c->read.handler != NULL) {
-        c->read.handler(&c->read);
+    if (on_write) {
+        pco_tls_unblock_read(c, st);
+    } else {
+        pco_tls_unblock_write(c, st);
+    }
+    blocked->ready = 1;
+    if (blocked->handler != NULL) {
+        blocked->handler(blocked);
     }
     if (pco_tls_io_gone(c, ssl, instance)) {
         return;
     }
-    /* unless the reader parked again (then the writer would only meet a full socket too
-     * and the next write event comes back here) */
-    h = c->write.handler;
-    if (h != NULL && h != pco_tls_write_hook) {
-        h(&c->write);
+    /* unless the blocked side parked again (then this side would only meet the same full
+     * socket, and the next event comes back here) */
+    h = ev->handler;
+    if (h != NULL && h != self) {
+        h(ev);
     }
 }
 
-/* A read event while SSL_write waits for one: the mirror image of pco_tls_write_hook. */
+static void
+pco_tls_write_hook(pco_event_t *ev)
+{
+    pco_tls_hook(ev, true);
+}
+
+/* A read event while SSL_write waits for one: the mirror image. */
 static void
 pco_tls_read_hook(pco_event_t *ev)
 {
-    pco_connection_t     *c = ev->data;
-    SSL                  *ssl = c->tls;
-    pco_tls_io_state_t   *st = pco_tls_io_state(ssl, false);
-    pco_event_handler_pt  h;
-    unsigned              instance = pco_conn_instance(c);
-
-    if (st == NULL) {
-        return;
-    }
-    h = st->saved_read;
-    if (ev->timedout) {
-        if (h != NULL) {
-            h(ev);
-        }
-        return;
-    }
-    pco_tls_unblock_write(c, st);
-    c->write.ready = 1;
-    if (c->write.handler != NULL) {
-        c->write.handler(&c->write);
-    }
-    if (pco_tls_io_gone(c, ssl, instance)) {
-        return;
-    }
-    h = c->read.handler;
-    if (h != NULL && h != pco_tls_read_hook) {
-        h(&c->read);
-    }
+    pco_tls_hook(ev, false);
 }
 
 /* SSL_read wants to write (reading) or SSL_write wants to read: park the operation on the
