@@ -89,7 +89,7 @@ static const char pco_static_builtin_mime[] =
 static void *
 pco_static_pool_alloc(void *ctx, size_t size)
 {
-    return pco_pnalloc(ctx, size);
+    return pco_palloc(ctx, size);       /* aligned: it also holds the table of entries */
 }
 
 /* Loads conf/mime.types; a missing file is a warning at `first`, the first static route
