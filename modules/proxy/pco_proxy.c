@@ -408,7 +408,9 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
             p->head_sent = 0;
             p->rbuf_sent = 0;
             p->hbuf_len = 0;
-            pco_event_post(&uc->write);
+            if (!pco_proxy_send_now(p)) {
+                pco_event_post(&uc->write);
+            }
             return PCO_AGAIN;
         }
         rc = pco_proxy_connect_server(p, s);

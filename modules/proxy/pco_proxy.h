@@ -113,6 +113,7 @@ bool pco_proxy_idempotent(const pco_http_request_t *r);
 
 /* pco_proxy_send.c: the upstream write event and the client read callback. */
 void pco_proxy_up_write(pco_event_t *ev);
+bool pco_proxy_send_now(pco_proxy_ctx_t *p);
 void pco_proxy_client_read(pco_http_request_t *r);
 
 /* pco_proxy_response.c: the upstream read event and the client write callback. */
