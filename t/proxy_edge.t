@@ -22,19 +22,6 @@ skip_unless_module('proxy');
 
 my $p = Portico->new(start => 0);
 
-sub wr
-{
-    my ($c, $bytes) = @_;
-    local $SIG{PIPE} = 'IGNORE';
-    my $off = 0;
-    while ($off < length $bytes) {
-        my $n = syswrite($c, $bytes, length($bytes) - $off, $off);
-        return 0 unless $n;
-        $off += $n;
-    }
-    return 1;
-}
-
 # Reads $len body bytes (what is in $$rest first).
 sub rd
 {
@@ -64,82 +51,82 @@ sub next_head
 # The scripted backend: answers by path, serving requests on one connection until told to
 # close. /pid answers the serving process id (one process per connection).
 my %raw = (
-    '/pid' => sub { my ($c) = @_; wr($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($$)
+    '/pid' => sub { my ($c) = @_; write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($$)
                                        . "\r\n\r\n$$"); 1 },
     '/103' => sub {
         my ($c) = @_;
-        wr($c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+        write_all($c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
                . "Connection: X-Drop\r\nX-Drop: 1\r\n\r\n");
         sleep 0.1;
-        wr($c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
         1;
     },
     '/103many' => sub {
         my ($c) = @_;
         my $link = '<' . ('l' x 12000) . '>; rel=preload';
-        wr($c, join('', map { "HTTP/1.1 103 Early Hints\r\nLink: $link\r\nX-N: $_\r\n\r\n" }
+        write_all($c, join('', map { "HTTP/1.1 103 Early Hints\r\nLink: $link\r\nX-N: $_\r\n\r\n" }
                             1 .. 400) . "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
         1;
     },
     '/100' => sub {
         my ($c, $head, $rest) = @_;
         my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-        wr($c, "HTTP/1.1 100 Continue\r\n\r\n");
+        write_all($c, "HTTP/1.1 100 Continue\r\n\r\n");
         my $body = rd($c, $rest, $len || 0);
         my $res = sha256_hex($body // '') . " " . length($body // '');
-        wr($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($res) . "\r\n\r\n$res");
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($res) . "\r\n\r\n$res");
         1;
     },
     '/101' => sub {
-        wr($_[0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n"
+        write_all($_[0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n"
                   . "Connection: upgrade\r\n\r\n");
         sleep 1;
         0;
     },
     '/trailers' => sub {
-        wr($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+        write_all($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
                   . "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: abc\r\nX-Other: 2\r\n\r\n");
         1;
     },
     '/badchunk' => sub {
-        wr($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        write_all($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                   . "5\r\nhello\r\nzz\r\nxx\r\n0\r\n\r\n");
         1;
     },
     '/http10' => sub {
-        wr($_[0], "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+        write_all($_[0], "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                   . pattern_bytes(100000));
         0;
     },
     '/te-gzip' => sub {
-        wr($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        write_all($_[0], "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                   . "5\r\nhello\r\n0\r\n\r\n");
         1;
     },
-    '/cl-neg' => sub { wr($_[0], "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nx"); 0 },
+    '/cl-neg' => sub { write_all($_[0], "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nx"); 0 },
     '/cl-overflow' => sub {
-        wr($_[0], "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nx");
+        write_all($_[0], "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nx");
         0;
     },
     '/headers' => sub {
         my ($c, $head) = @_;
         my ($n) = $head =~ /[?&]n=(\d+)/;
-        wr($c, "HTTP/1.1 200 OK\r\n" . join('', map { "X-H-$_: $_\r\n" } 1 .. $n)
+        write_all($c, "HTTP/1.1 200 OK\r\n" . join('', map { "X-H-$_: $_\r\n" } 1 .. $n)
                . "Content-Length: 2\r\n\r\nok");
         1;
     },
     '/slowtail' => sub {
         my ($c) = @_;
-        wr($c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\na");
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\na");
         sleep 0.6;
-        wr($c, "b");
+        write_all($c, "b");
         1;
     },
     '/slowbody' => sub {
         my ($c) = @_;
-        wr($c, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" . ('a' x 1000));
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" . ('a' x 1000));
         sleep 1;
-        wr($c, 'b' x 999000);
+        write_all($c, 'b' x 999000);
         1;
     },
 );
@@ -226,7 +213,7 @@ sub raw_pid
     socket(my $sk, PF_INET, SOCK_STREAM, 0) or die;
     setsockopt($sk, SOL_SOCKET, SO_RCVBUF, 4096);
     connect($sk, pack_sockaddr_in($port, inet_aton('127.0.0.1'))) or die "connect: $!";
-    wr($sk, http_request('GET', '/raw/103many', Connection => 'close'));
+    write_all($sk, http_request('GET', '/raw/103many', Connection => 'close'));
     sleep 1;
     my ($got, $deadline) = ('', time + 10);
     while (time < $deadline) {

@@ -31,19 +31,6 @@ sub each_part
     return 1;
 }
 
-sub wr
-{
-    my ($c, $bytes) = @_;
-    local $SIG{PIPE} = 'IGNORE';
-    my $off = 0;
-    while ($off < length $bytes) {
-        my $n = syswrite($c, $bytes, length($bytes) - $off, $off);
-        return 0 unless $n;
-        $off += $n;
-    }
-    return 1;
-}
-
 my $p = Portico->new(start => 0);
 
 # /down?n=N: N pattern bytes with Content-Length, written as fast as the proxy takes them.
@@ -52,8 +39,8 @@ my $raw = PorticoBackend->raw(port => $p->port(2), handler => sub {
     my ($c, $head, $rest) = @_;
     if ($head =~ m{^GET /down\?n=(\d+)}) {
         my $n = $1;
-        wr($c, "HTTP/1.1 200 OK\r\nContent-Length: $n\r\nConnection: close\r\n\r\n");
-        each_part($n, sub { wr($c, $_[0]) });
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: $n\r\nConnection: close\r\n\r\n");
+        each_part($n, sub { write_all($c, $_[0]) });
         return;
     }
     my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
@@ -74,7 +61,7 @@ my $raw = PorticoBackend->raw(port => $p->port(2), handler => sub {
         }
     }
     my $res = $sha->hexdigest . " $got";
-    wr($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($res)
+    write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($res)
            . "\r\nConnection: close\r\n\r\n$res");
 });
 
@@ -107,11 +94,11 @@ sub upload
 {
     my ($n, $max) = @_;
     my $s = http_connect($port, timeout => 5) or return '';
-    wr($s, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: $n\r\nConnection: close\r\n\r\n");
+    write_all($s, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: $n\r\nConnection: close\r\n\r\n");
     my $i = 0;
     each_part($n, sub {
         $$max = rss_kb() if $max && $i++ % 8 == 0 && rss_kb() > $$max;
-        wr($s, $_[0]);
+        write_all($s, $_[0]);
     });
     my $r = http_read_response($s, timeout => 60);
     close $s;
@@ -123,7 +110,7 @@ sub download
 {
     my ($n, $max) = @_;
     my $s = http_connect($port, timeout => 5) or return (0, '', 0);
-    wr($s, "GET /down?n=$n HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    write_all($s, "GET /down?n=$n HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     my ($buf, $status, $got, $since) = ('', 0, 0, 0);
     my $sha = Digest::SHA->new(256);
     my $deadline = time + 120;

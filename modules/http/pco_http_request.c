@@ -51,44 +51,47 @@ pco_http_empty_handler(pco_event_t *ev)
     pco_unused(ev);
 }
 
-void
-pco_http_init_connection(pco_connection_t *c)
+void (*pco_http_tls_handshake)(pco_connection_t *c);
+void (*pco_http_tls_free)(pco_connection_t *c);
+
+/* A new connection: counted, in epoll, under client_header_timeout (which also bounds a
+ * TLS handshake). False when it had to be closed. */
+static bool
+pco_http_start_connection(pco_connection_t *c, pco_event_handler_pt read_handler)
 {
     pco_http_addr_t *a = c->listening->servers;
 
     pco_counter_add(pco_http_cur_main->c_active, 1);
     pco_counter_add(pco_http_cur_main->c_total, 1);
     c->data = NULL;
-    c->read.handler = pco_http_wait_request;
+    c->read.handler = read_handler;
     c->write.handler = pco_http_empty_handler;
     if (pco_event_add_conn(c) != PCO_OK) {
         pco_http_close(c);
-        return;
+        return false;
     }
     pco_event_add_timer(&c->read, pco_http_addr_conf(a)->client_header_timeout);
-    if (c->read.ready) {
+    return true;
+}
+
+void
+pco_http_init_connection(pco_connection_t *c)
+{
+    if (pco_http_start_connection(c, pco_http_wait_request) && c->read.ready) {
         pco_http_wait_request(&c->read);
     }
 }
 
-void (*pco_http_tls_handshake)(pco_connection_t *c);
-void (*pco_http_tls_free)(pco_connection_t *c);
-
 void
 pco_http_init_tls_connection(pco_connection_t *c)
 {
-    pco_http_addr_t *a = c->listening->servers;
-
-    pco_counter_add(pco_http_cur_main->c_active, 1);
-    pco_counter_add(pco_http_cur_main->c_total, 1);
-    c->data = NULL;
-    c->read.handler = pco_http_empty_handler;
-    c->write.handler = pco_http_empty_handler;
-    if (pco_http_tls_handshake == NULL || pco_event_add_conn(c) != PCO_OK) {
-        pco_http_close(c);
+    if (!pco_http_start_connection(c, pco_http_empty_handler)) {
         return;
     }
-    pco_event_add_timer(&c->read, pco_http_addr_conf(a)->client_header_timeout);
+    if (pco_http_tls_handshake == NULL) {
+        pco_http_close(c);      /* no tls module (a TLS listener needs it) */
+        return;
+    }
     pco_http_tls_handshake(c);
 }
 

@@ -61,6 +61,50 @@ pco_proxy_client_read(pco_http_request_t *r)
     pco_proxy_finish(p, PCO_ERROR);
 }
 
+/* Writes what is left of the head and of the body bytes in rbuf (one writev) and counts
+ * what went out; the result of the writev. */
+static ssize_t
+pco_proxy_write_buffered(pco_proxy_ctx_t *p)
+{
+    pco_connection_t  *uc = p->uc;
+    struct iovec       iov[2];
+    size_t             hl = p->head_len - p->head_sent, bl = p->rbuf_len - p->rbuf_sent;
+    ssize_t            n;
+    int                iovcnt = 0;
+
+    if (hl > 0) {
+        iov[iovcnt].iov_base = p->head + p->head_sent;
+        iov[iovcnt++].iov_len = hl;
+    }
+    if (bl > 0) {
+        iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
+        iov[iovcnt++].iov_len = bl;
+    }
+    n = uc->io->writev(uc, iov, iovcnt);
+    if (n <= 0) {
+        return n;
+    }
+    if ((size_t) n <= hl) {
+        p->head_sent += (size_t) n;
+    } else {
+        p->head_sent = p->head_len;
+        p->rbuf_sent += (size_t) n - hl;
+        p->body_written = true;
+    }
+    return n;
+}
+
+/* The whole request is written: wait for the response head. */
+static void
+pco_proxy_request_sent(pco_proxy_ctx_t *p)
+{
+    if (p->uc->write.timer_index) {
+        pco_event_del_timer(&p->uc->write);
+    }
+    p->state = PCO_PROXY_READ_HEAD;
+    pco_event_add_timer(&p->uc->read, p->u->read_timeout);
+}
+
 /*
  * A reused upstream connection (already connected, idle in the pool): the request is
  * written at once, as nginx does, instead of from a posted write event that runs only after
@@ -73,40 +117,15 @@ pco_proxy_client_read(pco_http_request_t *r)
 bool
 pco_proxy_send_now(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
-    struct iovec       iov[2];
-    size_t             hl = p->head_len - p->head_sent, bl = p->rbuf_len - p->rbuf_sent;
-    ssize_t            n;
-    int                iovcnt = 0;
-
-    if (!p->body_held || hl == 0) {
+    if (!p->body_held || p->head_sent == p->head_len) {
         return false;
     }
-    iov[iovcnt].iov_base = p->head + p->head_sent;
-    iov[iovcnt++].iov_len = hl;
-    if (bl > 0) {
-        iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
-        iov[iovcnt++].iov_len = bl;
-    }
-    n = uc->io->writev(uc, iov, iovcnt);
-    if (n <= 0) {
+    if (pco_proxy_write_buffered(p) <= 0
+        || p->head_sent < p->head_len || p->rbuf_sent < p->rbuf_len)
+    {
         return false;
     }
-    if ((size_t) n <= hl) {
-        p->head_sent += (size_t) n;
-    } else {
-        p->head_sent = p->head_len;
-        p->rbuf_sent += (size_t) n - hl;
-        p->body_written = true;
-    }
-    if ((size_t) n < hl + bl) {
-        return false;
-    }
-    if (uc->write.timer_index) {
-        pco_event_del_timer(&uc->write);
-    }
-    p->state = PCO_PROXY_READ_HEAD;
-    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_proxy_request_sent(p);
     return true;
 }
 
@@ -114,16 +133,13 @@ static void
 pco_proxy_send(pco_proxy_ctx_t *p)
 {
     pco_connection_t  *uc = p->uc;
-    struct iovec       iov[2];
     ssize_t            n;
-    size_t             hl, bl, got;
-    int                iovcnt, rc;
+    size_t             got;
+    int                rc;
     bool               moved = false;
 
     for ( ;; ) {
-        hl = p->head_len - p->head_sent;
-        bl = p->rbuf_len - p->rbuf_sent;
-        if (hl == 0 && bl == 0) {
+        if (p->head_sent == p->head_len && p->rbuf_sent == p->rbuf_len) {
             if (p->body_held || p->body_read_done) {
                 break;
             }
@@ -154,16 +170,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             }
             continue;
         }
-        iovcnt = 0;
-        if (hl > 0) {
-            iov[iovcnt].iov_base = p->head + p->head_sent;
-            iov[iovcnt++].iov_len = hl;
-        }
-        if (bl > 0) {
-            iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
-            iov[iovcnt++].iov_len = bl;
-        }
-        n = uc->io->writev(uc, iov, iovcnt);
+        n = pco_proxy_write_buffered(p);
         if (n == PCO_AGAIN) {
             uc->write.ready = 0;
             /* send_timeout runs between two successful writes: a client event that moved
@@ -180,19 +187,8 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             return;
         }
         moved = moved || n > 0;
-        if ((size_t) n <= hl) {
-            p->head_sent += (size_t) n;
-        } else {
-            p->head_sent = p->head_len;
-            p->rbuf_sent += (size_t) n - hl;
-            p->body_written = true;
-        }
     }
-    if (uc->write.timer_index) {
-        pco_event_del_timer(&uc->write);
-    }
-    p->state = PCO_PROXY_READ_HEAD;
-    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_proxy_request_sent(p);
     pco_proxy_up_read(&uc->read);
 }
 

@@ -160,15 +160,34 @@ pco_status_hc(const pco_upstream_server_t *s, int what)
 
 /* what: 0 up, 1 active, 2 tries, 3 failures, 4 responses by class, 5..8 health checks
  * (consecutive successes, consecutive failures, last check time, smoothed duration). */
+
+/* The per-upstream-server families, in the order of pco_status_prom_userver's `what`. */
+static const struct {
+    const char  *name;
+    const char  *type;
+    const char  *help;
+} pco_status_userver_families[] = {
+    { "upstream_server_up", "gauge",
+      "1 when the upstream server may get traffic, 0 when it is down." },
+    { "upstream_server_active", "gauge", "Connections in flight to the upstream server." },
+    { "upstream_server_tries_total", "counter", "Tries sent to the upstream server." },
+    { "upstream_server_failures_total", "counter",
+      "Tries that got no response status from the upstream server." },
+    { "upstream_server_responses_total", "counter",
+      "Upstream server responses by status class." },
+    { "upstream_server_check_successes", "gauge",
+      "Consecutive successful active health checks." },
+    { "upstream_server_check_failures", "gauge", "Consecutive failed active health checks." },
+    { "upstream_server_check_last_timestamp_seconds", "gauge",
+      "Unix time of the last active health check (0: never)." },
+    { "upstream_server_check_duration_seconds", "gauge",
+      "Smoothed duration of successful active health checks." },
+};
+
 static void
 pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
-    static const char *const  names[9] = {
-        "upstream_server_up", "upstream_server_active", "upstream_server_tries_total",
-        "upstream_server_failures_total", "upstream_server_responses_total",
-        "upstream_server_check_successes", "upstream_server_check_failures",
-        "upstream_server_check_last_timestamp_seconds", "upstream_server_check_duration_seconds"
-    };
+    const char               *name = pco_status_userver_families[what].name;
     char                      tmp[32];
     pco_status_seen_t         seen;
     pco_status_label_t        l[3];
@@ -191,31 +210,31 @@ pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int wh
             l[1].value = us->s->name;
             switch (what) {
             case 0:
-                pco_status_prom_int(b, names[0], l, 2, pco_status_server_up(us->s));
+                pco_status_prom_int(b, name, l, 2, pco_status_server_up(us->s));
                 break;
             case 1:
-                pco_status_prom_int(b, names[1], l, 2, pco_upstream_active(us->s));
+                pco_status_prom_int(b, name, l, 2, pco_upstream_active(us->s));
                 break;
             case 2:
-                pco_status_prom_int(b, names[2], l, 2, pco_status_read(us->tries));
+                pco_status_prom_int(b, name, l, 2, pco_status_read(us->tries));
                 break;
             case 3:
-                pco_status_prom_int(b, names[3], l, 2, pco_status_read(us->failures));
+                pco_status_prom_int(b, name, l, 2, pco_status_read(us->failures));
                 break;
             case 5:
             case 6:
             case 7:
-                pco_status_prom_int(b, names[what], l, 2, pco_status_hc(us->s, what));
+                pco_status_prom_int(b, name, l, 2, pco_status_hc(us->s, what));
                 break;
             case 8:
                 snprintf(tmp, sizeof(tmp), "%.6f", (double) pco_status_hc(us->s, 8) / 1e6);
-                pco_status_prom_sample(b, names[8], l, 2, tmp);
+                pco_status_prom_sample(b, name, l, 2, tmp);
                 break;
             default:
                 for (k = 0; k < 5; k++) {
                     l[2].name = "class";
                     l[2].value = pco_status_cstr(pco_status_classes[k]);
-                    pco_status_prom_int(b, names[4], l, 3, pco_status_read(us->cls[k]));
+                    pco_status_prom_int(b, name, l, 3, pco_status_read(us->cls[k]));
                 }
             }
         }
@@ -290,6 +309,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 {
     pco_status_label_t  l[1];
     int                 i;
+    size_t              f;
 
     pco_status_prom_one(b, "reloads_total", "counter", "Configuration reloads.", ctx->reloads);
     pco_status_prom_one(b, "worker_restarts_total", "counter",
@@ -329,33 +349,14 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
                         "Upstream tries sent on an idle kept-alive connection.", ctx->up_reused);
     pco_status_prom_one(b, "upstream_connections_opened_total", "counter",
                         "Upstream connections opened.", ctx->up_opened);
-    pco_status_prom_family(b, "upstream_server_up", "gauge",
-                           "1 when the upstream server may get traffic, 0 when it is down.");
-    pco_status_prom_userver(ctx, b, 0);
-    pco_status_prom_family(b, "upstream_server_active", "gauge",
-                           "Connections in flight to the upstream server.");
-    pco_status_prom_userver(ctx, b, 1);
-    pco_status_prom_family(b, "upstream_server_tries_total", "counter",
-                           "Tries sent to the upstream server.");
-    pco_status_prom_userver(ctx, b, 2);
-    pco_status_prom_family(b, "upstream_server_failures_total", "counter",
-                           "Tries that got no response status from the upstream server.");
-    pco_status_prom_userver(ctx, b, 3);
-    pco_status_prom_family(b, "upstream_server_responses_total", "counter",
-                           "Upstream server responses by status class.");
-    pco_status_prom_userver(ctx, b, 4);
-    pco_status_prom_family(b, "upstream_server_check_successes", "gauge",
-                           "Consecutive successful active health checks.");
-    pco_status_prom_userver(ctx, b, 5);
-    pco_status_prom_family(b, "upstream_server_check_failures", "gauge",
-                           "Consecutive failed active health checks.");
-    pco_status_prom_userver(ctx, b, 6);
-    pco_status_prom_family(b, "upstream_server_check_last_timestamp_seconds", "gauge",
-                           "Unix time of the last active health check (0: never).");
-    pco_status_prom_userver(ctx, b, 7);
-    pco_status_prom_family(b, "upstream_server_check_duration_seconds", "gauge",
-                           "Smoothed duration of successful active health checks.");
-    pco_status_prom_userver(ctx, b, 8);
+    for (f = 0; f < sizeof(pco_status_userver_families) / sizeof(pco_status_userver_families[0]);
+         f++)
+    {
+        pco_status_prom_family(b, pco_status_userver_families[f].name,
+                               pco_status_userver_families[f].type,
+                               pco_status_userver_families[f].help);
+        pco_status_prom_userver(ctx, b, (int) f);
+    }
     pco_status_prom_histograms(ctx, b);
 
     pco_status_prom_family(b, "rate_limit_rejected_total", "counter",

@@ -84,8 +84,7 @@ pco_tls_protocol_bit(const char *name)
     return 0;
 }
 
-/* The last OpenSSL error as text (the queue is cleared). */
-static const char *
+const char *
 pco_tls_errstr(void)
 {
     static char    buf[256];

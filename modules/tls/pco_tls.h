@@ -47,6 +47,8 @@ unsigned pco_tls_protocol_bit(const char *name);
 /* Pure: the host_name in a server_name extension body (RFC 6066): its length, 0 when
  * malformed or absent (then *name is not set). */
 size_t pco_tls_sni_parse(const u_char *p, size_t len, const u_char **name);
+/* The last OpenSSL error as text, in a static buffer; the error queue is cleared. */
+const char *pco_tls_errstr(void);
 
 /* pco_tls_tickets.c: declares the shared zone (conf_done), installs the key callback. */
 int pco_tls_tickets_zone(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf);

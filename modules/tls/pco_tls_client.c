@@ -31,21 +31,6 @@ const pco_upstream_tls_ops_t pco_tls_upstream_ops = {
 
 static int pco_tls_client_index = -1;     /* SSL ex_data: the pco_upstream_server_t */
 
-static const char *
-pco_tls_client_errstr(void)
-{
-    static char    buf[256];
-    unsigned long  e = ERR_peek_last_error();
-
-    if (e == 0) {
-        ERR_clear_error();
-        return "unknown error";
-    }
-    ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    return buf;
-}
-
 /* A file named by the block that cannot be read: reported as "tls.WHAT "FILE": strerror". */
 static bool
 pco_tls_client_unreadable(pco_conf_t *cf, const pco_conf_src_t *src, pco_upstream_t *u,
@@ -99,7 +84,7 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
                        != PCO_OK)
     {
         SSL_CTX_free(ctx);
-        pco_conf_error_src(cf, src, "upstream tls: SSL_CTX_new: %s", pco_tls_client_errstr());
+        pco_conf_error_src(cf, src, "upstream tls: SSL_CTX_new: %s", pco_tls_errstr());
         return PCO_ERROR;
     }
     u->tls_ctx = ctx;
@@ -122,12 +107,12 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
             } else if (SSL_CTX_load_verify_locations(ctx, (const char *) t->ca.data, NULL) != 1) {
                 pco_conf_error_src(cf, src, "upstream \"%s\": tls.ca \"%s\": %s",
                                    (const char *) u->name.data, (const char *) t->ca.data,
-                                   pco_tls_client_errstr());
+                                   pco_tls_errstr());
                 rc = PCO_ERROR;
             }
         } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
             pco_conf_error_src(cf, src, "upstream \"%s\": the system CA store: %s",
-                               (const char *) u->name.data, pco_tls_client_errstr());
+                               (const char *) u->name.data, pco_tls_errstr());
             rc = PCO_ERROR;
         }
     } else {
@@ -147,7 +132,7 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
         if (SSL_CTX_use_certificate_chain_file(ctx, (const char *) t->certificate.data) != 1) {
             pco_conf_error_src(cf, src, "upstream \"%s\": tls.certificate \"%s\": %s",
                                (const char *) u->name.data, (const char *) t->certificate.data,
-                               pco_tls_client_errstr());
+                               pco_tls_errstr());
             return PCO_ERROR;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, (const char *) t->key.data, SSL_FILETYPE_PEM)
@@ -155,13 +140,13 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
         {
             pco_conf_error_src(cf, src, "upstream \"%s\": tls.key \"%s\": %s",
                                (const char *) u->name.data, (const char *) t->key.data,
-                               pco_tls_client_errstr());
+                               pco_tls_errstr());
             return PCO_ERROR;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
             pco_conf_error_src(cf, src, "upstream \"%s\": tls.key does not match "
                                "tls.certificate: %s", (const char *) u->name.data,
-                               pco_tls_client_errstr());
+                               pco_tls_errstr());
             return PCO_ERROR;
         }
     }
@@ -256,7 +241,7 @@ pco_tls_client_fail(pco_connection_t *c, pco_upstream_server_t *s, int err)
     } else if (err == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0) {
         why = "connection closed by the peer";
     } else {
-        why = pco_tls_client_errstr();
+        why = pco_tls_errstr();
     }
     c->error = 1;
     pco_log_err(PCO_LOG_ERR, c->log, 0, "TLS handshake with upstream %.*s of \"%.*s\" failed: "

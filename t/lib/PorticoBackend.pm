@@ -29,7 +29,7 @@ use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(backend_get json_decode pattern_bytes);
+our @EXPORT = qw(backend_get json_decode pattern_bytes write_all);
 
 my $SCRIPT = dirname(__FILE__) . '/backend.py';
 my @ALL;
@@ -122,6 +122,20 @@ sub backend_get
     my $i = index($raw, "\r\n\r\n");
     return undef if $i < 0;
     return substr($raw, $i + 4);
+}
+
+# Writes all of $bytes to the socket (a raw backend's answer); false when the peer went away.
+sub write_all
+{
+    my ($c, $bytes) = @_;
+    local $SIG{PIPE} = 'IGNORE';
+    my $off = 0;
+    while ($off < length $bytes) {
+        my $n = syswrite($c, $bytes, length($bytes) - $off, $off);
+        return 0 unless $n;
+        $off += $n;
+    }
+    return 1;
 }
 
 sub json_decode
