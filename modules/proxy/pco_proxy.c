@@ -132,6 +132,9 @@ pco_proxy_record(pco_proxy_ctx_t *p, int status)
     }
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
     pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
+    if (pco_upstream_try_observer != NULL && p->try_s != NULL) {
+        pco_upstream_try_observer(p->r, p->try_s, status, (int64_t) t);
+    }
 }
 
 void
@@ -143,6 +146,7 @@ pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
     n = snprintf(buf, sizeof(buf), "%d", status);
     pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
     p->time_pending = true;
+    p->try_status = status;
 }
 
 /* The try whose head was recorded ended: its $upstream_response_time, as nginx, covers
@@ -160,6 +164,9 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
     p->time_pending = false;
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
     pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
+    if (pco_upstream_try_observer != NULL && p->try_s != NULL) {
+        pco_upstream_try_observer(p->r, p->try_s, p->try_status, (int64_t) t);
+    }
 }
 
 /* ---- configuration ---- */
@@ -391,6 +398,7 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
             return p->tries > 0 ? last_status : 503;
         }
         p->s = s;
+        p->try_s = s;
         p->sname = s->name;
         p->tries++;
         p->try_start = pco_current_msec;

@@ -8,11 +8,10 @@
  * share a first name share counters), every route ("SERVER" + its index in the server's
  * routes), every upstream server (tries, failures, responses by class) and a latency
  * histogram per upstream. Counter names are stable across reloads, so totals continue.
- * The LOG handler counts each request (server, route, status class) and each upstream try
- * read from $upstream_addr, $upstream_status and $upstream_response_time (one value per try;
- * each address is matched against the servers of the route's own upstream). A try whose
- * status is "-" (no response) counts as a failure; a refused or timed-out connect reads 502
- * there (as in nginx) and counts under 5xx.
+ * The LOG handler counts each request (server, route, status class); each upstream try is
+ * counted when the proxy reports it (pco_upstream_try_observer), for the servers of the
+ * route's own upstream. A try without a response status counts as a failure; a refused or
+ * timed-out connect is recorded as 502 (as in nginx's $upstream_status) and counts under 5xx.
  * The content handler (GET/HEAD, else 405 with Allow) sums the counters over all workers and
  * writes Prometheus text or JSON (pco_status_output.c). Shared state: only the counter table
  * and the upstream module's per-server shared state (read).
@@ -23,6 +22,8 @@
 
 static int pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_status_log_handler(pco_http_request_t *r);
+static void pco_status_count_try(pco_http_request_t *r, pco_upstream_server_t *s, int status,
+                                 int64_t ms);
 static int pco_status_handler(pco_http_request_t *r);
 
 static const char *const pco_status_formats[] = { "prometheus", "json", NULL };
@@ -264,9 +265,6 @@ pco_status_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx,
 static int
 pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
-    static const pco_str_t  v_addr = pco_string("$upstream_addr");
-    static const pco_str_t  v_status = pco_string("$upstream_status");
-    static const pco_str_t  v_time = pco_string("$upstream_response_time");
     pco_status_ctx_t       *ctx;
     pco_http_route_t      **routes;
     size_t                  n, i;
@@ -315,14 +313,7 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     ctx->up_reused = pco_counter_find("upstream_conn_reused");
     ctx->up_opened = pco_counter_find("upstream_conn_opened");
 
-    if (ctx->nupstreams > 0 && pco_module_find("proxy") != NULL) {
-        ctx->v_addr = pco_http_template_compile(cf, cycle, &v_addr, &cf->root->src);
-        ctx->v_status = pco_http_template_compile(cf, cycle, &v_status, &cf->root->src);
-        ctx->v_time = pco_http_template_compile(cf, cycle, &v_time, &cf->root->src);
-        if (ctx->v_addr == NULL || ctx->v_status == NULL || ctx->v_time == NULL) {
-            return PCO_ERROR;
-        }
-    }
+    pco_upstream_try_observer = ctx->nupstreams > 0 ? pco_status_count_try : NULL;
 
     n = pco_http_routes(cycle, &routes);
     for (i = 0; i < n; i++) {
@@ -354,94 +345,37 @@ pco_status_count(const pco_status_counters_t *c, int cls)
     }
 }
 
-/* The next ", "-separated element of *list (consumed), or false at the end. */
-static bool
-pco_status_next(pco_str_t *list, pco_str_t *elt)
-{
-    size_t  i;
-
-    if (list->len == 0) {
-        return false;
-    }
-    for (i = 0; i < list->len && list->data[i] != ','; i++) { /* void */ }
-    elt->data = list->data;
-    elt->len = i;
-    if (i < list->len) {
-        i++;
-    }
-    while (i < list->len && list->data[i] == ' ') {
-        i++;
-    }
-    list->data += i;
-    list->len -= i;
-    while (elt->len > 0 && elt->data[elt->len - 1] == ' ') {
-        elt->len--;
-    }
-    return true;
-}
-
-static int
-pco_status_class_of(const pco_str_t *v)
-{
-    if (v->len == 3 && v->data[0] >= '1' && v->data[0] <= '5'
-        && v->data[1] >= '0' && v->data[1] <= '9' && v->data[2] >= '0' && v->data[2] <= '9')
-    {
-        return v->data[0] - '1';
-    }
-    return -1;
-}
-
+/* pco_upstream_try_observer: one finished try of a request. It is counted for the upstream
+ * server when the request's route is counted and proxies to that server's upstream. */
 static void
-pco_status_count_tries(pco_http_request_t *r, const pco_status_ctx_t *ctx,
-                       const pco_status_upstream_t *su)
+pco_status_count_try(pco_http_request_t *r, pco_upstream_server_t *s, int status, int64_t ms)
 {
-    pco_str_t  addrs, stats, times, a, s, t;
-    size_t     j, k;
-    int64_t    ms;
+    const pco_status_conf_t     *rcf;
+    const pco_status_upstream_t *su;
+    const pco_status_userver_t  *us;
+    size_t                       k;
 
-    if (ctx->v_addr == NULL || pco_http_template_eval(r, ctx->v_addr, &addrs) != PCO_OK
-        || pco_http_template_eval(r, ctx->v_status, &stats) != PCO_OK
-        || pco_http_template_eval(r, ctx->v_time, &times) != PCO_OK)
+    if (r->route == NULL) {
+        return;
+    }
+    rcf = pco_conf_get(r->route->node, &pco_status_module);
+    if (rcf == NULL || !rcf->counted || (su = rcf->up) == NULL || su->u != s->upstream
+        || s->index >= su->u->nservers || su->servers[s->index].s != s)
     {
         return;
     }
-    while (pco_status_next(&addrs, &a)) {
-        const pco_status_userver_t  *us = NULL;
-        int                          cls;
-
-        if (!pco_status_next(&stats, &s)) {
-            s.len = 0;
-        }
-        if (!pco_status_next(&times, &t)) {
-            t.len = 0;
-        }
-        for (j = 0; j < su->u->nservers; j++) {
-            const pco_str_t  *name = &su->servers[j].s->name;
-
-            if (name->len == a.len && memcmp(name->data, a.data, a.len) == 0) {
-                us = &su->servers[j];
-                break;
-            }
-        }
-        if (us == NULL) {
-            continue;
-        }
-        pco_counter_add(us->tries, 1);
-        cls = pco_status_class_of(&s);
-        if (cls < 0) {
-            pco_counter_add(us->failures, 1);
-        } else {
-            pco_counter_add(us->cls[cls], 1);
-        }
-        ms = pco_status_parse_msec(t.data, t.len);
-        if (ms >= 0) {
-            for (k = 0; k < PCO_STATUS_NBUCKETS && ms > pco_status_bucket_ms[k]; k++) {
-                /* void */
-            }
-            pco_counter_add(su->bucket[k], 1);
-            pco_counter_add(su->sum_ms, ms);
-        }
+    us = &su->servers[s->index];
+    pco_counter_add(us->tries, 1);
+    if (status >= 100 && status <= 599) {
+        pco_counter_add(us->cls[status / 100 - 1], 1);
+    } else {
+        pco_counter_add(us->failures, 1);
     }
+    for (k = 0; k < PCO_STATUS_NBUCKETS && ms > pco_status_bucket_ms[k]; k++) {
+        /* void */
+    }
+    pco_counter_add(su->bucket[k], 1);
+    pco_counter_add(su->sum_ms, ms);
 }
 
 static int
@@ -465,9 +399,6 @@ pco_status_log_handler(pco_http_request_t *r)
         return PCO_DECLINED;
     }
     pco_status_count(&rcf->c, cls);
-    if (rcf->up != NULL) {
-        pco_status_count_tries(r, rcf->ctx, rcf->up);
-    }
     return PCO_DECLINED;
 }
 

@@ -65,10 +65,6 @@ void pco_status_json_string(pco_status_buf_t *b, const u_char *p, size_t n);
 /* "127.0.0.1", "::1", any 127.0.0.0/8 (also IPv4-mapped) and unix sockets are local. */
 bool pco_status_is_loopback(const pco_sockaddr_t *sa);
 
-/* Parses one element of $upstream_response_time ("0.123", "12", "-") into ms; -1 when it
- * is not a number. */
-int64_t pco_status_parse_msec(const u_char *p, size_t n);
-
 /* ---- per-generation tables (cycle pool) ---- */
 
 typedef struct {
@@ -117,9 +113,6 @@ struct pco_status_ctx_s {
     size_t                  nservers;
     pco_status_upstream_t  *upstreams;
     size_t                  nupstreams;
-    pco_http_template_t    *v_addr;     /* $upstream_addr etc.; NULL without a proxy */
-    pco_http_template_t    *v_status;
-    pco_http_template_t    *v_time;
     /* counters of other parts of portico (found by name; -1 when absent) */
     int                     reloads;
     int                     restarts;

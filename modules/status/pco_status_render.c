@@ -2,9 +2,8 @@
  * pco_status_render.c: pure helpers of the status module: a growable output buffer with a
  * hard cap (malloc'd, freed by the caller, so a large document does not eat the request
  * pool's budget), Prometheus text exposition 0.0.4 pieces (family header, sample lines,
- * label escaping), JSON string escaping, the loopback test and the parser of one
- * $upstream_response_time element. No hooks, no shared state; unit-tested by
- * t/unit/test_status.c.
+ * label escaping), JSON string escaping and the loopback test. No hooks, no shared state;
+ * unit-tested by t/unit/test_status.c.
  */
 #include "pco_status.h"
 #include <stdlib.h>
@@ -233,38 +232,4 @@ pco_status_is_loopback(const pco_sockaddr_t *sa)
     default:
         return false;
     }
-}
-
-int64_t
-pco_status_parse_msec(const u_char *p, size_t n)
-{
-    int64_t  sec = 0, frac = 0;
-    size_t   i = 0, digits = 0, fdigits = 0;
-
-    while (i < n && p[i] >= '0' && p[i] <= '9') {
-        if (sec > INT64_MAX / 100) {
-            return -1;
-        }
-        sec = sec * 10 + (p[i] - '0');
-        i++;
-        digits++;
-    }
-    if (i < n && p[i] == '.') {
-        i++;
-        while (i < n && p[i] >= '0' && p[i] <= '9') {
-            if (fdigits < 3) {
-                frac = frac * 10 + (p[i] - '0');
-            }
-            fdigits++;
-            i++;
-        }
-    }
-    if (i != n || (digits == 0 && fdigits == 0)) {
-        return -1;
-    }
-    while (fdigits < 3) {
-        frac *= 10;
-        fdigits++;
-    }
-    return sec * 1000 + frac;
 }

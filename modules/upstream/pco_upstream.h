@@ -142,6 +142,12 @@ pco_upstream_server_t *pco_upstream_get(pco_upstream_t *u, const pco_str_t *key,
 void pco_upstream_done(pco_upstream_server_t *s, bool failed);
 /* Usable now: not down, not passively marked, not health-down, under max_conns. */
 bool pco_upstream_usable(const pco_upstream_server_t *s);
+/* Told of every finished try by the module that proxies (one call per try, when its outcome
+ * is known): status 0 when no response status came, ms as in $upstream_response_time. One
+ * observer, set at conf_done by the module that counts tries (status); NULL: none. */
+typedef void (*pco_upstream_try_pt)(pco_http_request_t *r, pco_upstream_server_t *s,
+                                    int status, int64_t ms);
+extern pco_upstream_try_pt pco_upstream_try_observer;
 
 /* Additions (upstream engineer). A registered balancer by name, or NULL. */
 const pco_upstream_balancer_t *pco_upstream_balancer_find(pco_cycle_t *cycle,

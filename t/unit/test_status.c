@@ -138,20 +138,6 @@ pco_test_loopback(void **state)
     assert_false(pco_status_is_loopback(NULL));
 }
 
-static void
-pco_test_parse_msec(void **state)
-{
-    (void) state;
-    assert_int_equal(pco_status_parse_msec((const u_char *) "0.123", 5), 123);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "12.5", 4), 12500);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "3", 1), 3000);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "1.23456", 7), 1234);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "-", 1), -1);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "", 0), -1);
-    assert_int_equal(pco_status_parse_msec((const u_char *) "1.2x", 4), -1);
-    assert_int_equal(pco_status_parse_msec((const u_char *) ".", 1), -1);
-}
-
 /* ---- whole documents ---- */
 
 static int
@@ -320,7 +306,6 @@ main(void)
         cmocka_unit_test(pco_test_json_string),
         cmocka_unit_test(pco_test_buf_cap),
         cmocka_unit_test(pco_test_loopback),
-        cmocka_unit_test(pco_test_parse_msec),
         cmocka_unit_test(pco_test_documents),
     };
 
