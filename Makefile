@@ -5,7 +5,8 @@
 #                   conf/portico.conf (prefix: this directory)
 #   make test       build, run the unit tests (t/unit/test_*.c, cmocka) and the black-box
 #                   suite (prove -r t/); non-zero exit on any failure
-#   make test-asan  the same against a sanitizer build in objs-asan/
+#   make test-asan  the same against a sanitizer build in objs-asan/ (with the example module,
+#                   which default builds leave out)
 #   make install    install under the configured prefix (DESTDIR honoured)
 #   make clean      remove objs/ and objs-asan/
 #
@@ -41,7 +42,7 @@ $(BA)/.configured: $(CONF_DEPS)
 	@if [ -f $(BA)/Makefile ]; then \
 	    echo "make: re-running configure for $(BA)"; $(MAKE) -f $(BA)/Makefile reconfigure; \
 	else \
-	    ./configure --builddir=$(BA) --with-sanitizers --with-debug; \
+	    ./configure --builddir=$(BA) --with-sanitizers --with-debug --with-example; \
 	fi
 	@touch $@
 

@@ -220,6 +220,7 @@ pco_show_version(bool full)
     printf("configure arguments:%s%s\n",
            pco_configure_args != NULL && pco_configure_args[0] != '\0' ? " " : "",
            pco_configure_args != NULL ? pco_configure_args : "");
+    printf("module API version: %u\n", (unsigned) PCO_MODULE_API_VERSION);
     printf("modules:");
     for (i = 0; pco_module_names[i] != NULL; i++) {
         printf(" %s", pco_module_names[i]);

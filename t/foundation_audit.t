@@ -107,7 +107,7 @@ require Cwd;
     write_file("$mod/pco_auditmod.c", "/* configure-only test module */\n");
     my ($rc, $out, $b) = configure('--prefix=/opt/audit-prefix', '--cc=cc',
                                    '--cc-opt=-DPCO_AUDIT_CC_OPT=1', '--ld-opt=-L/audit-ld-opt',
-                                   '--without-example', "--add-module=$mod");
+                                   '--without-realip', "--add-module=$mod");
     is($rc, 0, 'configure with every option: exit 0') or diag($out);
     my $mk = read_file("$b/Makefile") // '';
     like($mk, qr/^CC = cc$/m, 'configure --cc: CC in the generated Makefile');
@@ -117,7 +117,8 @@ require Cwd;
     like($mk, qr{\Q$mod\E/pco_auditmod\.c}, '--add-module: its source is built');
     my $list = read_file("$b/pco_modules.c") // '';
     like($list, qr/\bpco_auditmod_module\b/, '--add-module: in the generated module list');
-    unlike($list, qr/\bpco_example_module\b/, '--without-example: left out of the module list');
+    unlike($list, qr/\bpco_realip_module\b/, '--without-realip: left out of the module list');
+    unlike($list, qr/\bpco_example_module\b/, 'the example module is not built by default');
     like($list, qr/\bpco_static_module\b/, 'generated module list: bundled modules present');
     ok(-f "$b/pco_auto_config.h", 'configure writes a config header');
 
