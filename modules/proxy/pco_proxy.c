@@ -646,7 +646,10 @@ pco_proxy_handler(pco_http_request_t *r)
     while (total < p->rbuf_size) {
         rc = pco_http_read_body(r, p->rdata + total, p->rbuf_size - total, &got);
         total += got;
-        if (rc != PCO_OK || got == 0) {
+        /* PCO_OK with got == 0: only chunk framing was consumed (an extension split
+         * across reads, say); go on while bytes are there, so that an error in them is
+         * answered before anything reaches the upstream */
+        if (rc != PCO_OK) {
             break;
         }
     }
