@@ -154,7 +154,8 @@ pco_proxy_set_header(pco_proxy_ctx_t *p, const char *lit)
 static bool
 pco_proxy_plain_name(const pco_str_t *n)
 {
-    return n->len > 0 && n->data[0] != '~' && memchr(n->data, '*', n->len) == NULL;
+    return n->len > 0 && n->data[0] != '~' && n->data[0] != '.'
+           && memchr(n->data, '*', n->len) == NULL;
 }
 
 /*
