@@ -81,6 +81,11 @@ static const pco_setting_t pco_http_settings[] = {
     { .name = "server_tokens", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_BOOL,
       .offset = PCO_HC(server_tokens), .def = "false",
       .help = "send the version in Server" },
+    { .name = "underscores_in_headers", .scopes = PCO_SCOPE_HTTP, .type = PCO_CONF_BOOL,
+      .offset = PCO_HC(underscores_in_headers), .def = "false",
+      .help = "accept request header names with \"_\"; when false they are ignored as "
+              "nginx does: not proxied, not seen by $http_* or route matching (a backend "
+              "would read X_Real_IP as X-Real-IP)" },
     { .name = "listen", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_CUSTOM,
       .offset = PCO_HC(listen), .custom = pco_http_parse_listen,
       .flags = PCO_CONF_NOINHERIT, .help = "addresses: strings or { address; ... } groups" },
@@ -458,6 +463,11 @@ pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
     if (pco_http_build_servers(cf, cycle, hm) != PCO_OK) {
         return PCO_ERROR;
+    }
+    {
+        pco_http_conf_t *hc = pco_http_main_conf(cycle, &pco_http_module);
+
+        hm->underscores = hc != NULL && hc->underscores_in_headers;
     }
     if (pco_http_variables_init(cf, cycle) != PCO_OK) {
         return PCO_ERROR;

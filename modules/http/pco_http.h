@@ -272,10 +272,10 @@ void pco_http_run_phases(pco_http_request_t *r);
 /* Reads and drops the request body (return, static, errors): PCO_OK or an HTTP status. */
 int pco_http_discard_body(pco_http_request_t *r);
 
-/* Streaming request-body reader (pco_http_body.c): copies up to size raw body bytes (chunked
- * framing kept, validated) into buf, *n set. PCO_OK (more follows), PCO_DONE (complete),
- * PCO_AGAIN (r->read_handler runs when more arrives), PCO_ERROR (client gone) or an HTTP
- * status (400, 413). */
+/* Streaming request-body reader (pco_http_body.c): copies up to size body bytes into buf
+ * (a chunked body de-chunked: data only, its framing, extensions and trailers validated and
+ * dropped), *n set. PCO_OK (more follows), PCO_DONE (complete), PCO_AGAIN (r->read_handler
+ * runs when more arrives), PCO_ERROR (client gone) or an HTTP status (400, 413, 431). */
 int pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n);
 
 /* Status reason phrase: 404 -> "Not Found" ("" for unknown codes). */

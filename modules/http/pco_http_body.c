@@ -174,32 +174,46 @@ pco_http_discard_body(pco_http_request_t *r)
 
 
 /*
- * Streaming reader (the proxy): copies up to size raw body bytes (chunked framing kept as
- * received, but validated) into buf, first what came with the head, then from the socket.
- * *n is set to the bytes copied. Returns PCO_OK (more may follow), PCO_DONE (the body is
- * complete), PCO_AGAIN (nothing now: r->read_handler runs when more arrives; the
- * client_body_timeout timer is armed), PCO_ERROR (client gone or timed out) or an HTTP
- * status (400 bad framing, 413 over client_max_body_size). Never blocks.
+ * Streaming reader (the proxy): copies up to size body bytes into buf, first what came with
+ * the head, then from the socket. A chunked body is de-chunked on the way: only chunk data
+ * is copied, its framing validated and dropped with the chunk extensions and the trailers,
+ * which count against max_header_size (431); the caller frames the data itself, so nothing
+ * the client wrote around the data can reach an upstream. *n is set to the bytes copied.
+ * Returns PCO_OK (more may follow), PCO_DONE (the body is complete), PCO_AGAIN (nothing
+ * now: r->read_handler runs when more arrives; the client_body_timeout timer is armed),
+ * PCO_ERROR (client gone or timed out) or an HTTP status (400 bad framing, 413 over
+ * client_max_body_size, 431). Never blocks.
  */
 static int
-pco_http_read_body_slice(pco_http_request_t *r, u_char *start, u_char **pos, u_char *last,
-                         int64_t max)
+pco_http_read_body_length(pco_http_request_t *r, u_char **pos, u_char *last)
 {
-    int  rc;
+    size_t  take = (size_t) pco_min((int64_t) (last - *pos), r->body_left);
 
-    if (!r->head.chunked) {
-        size_t take = (size_t) pco_min((int64_t) (last - *pos), r->body_left);
+    *pos += take;
+    r->body_left -= (int64_t) take;
+    r->request_length += (int64_t) take;
+    return r->body_left == 0 ? PCO_DONE : PCO_OK;
+}
 
-        *pos += take;
-        r->body_left -= (int64_t) take;
-        r->request_length += (int64_t) take;
-        return r->body_left == 0 ? PCO_DONE : PCO_OK;
-    }
+/* Moves the chunk data of [*pos, last) to out + *n (out may overlap the input, never
+ * ahead of it), *n growing up to cap; PCO_OK when the input is used up or out is full. */
+static int
+pco_http_read_body_chunked(pco_http_request_t *r, u_char **pos, u_char *last, u_char *out,
+                           size_t cap, size_t *n, int64_t max)
+{
+    size_t  take;
+    int     rc;
+
     for ( ;; ) {
         rc = pco_http_parse_chunked(&r->chunked, pos, last);
         if (rc == PCO_OK) {
-            size_t take = (size_t) pco_min((uint64_t) (last - *pos), r->chunked.left);
-
+            take = (size_t) pco_min((uint64_t) (last - *pos), r->chunked.left);
+            take = pco_min(take, cap - *n);
+            if (take == 0) {
+                return PCO_OK;
+            }
+            memmove(out + *n, *pos, take);
+            *n += take;
             *pos += take;
             r->chunked.left -= take;
             r->request_length += (int64_t) take;
@@ -211,7 +225,6 @@ pco_http_read_body_slice(pco_http_request_t *r, u_char *start, u_char **pos, u_c
         if (rc == PCO_ERROR) {
             return r->chunked.status ? r->chunked.status : 400;
         }
-        pco_unused(start);
         return rc == PCO_AGAIN ? PCO_OK : rc;
     }
 }
@@ -224,7 +237,6 @@ pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
     int64_t            max = rq->conf->client_max_body_size;
     u_char            *pos;
     ssize_t            got;
-    size_t             have;
     int                rc;
 
     *n = 0;
@@ -247,13 +259,15 @@ pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
         r->chunked.meta_limit = (size_t) rq->conf->max_header_size;
         r->request_length = 0;
     }
-    have = (size_t) (rq->rest_last - rq->rest);
-    if (have > 0) {
+    if (rq->rest < rq->rest_last) {
         pos = rq->rest;
-        rc = pco_http_read_body_slice(r, buf, &pos, pco_min(rq->rest_last, rq->rest + size),
-                                      max);
-        *n = (size_t) (pos - rq->rest);
-        memcpy(buf, rq->rest, *n);
+        if (r->head.chunked) {
+            rc = pco_http_read_body_chunked(r, &pos, rq->rest_last, buf, size, n, max);
+        } else {
+            rc = pco_http_read_body_length(r, &pos, pco_min(rq->rest_last, rq->rest + size));
+            *n = (size_t) (pos - rq->rest);
+            memcpy(buf, rq->rest, *n);
+        }
         rq->rest = pos;
     } else {
         pco_http_send_continue(r);
@@ -271,9 +285,13 @@ pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
             pco_event_del_timer(&c->read);
         }
         pos = buf;
-        rc = pco_http_read_body_slice(r, buf, &pos, buf + got, max);
-        *n = (size_t) (pos - buf);
-        if ((size_t) got > *n) {
+        if (r->head.chunked) {
+            rc = pco_http_read_body_chunked(r, &pos, buf + got, buf, size, n, max);
+        } else {
+            rc = pco_http_read_body_length(r, &pos, buf + got);
+            *n = (size_t) (pos - buf);
+        }
+        if (pos < buf + got) {
             /* pipelined bytes after the body: not kept (the connection closes) */
             rq->close_after = 1;
         }

@@ -51,6 +51,7 @@ typedef struct {
     int64_t                 max_header_size;
     int64_t                 max_uri_size;
     bool                    server_tokens;
+    bool                    underscores_in_headers;   /* http scope only */
     pco_http_listen_list_t  listen;
     pco_str_list_t          names;
     pco_http_match_conf_t   match;
@@ -130,6 +131,7 @@ typedef struct {
     pco_http_template_t        *pending;
     bool                        vars_final;
     size_t                      scratch_size;
+    bool                        underscores;    /* http.underscores_in_headers */
     int                         c_requests;
     int                         c_status[5];
     int                         c_active;

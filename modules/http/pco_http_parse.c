@@ -583,6 +583,29 @@ pco_http_parse_head(pco_http_head_t *h, u_char *buf, size_t len, size_t max_uri)
     return 0;
 }
 
+unsigned
+pco_http_head_drop_underscores(pco_http_head_t *h)
+{
+    unsigned   i, j, k, dropped = 0;
+    unsigned  *idx[3] = { &h->host_idx, &h->connection_idx, &h->upgrade_idx };
+
+    for (i = 0, k = 0; i < h->nheaders; i++) {
+        if (memchr(h->headers[i].name.data, '_', h->headers[i].name.len) != NULL) {
+            dropped++;
+            continue;
+        }
+        /* the well-known indexes never name such a header: they only move down */
+        for (j = 0; j < 3; j++) {
+            if (*idx[j] == i + 1) {
+                *idx[j] = k + 1;
+            }
+        }
+        h->headers[k++] = h->headers[i];
+    }
+    h->nheaders = k;
+    return dropped;
+}
+
 pco_http_header_t *
 pco_http_head_find(pco_http_head_t *h, const char *name, size_t len)
 {

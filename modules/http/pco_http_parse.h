@@ -71,6 +71,14 @@ size_t pco_http_find_head_end(const u_char *buf, size_t len, pco_http_head_scan_
  */
 int pco_http_parse_head(pco_http_head_t *h, u_char *buf, size_t len, size_t max_uri);
 
+/*
+ * Removes the headers whose name has an "_" (nginx's underscores_in_headers off): CGI-style
+ * backends map X_Real_IP and X-Real-IP to the same variable, so such a name could pass for
+ * a header portico sets. None of the headers the parser interprets has one, so dropping
+ * them after parsing is the same as never having seen them. Returns how many went.
+ */
+unsigned pco_http_head_drop_underscores(pco_http_head_t *h);
+
 /* Finds a header by case-insensitive name; NULL when absent. */
 pco_http_header_t *pco_http_head_find(pco_http_head_t *h, const char *name, size_t len);
 

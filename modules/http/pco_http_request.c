@@ -380,6 +380,9 @@ pco_http_process_request(pco_http_request_t *r)
         pco_http_finalize_request(r, rc);
         return;
     }
+    if (!hm->underscores) {
+        (void) pco_http_head_drop_underscores(&r->head);
+    }
     r->keepalive = r->head.keepalive && rq->conf->keepalive_timeout > 0;
     if (pco_http_set_request_id(r) != PCO_OK) {
         pco_http_finalize_request(r, PCO_ERROR);

@@ -4,8 +4,9 @@
  * reuses a pooled keep-alive connection when one is idle (pco_proxy_pool.c), sends the
  * request head (pco_proxy_request.c) and streams the request body through one 16 KiB
  * buffer with back-pressure (pco_proxy_send.c; bodies up to one buffer are held so an
- * idempotent request can be retried; a chunked body is forwarded chunked as received, its
- * framing validated by the engine's reader); the response is handled in
+ * idempotent request can be retried, and a chunked one held whole goes with a
+ * Content-Length; a longer chunked body is de-chunked by the engine's reader and chunked
+ * again by us, so the client's extensions and trailers never reach the upstream); the response is handled in
  * pco_proxy_response.c and WebSocket tunnels in pco_proxy_tunnel.c.
  * Failures: 502 (refused/reset/invalid), 504 (timeouts), 503 (no usable server); retries
  * per next_upstream / retries / next_upstream_timeout only while nothing of the request
@@ -631,22 +632,24 @@ pco_proxy_handler(pco_http_request_t *r)
     p->ob->end = p->obuf + PCO_PROXY_OBUF_SIZE;
     p->rch.meta_limit = PCO_PROXY_BUF_SIZE;
     pco_http_set_ctx(r, p, &pco_proxy_module);
-    if (pco_proxy_build_request(p) != PCO_OK) {
-        return 500;
-    }
+    p->ws = pco_proxy_websocket(p);
     /* the request body buffer (also the client-to-upstream side of a WebSocket tunnel):
      * a bodiless request, most of them, gets a token one, which keeps idle memory low */
     p->rbuf_size = r->head.content_length > 0 || r->head.chunked || p->ws
                    ? PCO_PROXY_BUF_SIZE : 16;
-    p->rbuf = pco_palloc(r->pool, p->rbuf_size);
-    if (p->rbuf == NULL) {
+    p->rdata = pco_palloc(r->pool, p->rbuf_size + 2 * PCO_PROXY_CHUNK_ROOM);
+    if (p->rdata == NULL) {
         return 500;
     }
+    p->rdata += PCO_PROXY_CHUNK_ROOM;
     /* what of the body is here already, up to one buffer: held for retries when complete */
     while (total < p->rbuf_size) {
-        rc = pco_http_read_body(r, p->rbuf + total, p->rbuf_size - total, &got);
+        rc = pco_http_read_body(r, p->rdata + total, p->rbuf_size - total, &got);
         total += got;
-        if (rc != PCO_OK || got == 0) {
+        /* PCO_OK with got == 0: only chunk framing was consumed (an extension split
+         * across reads, say); go on while bytes are there, so that an error in them is
+         * answered before anything reaches the upstream */
+        if (rc != PCO_OK) {
             break;
         }
     }
@@ -656,9 +659,15 @@ pco_proxy_handler(pco_http_request_t *r)
     if (rc >= 100) {
         return rc;
     }
-    p->rbuf_len = total;
+    p->body_len = total;
     p->body_held = rc == PCO_DONE;
     p->body_read_done = rc == PCO_DONE;
+    /* a chunked body held whole goes with a Content-Length; else we chunk it again */
+    p->rechunk = r->head.chunked && !p->body_held;
+    pco_proxy_body_frame(p, total, p->body_read_done);
+    if (pco_proxy_build_request(p) != PCO_OK) {
+        return 500;
+    }
     r->read_handler = pco_proxy_client_read;
     r->write_handler = pco_proxy_client_write;
     rc = pco_proxy_connect(p, 502);

@@ -62,7 +62,12 @@ typedef struct {
     u_char                  *head;
     size_t                   head_len;
     size_t                   head_sent;
-    u_char                  *rbuf;          /* first body buffer (held for retries) */
+    u_char                  *rdata;         /* body buffer (rbuf_size data bytes, room for
+                                               our chunk framing around them) */
+    size_t                   body_len;      /* data bytes of the first buffer */
+    bool                     rechunk;       /* chunked body not held whole: we frame it */
+    u_char                  *rbuf;          /* the bytes to write: rdata, framed when
+                                               rechunk (the first one held for retries) */
     size_t                   rbuf_len;
     size_t                   rbuf_size;
     size_t                   rbuf_sent;
@@ -117,6 +122,11 @@ bool pco_proxy_idempotent(const pco_http_request_t *r);
 void pco_proxy_up_write(pco_event_t *ev);
 bool pco_proxy_send_now(pco_proxy_ctx_t *p);
 void pco_proxy_client_read(pco_http_request_t *r);
+/* Room kept before and after rdata for a chunk-size line and "\r\n0\r\n\r\n". */
+#define PCO_PROXY_CHUNK_ROOM 8
+/* Points rbuf at the n data bytes at rdata as they go upstream (framed as a chunk, then
+ * the last chunk once done, when rechunk). */
+void pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done);
 
 /* pco_proxy_response.c: the upstream read event and the client write callback. */
 void pco_proxy_up_read(pco_event_t *ev);
@@ -131,7 +141,9 @@ void pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connect
 /* pco_proxy_tunnel.c: relays a 101 and runs the tunnel; false: not a valid switch. */
 bool pco_proxy_tunnel_start(pco_proxy_ctx_t *p);
 
-/* pco_proxy_request.c: builds the upstream request head into r->pool. */
+/* pco_proxy_request.c: builds the upstream request head into r->pool (after the first
+ * body buffer is read); whether a WebSocket upgrade is passed on. */
 int pco_proxy_build_request(pco_proxy_ctx_t *p);
+bool pco_proxy_websocket(pco_proxy_ctx_t *p);
 
 #endif

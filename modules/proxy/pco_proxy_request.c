@@ -1,9 +1,12 @@
 /*
  * pco_proxy_request.c: builds the head of the request sent upstream (SPEC §5 "Proxying"):
- * the target (original, normalised, rewritten or prefix-stripped), HTTP/1.1, the client's
- * headers minus hop-by-hop ones and those named in Connection, X-Forwarded-* / X-Real-IP /
- * X-Request-Id set by us, the route's set_headers, and the body framing (Content-Length as
- * sent; a chunked body is forwarded chunked, its framing validated by the engine's reader).
+ * the target in origin-form (original, normalised, rewritten or prefix-stripped; an
+ * absolute-form target loses its scheme and authority), HTTP/1.1, one Host (the host the
+ * request was routed by), the client's headers minus hop-by-hop ones, those named in
+ * Connection and Proxy (httpoxy), X-Forwarded-* / X-Real-IP / X-Request-Id set by us, the
+ * route's set_headers, and body framing of our own: Content-Length when the whole body is
+ * held, else the length the client declared or our own chunking (pco_proxy_send.c); the
+ * client's chunk extensions and trailers never reach the upstream.
  * Everything is allocated from r->pool; nothing shared.
  */
 #include <strings.h>
@@ -46,6 +49,8 @@ pco_proxy_in_connection(pco_http_request_t *r, const pco_str_t *name)
     return false;
 }
 
+/* "Proxy" is dropped always: CGI-style backends would read it as HTTP_PROXY, their
+ * outgoing proxy (httpoxy). */
 static bool
 pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
 {
@@ -53,7 +58,7 @@ pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
         "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
         "Transfer-Encoding", "Upgrade", "HTTP2-Settings", "Expect", "Content-Length",
         "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP",
-        "X-Request-Id", NULL
+        "X-Request-Id", "Proxy", NULL
     };
     const pco_proxy_header_t *sh = p->pcf->spec.set_headers.elts;
     size_t                    i;
@@ -120,21 +125,104 @@ pco_proxy_target(pco_proxy_ctx_t *p, pco_str_t *path, pco_str_t *query)
         *query = r->args;
         return PCO_OK;
     }
+    if (r->head.authority.len > 0) {
+        /* absolute-form: the upstream gets origin-form (RFC 9112 §3.2.2), its host in Host */
+        *path = r->head.path;
+        *query = r->head.query;
+        return PCO_OK;
+    }
     *path = r->head.target;
     return PCO_OK;
 }
 
+/* The index + 1 of the set_headers entry named like lit, 0 when there is none. */
+static size_t
+pco_proxy_set_header(pco_proxy_ctx_t *p, const char *lit)
+{
+    const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
+    size_t                     i;
+
+    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+        if (pco_proxy_name_eq(&sh[i].name, lit)) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* A server name usable as a Host value: not empty, not a wildcard or a regex. */
+static bool
+pco_proxy_plain_name(const pco_str_t *n)
+{
+    return n->len > 0 && n->data[0] != '~' && n->data[0] != '.'
+           && memchr(n->data, '*', n->len) == NULL;
+}
+
+/*
+ * The Host the upstream gets: the host the request was routed by, as the client wrote it
+ * (an absolute-form target's authority, which overrides the Host header, else that
+ * header). An HTTP/1.0 request may have neither: then the name of the server that took it
+ * (its first server_names entry), else the upstream's first server as configured; never an
+ * empty Host. *client tells whether the value came from the client (X-Forwarded-Host).
+ */
+static pco_str_t
+pco_proxy_host(pco_proxy_ctx_t *p, bool *client)
+{
+    pco_http_request_t  *r = p->r;
+    pco_str_t            h;
+
+    *client = true;
+    if (r->head.authority.len > 0) {
+        return r->head.authority;
+    }
+    if (r->head.host_idx != 0 && r->head.headers[r->head.host_idx - 1].value.len > 0) {
+        return r->head.headers[r->head.host_idx - 1].value;
+    }
+    *client = false;
+    if (r->server != NULL && pco_proxy_plain_name(&r->server->name)) {
+        return r->server->name;
+    }
+    if (p->u->nservers > 0 && p->u->servers[0].configured.len > 0
+        && memcmp(p->u->servers[0].configured.data, "unix:",
+                  pco_min(p->u->servers[0].configured.len, 5)) != 0)
+    {
+        return p->u->servers[0].configured;
+    }
+    h.data = (u_char *) "localhost";
+    h.len = sizeof("localhost") - 1;
+    return h;
+}
+
+/* A WebSocket upgrade is passed on only when the route allows it, for an HTTP/1.1 GET
+ * without a body asking for the websocket token: Upgrade is an HTTP/1.1 mechanism (RFC 9110
+ * §7.8), so an HTTP/1.0 request with Upgrade is proxied as an ordinary request. */
+bool
+pco_proxy_websocket(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+
+    return p->pcf->spec.websocket && r->head.version >= 11 && r->head.upgrade_idx
+           && r->head.method == PCO_HTTP_GET && !r->head.chunked
+           && r->head.content_length <= 0
+           && pco_proxy_name_eq(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
+}
+
+/*
+ * Builds the head into p->head. Called once the first body buffer is read (p->body_held,
+ * p->body_len): a chunked body held whole goes with its Content-Length; one still arriving
+ * is chunked again by us.
+ */
 int
 pco_proxy_build_request(pco_proxy_ctx_t *p)
 {
     pco_http_request_t        *r = p->r;
     pco_connection_t          *c = r->connection;
     const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
-    pco_http_header_t         *h, *xff = NULL, *host;
-    pco_str_t                  path, query;
+    pco_http_header_t         *h, *xff = NULL;
+    pco_str_t                  path, query, host;
     u_char                     ip[64], rip[64], *b, *q;
-    size_t                     iplen, rlen, size, i;
-    bool                       ws;
+    size_t                     iplen, rlen, size, i, set_host;
+    bool                       host_from_client;
     pco_str_t                 *hv = NULL;
 
     if (pco_proxy_target(p, &path, &query) != PCO_OK) {
@@ -142,20 +230,18 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     }
     iplen = pco_sockaddr_ntop(&c->sockaddr, c->socklen, ip, sizeof(ip), false);
     rlen = pco_sockaddr_ntop(r->client_addr, r->client_socklen, rip, sizeof(rip), false);
-    ws = p->pcf->spec.websocket && r->head.upgrade_idx && r->head.method == PCO_HTTP_GET
-         && !r->head.chunked && r->head.content_length <= 0
-         && pco_proxy_name_eq(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
-    p->ws = ws;
     xff = pco_http_head_find(&r->head, "X-Forwarded-For", 15);
-    host = r->head.host_idx ? &r->head.headers[r->head.host_idx - 1] : NULL;
+    host = pco_proxy_host(p, &host_from_client);
+    set_host = pco_proxy_set_header(p, "Host");
+    if (set_host != 0 && p->pcf->header_tpls[set_host - 1] == NULL) {
+        /* an empty value removes a header, but HTTP/1.1 needs a Host: ours stays */
+        set_host = 0;
+    }
 
     size = r->head.method_name.len + path.len + query.len + 32 + 512 + iplen + rlen
-           + r->request_id.len + r->host.len;
+           + r->request_id.len + 2 * host.len;
     if (xff != NULL) {
         size += xff->value.len;
-    }
-    if (host != NULL) {
-        size += 2 * host->value.len;
     }
     for (i = 0; i < r->head.nheaders; i++) {
         size += r->head.headers[i].name.len + r->head.headers[i].value.len + 4;
@@ -174,6 +260,9 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         }
         size += sh[i].name.len + hv[i].len + 4;
     }
+    if (set_host != 0 && hv[set_host - 1].len == 0) {
+        set_host = 0;
+    }
     b = pco_pnalloc(r->pool, size);
     if (b == NULL) {
         return PCO_ERROR;
@@ -189,13 +278,9 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         PCO_PROXY_PUT(query.data, query.len);
     }
     PCO_PROXY_LIT(" HTTP/1.1\r\n");
-    if (host != NULL) {
+    if (set_host == 0) {
         PCO_PROXY_LIT("Host: ");
-        PCO_PROXY_PUT(host->value.data, host->value.len);
-        PCO_PROXY_LIT("\r\n");
-    } else {
-        PCO_PROXY_LIT("Host: ");
-        PCO_PROXY_PUT(r->host.data, r->host.len);
+        PCO_PROXY_PUT(host.data, host.len);
         PCO_PROXY_LIT("\r\n");
     }
     for (i = 0; i < r->head.nheaders; i++) {
@@ -228,9 +313,9 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     } else {
         PCO_PROXY_LIT("\r\nX-Forwarded-Proto: http");
     }
-    if (host != NULL) {
+    if (host_from_client) {
         PCO_PROXY_LIT("\r\nX-Forwarded-Host: ");
-        PCO_PROXY_PUT(host->value.data, host->value.len);
+        PCO_PROXY_PUT(host.data, host.len);
     }
     PCO_PROXY_LIT("\r\nX-Request-Id: ");
     PCO_PROXY_PUT(r->request_id.data, r->request_id.len);
@@ -244,12 +329,14 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         PCO_PROXY_PUT(hv[i].data, hv[i].len);
         PCO_PROXY_LIT("\r\n");
     }
-    if (r->head.chunked) {
+    if (r->head.chunked && !p->body_held) {
         PCO_PROXY_LIT("Transfer-Encoding: chunked\r\n");
+    } else if (r->head.chunked) {
+        q += sprintf((char *) q, "Content-Length: %zu\r\n", p->body_len);
     } else if (r->head.content_length >= 0) {
         q += sprintf((char *) q, "Content-Length: %lld\r\n", (long long) r->head.content_length);
     }
-    if (ws) {
+    if (p->ws) {
         PCO_PROXY_LIT("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
     } else if (p->u->keepalive > 0) {
         PCO_PROXY_LIT("Connection: keep-alive\r\n\r\n");

@@ -2,10 +2,12 @@
  * pco_proxy_send.c: the request side of a try (SPEC §5 "Proxying"): the upstream write event
  * (connect completion under connect_timeout, then writing), sending the request head and
  * streaming the request body from the client through one 16 KiB buffer with back-pressure
+ * (a chunked body arrives de-chunked and leaves in chunks of our own)
  * under send_timeout (which runs between two successful writes), and the client's read
  * event, which also notices a client that goes away while the response is awaited (499, the
  * upstream connection closed, never pooled). No shared state.
  */
+#include <stdio.h>
 #include <sys/socket.h>
 #include "pco_proxy.h"
 
@@ -59,6 +61,32 @@ pco_proxy_client_read(pco_http_request_t *r)
     }
     r->client_gone = 1;
     pco_proxy_finish(p, PCO_ERROR);
+}
+
+void
+pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done)
+{
+    u_char  size[PCO_PROXY_CHUNK_ROOM];
+    int     k;
+
+    p->rbuf = p->rdata;
+    p->rbuf_len = n;
+    p->rbuf_sent = 0;
+    if (!p->rechunk) {
+        return;
+    }
+    if (n > 0) {
+        /* n <= PCO_PROXY_BUF_SIZE: at most 4 hex digits and CRLF */
+        k = snprintf((char *) size, sizeof(size), "%zx\r\n", n);
+        p->rbuf -= k;
+        memcpy(p->rbuf, size, (size_t) k);
+        memcpy(p->rdata + n, "\r\n", 2);
+        p->rbuf_len += (size_t) k + 2;
+    }
+    if (done) {
+        memcpy(p->rbuf + p->rbuf_len, "0\r\n\r\n", 5);
+        p->rbuf_len += 5;
+    }
 }
 
 /* Writes what is left of the head and of the body bytes in rbuf (one writev) and counts
@@ -143,7 +171,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             if (p->body_held || p->body_read_done) {
                 break;
             }
-            rc = pco_http_read_body(p->r, p->rbuf, p->rbuf_size, &got);
+            rc = pco_http_read_body(p->r, p->rdata, p->rbuf_size, &got);
             if (rc == PCO_AGAIN) {
                 if (uc->write.timer_index) {
                     pco_event_del_timer(&uc->write);
@@ -163,11 +191,10 @@ pco_proxy_send(pco_proxy_ctx_t *p)
                 pco_proxy_finish(p, rc);
                 return;
             }
-            p->rbuf_len = got;
-            p->rbuf_sent = 0;
             if (rc == PCO_DONE) {
                 p->body_read_done = true;
             }
+            pco_proxy_body_frame(p, got, p->body_read_done);
             continue;
         }
         n = pco_proxy_write_buffered(p);

@@ -10,6 +10,8 @@ package PorticoBackend;
 #   my $st = $b->stats;       # { connections => n, requests => m }
 #   my $log = $b->requests_log;       # [ [method, target], ... ]
 #   $b->stop;                 # also done when the object goes away and at exit
+#   PorticoBackend->recorder(port => P, dir => D); recorded(D)
+#                             # records the exact bytes of each connection (see recorder)
 #   PorticoBackend->new(port => P, listen => ['unix:/tmp/x.sock', '[::1]:N'], peer_pids => 1)
 #                             # also serves on those addresses (stats stay on the port);
 #                             # stats then has by_listener / peer_pids (see backend.py)
@@ -29,7 +31,7 @@ use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(backend_get json_decode pattern_bytes write_all);
+our @EXPORT = qw(backend_get json_decode pattern_bytes write_all recorded);
 
 my $SCRIPT = dirname(__FILE__) . '/backend.py';
 my @ALL;
@@ -218,6 +220,80 @@ sub raw
     push @ALL, $self;
     weaken($ALL[-1]);
     return $self;
+}
+
+# PorticoBackend->recorder(port => N, dir => D)
+# A raw backend that records exactly the bytes each connection sent: it reads the first
+# request (its body by Content-Length or chunked framing), answers "200 ok" with
+# Connection: close, reads on until the peer closes (at most 3 s), then writes everything
+# it received to a new file in D (D/conn-<time>-<pid>, renamed into place when complete).
+# recorded(D) returns the files' contents, oldest first.
+sub recorder
+{
+    my ($class, %o) = @_;
+    my $dir = $o{dir} or croak "dir required";
+    mkdir $dir;
+    return $class->raw(port => $o{port}, handler => sub {
+        my ($c, $head, $rest) = @_;
+        my $deadline = time + 3;
+        my $more = sub {
+            my $rin = '';
+            vec($rin, fileno($c), 1) = 1;
+            return 0 unless select(my $rout = $rin, undef, undef, $deadline - time) > 0;
+            my $n = sysread($c, my $buf, 65536);
+            return 0 unless $n;
+            $rest .= $buf;
+            return 1;
+        };
+        if ($head =~ /^content-length:[ \t]*(\d+)/im) {
+            my $want = $1;
+            1 while length $rest < $want && time < $deadline && $more->();
+        } elsif ($head =~ /^transfer-encoding:[^\r\n]*chunked/im) {
+            1 while !_chunked_done($rest) && time < $deadline && $more->();
+        }
+        write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        1 while time < $deadline && $more->();
+        my $tmp = "$dir/.tmp-$$";
+        open(my $fh, '>:raw', $tmp) or return;
+        print $fh "$head\r\n\r\n$rest";
+        close $fh;
+        rename $tmp, sprintf('%s/conn-%.6f-%d', $dir, time, $$);
+    });
+}
+
+# True when $b holds a complete chunked body (sizes, data, last chunk, trailers).
+sub _chunked_done
+{
+    my ($b) = @_;
+    my $i = 0;
+    while (1) {
+        my $e = index($b, "\r\n", $i);
+        return 0 if $e < 0;
+        my ($hex) = substr($b, $i, $e - $i) =~ /^([0-9a-fA-F]+)/ or return 1;
+        my $n = hex $hex;
+        if ($n == 0) {
+            return index($b, "\r\n\r\n", $e) >= 0;   # trailers end with an empty line
+        }
+        $i = $e + 2 + $n + 2;
+        return 0 if $i > length $b;
+    }
+}
+
+# The connections recorded in $dir (see recorder), oldest first.
+sub recorded
+{
+    my ($dir) = @_;
+    opendir(my $dh, $dir) or return ();
+    my @f = sort grep { /^conn-/ } readdir $dh;
+    closedir $dh;
+    my @out;
+    for my $f (@f) {
+        open(my $fh, '<:raw', "$dir/$f") or next;
+        local $/;
+        push @out, scalar <$fh>;
+        close $fh;
+    }
+    return @out;
 }
 
 package PorticoBackend::Raw;

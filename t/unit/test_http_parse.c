@@ -720,6 +720,26 @@ pco_test_chunked_limit_ok(void **state)
     assert_int_equal(status, 431);
 }
 
+static void
+pco_test_drop_underscores(void **state)
+{
+    (void) state;
+    assert_int_equal(pco_test_parse("GET / HTTP/1.1\r\nX_A: 1\r\nHost: h\r\n"
+                                    "Transfer_Encoding: chunked\r\nConnection: close\r\n"
+                                    "X_B: 2\r\nUpgrade: websocket\r\nX-C: 3\r\n\r\n"), 0);
+    assert_false(pco_test_h.chunked);
+    assert_int_equal(pco_http_head_drop_underscores(&pco_test_h), 3);
+    assert_int_equal(pco_test_h.nheaders, 4);
+    assert_int_equal(pco_test_h.host_idx, 1);
+    assert_int_equal(pco_test_h.connection_idx, 2);
+    assert_int_equal(pco_test_h.upgrade_idx, 3);
+    assert_true(pco_test_str(&pco_test_h.headers[0].value, "h"));
+    assert_true(pco_test_str(&pco_test_h.headers[3].name, "X-C"));
+    assert_null(pco_http_head_find(&pco_test_h, "X_A", 3));
+    assert_int_equal(pco_http_head_drop_underscores(&pco_test_h), 0);
+    assert_int_equal(pco_test_h.nheaders, 4);
+}
+
 int
 main(void)
 {
@@ -738,6 +758,7 @@ main(void)
         cmocka_unit_test(pco_test_chunked_ok),
         cmocka_unit_test(pco_test_chunked_bad),
         cmocka_unit_test(pco_test_chunked_limit_ok),
+        cmocka_unit_test(pco_test_drop_underscores),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
