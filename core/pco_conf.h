@@ -43,6 +43,9 @@ typedef enum {
                                      still counts as set) */
 #define PCO_CONF_REQUIRED  0x04   /* must be present (in GROUP/LIST members) */
 #define PCO_CONF_NOINHERIT 0x08   /* never copied from the parent scope */
+#define PCO_CONF_NOCTL     0x10   /* STRING/STRLIST: no control character but HTAB (text that
+                                     becomes a header value: CR or LF would inject headers) */
+#define PCO_CONF_TOKEN     0x20   /* STRING/STRLIST: a token (text that becomes a header name) */
 
 /* Parses cs into field; returns PCO_OK or PCO_ERROR after pco_conf_error(). */
 typedef int (*pco_conf_custom_pt)(pco_conf_t *cf, const config_setting_t *cs, void *field,

@@ -312,11 +312,39 @@ pco_conf_parse_number(pco_conf_t *cf, const pco_setting_t *s, const config_setti
     return pco_conf_bounds(cf, s, cs, *v);
 }
 
+/* The flags that restrict what a string may hold (checked at load time, -t too). */
 static int
-pco_conf_parse_string(pco_conf_t *cf, const config_setting_t *cs, pco_str_t *str)
+pco_conf_check_text(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
+                    const char *t, size_t l)
+{
+    size_t  i;
+
+    if ((s->flags & PCO_CONF_TOKEN) && !pco_str_is_token((const u_char *) t, l)) {
+        pco_conf_error(cf, cs, "invalid header name \"%s\" (expected a token: letters, digits "
+                       "and !#$%%&'*+-.^_`|~)", t);
+        return PCO_ERROR;
+    }
+    if ((s->flags & PCO_CONF_NOCTL) && pco_str_has_ctl((const u_char *) t, l)) {
+        for (i = 0; i < l && !pco_str_has_ctl((const u_char *) t + i, 1); i++) {
+            /* find it */
+        }
+        pco_conf_error(cf, cs, "control character 0x%02x (only tab is allowed: this text "
+                       "goes into a header line, which CR or LF would split)", (u_char) t[i]);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+static int
+pco_conf_parse_string(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
+                      pco_str_t *str)
 {
     const char  *t = config_setting_get_string(cs);
     size_t       l = strlen(t);
+
+    if (pco_conf_check_text(cf, s, cs, t, l) != PCO_OK) {
+        return PCO_ERROR;
+    }
 
     str->data = (u_char *) pco_pstrndup(cf->pool, t, l);
     if (str->data == NULL) {
@@ -403,8 +431,9 @@ pco_conf_parse_strlist(pco_conf_t *cf, const pco_setting_t *s, const config_sett
                 rc = pco_conf_bad_type(cf, s, e);
                 continue;
             }
-            if (pco_conf_parse_string(cf, e, &sl->elts[sl->n]) != PCO_OK) {
-                return PCO_ERROR;
+            if (pco_conf_parse_string(cf, s, e, &sl->elts[sl->n]) != PCO_OK) {
+                rc = PCO_ERROR;
+                continue;
             }
             sl->n++;
         }
@@ -527,7 +556,7 @@ pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_settin
         if (config_setting_type(cs) != CONFIG_TYPE_STRING) {
             return pco_conf_bad_type(cf, s, cs);
         }
-        return pco_conf_parse_string(cf, cs, field);
+        return pco_conf_parse_string(cf, s, cs, field);
     case PCO_CONF_ENUM:
         return pco_conf_parse_enum(cf, s, cs, field);
     case PCO_CONF_STRLIST:

@@ -27,6 +27,7 @@ static const pco_setting_t pco_proxy_header_members[] = {
     { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, name),
       .flags = PCO_CONF_REQUIRED, .help = "header name" },
     { .name = "value", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, value),
+      .flags = PCO_CONF_NOCTL,
       .help = "header value (empty removes the header)" },
     PCO_SETTINGS_END
 };
@@ -42,7 +43,7 @@ static const pco_setting_t pco_proxy_members[] = {
       .offset = offsetof(pco_proxy_spec_t, websocket), .def = "false",
       .help = "pass WebSocket upgrades through" },
     { .name = "rewrite", .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_proxy_spec_t, rewrite),
+      .offset = offsetof(pco_proxy_spec_t, rewrite), .flags = PCO_CONF_NOCTL,
       .help = "path sent upstream (template: variables and $1..$9 of path_regex)" },
     { .name = "set_headers", .type = PCO_CONF_LIST,
       .offset = offsetof(pco_proxy_spec_t, set_headers), .sub = pco_proxy_header_members,
