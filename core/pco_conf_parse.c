@@ -246,27 +246,45 @@ pco_conf_get_int(const config_setting_t *cs, int64_t *v)
     return PCO_ERROR;
 }
 
+/* "must be between A and B (got V)", with A, B and V written as the setting's type writes
+ * them ("16k", "10s"); into buf. */
+static void
+pco_conf_range_text(const pco_setting_t *s, int64_t v, char *buf, size_t size)
+{
+    char  a[32], b[32], g[32];
+
+    pco_conf_format_num(s, s->min, a, sizeof(a));
+    pco_conf_format_num(s, s->max, b, sizeof(b));
+    pco_conf_format_num(s, v, g, sizeof(g));
+    snprintf(buf, size, "must be between %s and %s (got %s)", a, b, g);
+}
+
 static int
 pco_conf_bounds(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs, int64_t v)
 {
-    char  a[32], b[32];
+    char  text[128];
 
-    if (s->min == s->max) {
+    if (s->min == s->max || (v >= s->min && v <= s->max)) {
         return PCO_OK;
     }
-    if (v < s->min) {
-        pco_conf_format_num(s, v, a, sizeof(a));
-        pco_conf_format_num(s, s->min, b, sizeof(b));
-        pco_conf_error(cf, cs, "%s is below the minimum %s", a, b);
-        return PCO_ERROR;
+    pco_conf_range_text(s, v, text, sizeof(text));
+    pco_conf_error(cf, cs, "%s", text);
+    return PCO_ERROR;
+}
+
+int
+pco_conf_check_range(pco_conf_t *cf, const pco_conf_src_t *src, const char *name,
+                     pco_conf_type_e type, int64_t v, int64_t min, int64_t max)
+{
+    pco_setting_t  s = { .name = name, .type = type, .min = min, .max = max };
+    char           text[128];
+
+    if (v >= min && v <= max) {
+        return PCO_OK;
     }
-    if (v > s->max) {
-        pco_conf_format_num(s, v, a, sizeof(a));
-        pco_conf_format_num(s, s->max, b, sizeof(b));
-        pco_conf_error(cf, cs, "%s is above the maximum %s", a, b);
-        return PCO_ERROR;
-    }
-    return PCO_OK;
+    pco_conf_range_text(&s, v, text, sizeof(text));
+    pco_conf_error_src(cf, src, "%s: %s", name, text);
+    return PCO_ERROR;
 }
 
 static int
@@ -423,6 +441,10 @@ pco_conf_parse_strlist(pco_conf_t *cf, const pco_setting_t *s, const config_sett
         if (ints) {
             if (pco_conf_get_int(e, &v) != PCO_OK) {
                 rc = pco_conf_bad_type(cf, s, e);
+                continue;
+            }
+            if (pco_conf_bounds(cf, s, e, v) != PCO_OK) {
+                rc = PCO_ERROR;
                 continue;
             }
             il->elts[il->n++] = v;

@@ -50,7 +50,8 @@ static const pco_setting_t pco_proxy_members[] = {
       .elt_size = sizeof(pco_proxy_header_t),
       .help = "request headers replaced (empty value removes): ( { name; value; } )" },
     { .name = "tunnel_timeout", .type = PCO_CONF_DURATION,
-      .offset = offsetof(pco_proxy_spec_t, tunnel_timeout), .def = "\"1h\"",
+      .offset = offsetof(pco_proxy_spec_t, tunnel_timeout), .def = "\"1h\"", .min = 1,
+      .max = 7 * PCO_CONF_DAY,
       .help = "idle timeout of a WebSocket tunnel" },
     PCO_SETTINGS_END
 };
