@@ -213,7 +213,7 @@ pco_conf_lex_text(pco_conf_lex_t *lx, const char *label, const char *p, const ch
             for (p += 2; p < end && !(*p == '*' && p + 1 < end && p[1] == '/'); p++) {
                 line += (*p == '\n');
             }
-            p = pco_min(p + 2, end);
+            p = (end - p >= 2) ? p + 2 : end;
         } else if (*p == '"') {
             for (p++; p < end && *p != '"'; p++) {
                 if (*p == '\\' && p + 1 < end) {
@@ -221,7 +221,7 @@ pco_conf_lex_text(pco_conf_lex_t *lx, const char *label, const char *p, const ch
                 }
                 line += (*p == '\n');
             }
-            p = pco_min(p + 1, end);
+            p = (p < end) ? p + 1 : end;
         } else if (*p == '@' && (size_t) (end - p) > 8 && strncmp(p, "@include", 8) == 0) {
             for (p += 8; p < end && (*p == ' ' || *p == '\t'); p++) {
                 /* skip */
@@ -234,7 +234,7 @@ pco_conf_lex_text(pco_conf_lex_t *lx, const char *label, const char *p, const ch
                 memcpy(inc, s, l);
                 inc[l] = '\0';
                 pco_conf_lex_file(lx, inc, depth + 1);
-                p = pco_min(p + 1, end);
+                p = (p < end) ? p + 1 : end;
             }
         } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '*') {
             for (s = p; p < end && pco_conf_lex_namechar(*p); p++) {

@@ -49,6 +49,16 @@ $l = $p->line_of(qr/^servers = \(\);/);
 like($out, qr/^\Q$f\E:$l: servers: no servers configured \(the list is empty\)$/m,
      'servers = (): reported at its line');
 
+$p->write_conf(<<'EOF');
+servers = ( { listen = [];
+  routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); } );
+EOF
+($rc, $out) = $p->run_t('-t');
+isnt($rc, 0, 'a server without a listen address: -t fails');
+$l = $p->line_of(qr/listen = \[\]/);
+like($out, qr/^\Q$f\E:$l: servers\[0\]: server has no listen address$/m,
+     'a server without a listen address: reported at its line');
+
 $p->write_conf("daemon = false;\n");
 my ($src, $sout, $serr) = $p->run();
 isnt($src, 0, 'no servers: start fails');
