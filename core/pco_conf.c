@@ -697,9 +697,12 @@ pco_conf_load_extra(pco_conf_t *cf, const char *extra)
         fprintf(cf->err ? cf->err : stderr, "-g:%d: %s\n", config_error_line(&c),
                 config_error_text(&c));
         cf->errors++;
-        rc = PCO_ERROR;
-    } else if (pco_conf_merge(cf, config_root_setting(&cf->config),
-                              config_root_setting(&c)) != PCO_OK)
+        config_destroy(&c);
+        return PCO_ERROR;
+    }
+    pco_conf_widen_ints(&c, NULL, extra);
+    if (pco_conf_merge(cf, config_root_setting(&cf->config), config_root_setting(&c))
+        != PCO_OK)
     {
         fprintf(cf->err ? cf->err : stderr, "-g: cannot merge the settings\n");
         cf->errors++;
@@ -779,6 +782,7 @@ pco_conf_load(pco_conf_t *cf, const char *file, const char *extra)
         cf->errors++;
         return PCO_ERROR;
     }
+    pco_conf_widen_ints(&cf->config, file, NULL);
     if (extra != NULL && extra[0] != '\0' && pco_conf_load_extra(cf, extra) != PCO_OK) {
         return PCO_ERROR;
     }

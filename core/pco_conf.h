@@ -37,12 +37,23 @@ typedef enum {
                             groups -> one node each (stored nowhere; see pco_conf_node_t) */
 } pco_conf_type_e;
 
+/* Common bounds for the tables: a day in milliseconds (durations), and the sizes a shared
+ * memory zone may have: at least 16 pages (room for any zone's header and a few entries),
+ * at most 64g (beyond what a proxy's tables need; mmap of more fails at start or reload,
+ * too late to be a configuration error). */
+#define PCO_CONF_DAY       86400000LL
+#define PCO_CONF_ZONE_MIN  ((int64_t) 64 * 1024)
+#define PCO_CONF_ZONE_MAX  ((int64_t) 64 * 1024 * 1024 * 1024)
+
 /* flags */
 #define PCO_CONF_AUTO      0x01   /* INT: "auto" allowed, stored as -1 */
 #define PCO_CONF_FALSE_OFF 0x02   /* GROUP/STRING/CUSTOM: `false` allowed = off (field zeroed,
                                      still counts as set) */
 #define PCO_CONF_REQUIRED  0x04   /* must be present (in GROUP/LIST members) */
 #define PCO_CONF_NOINHERIT 0x08   /* never copied from the parent scope */
+#define PCO_CONF_NOCTL     0x10   /* STRING/STRLIST: no control character but HTAB (text that
+                                     becomes a header value: CR or LF would inject headers) */
+#define PCO_CONF_TOKEN     0x20   /* STRING/STRLIST: a token (text that becomes a header name) */
 
 /* Parses cs into field; returns PCO_OK or PCO_ERROR after pco_conf_error(). */
 typedef int (*pco_conf_custom_pt)(pco_conf_t *cf, const config_setting_t *cs, void *field,
@@ -57,7 +68,8 @@ struct pco_setting_s {
     size_t                offset;      /* into the module conf (or the enclosing group/element) */
     const char           *def;         /* default in libconfig syntax, e.g. "\"10s\"", "1024",
                                           "true", "[\"a\", \"b\"]"; NULL = zero / empty */
-    int64_t               min;         /* INT/SIZE/DURATION bounds; min = max = 0: no bounds */
+    int64_t               min;         /* INT/SIZE/DURATION/INTLIST bounds (every numeric
+                                          setting has them; min = max = 0: none) */
     int64_t               max;
     const char *const    *values;      /* ENUM: NULL-terminated names */
     const pco_setting_t  *sub;         /* GROUP/LIST members, terminated by { NULL } */
@@ -141,6 +153,11 @@ bool pco_conf_is_set(const void *conf, const char *name);   /* set in this very 
 /* Unit parsers (also used by modules for their own values); PCO_ERROR on bad text. */
 int pco_parse_size(const char *text, int64_t *out);          /* "16k" -> 16384 */
 int pco_parse_duration(const char *text, pco_msec_t *out);   /* "500ms" -> 500, "2" -> 2000 */
+/* For values a module parses itself (a size inside a string): PCO_OK when min <= v <= max,
+ * else reports "FILE:LINE: path: NAME: must be between MIN and MAX (got V)", the numbers
+ * written as the type writes them ("64k", "10s"), and returns PCO_ERROR. */
+int pco_conf_check_range(pco_conf_t *cf, const pco_conf_src_t *src, const char *name,
+                         pco_conf_type_e type, int64_t v, int64_t min, int64_t max);
 /* Resolves a relative path against the prefix (paths) or conf_dir (includes). */
 char *pco_conf_full_path(pco_conf_t *cf, const char *path);
 

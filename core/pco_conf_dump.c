@@ -526,6 +526,13 @@ pco_conf_doc_rows(FILE *out, const pco_setting_t *s, const char *prefix, bool to
                 fprintf(out, "%s`%s`", i ? ", " : "", s->values[i]);
             }
         }
+        if (s->min != s->max) {
+            char  a[32], b[32];
+
+            pco_conf_format_num(s, s->min, a, sizeof(a));
+            pco_conf_format_num(s, s->max, b, sizeof(b));
+            fprintf(out, " %s..%s", a, b);
+        }
         if (s->flags & PCO_CONF_REQUIRED) {
             fputs(", required", out);
         }

@@ -41,6 +41,9 @@ void pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field);
 void pco_conf_fill_members(pco_conf_t *cf, const pco_setting_t *sub, u_char *base);
 int pco_conf_bad_type(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs);
 void pco_conf_unknown(pco_conf_t *cf, const config_setting_t *cs, const char *best);
+/* pco_conf_int.c: gives back the 64-bit value of integer literals that libconfig 1.5 cut
+ * to 32 bits, after c was read from file (with its includes) or from text. */
+void pco_conf_widen_ints(config_t *c, const char *file, const char *text);
 /* pco_conf.c */
 void pco_conf_src_set(pco_conf_t *cf, pco_conf_src_t *src, const config_setting_t *cs);
 

@@ -246,27 +246,45 @@ pco_conf_get_int(const config_setting_t *cs, int64_t *v)
     return PCO_ERROR;
 }
 
+/* "must be between A and B (got V)", with A, B and V written as the setting's type writes
+ * them ("16k", "10s"); into buf. */
+static void
+pco_conf_range_text(const pco_setting_t *s, int64_t v, char *buf, size_t size)
+{
+    char  a[32], b[32], g[32];
+
+    pco_conf_format_num(s, s->min, a, sizeof(a));
+    pco_conf_format_num(s, s->max, b, sizeof(b));
+    pco_conf_format_num(s, v, g, sizeof(g));
+    snprintf(buf, size, "must be between %s and %s (got %s)", a, b, g);
+}
+
 static int
 pco_conf_bounds(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs, int64_t v)
 {
-    char  a[32], b[32];
+    char  text[128];
 
-    if (s->min == s->max) {
+    if (s->min == s->max || (v >= s->min && v <= s->max)) {
         return PCO_OK;
     }
-    if (v < s->min) {
-        pco_conf_format_num(s, v, a, sizeof(a));
-        pco_conf_format_num(s, s->min, b, sizeof(b));
-        pco_conf_error(cf, cs, "%s is below the minimum %s", a, b);
-        return PCO_ERROR;
+    pco_conf_range_text(s, v, text, sizeof(text));
+    pco_conf_error(cf, cs, "%s", text);
+    return PCO_ERROR;
+}
+
+int
+pco_conf_check_range(pco_conf_t *cf, const pco_conf_src_t *src, const char *name,
+                     pco_conf_type_e type, int64_t v, int64_t min, int64_t max)
+{
+    pco_setting_t  s = { .name = name, .type = type, .min = min, .max = max };
+    char           text[128];
+
+    if (v >= min && v <= max) {
+        return PCO_OK;
     }
-    if (v > s->max) {
-        pco_conf_format_num(s, v, a, sizeof(a));
-        pco_conf_format_num(s, s->max, b, sizeof(b));
-        pco_conf_error(cf, cs, "%s is above the maximum %s", a, b);
-        return PCO_ERROR;
-    }
-    return PCO_OK;
+    pco_conf_range_text(&s, v, text, sizeof(text));
+    pco_conf_error_src(cf, src, "%s: %s", name, text);
+    return PCO_ERROR;
 }
 
 static int
@@ -312,11 +330,39 @@ pco_conf_parse_number(pco_conf_t *cf, const pco_setting_t *s, const config_setti
     return pco_conf_bounds(cf, s, cs, *v);
 }
 
+/* The flags that restrict what a string may hold (checked at load time, -t too). */
 static int
-pco_conf_parse_string(pco_conf_t *cf, const config_setting_t *cs, pco_str_t *str)
+pco_conf_check_text(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
+                    const char *t, size_t l)
+{
+    size_t  i;
+
+    if ((s->flags & PCO_CONF_TOKEN) && !pco_str_is_token((const u_char *) t, l)) {
+        pco_conf_error(cf, cs, "invalid header name \"%s\" (expected a token: letters, digits "
+                       "and !#$%%&'*+-.^_`|~)", t);
+        return PCO_ERROR;
+    }
+    if ((s->flags & PCO_CONF_NOCTL) && pco_str_has_ctl((const u_char *) t, l)) {
+        for (i = 0; i < l && !pco_str_has_ctl((const u_char *) t + i, 1); i++) {
+            /* find it */
+        }
+        pco_conf_error(cf, cs, "control character 0x%02x (only tab is allowed: this text "
+                       "goes into a header line, which CR or LF would split)", (u_char) t[i]);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+static int
+pco_conf_parse_string(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
+                      pco_str_t *str)
 {
     const char  *t = config_setting_get_string(cs);
     size_t       l = strlen(t);
+
+    if (pco_conf_check_text(cf, s, cs, t, l) != PCO_OK) {
+        return PCO_ERROR;
+    }
 
     str->data = (u_char *) pco_pstrndup(cf->pool, t, l);
     if (str->data == NULL) {
@@ -397,14 +443,19 @@ pco_conf_parse_strlist(pco_conf_t *cf, const pco_setting_t *s, const config_sett
                 rc = pco_conf_bad_type(cf, s, e);
                 continue;
             }
+            if (pco_conf_bounds(cf, s, e, v) != PCO_OK) {
+                rc = PCO_ERROR;
+                continue;
+            }
             il->elts[il->n++] = v;
         } else {
             if (config_setting_type(e) != CONFIG_TYPE_STRING) {
                 rc = pco_conf_bad_type(cf, s, e);
                 continue;
             }
-            if (pco_conf_parse_string(cf, e, &sl->elts[sl->n]) != PCO_OK) {
-                return PCO_ERROR;
+            if (pco_conf_parse_string(cf, s, e, &sl->elts[sl->n]) != PCO_OK) {
+                rc = PCO_ERROR;
+                continue;
             }
             sl->n++;
         }
@@ -527,7 +578,7 @@ pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_settin
         if (config_setting_type(cs) != CONFIG_TYPE_STRING) {
             return pco_conf_bad_type(cf, s, cs);
         }
-        return pco_conf_parse_string(cf, cs, field);
+        return pco_conf_parse_string(cf, s, cs, field);
     case PCO_CONF_ENUM:
         return pco_conf_parse_enum(cf, s, cs, field);
     case PCO_CONF_STRLIST:

@@ -54,6 +54,39 @@ typedef struct {
 #define pco_likely(x)   __builtin_expect(!!(x), 1)
 #define pco_unlikely(x) __builtin_expect(!!(x), 0)
 
+/* True when p[0..len) holds a control character other than HTAB (CR, LF, NUL, DEL...):
+ * such text cannot go into a header line, where CR or LF would end it and start another. */
+static inline bool
+pco_str_has_ctl(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when p[0..len) is a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~), the
+ * syntax of a header name. */
+static inline bool
+pco_str_is_token(const u_char *p, size_t len)
+{
+    static const char  tchar[] = "!#$%&'*+-.^_`|~";
+    size_t             i;
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || (p[i] != '\0' && strchr(tchar, p[i]) != NULL)))
+        {
+            return false;
+        }
+    }
+    return len > 0;
+}
+
 /* A socket address of any family portico listens on or connects to. */
 typedef union {
     struct sockaddr      sa;

@@ -106,8 +106,8 @@ sub check_conf
     my ($rc, $out) = check_conf("worker_connections = 5;\n" . $server);
     my $line = $p->line_of(qr/^worker_connections = 5;/);
     is($rc, 1, 'below minimum: exit 1');
-    like($out, qr/^\Q$file\E:$line: worker_connections: .*\b5\b.*minimum.*\b16\b/m,
-         'below minimum: FILE:LINE, value and minimum');
+    like($out, qr/^\Q$file\E:$line: worker_connections: must be between 16 and 1048576 \(got 5\)$/m,
+         'below minimum: FILE:LINE, the range and the value');
 }
 
 {

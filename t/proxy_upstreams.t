@@ -405,11 +405,11 @@ EOF
     like($out, qr/^\Q$f\E:$ib: .*backup servers cannot be used with balance = "ip_hash"/m,
          '-t: backup with ip_hash is an error at the backup server');
     my $w0 = $l->(qr/name = "w0"/);
-    like($out, qr/^\Q$f\E:$w0: .*weight: 0 is below the minimum 1/m, '-t: weight 0');
+    like($out, qr/^\Q$f\E:$w0: .*weight: must be between 1 and 1000 \(got 0\)/m, '-t: weight 0');
     my $wn = $l->(qr/name = "wn"/);
-    like($out, qr/^\Q$f\E:$wn: .*max_conns: -1 is below the minimum 0/m, '-t: negative max_conns');
+    like($out, qr/^\Q$f\E:$wn: .*max_conns: must be between 0 and 1000000 \(got -1\)/m, '-t: negative max_conns');
     my $kn = $l->(qr/name = "kn"/);
-    like($out, qr/^\Q$f\E:$kn: .*keepalive: -1 is below the minimum 0/m, '-t: negative keepalive');
+    like($out, qr/^\Q$f\E:$kn: .*keepalive: must be between 0 and 100000 \(got -1\)/m, '-t: negative keepalive');
     my $bal = $l->(qr/name = "bal"/);
     like($out, qr/^\Q$f\E:$bal: .*unknown balance "fastest"/m, '-t: unknown balance');
     my $nh = $l->(qr/name = "nh"/);

@@ -19,7 +19,7 @@ static int pco_example_variable(pco_http_request_t *r, const pco_str_t *name, ui
 
 static const pco_setting_t pco_example_settings[] = {
     { .name = "example_header", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_example_route_conf_t, header),
+      .offset = offsetof(pco_example_route_conf_t, header), .flags = PCO_CONF_NOCTL,
       .help = "adds X-Example: VALUE to the route's responses and sets $example" },
     PCO_SETTINGS_END
 };

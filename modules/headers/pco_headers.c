@@ -26,9 +26,10 @@ static int pco_headers_filter(pco_http_request_t *r);
 
 static const pco_setting_t pco_headers_members[] = {
     { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_headers_entry_t, name),
-      .flags = PCO_CONF_REQUIRED, .help = "header name" },
+      .flags = PCO_CONF_REQUIRED | PCO_CONF_TOKEN, .help = "header name" },
     { .name = "value", .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_headers_entry_t, value), .flags = PCO_CONF_REQUIRED,
+      .offset = offsetof(pco_headers_entry_t, value),
+      .flags = PCO_CONF_REQUIRED | PCO_CONF_NOCTL,
       .help = "header value (variables allowed; empty removes the header)" },
     { .name = "always", .type = PCO_CONF_BOOL, .offset = offsetof(pco_headers_entry_t, always),
       .def = "false", .help = "also on error responses (status >= 400)" },
@@ -56,40 +57,6 @@ pco_module_t pco_headers_module = {
     .conf_done = pco_headers_conf_done,
 };
 
-static bool
-pco_headers_valid_name(const pco_str_t *s)
-{
-    static const char  tchar[] = "!#$%&'*+-.^_`|~";
-    size_t             i;
-
-    if (s->len == 0) {
-        return false;
-    }
-    for (i = 0; i < s->len; i++) {
-        u_char ch = s->data[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-              || (ch != '\0' && strchr(tchar, ch) != NULL)))
-        {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool
-pco_headers_valid_value(const pco_str_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->len; i++) {
-        if ((s->data[i] < 0x20 && s->data[i] != '\t') || s->data[i] == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Compiles the entries of one node (entries shared with a parent are compiled once). */
 static int
 pco_headers_compile_node(pco_conf_t *cf, pco_cycle_t *cycle, pco_conf_node_t *node)
@@ -110,17 +77,8 @@ pco_headers_compile_node(pco_conf_t *cf, pco_cycle_t *cycle, pco_conf_node_t *no
         if (e[i].tpl != NULL) {
             continue;
         }
-        if (!pco_headers_valid_name(&e[i].name)) {
-            pco_conf_error_src(cf, src, "invalid header name \"%.*s\"", (int) e[i].name.len,
-                               (const char *) e[i].name.data);
-            rc = PCO_ERROR;
-            continue;
-        }
-        if (!pco_headers_valid_value(&e[i].value)) {
-            pco_conf_error_src(cf, src, "header value contains a control character");
-            rc = PCO_ERROR;
-            continue;
-        }
+        /* the name (a token) and a literal value (no control character) were checked
+         * by the loader (PCO_CONF_TOKEN, PCO_CONF_NOCTL) */
         e[i].tpl = pco_http_template_compile(cf, cycle, &e[i].value, src);
         if (e[i].tpl == NULL) {
             rc = PCO_ERROR;
@@ -200,13 +158,7 @@ pco_headers_filter(pco_http_request_t *r)
         if (e[i].literal) {
             v = e[i].value;
         } else {
-            if (pco_http_template_eval(r, e[i].tpl, &v) != PCO_OK) {
-                return PCO_ERROR;
-            }
-            if (!pco_headers_valid_value(&v)) {
-                pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
-                            "response header \"%.*s\" expanded to a control character",
-                            (int) e[i].name.len, (const char *) e[i].name.data);
+            if (pco_http_template_eval_header(r, e[i].tpl, &e[i].name, &v) != PCO_OK) {
                 return PCO_ERROR;
             }
         }

@@ -113,6 +113,12 @@ bool pco_http_template_is_literal(const pco_http_template_t *t);
 /* Evaluates into r->pool; absent variables expand to "". PCO_OK or PCO_ERROR (memory). */
 int pco_http_template_eval(pco_http_request_t *r, const pco_http_template_t *t,
                            pco_str_t *out);
+/* Evaluates t as the value of header `name` (a response header, or one sent upstream):
+ * PCO_OK, or PCO_ERROR (memory, or the value came out with a control character other than
+ * HTAB, which would split the header line: one error-log line names the header; the caller
+ * answers 500 and sends nothing of it). */
+int pco_http_template_eval_header(pco_http_request_t *r, const pco_http_template_t *t,
+                                  const pco_str_t *name, pco_str_t *out);
 /* Low-level access for log formats: the template's parts. */
 typedef struct {
     pco_str_t   literal;      /* when var < 0 */

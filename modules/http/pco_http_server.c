@@ -476,6 +476,18 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
             }
         }
     }
+    /* without a server nothing listens: starting, or reloading into it (which would close
+     * every listener of the running generation), must be refused */
+    if (hm->nservers == 0) {
+        const config_setting_t *cs = config_lookup(&cf->config, "servers");
+
+        if (cs != NULL) {
+            pco_conf_error(cf, cs, "no servers configured (the list is empty)");
+        } else {
+            pco_conf_error_src(cf, &root->src, "no servers configured");
+        }
+        rc = PCO_ERROR;
+    }
     /* freeze the per-address tables (the arrays do not move after this) */
     {
         pco_http_addr_t *a = hm->addrs.elts;

@@ -745,3 +745,20 @@ pco_http_template_eval(pco_http_request_t *r, const pco_http_template_t *t, pco_
     *p = '\0';
     return PCO_OK;
 }
+
+int
+pco_http_template_eval_header(pco_http_request_t *r, const pco_http_template_t *t,
+                              const pco_str_t *name, pco_str_t *out)
+{
+    if (pco_http_template_eval(r, t, out) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    /* a literal was checked at load time; a variable may carry anything a client sent */
+    if (!t->literal && pco_str_has_ctl(out->data, out->len)) {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
+                    "header \"%.*s\" expanded to a control character, not sent",
+                    (int) name->len, (const char *) name->data);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}

@@ -41,15 +41,11 @@ pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_
     unsigned  i;
     size_t    k;
 
-    for (k = 0; k < value->len; k++) {
-        u_char ch = value->data[k];
-
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-            pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
-                        "header \"%.*s\" has a control character in its value, not sent",
-                        (int) name->len, (char *) name->data);
-            return 500;
-        }
+    if (pco_str_has_ctl(value->data, value->len)) {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
+                    "header \"%.*s\" has a control character in its value, not sent",
+                    (int) name->len, (char *) name->data);
+        return 500;
     }
     for (k = 0; k < name->len; k++) {
         if (name->data[k] <= 0x20 || name->data[k] == ':' || name->data[k] >= 0x7f) {

@@ -28,6 +28,7 @@ static const pco_setting_t pco_proxy_header_members[] = {
     { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, name),
       .flags = PCO_CONF_REQUIRED, .help = "header name" },
     { .name = "value", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, value),
+      .flags = PCO_CONF_NOCTL,
       .help = "header value (empty removes the header)" },
     PCO_SETTINGS_END
 };
@@ -43,14 +44,15 @@ static const pco_setting_t pco_proxy_members[] = {
       .offset = offsetof(pco_proxy_spec_t, websocket), .def = "false",
       .help = "pass WebSocket upgrades through" },
     { .name = "rewrite", .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_proxy_spec_t, rewrite),
+      .offset = offsetof(pco_proxy_spec_t, rewrite), .flags = PCO_CONF_NOCTL,
       .help = "path sent upstream (template: variables and $1..$9 of path_regex)" },
     { .name = "set_headers", .type = PCO_CONF_LIST,
       .offset = offsetof(pco_proxy_spec_t, set_headers), .sub = pco_proxy_header_members,
       .elt_size = sizeof(pco_proxy_header_t),
       .help = "request headers replaced (empty value removes): ( { name; value; } )" },
     { .name = "tunnel_timeout", .type = PCO_CONF_DURATION,
-      .offset = offsetof(pco_proxy_spec_t, tunnel_timeout), .def = "\"1h\"",
+      .offset = offsetof(pco_proxy_spec_t, tunnel_timeout), .def = "\"1h\"", .min = 1,
+      .max = 7 * PCO_CONF_DAY,
       .help = "idle timeout of a WebSocket tunnel" },
     PCO_SETTINGS_END
 };

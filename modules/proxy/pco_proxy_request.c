@@ -254,7 +254,8 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     }
     for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
         if (p->pcf->header_tpls[i] != NULL
-            && pco_http_template_eval(r, p->pcf->header_tpls[i], &hv[i]) != PCO_OK)
+            && pco_http_template_eval_header(r, p->pcf->header_tpls[i], &sh[i].name,
+                                             &hv[i]) != PCO_OK)
         {
             return PCO_ERROR;
         }

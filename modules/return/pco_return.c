@@ -36,7 +36,7 @@ static const pco_setting_t pco_return_members[] = {
     { .name = "body", .type = PCO_CONF_STRING, .offset = offsetof(pco_return_spec_t, body),
       .help = "response body (variables allowed), sent as text/plain; charset=utf-8" },
     { .name = "location", .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_return_spec_t, location),
+      .offset = offsetof(pco_return_spec_t, location), .flags = PCO_CONF_NOCTL,
       .help = "Location header for 3xx (variables allowed)" },
     PCO_SETTINGS_END
 };
@@ -125,6 +125,7 @@ pco_return_handler(pco_http_request_t *r)
     pco_return_route_conf_t  *rcf = pco_http_route_conf(r, &pco_return_module);
     pco_str_t                 body = pco_null_string, location;
     static const pco_str_t    pco_return_type = pco_string("text/plain; charset=utf-8");
+    static const pco_str_t    pco_return_location = pco_string("Location");
     int                       rc, status = (int) rcf->ret.status;
 
     rc = pco_http_discard_body(r);
@@ -134,7 +135,9 @@ pco_return_handler(pco_http_request_t *r)
     if (rcf->location_tpl != NULL && status >= 300 && status <= 399) {
         if (rcf->location_literal) {
             location = rcf->ret.location;
-        } else if (pco_http_template_eval(r, rcf->location_tpl, &location) != PCO_OK) {
+        } else if (pco_http_template_eval_header(r, rcf->location_tpl, &pco_return_location,
+                                                 &location) != PCO_OK)
+        {
             return 500;
         }
         r->out.location = location;

@@ -44,7 +44,8 @@ static const pco_setting_t pco_tls_members[] = {
       .def = "\"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\"",
       .help = "TLS 1.3 cipher suites" },
     { .name = "session_cache", .type = PCO_CONF_STRING, .offset = PCO_TO(session_cache),
-      .def = "\"10m\"", .help = "session cache size, or \"off\" (per worker for now)" },
+      .def = "\"10m\"",
+      .help = "session cache size (64k..64g, shared by the workers), or \"off\"" },
     { .name = "session_tickets", .type = PCO_CONF_BOOL, .offset = PCO_TO(session_tickets),
       .def = "true", .help = "stateless session resumption with tickets" },
     { .name = "session_timeout", .type = PCO_CONF_DURATION,
@@ -377,6 +378,10 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
 
         if (pco_parse_size((char *) tcf->tls.session_cache.data, &size) != PCO_OK) {
             pco_conf_error_src(cf, src, "tls.session_cache: a size or \"off\" expected");
+            rc = PCO_ERROR;
+        } else if (pco_conf_check_range(cf, src, "tls.session_cache", PCO_CONF_SIZE, size,
+                                        PCO_CONF_ZONE_MIN, PCO_CONF_ZONE_MAX) != PCO_OK)
+        {
             rc = PCO_ERROR;
         } else if (pco_tls_cache_enable(cf, cycle, tcf, ctx, index, size) != PCO_OK) {
             rc = PCO_ERROR;

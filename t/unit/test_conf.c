@@ -499,7 +499,7 @@ pco_test_types_bounds(void **state)
     pco_test_has(&t, "types.conf:1: daemon: expected true or false, got an integer");
     pco_test_has(&t, "types.conf:2: worker_processes: expected an integer or \"auto\", "
                  "got a string");
-    pco_test_has(&t, "types.conf:3: worker_connections: 5 is below the minimum 16");
+    pco_test_has(&t, "types.conf:3: worker_connections: must be between 16 and 1000000 (got 5)");
     pco_test_has(&t, "types.conf:4: shared_memory: invalid size \"16x\" (expected a number "
                  "with an optional k, m or g suffix)");
     pco_test_has(&t, "types.conf:5: worker_shutdown_timeout: expected a duration such as "
@@ -525,8 +525,8 @@ pco_test_types_bounds(void **state)
                   "worker_shutdown_timeout = \"2h\";\n"
                   "worker_connections = 1000000;\n", NULL);
     assert_int_equal(t.cf.errors, 2);
-    pco_test_has(&t, "bounds.conf:1: worker_processes: 2000 is above the maximum 1024");
-    pco_test_has(&t, "bounds.conf:2: worker_shutdown_timeout: 2h is above the maximum 1h");
+    pco_test_has(&t, "bounds.conf:1: worker_processes: must be between 1 and 1024 (got 2000)");
+    pco_test_has(&t, "bounds.conf:2: worker_shutdown_timeout: must be between 1s and 1h (got 2h)");
     pco_test_done(&t);
 }
 
@@ -659,7 +659,7 @@ pco_test_lists_required(void **state)
                  "( { ... }, ... ), got an integer");
     pco_test_has(&t, "req.conf:2: servers[0].listen[2].bogus: unknown setting \"bogus\"");
     pco_test_has(&t, "req.conf:3: servers[0].routes[0].return: missing \"status\"");
-    pco_test_has(&t, "req.conf:4: servers[1].listen.backlog: 0 is below the minimum 1");
+    pco_test_has(&t, "req.conf:4: servers[1].listen.backlog: must be between 1 and 65535 (got 0)");
     pco_test_has(&t, "req.conf:4: servers[1].tls: missing \"certificate\"");
     pco_test_has(&t, "req.conf:6: http: expected a group or a list of groups, "
                  "got an integer");
@@ -929,7 +929,7 @@ pco_test_misc(void **state)
     pco_conf_write_docs(f);
     fclose(f);
     assert_non_null(strstr(buf, "\n## core\n\n| setting | scopes | type | default | help |\n"));
-    assert_non_null(strstr(buf, "| `worker_connections` | top | int | `1024` | "
+    assert_non_null(strstr(buf, "| `worker_connections` | top | int 16..1000000 | `1024` | "
                                 "connections \\| per worker |\n"));
     assert_non_null(strstr(buf, "| `keepalive_timeout` | http, servers, routes | duration | "
                                 "`\"75s\"` | keep-alive |\n"));
@@ -937,6 +937,167 @@ pco_test_misc(void **state)
                                 "`notice`, `info` | `\"notice\"` | level |\n"));
     assert_null(strstr(buf, "## nothing"));
     free(buf);
+}
+
+/* libconfig 1.5 keeps only the low 32 bits of an integer literal without L: the loader gives
+ * the written value back (files, includes, -g, arrays, hex), so bounds see it. */
+static void
+pco_test_wide_ints(void **state)
+{
+    pco_test_load_t        t;
+    pco_test_http_conf_t  *hc;
+
+    pco_unused(state);
+    pco_test_write("wide_inc.conf", "# included\nworker_processes = 4294967297;\n");
+    pco_test_load(&t, "wide.conf",
+                  "worker_connections = 4294967312; # 16 in 32 bits\n"
+                  "pid = \"4294967296\"; /* 4294967296 in a comment\n"
+                  "  5000000000 */ http = { client_max_body_size = 0; ports = 4294967296; };\n"
+                  "@include \"wide_inc.conf\"\n"
+                  "servers = ( { listen = ( { address = \"a\"; backlog = -4294967295; } );\n"
+                  "  ports = [80, 0x100000050, 4294967296]; client_max_body_size = 1.5e3; } );\n",
+                  NULL);
+    assert_int_equal(t.rc, PCO_ERROR);
+    pco_test_has(&t, "wide.conf:1: worker_connections: must be between 16 and 1000000 "
+                 "(got 4294967312)");
+    pco_test_has(&t, "wide_inc.conf:2: worker_processes: must be between 1 and 1024 "
+                 "(got 4294967297)");
+    pco_test_has(&t, "wide.conf:5: servers[0].listen[0].backlog: must be between 1 and 65535 "
+                 "(got -4294967295)");
+    pco_test_has(&t, "wide.conf:6: servers[0].client_max_body_size: expected a size such as "
+                 "\"16k\" or 1024, got a float");
+    assert_int_equal(t.cf.errors, 4);
+    hc = pco_conf_get(pco_test_child(t.cf.root, T_HTTP, 0), &pco_test_http_module);
+    assert_int_equal(hc->max_body, 0);          /* same line, another name: untouched */
+    assert_int_equal(hc->ports.n, 1);
+    assert_true(hc->ports.elts[0] == 4294967296LL);
+    hc = pco_conf_get(pco_test_child(t.cf.root, T_SERVER, 0), &pco_test_http_module);
+    assert_int_equal(hc->ports.n, 3);
+    assert_int_equal(hc->ports.elts[0], 80);
+    assert_true(hc->ports.elts[1] == 0x100000050LL);
+    assert_true(hc->ports.elts[2] == 4294967296LL);
+    pco_test_done(&t);
+
+    /* -g text; beyond 64 bits saturates (and is out of any range) */
+    pco_test_load(&t, "wide2.conf", "daemon = false;\n",
+                  "worker_connections = 99999999999999999999;\n"
+                  "worker_processes = -5000000000;");
+    assert_int_equal(t.rc, PCO_ERROR);
+    assert_non_null(strstr(t.errbuf, "-g:1: worker_connections: must be between 16 and "
+                                     "1000000 (got 9223372036854775807)\n"));
+    assert_non_null(strstr(t.errbuf, "-g:2: worker_processes: must be between 1 and 1024 "
+                                     "(got -5000000000)\n"));
+    assert_int_equal(t.cf.errors, 2);
+    pco_test_done(&t);
+}
+
+/* Header text from the configuration: PCO_CONF_NOCTL and PCO_CONF_TOKEN. */
+typedef struct {
+    pco_str_t       name;
+    pco_str_t       value;
+    pco_str_list_t  values;
+} pco_test_text_conf_t;
+
+static const pco_setting_t pco_test_text_settings[] = {
+    { .name = "hname", .scopes = T_HSR, .type = PCO_CONF_STRING, .flags = PCO_CONF_TOKEN,
+      .offset = offsetof(pco_test_text_conf_t, name), .help = "a header name" },
+    { .name = "hvalue", .scopes = T_HSR, .type = PCO_CONF_STRING, .flags = PCO_CONF_NOCTL,
+      .offset = offsetof(pco_test_text_conf_t, value), .help = "a header value" },
+    { .name = "hvalues", .scopes = T_HSR, .type = PCO_CONF_STRLIST, .flags = PCO_CONF_NOCTL,
+      .offset = offsetof(pco_test_text_conf_t, values), .help = "header values" },
+    PCO_SETTINGS_END
+};
+
+static void
+pco_test_text_flags(void **state)
+{
+    pco_test_load_t        t;
+    pco_test_text_conf_t  *tc;
+
+    pco_unused(state);
+    pco_test_nothing_module.settings = pco_test_text_settings;
+    pco_test_nothing_module.conf_size = sizeof(pco_test_text_conf_t);
+    pco_test_load(&t, "text.conf",
+                  "http = { hname = \"X-Ok_1.2!#$%&'*+^`|~\"; hvalue = \"a\\tb \\\"c\\\" \\x80\"; };\n"
+                  "servers = ( { hname = \"X Bad\"; },\n"
+                  "  { hvalue = \"/x\\r\\nSet-Cookie: injected=1\"; },\n"
+                  "  { hvalues = [\"ok\", \"a\\nb\"]; hname = \"\"; },\n"
+                  "  { hvalue = \"del\\x7f\"; hname = \"X:\"; } );\n", NULL);
+    pco_test_nothing_module.settings = NULL;
+    pco_test_nothing_module.conf_size = 0;
+    assert_int_equal(t.rc, PCO_ERROR);
+    pco_test_has(&t, "text.conf:2: servers[0].hname: invalid header name \"X Bad\" (expected a "
+                 "token: letters, digits and !#$%&'*+-.^_`|~)");
+    pco_test_has(&t, "text.conf:3: servers[1].hvalue: control character 0x0d (only tab is "
+                 "allowed: this text goes into a header line, which CR or LF would split)");
+    pco_test_has(&t, "text.conf:4: servers[2].hvalues[1]: control character 0x0a (only tab is "
+                 "allowed: this text goes into a header line, which CR or LF would split)");
+    pco_test_has(&t, "text.conf:4: servers[2].hname: invalid header name \"\" (expected a "
+                 "token: letters, digits and !#$%&'*+-.^_`|~)");
+    pco_test_has(&t, "text.conf:5: servers[3].hvalue: control character 0x7f (only tab is "
+                 "allowed: this text goes into a header line, which CR or LF would split)");
+    pco_test_has(&t, "text.conf:5: servers[3].hname: invalid header name \"X:\" (expected a "
+                 "token: letters, digits and !#$%&'*+-.^_`|~)");
+    assert_int_equal(t.cf.errors, 6);
+    tc = pco_conf_get(pco_test_child(t.cf.root, T_HTTP, 0), &pco_test_nothing_module);
+    assert_string_equal((char *) tc->value.data, "a\tb \"c\" \x80");
+    pco_test_done(&t);
+
+    assert_false(pco_str_has_ctl((const u_char *) "a\tb\x80\xff", 5));
+    assert_true(pco_str_has_ctl((const u_char *) "a\0b", 3));
+    assert_true(pco_str_has_ctl((const u_char *) "\r", 1));
+    assert_true(pco_str_is_token((const u_char *) "Set-Cookie", 10));
+    assert_false(pco_str_is_token((const u_char *) "Set\0Cookie", 10));
+    assert_false(pco_str_is_token((const u_char *) "a\x80", 2));
+    assert_false(pco_str_is_token((const u_char *) "", 0));
+}
+
+/* pco_conf_check_range: a module's own value (a size inside a string) against its bounds. */
+static void
+pco_test_range(void **state)
+{
+    pco_conf_t       cf;
+    pco_conf_src_t   src = { "conf/x.conf", 7, "servers[0].tls" };
+    char            *buf = NULL;
+    size_t           len = 0;
+    int64_t          v;
+
+    pco_unused(state);
+    memset(&cf, 0, sizeof(cf));
+    cf.err = open_memstream(&buf, &len);
+    assert_int_equal(pco_conf_check_range(&cf, &src, "tls.session_cache", PCO_CONF_SIZE, 1,
+                                          PCO_CONF_ZONE_MIN, PCO_CONF_ZONE_MAX), PCO_ERROR);
+    assert_int_equal(pco_parse_size("100000g", &v), PCO_OK);
+    assert_int_equal(pco_conf_check_range(&cf, &src, "tls.session_cache", PCO_CONF_SIZE, v,
+                                          PCO_CONF_ZONE_MIN, PCO_CONF_ZONE_MAX), PCO_ERROR);
+    assert_int_equal(pco_conf_check_range(&cf, &src, "tls.session_cache", PCO_CONF_SIZE,
+                                          PCO_CONF_ZONE_MAX, PCO_CONF_ZONE_MIN,
+                                          PCO_CONF_ZONE_MAX), PCO_OK);
+    assert_int_equal(pco_conf_check_range(&cf, &src, "t", PCO_CONF_DURATION, 90000, 1,
+                                          PCO_CONF_DAY), PCO_OK);
+    assert_int_equal(pco_conf_check_range(&cf, &src, "t", PCO_CONF_DURATION, 0, 1,
+                                          PCO_CONF_DAY), PCO_ERROR);
+    fclose(cf.err);
+    assert_int_equal(cf.errors, 3);
+    assert_string_equal(buf,
+        "conf/x.conf:7: servers[0].tls: tls.session_cache: must be between 64k and 64g (got 1)\n"
+        "conf/x.conf:7: servers[0].tls: tls.session_cache: must be between 64k and 64g "
+        "(got 100000g)\n"
+        "conf/x.conf:7: servers[0].tls: t: must be between 1ms and 1d (got 0s)\n");
+    free(buf);
+
+    /* units that would overflow 64 bits are refused, not wrapped */
+    assert_int_equal(pco_parse_size("9007199254740992k", &v), PCO_ERROR);
+    assert_int_equal(pco_parse_size("8589934592g", &v), PCO_ERROR);
+    assert_int_equal(pco_parse_size("8589934591g", &v), PCO_OK);
+    assert_int_equal(pco_parse_size("99999999999999999999", &v), PCO_ERROR);
+    {
+        pco_msec_t  d;
+
+        assert_int_equal(pco_parse_duration("106751991168d", &d), PCO_ERROR);
+        assert_int_equal(pco_parse_duration("106751991d", &d), PCO_OK);
+        assert_int_equal(pco_parse_duration("9223372036854775807ms1ms", &d), PCO_ERROR);
+    }
 }
 
 int
@@ -954,6 +1115,9 @@ main(void)
         cmocka_unit_test(pco_test_big),
         cmocka_unit_test(pco_test_reporting),
         cmocka_unit_test(pco_test_misc),
+        cmocka_unit_test(pco_test_wide_ints),
+        cmocka_unit_test(pco_test_text_flags),
+        cmocka_unit_test(pco_test_range),
     };
     int  rc;
 

@@ -1,6 +1,7 @@
 /*
  * test_http_template.c: template splitting ($name, ${name}, $1..$9, $$), the request id
- * check and generator, status reasons and the built-in error bodies.
+ * check and generator, status reasons and the built-in error bodies, and the control
+ * character check of header values expanded from templates.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "pco_http_int.h"
+#include <unistd.h>
 
 static void
 pco_t_split(void **state)
@@ -91,6 +93,66 @@ pco_t_error_body(void **state)
     pco_pool_destroy(pool);
 }
 
+/* A header value from a template: a variable that expands to CR/LF (here a regex capture
+ * of a path holding them) is refused with one error-log line naming the header; a clean
+ * value and a literal pass. */
+static void
+pco_t_eval_header(void **state)
+{
+    pco_http_req_t        rq;
+    pco_connection_t      c;
+    pco_log_t             log;
+    pco_http_template_t   t, lit;
+    const char           *err = NULL;
+    pco_str_t             text = pco_string("/x$1"), plain = pco_string("/fixed"),
+                          name = pco_string("Location"), out;
+    PCRE2_SIZE            caps[4] = { 0, 0, 0, 0 };
+    char                  buf[512];
+    ssize_t               n;
+    int                   fds[2];
+
+    (void) state;
+    memset(&rq, 0, sizeof(rq));
+    memset(&c, 0, sizeof(c));
+    memset(&log, 0, sizeof(log));
+    memset(&t, 0, sizeof(t));
+    memset(&lit, 0, sizeof(lit));
+    assert_int_equal(pipe(fds), 0);
+    log.fd = fds[1];
+    log.level = PCO_LOG_INFO;
+    c.log = &log;
+    rq.r.connection = &c;
+    rq.r.pool = pco_pool_create(4096, 0);
+    assert_non_null(rq.r.pool);
+    assert_int_equal(pco_http_template_split(rq.r.pool, &text, &t, &err), PCO_OK);
+    assert_int_equal(pco_http_template_split(rq.r.pool, &plain, &lit, &err), PCO_OK);
+
+    pco_str_set(&rq.r.uri, "a\r\nSet-Cookie: injected=1");
+    caps[2] = 0;
+    caps[3] = rq.r.uri.len;
+    rq.r.captures = caps;
+    rq.r.ncaptures = 2;
+    assert_int_equal(pco_http_template_eval_header(&rq.r, &t, &name, &out), PCO_ERROR);
+    n = read(fds[0], buf, sizeof(buf) - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "[error] "));
+    assert_non_null(strstr(buf, "header \"Location\" expanded to a control character, not "
+                                "sent\n"));
+    assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);             /* one line */
+
+    pco_str_set(&rq.r.uri, "a\tb");                               /* tab is allowed */
+    caps[3] = rq.r.uri.len;
+    assert_int_equal(pco_http_template_eval_header(&rq.r, &t, &name, &out), PCO_OK);
+    assert_int_equal(out.len, 5);
+    assert_memory_equal(out.data, "/xa\tb", 5);
+    assert_int_equal(pco_http_template_eval_header(&rq.r, &lit, &name, &out), PCO_OK);
+    assert_memory_equal(out.data, "/fixed", 6);
+    close(fds[0]);
+    close(fds[1]);
+    pco_pool_destroy(rq.r.pool);
+}
+
 int
 main(void)
 {
@@ -98,6 +160,7 @@ main(void)
         cmocka_unit_test(pco_t_split),
         cmocka_unit_test(pco_t_request_id),
         cmocka_unit_test(pco_t_error_body),
+        cmocka_unit_test(pco_t_eval_header),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

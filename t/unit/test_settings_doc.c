@@ -3,6 +3,7 @@
  * this test fails when the committed file no longer matches the tables (run `make docs`).
  * With PCO_WRITE_DOCS=FILE in the environment it writes the file instead (make docs).
  * A build with another module set (--without-X, --add-module) skips the comparison.
+ * It also checks that every numeric setting of every module declares its bounds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,11 +110,46 @@ pco_test_settings_doc(void **state)
     free(file);
 }
 
+/* Every numeric setting of every module (members of groups and lists too) declares its
+ * bounds, so that no value can wrap or overflow where it is used. */
+static unsigned
+pco_test_unbounded(const pco_setting_t *s, const char *module)
+{
+    unsigned  n = 0;
+
+    for (; s != NULL && s->name != NULL; s++) {
+        if ((s->type == PCO_CONF_INT || s->type == PCO_CONF_SIZE
+             || s->type == PCO_CONF_DURATION || s->type == PCO_CONF_INTLIST)
+            && s->min >= s->max)
+        {
+            fprintf(stderr, "%s: %s has no bounds\n", module, s->name);
+            n++;
+        }
+        if (s->type == PCO_CONF_GROUP || s->type == PCO_CONF_LIST) {
+            n += pco_test_unbounded(s->sub, module);
+        }
+    }
+    return n;
+}
+
+static void
+pco_test_bounds(void **state)
+{
+    unsigned  i, n = 0;
+
+    (void) state;
+    for (i = 0; pco_modules[i] != NULL; i++) {
+        n += pco_test_unbounded(pco_modules[i]->settings, pco_modules[i]->name);
+    }
+    assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pco_test_settings_doc),
+        cmocka_unit_test(pco_test_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
