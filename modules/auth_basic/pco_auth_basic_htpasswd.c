@@ -391,6 +391,9 @@ pco_auth_basic_decode(const u_char *value, size_t len, u_char *buf, size_t size,
     while (p < end && (*p == ' ' || *p == '\t')) {
         p++;
     }
+    if ((size_t) (end - p) > PCO_AUTH_BASIC_MAX_CREDENTIALS) {
+        return PCO_ERROR;
+    }
     n = pco_auth_basic_base64_decode(p, (size_t) (end - p), buf, size);
     if (n <= 0) {
         return PCO_DECLINED;
