@@ -7,7 +7,8 @@
 # that keeps the old workers), and the -t warnings. Limits: Basic credentials over 4 KiB of
 # base64 are a 400 with an [info] line and no hashing, a NUL byte in them a 401 without
 # hashing, ':' belongs to the password, bcrypt reads 72 bytes of it, an empty hash is a
-# -t error.
+# -t error, and a file mixing hash schemes or costs is a -t warning (timing tells its users
+# from unknown ones).
 
 use strict;
 use warnings;
@@ -303,6 +304,22 @@ $p->stop;
     like($out, qr/^\Q$f\E:1: warning: \{SHA\} hashes are unsalted/m, '-t: {SHA} warning');
     like($out, qr/^\Q$cf\E:$cl: warning: servers\[0\]\.routes\[0\]\.auth_basic: auth_basic on the plain-HTTP listener 127\.0\.0\.1:\d+/m,
          '-t: plain-HTTP listener warning');
+
+    # mixed schemes: unknown users are checked against the first crypt(3) entry (line 2);
+    # users of another scheme or cost can be told apart by timing, which -t says
+    write_file($q->prefix . '/conf/htpasswd', "ann:$hash{apr1}\nfay:$hash{sha256}\n"
+               . "six:$hash{sha512}\n");
+    ($rc, $out) = $q->run_t('-t');
+    is($rc, 0, '-t: mixed hash schemes only warn');
+    like($out, qr/^\Q$f\E:1: warning: user "ann" and others: hash scheme or cost differs from line 2's, which unknown users are checked against: the time of a refusal tells that such a user exists \(give every user the same scheme and cost\)/m,
+         '-t: mixed schemes: the first odd entry, the line of the dummy\'s model') or diag($out);
+    write_file($q->prefix . '/conf/htpasswd', "fay:$hash{sha256}\nann:$hash{apr1}\n");
+    ($rc, $out) = $q->run_t('-t');
+    like($out, qr/^\Q$f\E:2: warning: user "ann": hash scheme or cost differs from line 1's/m,
+         '-t: one odd entry named alone');
+    write_file($q->prefix . '/conf/htpasswd', "fay:$hash{sha256}\nsix:$hash{sha256}\n");
+    ($rc, $out) = $q->run_t('-t');
+    unlike($out, qr/hash scheme or cost differs/, '-t: one scheme and cost: no such warning');
 
     unlink($q->prefix . '/conf/htpasswd');
     ($rc, $out) = $q->run_t('-t');

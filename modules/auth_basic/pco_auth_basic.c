@@ -165,6 +165,25 @@ pco_auth_basic_read(pco_conf_t *cf, const char *path, const pco_conf_src_t *src,
     return buf;
 }
 
+/* Warns about entries whose refusal takes another time than an unknown user's. */
+static void
+pco_auth_basic_warn_costs(pco_auth_basic_report_ctx_t *rctx, const pco_auth_basic_file_t *f)
+{
+    const pco_auth_basic_user_t  *odd;
+    size_t                        n = pco_auth_basic_odd_costs(f, &odd);
+    char                          msg[400];
+
+    if (n == 0) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "user \"%.*s\"%s: hash scheme or cost differs from line %u's, "
+             "which unknown users are checked against: the time of a refusal tells that "
+             "such a user exists (give every user the same scheme and cost)",
+             (int) pco_min(odd->user.len, (size_t) 64), (const char *) odd->user.data,
+             n > 1 ? " and others" : "", f->dummy.line);
+    pco_auth_basic_conf_report(rctx, odd->line, true, msg);
+}
+
 /* The parsed users file of path, loaded once per generation; NULL after reporting. */
 static pco_auth_basic_file_t *
 pco_auth_basic_load(pco_conf_t *cf, pco_auth_basic_main_t *am, const pco_str_t *users,
@@ -214,6 +233,7 @@ pco_auth_basic_load(pco_conf_t *cf, pco_auth_basic_main_t *am, const pco_str_t *
                            "users", full);
         return NULL;
     }
+    pco_auth_basic_warn_costs(&rctx, f);
     f->invalid = false;
     return f;
 }

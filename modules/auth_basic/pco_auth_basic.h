@@ -8,8 +8,8 @@
  * character is '#' and blank lines are skipped; trailing blanks and CR are ignored. Hashes:
  *     {SHA}base64(sha1(password))          unsalted, accepted with a warning
  *     $apr1$salt$hash  and  $1$salt$hash   MD5-crypt, computed on OpenSSL's MD5
- *     $2a$ $2b$ $2y$ (bcrypt), $5$, $6$ (SHA-crypt), $y$ $gy$ (yescrypt), $7$ (scrypt)
- *                                          through libcrypt's crypt_rn
+ *     $2a$ $2b$ $2y$ (bcrypt), $5$, $6$ (SHA-crypt, "rounds=N$" too), $y$ $gy$
+ *     (yescrypt), $7$ (scrypt)             through libcrypt's crypt_rn
  * Anything else (plain text, DES crypt, which cannot be told from plain text) is an error.
  * Comparisons are constant-time (CRYPTO_memcmp).
  *
@@ -50,7 +50,8 @@ typedef struct {
     const char              *path;       /* absolute, for messages */
     pco_auth_basic_user_t   *users;      /* sorted by name, then line */
     size_t                   nusers;
-    pco_auth_basic_user_t    dummy;      /* for unknown users; kind 0 while nusers == 0 */
+    pco_auth_basic_user_t    dummy;      /* for unknown users; kind 0 while nusers == 0;
+                                            line: the entry it copies */
     bool                     invalid;    /* the module's: loading it failed */
 } pco_auth_basic_file_t;
 
@@ -79,6 +80,15 @@ int pco_auth_basic_parse(pco_pool_t *pool, const u_char *text, size_t len,
  * and PCO_OK. PCO_ERROR when randomness, the digest or memory failed.
  */
 int pco_auth_basic_make_dummy(pco_pool_t *pool, pco_auth_basic_file_t *f);
+
+/*
+ * The entries whose cost differs from the dummy's (another scheme; another bcrypt cost,
+ * SHA-crypt rounds or yescrypt/scrypt parameters): a refusal for them takes another time
+ * than for an unknown user, which tells that they exist. Returns how many, with *first the
+ * one of the lowest line (NULL when none). Call after pco_auth_basic_make_dummy.
+ */
+size_t pco_auth_basic_odd_costs(const pco_auth_basic_file_t *f,
+                                const pco_auth_basic_user_t **first);
 
 /* Classifies and validates a hash (NUL-terminated). Returns its kind, or 0 with *err set. */
 int pco_auth_basic_hash_kind(const char *hash, size_t len, const char **err);

@@ -287,8 +287,61 @@ pco_auth_basic_make_dummy(pco_pool_t *pool, pco_auth_basic_file_t *f)
     memcpy(f->dummy.hash.data, out, f->dummy.hash.len + 1);
     f->dummy.user.data = (u_char *) "";
     f->dummy.kind = rep->kind;
-    f->dummy.line = 0;
+    f->dummy.line = rep->line;
     return PCO_OK;
+}
+
+/* The length of the start of a hash that sets its cost (0: the scheme's cost is fixed). */
+static size_t
+pco_auth_basic_cost_prefix(const pco_auth_basic_user_t *u)
+{
+    const char  *h = (const char *) u->hash.data, *d;
+
+    if (u->kind != PCO_AUTH_BASIC_CRYPT) {
+        return 0;                                  /* {SHA}, MD5-crypt: 1000 rounds */
+    }
+    if (h[1] == '2') {
+        return 7;                                  /* "$2b$10$" */
+    }
+    if (h[1] == '5' || h[1] == '6') {
+        /* "$6$" or "$6$rounds=N$" */
+        d = strncmp(h + 3, "rounds=", 7) == 0 ? strchr(h + 10, '$') : NULL;
+        return d != NULL ? (size_t) (d - h) + 1 : 3;
+    }
+    if (h[1] == '7') {
+        return pco_min(u->hash.len, (size_t) 14);  /* "$7$" N, r and p */
+    }
+    /* "$y$PARAMS$" and "$gy$PARAMS$" */
+    d = strchr(h + 1, '$');
+    d = d != NULL ? strchr(d + 1, '$') : NULL;
+    return d != NULL ? (size_t) (d - h) + 1 : u->hash.len;
+}
+
+size_t
+pco_auth_basic_odd_costs(const pco_auth_basic_file_t *f, const pco_auth_basic_user_t **first)
+{
+    const pco_auth_basic_user_t  *u;
+    size_t                        i, n = 0, dl, ul;
+
+    *first = NULL;
+    if (f->dummy.kind == 0) {
+        return 0;
+    }
+    dl = pco_auth_basic_cost_prefix(&f->dummy);
+    for (i = 0; i < f->nusers; i++) {
+        u = &f->users[i];
+        ul = pco_auth_basic_cost_prefix(u);
+        if (u->kind == f->dummy.kind && ul == dl
+            && memcmp(u->hash.data, f->dummy.hash.data, ul) == 0)
+        {
+            continue;
+        }
+        n++;
+        if (*first == NULL || u->line < (*first)->line) {
+            *first = u;
+        }
+    }
+    return n;
 }
 
 int

@@ -191,9 +191,11 @@ pco_test_verify_formats(void **state)
         "s512:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77"
         "vwPZN.Pq.H91p5hVO1\n"
         "bcrypt:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
+        "s512r:$6$rounds=6000$saltsalt$TcDhk3vUDSxdkj1LteXIA0htMq0pABOdsvxFLaAf.9RFOU5G4Ss5YPBOHb6"
+        "uwE8gqarkBzBeX3AE9KlDjd3pv0\n"
         "yes:$y$j9T$abcdefghijklmnop$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.\n";
     static const char *const  users[] = { "sha", "apr", "apr2", "md5", "s256", "s512",
-                                          "bcrypt", "yes" };
+                                          "s512r", "bcrypt", "yes" };
     pco_pool_t               *pool = pco_pool_create(4096, 0);
     pco_auth_basic_file_t     f;
     pco_test_reports_t        r;
@@ -253,6 +255,13 @@ pco_test_hash_kind(void **state)
                      PCO_AUTH_BASIC_CRYPT);
     assert_int_equal(KIND("$2b$"), 0);
     assert_int_equal(KIND("$3$abc"), 0);
+    /* "rounds=N$" of SHA-crypt, and '=' nowhere else */
+    assert_int_equal(KIND("$5$rounds=1000$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"),
+                     PCO_AUTH_BASIC_CRYPT);
+    assert_int_equal(KIND("$6$rounds=$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"), 0);
+    assert_int_equal(KIND("$6$rounds=12a$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"),
+                     0);
+    assert_int_equal(KIND("$2b$rounds=10$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8W"), 0);
     assert_int_equal(KIND(""), 0);
     assert_string_equal(err, "empty password hash");
     assert_int_equal(KIND("hunter2"), 0);
@@ -450,9 +459,10 @@ pco_test_dummy(void **state)
         "apr:$apr1$xy$94JxxwMvxqQwA3Iid6OL9.\n"
         "zed:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
         "bob:$2b$05$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n";
-    pco_pool_t             *pool = pco_pool_create(4096, 0);
-    pco_auth_basic_file_t   f;
-    pco_test_reports_t      r;
+    pco_pool_t                   *pool = pco_pool_create(4096, 0);
+    pco_auth_basic_file_t         f;
+    pco_test_reports_t            r;
+    const pco_auth_basic_user_t  *odd;
 
     (void) state;
     /* crypt(3) wins over {SHA} and $apr1$; among them the first line of the file */
@@ -464,7 +474,28 @@ pco_test_dummy(void **state)
     assert_string_not_equal((const char *) f.dummy.hash.data,
                             "$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW");
     assert_int_equal(f.dummy.user.len, 0);
+    assert_int_equal(f.dummy.line, 3);
     assert_null(pco_test_find(&f, ""));
+    /* every other entry costs something else: {SHA}, $apr1$, bcrypt cost 5 */
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 3);
+    assert_non_null(odd);
+    assert_int_equal(odd->line, 1);
+
+    /* one scheme and cost: nothing odd; SHA-crypt rounds count as a cost */
+    assert_int_equal(pco_test_parse(pool,
+        "x:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
+        "y:$2b$04$bbcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 0);
+    assert_null(odd);
+    assert_int_equal(pco_test_parse(pool,
+        "a:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77"
+        "vwPZN.Pq.H91p5hVO1\n"
+        "b:$6$rounds=6000$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiO"
+        "QSpT0Y77vwPZN.Pq.H91p5hVO1\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 1);
+    assert_int_equal(odd->line, 2);
 
     /* $apr1$ only: its salt, a new digest */
     assert_int_equal(pco_test_parse(pool, "a:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"
