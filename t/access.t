@@ -27,7 +27,9 @@ my $auth = has_module('auth_basic');
 my $listen = $v6 ? '"127.0.0.1:%%PORT1%%", "[::1]:%%PORT2%%"' : '"127.0.0.1:%%PORT1%%"';
 my $both = $auth ? 'auth_basic = { realm = "r"; users = "conf/htpasswd"; };' : '';
 
+# the test client is trusted with its X-Request-Id (http.request_id.trust_from)
 $p->write_conf(<<"EOF");
+http = { request_id = { trust_from = ["127.0.0.1", "::1"]; }; };
 upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%%PORT3%%"; } ); } );
 servers = ( {
   listen = [$listen];

@@ -4,7 +4,11 @@
 # Authorization values, an unknown user, the exact 401 with WWW-Authenticate (realm escaped),
 # $remote_user in the access log, routes without auth untouched, a reload that picks up a
 # changed users file, a malformed file as a -t error with its line number (and a reload
-# that keeps the old workers), and the -t warnings.
+# that keeps the old workers), and the -t warnings. Limits: Basic credentials over 4 KiB of
+# base64 are a 400 with an [info] line and no hashing, a NUL byte in them a 401 without
+# hashing, ':' belongs to the password, bcrypt reads 72 bytes of it, an empty hash is a
+# -t error, and a file mixing hash schemes or costs is a -t warning (timing tells its users
+# from unknown ones).
 
 use strict;
 use warnings;
@@ -40,14 +44,21 @@ if (!defined $hash{bcrypt}) {
     my $h = cmd_out('htpasswd', '-nbB', '-C', '4', 'x', 'pw-bcrypt');
     $hash{bcrypt} = $1 if defined $h && $h =~ /^x:(\$2[aby]\$\S+)/;
 }
-for my $k (qw(apr1 sha256 sha512)) {
+$hash{colon} = cmd_out('openssl', 'passwd', '-apr1', 'a:b:c');
+# bcrypt of 72 'p's, for the 72-byte limit
+$hash{b72} = cmd_out('python3', '-W', 'ignore', '-c',
+                     'import crypt; print(crypt.crypt("p" * 72, '
+                     . 'crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))');
+undef $hash{b72} unless defined $hash{b72} && $hash{b72} =~ /^\$2[aby]\$/;
+for my $k (qw(apr1 sha256 sha512 colon)) {
     BAIL_OUT("openssl passwd did not give a $k hash") unless defined $hash{$k};
 }
 
 my $users = join('', "# test users\n", "\n",
                  "ann:$hash{apr1}\n", "fay:$hash{sha256}\r\n", "six:$hash{sha512}:a comment\n",
-                 "sha:$hash{sha}\n",
-                 defined $hash{bcrypt} ? "bea:$hash{bcrypt}\n" : "");
+                 "sha:$hash{sha}\n", "col:$hash{colon}\n",
+                 defined $hash{bcrypt} ? "bea:$hash{bcrypt}\n" : "",
+                 defined $hash{b72} ? "b72:$hash{b72}\n" : "");
 
 my $conf = <<'EOF';
 http = {
@@ -150,6 +161,59 @@ is_401(http_get($port, '/other/x'), 'other realm', 'other');
     ok(!exists $h2->{'www-authenticate'}, 'route without auth_basic: no challenge');
 }
 
+# ---- limits: length, NUL, ':' and bcrypt's 72 bytes -----------------------------------------
+
+{
+    # 3100 bytes of password: 4140 bytes of base64, over the 4096 cap
+    my $cred = encode_base64('toolong:' . ('x' x 3100), '');
+    my $raw = http_get($port, '/admin/x', Authorization => "Basic $cred");
+    my ($s, $h, $b) = http_parse($raw);
+    is($s, 400, 'credentials over 4 KiB of base64: 400');
+    like($raw, qr{^HTTP/1\.1 400 Bad Request\r\n}, 'over-long credentials: status line');
+    ok(!exists $h->{'www-authenticate'}, 'over-long credentials: no challenge');
+    my $len = length("Basic $cred");
+    ok($p->wait_for(sub { ($p->error_log // '') =~ /\[info\] .*auth_basic: Basic credentials longer than 4096 bytes of base64 \($len bytes in the Authorization header\), refused unchecked/ }, 5),
+       'over-long credentials: the [info] line says why');
+    unlike($p->error_log // '', qr/"toolong"/, 'over-long credentials: never looked up or hashed');
+
+    # exactly 4096 bytes of base64 is still checked (an unknown user: 401 and its line)
+    $cred = encode_base64('atlimit:' . ('y' x 3064), '');
+    is(length($cred), 4096, 'the credentials at the limit are 4096 bytes of base64');
+    is_401(http_get($port, '/admin/x', Authorization => "Basic $cred"), 'at the limit');
+    ok($p->wait_for(sub { ($p->error_log // '') =~ /auth_basic: user "atlimit" was not found/ }, 5),
+       'at the limit: the user is looked up');
+    # over the limit in another scheme: not Basic's business, the usual 401
+    is_401(http_get($port, '/admin/x', Authorization => 'Bearer ' . ('z' x 5000)),
+           'a long Bearer token');
+
+    # a NUL byte in the password or the user name: 401, no lookup, an [info] line
+    is_401(http_get($port, '/admin/x', Authorization => basic("ann:pw-apr1\0x")),
+           'NUL in the password');
+    is_401(http_get($port, '/admin/x', Authorization => basic("nu\0ll:pw-apr1")),
+           'NUL in the user name');
+    my $log = $p->error_log // '';
+    my $nul = () = $log =~ /\[info\] .*auth_basic: NUL byte in the Basic credentials/g;
+    is($nul, 2, 'NUL: two [info] lines');
+    unlike($log, qr/user "nu\?ll"/, 'NUL: the user is not looked up');
+
+    # the user name ends at the first ':'; the password may hold more
+    my ($s2, $h2, $b2) = get('/admin/x', Authorization => basic('col:a:b:c'));
+    is($s2, 200, "':' in the password: 200");
+    is($b2, "admin col\n", "':' in the password: the user is the part before the first ':'");
+    is_401(http_get($port, '/admin/x', Authorization => basic('col:a:b')),
+           "':' in the password: a shorter one is refused");
+}
+SKIP: {
+    skip('no bcrypt hash generator (python3 crypt with bcrypt)', 3) unless defined $hash{b72};
+    # bcrypt reads 72 bytes, as the htpasswd that made the hash did
+    my ($s) = get('/admin/x', Authorization => basic('b72:' . ('p' x 72)));
+    is($s, 200, 'bcrypt: a 72-byte password');
+    ($s) = get('/admin/x', Authorization => basic('b72:' . ('p' x 72) . 'more'));
+    is($s, 200, 'bcrypt: bytes after the 72nd are not checked');
+    ($s) = get('/admin/x', Authorization => basic('b72:' . ('p' x 71)));
+    is($s, 401, 'bcrypt: 71 of the 72 bytes are refused');
+}
+
 # ---- keep-alive: a 401 keeps the connection usable ----------------------------------------
 
 {
@@ -217,7 +281,7 @@ $p->stop;
 {
     my $q = Portico->new(conf => $conf, start => 0, files => {
         'conf/htpasswd' => "# c\nok:$hash{apr1}\nnocolon\n:$hash{apr1}\nplain:secret123\n"
-                         . "ok2:{SHA}short\n" });
+                         . "ok2:{SHA}short\nnohash:\nnohash2::a comment\n" });
     my ($rc, $out) = $q->run_t('-t');
     my $f = $q->prefix . '/conf/htpasswd';
     my $cl = $q->line_of(qr/auth_basic = \{ realm = "admin/);
@@ -229,6 +293,9 @@ $p->stop;
     like($out, qr/^\Q$f\E:5: user "plain": unknown password hash format \(plain-text passwords are not accepted/m,
          '-t: plain-text password refused');
     like($out, qr/^\Q$f\E:6: user "ok2": malformed \{SHA\} hash/m, '-t: malformed {SHA}');
+    like($out, qr/^\Q$f\E:7: user "nohash": empty password hash/m, '-t: an empty hash');
+    like($out, qr/^\Q$f\E:8: user "nohash2": empty password hash/m,
+         '-t: an empty hash before a comment');
     unlike($out, qr/secret123/, '-t: the plain-text password is not printed');
 
     write_file($q->prefix . '/conf/htpasswd', "sha:$hash{sha}\n");
@@ -237,6 +304,22 @@ $p->stop;
     like($out, qr/^\Q$f\E:1: warning: \{SHA\} hashes are unsalted/m, '-t: {SHA} warning');
     like($out, qr/^\Q$cf\E:$cl: warning: servers\[0\]\.routes\[0\]\.auth_basic: auth_basic on the plain-HTTP listener 127\.0\.0\.1:\d+/m,
          '-t: plain-HTTP listener warning');
+
+    # mixed schemes: unknown users are checked against the first crypt(3) entry (line 2);
+    # users of another scheme or cost can be told apart by timing, which -t says
+    write_file($q->prefix . '/conf/htpasswd', "ann:$hash{apr1}\nfay:$hash{sha256}\n"
+               . "six:$hash{sha512}\n");
+    ($rc, $out) = $q->run_t('-t');
+    is($rc, 0, '-t: mixed hash schemes only warn');
+    like($out, qr/^\Q$f\E:1: warning: user "ann" and others: hash scheme or cost differs from line 2's, which unknown users are checked against: the time of a refusal tells that such a user exists \(give every user the same scheme and cost\)/m,
+         '-t: mixed schemes: the first odd entry, the line of the dummy\'s model') or diag($out);
+    write_file($q->prefix . '/conf/htpasswd', "fay:$hash{sha256}\nann:$hash{apr1}\n");
+    ($rc, $out) = $q->run_t('-t');
+    like($out, qr/^\Q$f\E:2: warning: user "ann": hash scheme or cost differs from line 1's/m,
+         '-t: one odd entry named alone');
+    write_file($q->prefix . '/conf/htpasswd', "fay:$hash{sha256}\nsix:$hash{sha256}\n");
+    ($rc, $out) = $q->run_t('-t');
+    unlike($out, qr/hash scheme or cost differs/, '-t: one scheme and cost: no such warning');
 
     unlink($q->prefix . '/conf/htpasswd');
     ($rc, $out) = $q->run_t('-t');

@@ -608,7 +608,7 @@ EOF
 {
     my $p = Portico->new(conf => <<'EOF', start => 0);
 http = { max_header_size = "4k"; max_uri_size = "1k"; client_max_body_size = 100;
-         client_header_timeout = "1s"; };
+         client_header_timeout = "1s"; request_id = { trust_from = ["127.0.0.1"]; }; };
 servers = ( {
   listen = ["127.0.0.1:%%PORT1%%"];
   routes = (
@@ -685,7 +685,7 @@ EOF
 {
     my $p = Portico->new(conf => <<'EOF', start => 0);
 http = { keepalive_timeout = "1s"; client_body_timeout = "1s"; send_timeout = "1s";
-         client_max_body_size = 100; };
+         client_max_body_size = 100; request_id = { trust_from = ["127.0.0.1"]; }; };
 servers = (
   { listen = ["127.0.0.1:%%PORT1%%"];
     routes = ( { match = { path_prefix = "/big"; }; static = { root = "html"; }; },

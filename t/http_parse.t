@@ -20,6 +20,7 @@ http = {
   max_uri_size = "1k";
   client_max_body_size = 100;
   client_header_timeout = "1s";
+  request_id = { trust_from = ["127.0.0.1"]; };     # the test client's X-Request-Id is kept
 };
 servers = (
   {

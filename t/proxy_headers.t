@@ -15,6 +15,7 @@ skip_unless_module('proxy');
 my $p = Portico->new(start => 0);
 my $ba = PorticoBackend->new(port => $p->port(2), id => 'a');
 $p->write_conf(<<'EOF2');
+http = { request_id = { trust_from = ["127.0.0.1"]; }; };
 upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%%PORT2%%"; } ); } );
 servers = ( {
   listen = ["127.0.0.1:%%PORT1%%"];

@@ -5,16 +5,22 @@
  * file; otherwise the answer is 401 with `WWW-Authenticate: Basic realm="admin"` (the same
  * answer for a missing header, a malformed one, an unknown user and a wrong password), and
  * $remote_user names the verified user (it is absent otherwise: a refused request logs "-",
- * never a name it could not verify). Several Authorization headers are 400.
+ * never a name it could not verify). Several Authorization headers are 400, and so are Basic
+ * credentials longer than 4 KiB of base64 (refused before decoding or hashing: MD5-crypt
+ * and SHA-crypt cost grows with the password). A NUL byte in the decoded credentials is a
+ * 401 without any hashing (crypt(3) would stop at it).
  *
  * Hooks: conf_done (master, -t too) reads and parses each users file once per generation
  * (relative paths from the prefix; errors as USERSFILE:LINE: message, plus the line of the
  * setting), warns about {SHA} hashes and about routes reachable over plain HTTP, and
+ * makes each file's dummy entry (one hash of its costliest scheme: unknown users are
+ * checked against it so that their refusal takes as long as a wrong password's),
  * registers the ACCESS handler (priority 300: after limits and `access`), a header filter
  * that adds the challenge to this module's 401s, and $remote_user. The handler runs in
  * workers; a bcrypt verification costs milliseconds, so successful verifications are kept
  * in a per-worker cache (64 entries, 60 s; a new generation starts with new workers and an
- * empty cache). No shared memory; the file is re-read on HUP as part of the configuration.
+ * empty cache; failures are never kept). No shared memory; the file is re-read on HUP as
+ * part of the configuration.
  * pco_http_int.h is read only for the server's listeners (the plain-HTTP warning).
  */
 #include "pco_http.h"
@@ -74,7 +80,8 @@ static const pco_setting_t pco_auth_basic_settings[] = {
  * Hooks: conf_done (master; loads the users files, registers the ACCESS handler, the
  * header filter and $remote_user; PCO_OK, or PCO_ERROR after reporting every problem).
  * The handler returns PCO_DECLINED (authenticated: the next ACCESS handler runs), 401, 400
- * (several Authorization headers) or 500 (memory); it never blocks on I/O.
+ * (several Authorization headers, over-long credentials) or 500 (memory); it never blocks
+ * on I/O.
  */
 pco_module_t pco_auth_basic_module = {
     .api_version = PCO_MODULE_API_VERSION,
@@ -158,6 +165,25 @@ pco_auth_basic_read(pco_conf_t *cf, const char *path, const pco_conf_src_t *src,
     return buf;
 }
 
+/* Warns about entries whose refusal takes another time than an unknown user's. */
+static void
+pco_auth_basic_warn_costs(pco_auth_basic_report_ctx_t *rctx, const pco_auth_basic_file_t *f)
+{
+    const pco_auth_basic_user_t  *odd;
+    size_t                        n = pco_auth_basic_odd_costs(f, &odd);
+    char                          msg[400];
+
+    if (n == 0) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "user \"%.*s\"%s: hash scheme or cost differs from line %u's, "
+             "which unknown users are checked against: the time of a refusal tells that "
+             "such a user exists (give every user the same scheme and cost)",
+             (int) pco_min(odd->user.len, (size_t) 64), (const char *) odd->user.data,
+             n > 1 ? " and others" : "", f->dummy.line);
+    pco_auth_basic_conf_report(rctx, odd->line, true, msg);
+}
+
 /* The parsed users file of path, loaded once per generation; NULL after reporting. */
 static pco_auth_basic_file_t *
 pco_auth_basic_load(pco_conf_t *cf, pco_auth_basic_main_t *am, const pco_str_t *users,
@@ -202,6 +228,12 @@ pco_auth_basic_load(pco_conf_t *cf, pco_auth_basic_main_t *am, const pco_str_t *
         pco_conf_warn_src(cf, src, "users file \"%s\" lists no user: every request to the "
                           "route gets 401", full);
     }
+    if (pco_auth_basic_make_dummy(cf->pool, f) != PCO_OK) {
+        pco_conf_error_src(cf, src, "users file \"%s\": cannot make the hash for unknown "
+                           "users", full);
+        return NULL;
+    }
+    pco_auth_basic_warn_costs(&rctx, f);
     f->invalid = false;
     return f;
 }
@@ -339,45 +371,28 @@ pco_auth_basic_challenge_401(pco_auth_basic_ctx_t *ctx, pco_auth_basic_conf_t *a
     return 401;
 }
 
-/* Checks user/password against the file, through the cache. */
+/* Checks user/password against the file, through the cache; logs a refusal. */
 static bool
 pco_auth_basic_check(pco_http_request_t *r, pco_auth_basic_conf_t *ac, const pco_str_t *user,
                      const pco_str_t *pw)
 {
-    const pco_auth_basic_user_t  *u;
-    u_char                        key[32];
-    bool                          ok, cached;
-    char                          name[72];
+    char  name[72];
+    int   rc;
 
-    u = pco_auth_basic_find(ac->file, user->data, user->len);
-    if (u == NULL) {
-        /* as costly as a wrong password, so that timing does not tell which it was */
-        if (ac->file->nusers > 0) {
-            (void) pco_auth_basic_verify(&ac->file->users[0], pw->data, pw->len);
-        }
-        pco_auth_basic_log_user(user, name);
-        pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
-                    "auth_basic: user \"%s\" was not found in \"%s\"", name, ac->file->path);
-        return false;
-    }
-    /* {SHA} costs less than the cache key itself */
-    cached = u->kind != PCO_AUTH_BASIC_SHA
-             && pco_auth_basic_cache_key(u, pw->data, pw->len, key) == PCO_OK;
-    if (cached && pco_auth_basic_cache_lookup(&pco_auth_basic_cache, key, pco_current_msec)) {
+    rc = pco_auth_basic_authenticate(ac->file, &pco_auth_basic_cache, user, pw,
+                                     pco_current_msec);
+    if (rc == PCO_AUTH_BASIC_PASS) {
         return true;
     }
-    ok = pco_auth_basic_verify(u, pw->data, pw->len);
-    if (!ok) {
-        pco_auth_basic_log_user(user, name);
+    pco_auth_basic_log_user(user, name);
+    if (rc == PCO_AUTH_BASIC_UNKNOWN) {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
+                    "auth_basic: user \"%s\" was not found in \"%s\"", name, ac->file->path);
+    } else {
         pco_log_err(PCO_LOG_ERR, r->connection->log, 0,
                     "auth_basic: user \"%s\": password mismatch", name);
-        return false;
     }
-    if (cached) {
-        pco_auth_basic_cache_store(&pco_auth_basic_cache, key, pco_current_msec,
-                                   PCO_AUTH_BASIC_CACHE_TTL);
-    }
-    return true;
+    return false;
 }
 
 static int
@@ -388,7 +403,9 @@ pco_auth_basic_handler(pco_http_request_t *r)
     pco_http_header_t      *h = NULL;
     pco_str_t               user, pw;
     u_char                 *buf;
+    size_t                  size;
     unsigned                i;
+    int                     rc;
 
     if (ac == NULL || ac->file == NULL) {
         return PCO_DECLINED;
@@ -416,19 +433,34 @@ pco_auth_basic_handler(pco_http_request_t *r)
     if (h == NULL) {
         return pco_auth_basic_challenge_401(ctx, ac);
     }
-    buf = pco_pnalloc(r->pool, h->value.len + 1);
+    /* the decoded text is shorter than the base64, which decode caps */
+    size = pco_min(h->value.len, (size_t) PCO_AUTH_BASIC_MAX_CREDENTIALS);
+    buf = pco_pnalloc(r->pool, size + 1);
     if (buf == NULL) {
         return 500;
     }
-    if (pco_auth_basic_decode(h->value.data, h->value.len, buf, h->value.len, &user, &pw)
-        != PCO_OK)
-    {
+    rc = pco_auth_basic_decode(h->value.data, h->value.len, buf, size, &user, &pw);
+    if (rc == PCO_ERROR) {
+        pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
+                    "auth_basic: Basic credentials longer than %d bytes of base64 (%zu bytes "
+                    "in the Authorization header), refused unchecked",
+                    PCO_AUTH_BASIC_MAX_CREDENTIALS, h->value.len);
+        return 400;
+    }
+    if (rc != PCO_OK) {
         pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
                     "auth_basic: invalid Authorization header");
         return pco_auth_basic_challenge_401(ctx, ac);
     }
+    if (memchr(buf, '\0', user.len + 1 + pw.len) != NULL) {
+        /* crypt(3) would stop at the NUL: refused before any lookup or hashing */
+        pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
+                    "auth_basic: NUL byte in the Basic credentials");
+        OPENSSL_cleanse(buf, size);
+        return pco_auth_basic_challenge_401(ctx, ac);
+    }
     if (!pco_auth_basic_check(r, ac, &user, &pw)) {
-        OPENSSL_cleanse(buf, h->value.len);
+        OPENSSL_cleanse(buf, size);
         return pco_auth_basic_challenge_401(ctx, ac);
     }
     ctx->user = user;

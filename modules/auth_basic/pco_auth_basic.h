@@ -8,10 +8,16 @@
  * character is '#' and blank lines are skipped; trailing blanks and CR are ignored. Hashes:
  *     {SHA}base64(sha1(password))          unsalted, accepted with a warning
  *     $apr1$salt$hash  and  $1$salt$hash   MD5-crypt, computed on OpenSSL's MD5
- *     $2a$ $2b$ $2y$ (bcrypt), $5$, $6$ (SHA-crypt), $y$ $gy$ (yescrypt), $7$ (scrypt)
- *                                          through libcrypt's crypt_rn
+ *     $2a$ $2b$ $2y$ (bcrypt), $5$, $6$ (SHA-crypt, "rounds=N$" too), $y$ $gy$
+ *     (yescrypt), $7$ (scrypt)             through libcrypt's crypt_rn
  * Anything else (plain text, DES crypt, which cannot be told from plain text) is an error.
  * Comparisons are constant-time (CRYPTO_memcmp).
+ *
+ * Timing: an unknown user's password is checked against the file's dummy entry, a hash made
+ * at load with the scheme, cost and salt of the file's costliest entry (below), so that a
+ * refusal takes as long whether the user exists or not. bcrypt reads only the first 72
+ * bytes of a password (as in Apache and nginx: the hash was made from those bytes too), and
+ * libcrypt refuses passwords of 512 bytes or more (no crypt(3) hash matches them).
  */
 #ifndef PCO_AUTH_BASIC_H
 #define PCO_AUTH_BASIC_H
@@ -28,6 +34,10 @@ enum {
 #define PCO_AUTH_BASIC_MAX_USER  255     /* longer user names are refused */
 #define PCO_AUTH_BASIC_MAX_HASH  512
 #define PCO_AUTH_BASIC_MD5_LEN   64      /* room for "$apr1$" + 8 salt + "$" + 22 + NUL */
+/* Longest base64 credentials after "Basic ": 4 KiB, about 3 KiB of user:password. Longer
+ * ones are refused (400) before decoding or hashing: the cost of MD5-crypt and SHA-crypt
+ * grows with the password's length, and no real password comes near this. */
+#define PCO_AUTH_BASIC_MAX_CREDENTIALS  4096
 
 typedef struct {
     pco_str_t   user;
@@ -40,6 +50,8 @@ typedef struct {
     const char              *path;       /* absolute, for messages */
     pco_auth_basic_user_t   *users;      /* sorted by name, then line */
     size_t                   nusers;
+    pco_auth_basic_user_t    dummy;      /* for unknown users; kind 0 while nusers == 0;
+                                            line: the entry it copies */
     bool                     invalid;    /* the module's: loading it failed */
 } pco_auth_basic_file_t;
 
@@ -58,6 +70,25 @@ typedef void (*pco_auth_basic_report_pt)(void *data, unsigned line, bool warning
 int pco_auth_basic_parse(pco_pool_t *pool, const u_char *text, size_t len,
                          pco_auth_basic_file_t *f, pco_auth_basic_report_pt report,
                          void *data);
+
+/*
+ * Makes f->dummy (strings in pool): the hash of a random password with the scheme and the
+ * parameters of the file's representative entry, the first in file order among those of
+ * the costliest kind (crypt(3) formats, then MD5-crypt, then {SHA}). For crypt(3) and
+ * MD5-crypt the entry's own hash is the setting, so the dummy has its cost and salt. Costs
+ * one verification (bcrypt: milliseconds); called once per file at load. No entry: kind 0
+ * and PCO_OK. PCO_ERROR when randomness, the digest or memory failed.
+ */
+int pco_auth_basic_make_dummy(pco_pool_t *pool, pco_auth_basic_file_t *f);
+
+/*
+ * The entries whose cost differs from the dummy's (another scheme; another bcrypt cost,
+ * SHA-crypt rounds or yescrypt/scrypt parameters): a refusal for them takes another time
+ * than for an unknown user, which tells that they exist. Returns how many, with *first the
+ * one of the lowest line (NULL when none). Call after pco_auth_basic_make_dummy.
+ */
+size_t pco_auth_basic_odd_costs(const pco_auth_basic_file_t *f,
+                                const pco_auth_basic_user_t **first);
 
 /* Classifies and validates a hash (NUL-terminated). Returns its kind, or 0 with *err set. */
 int pco_auth_basic_hash_kind(const char *hash, size_t len, const char **err);
@@ -80,8 +111,11 @@ int pco_auth_basic_md5_crypt(const u_char *pw, size_t len, const char *setting,
 
 /*
  * Decodes an Authorization header value "Basic <base64>" (scheme case-insensitive, blanks
- * after it) into buf (size bytes), setting user and password to point into buf. PCO_OK, or
- * PCO_DECLINED for another scheme, bad base64, no ':', an empty user, or not enough room.
+ * after it) into buf (size bytes), setting user and password to point into buf: the user
+ * ends at the first ':' and the password, which may hold ':', is the rest. PCO_OK;
+ * PCO_DECLINED for another scheme, bad base64, no ':', an empty user, or not enough room;
+ * PCO_ERROR, before decoding anything, when the base64 text is longer than
+ * PCO_AUTH_BASIC_MAX_CREDENTIALS.
  */
 int pco_auth_basic_decode(const u_char *value, size_t len, u_char *buf, size_t size,
                           pco_str_t *user, pco_str_t *password);
@@ -106,6 +140,24 @@ typedef struct {
 typedef struct {
     pco_auth_basic_cache_entry_t  e[PCO_AUTH_BASIC_CACHE_SIZE];
 } pco_auth_basic_cache_t;
+
+/* Hash computations done by pco_auth_basic_verify in this process (tests read it). */
+extern uint64_t  pco_auth_basic_nverify;
+
+enum {
+    PCO_AUTH_BASIC_PASS = 1,     /* the user's password */
+    PCO_AUTH_BASIC_UNKNOWN,      /* no such user (the dummy entry was verified) */
+    PCO_AUTH_BASIC_MISMATCH      /* a wrong password */
+};
+
+/*
+ * Checks user/password against f with the cache c at time now: the user's entry, or the
+ * dummy entry for an unknown user, goes through the same steps (cache key, lookup, one
+ * verification on a miss), so that the answer costs the same either way. Only successes
+ * are cached. The caller has refused NUL bytes already. Returns PCO_AUTH_BASIC_*.
+ */
+int pco_auth_basic_authenticate(const pco_auth_basic_file_t *f, pco_auth_basic_cache_t *c,
+                                const pco_str_t *user, const pco_str_t *pw, pco_msec_t now);
 
 /* The key of (hash, password). PCO_OK or PCO_ERROR (digest unavailable). */
 int pco_auth_basic_cache_key(const pco_auth_basic_user_t *u, const u_char *pw, size_t len,

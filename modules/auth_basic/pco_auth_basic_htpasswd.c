@@ -113,13 +113,31 @@ pco_auth_basic_md5_valid(const char *hash, size_t len, size_t magic)
            && memchr(d + 1, '$', 22) == NULL;
 }
 
+/* The length of "$5$rounds=N$" / "$6$rounds=N$" (1 to 9 digits) at the start of a hash of
+ * prefix length pl, or 0. */
+static size_t
+pco_auth_basic_rounds(const char *hash, size_t len, size_t pl)
+{
+    size_t  i = pl + 7;
+
+    if (pl != 3 || (hash[1] != '5' && hash[1] != '6') || len < i
+        || memcmp(hash + pl, "rounds=", 7) != 0)
+    {
+        return 0;
+    }
+    while (i < len && i < pl + 7 + 9 && hash[i] >= '0' && hash[i] <= '9') {
+        i++;
+    }
+    return i > pl + 7 && i < len && hash[i] == '$' ? i + 1 : 0;
+}
+
 int
 pco_auth_basic_hash_kind(const char *hash, size_t len, const char **err)
 {
     static const char *const  crypts[] = { "$2a$", "$2b$", "$2y$", "$5$", "$6$", "$y$",
                                            "$gy$", "$7$" };
     u_char                    digest[32];
-    size_t                    i;
+    size_t                    i, skip;
 
     if (len == 0) {
         *err = "empty password hash";
@@ -159,7 +177,9 @@ pco_auth_basic_hash_kind(const char *hash, size_t len, const char **err)
         if (len < pl || memcmp(hash, crypts[i], pl) != 0) {
             continue;
         }
-        if (len < pl + 8 || !pco_auth_basic_crypt_chars(hash, len)) {
+        /* SHA-crypt's "rounds=N$" (mkpasswd -R) is the only place where '=' may stand */
+        skip = pco_auth_basic_rounds(hash, len, pl);
+        if (len < pl + 8 || !pco_auth_basic_crypt_chars(hash + skip, len - skip)) {
             *err = "malformed crypt(3) hash";
             return 0;
         }
@@ -390,6 +410,9 @@ pco_auth_basic_decode(const u_char *value, size_t len, u_char *buf, size_t size,
     p += 5;
     while (p < end && (*p == ' ' || *p == '\t')) {
         p++;
+    }
+    if ((size_t) (end - p) > PCO_AUTH_BASIC_MAX_CREDENTIALS) {
+        return PCO_ERROR;
     }
     n = pco_auth_basic_base64_decode(p, (size_t) (end - p), buf, size);
     if (n <= 0) {

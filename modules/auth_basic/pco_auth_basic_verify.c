@@ -2,14 +2,19 @@
  * pco_auth_basic_verify.c: password verification for auth_basic: {SHA} (OpenSSL SHA-1 and
  * base64), MD5-crypt ($apr1$ and $1$, the FreeBSD/Apache algorithm computed on OpenSSL's
  * MD5 fetched once per process), the crypt(3) formats through libcrypt's crypt_rn with one
- * crypt_data per process, and the small cache of successful verifications keyed by SHA-256.
- * All results are compared in constant time (CRYPTO_memcmp). Per-process state: the MD5
- * method and the crypt_data scratch area (workers are single-threaded).
+ * crypt_data per process, the dummy entry that unknown users are checked against, the
+ * authentication step shared by known and unknown users, and the small cache of successful
+ * verifications keyed by SHA-256. All results are compared in constant time (CRYPTO_memcmp).
+ * Per-process state: the MD5 method, the crypt_data scratch area (workers are
+ * single-threaded) and the verification counter.
  */
 #include "pco_auth_basic.h"
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+
+uint64_t                   pco_auth_basic_nverify;
 
 static EVP_MD             *pco_auth_basic_md5;
 static struct crypt_data   pco_auth_basic_crypt_data;
@@ -169,6 +174,7 @@ pco_auth_basic_verify(const pco_auth_basic_user_t *u, const u_char *pw, size_t l
     if (memchr(pw, '\0', len) != NULL) {
         return false;              /* crypt(3) would stop at the NUL */
     }
+    pco_auth_basic_nverify++;
     switch (u->kind) {
     case PCO_AUTH_BASIC_SHA:
         return pco_auth_basic_verify_sha(u, pw, len);
@@ -196,6 +202,178 @@ pco_auth_basic_verify(const pco_auth_basic_user_t *u, const u_char *pw, size_t l
     default:
         return false;
     }
+}
+
+/* ---- unknown users ---- */
+
+/* The hash of the random password pw[0..len) with rep's scheme and setting, into out
+ * (size bytes); false when the scheme's code failed. */
+static bool
+pco_auth_basic_dummy_hash(const pco_auth_basic_user_t *rep, const char *pw, size_t len,
+                          const u_char rnd[20], char *out, size_t size)
+{
+    char         md5[PCO_AUTH_BASIC_MD5_LEN];
+    const char  *res = NULL;
+
+    switch (rep->kind) {
+    case PCO_AUTH_BASIC_SHA:
+        memcpy(out, "{SHA}", 5);
+        return EVP_EncodeBlock((u_char *) out + 5, rnd, 20) == 28;
+    case PCO_AUTH_BASIC_MD5:
+        if (pco_auth_basic_md5_crypt((const u_char *) pw, len, (const char *) rep->hash.data,
+                                     md5) != PCO_OK)
+        {
+            return false;
+        }
+        res = md5;
+        break;
+    case PCO_AUTH_BASIC_CRYPT:
+        /* the stored hash as the setting: the same method, cost and salt */
+        res = crypt_rn(pw, (const char *) rep->hash.data, &pco_auth_basic_crypt_data,
+                       (int) sizeof(pco_auth_basic_crypt_data));
+        if (res == NULL || res[0] == '*') {
+            return false;
+        }
+        break;
+    default:
+        return false;
+    }
+    if (strlen(res) >= size) {
+        return false;
+    }
+    memcpy(out, res, strlen(res) + 1);
+    return true;
+}
+
+int
+pco_auth_basic_make_dummy(pco_pool_t *pool, pco_auth_basic_file_t *f)
+{
+    static const char              hex[] = "0123456789abcdef";
+    const pco_auth_basic_user_t   *rep = NULL, *u;
+    char                           pw[41], out[PCO_AUTH_BASIC_MAX_HASH + 1];
+    u_char                         rnd[20];
+    size_t                         i;
+
+    memset(&f->dummy, 0, sizeof(f->dummy));
+    for (i = 0; i < f->nusers; i++) {
+        u = &f->users[i];
+        /* kinds are numbered by cost: {SHA} < MD5-crypt < crypt(3) */
+        if (rep == NULL || u->kind > rep->kind || (u->kind == rep->kind && u->line < rep->line)) {
+            rep = u;
+        }
+    }
+    if (rep == NULL) {
+        return PCO_OK;
+    }
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        pw[2 * i] = hex[rnd[i] >> 4];
+        pw[2 * i + 1] = hex[rnd[i] & 0xf];
+    }
+    pw[40] = '\0';
+    if (!pco_auth_basic_dummy_hash(rep, pw, 40, rnd, out, sizeof(out))) {
+        /* cannot happen with a hash the parser accepted; the entry itself costs as much */
+        memcpy(out, rep->hash.data, rep->hash.len + 1);
+    }
+    OPENSSL_cleanse(pw, sizeof(pw));
+    OPENSSL_cleanse(&pco_auth_basic_crypt_data, sizeof(pco_auth_basic_crypt_data));
+    f->dummy.hash.len = strlen(out);
+    f->dummy.hash.data = pco_pnalloc(pool, f->dummy.hash.len + 1);
+    if (f->dummy.hash.data == NULL) {
+        return PCO_ERROR;
+    }
+    memcpy(f->dummy.hash.data, out, f->dummy.hash.len + 1);
+    f->dummy.user.data = (u_char *) "";
+    f->dummy.kind = rep->kind;
+    f->dummy.line = rep->line;
+    return PCO_OK;
+}
+
+/* The length of the start of a hash that sets its cost (0: the scheme's cost is fixed). */
+static size_t
+pco_auth_basic_cost_prefix(const pco_auth_basic_user_t *u)
+{
+    const char  *h = (const char *) u->hash.data, *d;
+
+    if (u->kind != PCO_AUTH_BASIC_CRYPT) {
+        return 0;                                  /* {SHA}, MD5-crypt: 1000 rounds */
+    }
+    if (h[1] == '2') {
+        return 7;                                  /* "$2b$10$" */
+    }
+    if (h[1] == '5' || h[1] == '6') {
+        /* "$6$" or "$6$rounds=N$" */
+        d = strncmp(h + 3, "rounds=", 7) == 0 ? strchr(h + 10, '$') : NULL;
+        return d != NULL ? (size_t) (d - h) + 1 : 3;
+    }
+    if (h[1] == '7') {
+        return pco_min(u->hash.len, (size_t) 14);  /* "$7$" N, r and p */
+    }
+    /* "$y$PARAMS$" and "$gy$PARAMS$" */
+    d = strchr(h + 1, '$');
+    d = d != NULL ? strchr(d + 1, '$') : NULL;
+    return d != NULL ? (size_t) (d - h) + 1 : u->hash.len;
+}
+
+size_t
+pco_auth_basic_odd_costs(const pco_auth_basic_file_t *f, const pco_auth_basic_user_t **first)
+{
+    const pco_auth_basic_user_t  *u;
+    size_t                        i, n = 0, dl, ul;
+
+    *first = NULL;
+    if (f->dummy.kind == 0) {
+        return 0;
+    }
+    dl = pco_auth_basic_cost_prefix(&f->dummy);
+    for (i = 0; i < f->nusers; i++) {
+        u = &f->users[i];
+        ul = pco_auth_basic_cost_prefix(u);
+        if (u->kind == f->dummy.kind && ul == dl
+            && memcmp(u->hash.data, f->dummy.hash.data, ul) == 0)
+        {
+            continue;
+        }
+        n++;
+        if (*first == NULL || u->line < (*first)->line) {
+            *first = u;
+        }
+    }
+    return n;
+}
+
+int
+pco_auth_basic_authenticate(const pco_auth_basic_file_t *f, pco_auth_basic_cache_t *c,
+                            const pco_str_t *user, const pco_str_t *pw, pco_msec_t now)
+{
+    const pco_auth_basic_user_t  *u, *e;
+    u_char                        key[32];
+    bool                          keyed, hit, ok;
+    int                           rc;
+
+    u = pco_auth_basic_find(f, user->data, user->len);
+    e = u != NULL ? u : &f->dummy;
+    if (e->kind == 0) {
+        return PCO_AUTH_BASIC_UNKNOWN;          /* a file without users: nothing to tell */
+    }
+    /* the same steps for the user's entry and for the dummy one: only the answer differs */
+    keyed = pco_auth_basic_cache_key(e, pw->data, pw->len, key) == PCO_OK;
+    hit = keyed && pco_auth_basic_cache_lookup(c, key, now);
+    ok = hit || pco_auth_basic_verify(e, pw->data, pw->len);
+    if (u == NULL) {
+        rc = PCO_AUTH_BASIC_UNKNOWN;
+    } else if (!ok) {
+        rc = PCO_AUTH_BASIC_MISMATCH;           /* failures are never cached */
+    } else {
+        if (keyed && !hit) {
+            pco_auth_basic_cache_store(c, key, now, PCO_AUTH_BASIC_CACHE_TTL);
+        }
+        rc = PCO_AUTH_BASIC_PASS;
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
 }
 
 /* ---- cache ---- */

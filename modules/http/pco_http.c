@@ -46,6 +46,18 @@ static const pco_setting_t pco_http_match_settings[] = {
     PCO_SETTINGS_END
 };
 
+static const pco_setting_t pco_http_request_id_settings[] = {
+    { .name = "trust_from", .type = PCO_CONF_CUSTOM,
+      .offset = offsetof(pco_http_request_id_conf_t, trust_from),
+      .elt_size = sizeof(pco_cidr_list_t), .custom = pco_cidr_list_parse,
+      .dump = pco_cidr_list_dump,
+      .help = "peers whose X-Request-Id is kept: CIDRs, addresses or \"unix:\" (empty = "
+              "none). The address checked is the immediate peer (the load balancer in front; "
+              "the PROXY protocol source where the listener takes it), never one that "
+              "real_ip finds in a header" },
+    PCO_SETTINGS_END
+};
+
 #define PCO_HC(f) offsetof(pco_http_conf_t, f)
 
 static const pco_setting_t pco_http_settings[] = {
@@ -87,6 +99,10 @@ static const pco_setting_t pco_http_settings[] = {
       .help = "accept request header names with \"_\"; when false they are ignored as "
               "nginx does: not proxied, not seen by $http_* or route matching (a backend "
               "would read X_Real_IP as X-Real-IP)" },
+    { .name = "request_id", .scopes = PCO_SCOPE_HTTP, .type = PCO_CONF_GROUP,
+      .offset = PCO_HC(request_id), .sub = pco_http_request_id_settings,
+      .help = "the request id: a client's valid X-Request-Id ([A-Za-z0-9._:-]{1,128}) is "
+              "kept only from trust_from peers, else 32 random hex digits: { trust_from; }" },
     { .name = "listen", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_CUSTOM,
       .offset = PCO_HC(listen), .custom = pco_http_parse_listen,
       .flags = PCO_CONF_NOINHERIT, .help = "addresses: strings or { address; ... } groups" },
@@ -445,6 +461,7 @@ static int
 pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
     pco_http_main_t  *hm;
+    pco_http_conf_t  *hc;
     static const char *const codes[5] = {
         "http_responses_1xx", "http_responses_2xx", "http_responses_3xx",
         "http_responses_4xx", "http_responses_5xx"
@@ -465,10 +482,10 @@ pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_http_build_servers(cf, cycle, hm) != PCO_OK) {
         return PCO_ERROR;
     }
-    {
-        pco_http_conf_t *hc = pco_http_main_conf(cycle, &pco_http_module);
-
-        hm->underscores = hc != NULL && hc->underscores_in_headers;
+    hc = pco_http_main_conf(cycle, &pco_http_module);
+    hm->underscores = hc != NULL && hc->underscores_in_headers;
+    if (hc != NULL && hc->request_id.trust_from.n > 0) {
+        hm->request_id_trust = &hc->request_id.trust_from;
     }
     if (pco_http_variables_init(cf, cycle) != PCO_OK) {
         return PCO_ERROR;

@@ -201,7 +201,7 @@ struct pco_http_request_s {
     /* route regex captures */
     PCRE2_SIZE              *captures;       /* ovector copy: 2 * ncaptures */
     uint32_t                 ncaptures;
-    pco_str_t                request_id;     /* 32 hex, or the client's valid one */
+    pco_str_t                request_id;     /* 32 hex, or a trusted peer's valid one */
     /* The client: the connection's peer, or the address real_ip found in a trusted header.
      * $remote_addr, X-Real-IP, ip_hash and access rules use it; X-Forwarded-For appends the
      * peer (c->sockaddr). */

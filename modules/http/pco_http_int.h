@@ -12,6 +12,7 @@
 #include "pco_event.h"
 #include "pco_time.h"
 #include "pco_log.h"
+#include "pco_cidr_list.h"
 
 typedef struct {
     char             *text;
@@ -40,6 +41,10 @@ typedef struct {
     pco_conf_list_t    headers;          /* pco_http_kv_t */
 } pco_http_match_conf_t;
 
+typedef struct {
+    pco_cidr_list_t    trust_from;       /* peers whose X-Request-Id is kept */
+} pco_http_request_id_conf_t;
+
 /* The http module's conf struct (one per http/server/route node). */
 typedef struct {
     pco_msec_t              client_header_timeout;
@@ -55,6 +60,7 @@ typedef struct {
     pco_http_listen_list_t  listen;
     pco_str_list_t          names;
     pco_http_match_conf_t   match;
+    pco_http_request_id_conf_t  request_id;   /* http scope only */
 } pco_http_conf_t;
 
 typedef struct {
@@ -138,6 +144,7 @@ typedef struct {
     int                         c_idle;
     int                         c_total;          /* connections accepted */
     int                         var_arg, var_http, var_cookie;
+    const pco_cidr_list_t      *request_id_trust;  /* http.request_id.trust_from, or NULL */
 } pco_http_main_t;
 
 /* Per connection, allocated from c->pool while a request or a partial head exists. */

@@ -335,12 +335,22 @@ pco_http_head_error(pco_connection_t *c, pco_http_addr_t *a, int status)
     pco_http_finalize_request(r, status);
 }
 
+/*
+ * The request id: the client's X-Request-Id when it is valid and the peer is in
+ * http.request_id.trust_from, else 32 random hex digits. Runs before POST_READ, so
+ * r->client_addr is still the immediate peer (the PROXY protocol source where the listener
+ * takes it), never an address real_ip read from a header: what is trusted is the load
+ * balancer in front, as the operator listed it.
+ */
 static int
 pco_http_set_request_id(pco_http_request_t *r)
 {
-    pco_http_header_t *h = r->head.nheaders ? pco_http_head_find(&r->head, "X-Request-Id", 12)
-                                            : NULL;
+    const pco_cidr_list_t  *trust = pco_http_req(r)->main->request_id_trust;
+    pco_http_header_t      *h = NULL;
 
+    if (trust != NULL && r->head.nheaders && pco_cidr_list_match(trust, r->client_addr)) {
+        h = pco_http_head_find(&r->head, "X-Request-Id", 12);
+    }
     if (h != NULL && pco_http_request_id_valid(h->value.data, h->value.len)) {
         r->request_id = h->value;
         return PCO_OK;

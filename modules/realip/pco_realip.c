@@ -9,7 +9,7 @@
  * $remote_addr, X-Real-IP, ip_hash and access rules read; c->sockaddr stays the peer, and
  * $realip_remote_addr shows it (as in nginx), whether real_ip is on or not.
  *
- * `from` is parsed at load (core/pco_cidr.c), each bad entry reported as FILE:LINE. conf_done
+ * `from` is parsed at load (core/pco_cidr_list.c), each bad entry reported as FILE:LINE. conf_done
  * registers $realip_remote_addr, keeps the http scope's settings in cycle->module_ctx and
  * registers a POST_READ handler only when `from` is not empty, so the feature costs nothing
  * when off. No shared state,
@@ -21,18 +21,14 @@
 
 #include "pco_http.h"
 #include "pco_cidr.h"
+#include "pco_cidr_list.h"
 #include "pco_realip.h"
 
 /* POST_READ priority: before any other POST_READ handler that may look at the client. */
 #define PCO_REALIP_PRIORITY  10
 
 typedef struct {
-    pco_cidr_t  *elts;
-    size_t       n;
-} pco_realip_from_t;
-
-typedef struct {
-    pco_realip_from_t   from;
+    pco_cidr_list_t     from;
     pco_str_t           header;
 } pco_realip_spec_t;
 
@@ -41,17 +37,14 @@ typedef struct {
 } pco_realip_conf_t;
 
 static int pco_realip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
-static int pco_realip_parse_from(pco_conf_t *cf, const config_setting_t *cs, void *field,
-                                 const pco_setting_t *s);
-static void pco_realip_dump_from(FILE *out, const void *field, const pco_setting_t *s);
 static int pco_realip_handler(pco_http_request_t *r);
 static int pco_realip_variable(pco_http_request_t *r, const pco_str_t *name, uintptr_t data,
                                pco_str_t *v);
 
 static const pco_setting_t pco_realip_members[] = {
     { .name = "from", .type = PCO_CONF_CUSTOM, .offset = offsetof(pco_realip_spec_t, from),
-      .elt_size = sizeof(pco_realip_from_t), .custom = pco_realip_parse_from,
-      .dump = pco_realip_dump_from,
+      .elt_size = sizeof(pco_cidr_list_t), .custom = pco_cidr_list_parse,
+      .dump = pco_cidr_list_dump,
       .help = "trusted proxies: CIDRs, addresses or \"unix:\" (empty = off)" },
     { .name = "header", .type = PCO_CONF_STRING, .offset = offsetof(pco_realip_spec_t, header),
       .def = "\"X-Forwarded-For\"",
@@ -86,71 +79,6 @@ pco_module_t pco_realip_module = {
 };
 
 /* ---- configuration --------------------------------------------------------------------- */
-
-static int
-pco_realip_parse_from(pco_conf_t *cf, const config_setting_t *cs, void *field,
-                      const pco_setting_t *s)
-{
-    pco_realip_from_t       *from = field;
-    const config_setting_t  *e;
-    const char              *text, *err;
-    int                      type = config_setting_type(cs), n, i, rc = PCO_OK;
-
-    pco_unused(s);
-    if (type == CONFIG_TYPE_STRING) {
-        n = 1;
-    } else if (type == CONFIG_TYPE_ARRAY || type == CONFIG_TYPE_LIST) {
-        n = config_setting_length(cs);
-    } else {
-        pco_conf_error(cf, cs, "expected a string or an array of strings");
-        return PCO_ERROR;
-    }
-    from->n = 0;
-    from->elts = pco_pcalloc(cf->pool, sizeof(pco_cidr_t) * (size_t) (n > 0 ? n : 1));
-    if (from->elts == NULL) {
-        pco_conf_error(cf, cs, "out of memory");
-        return PCO_ERROR;
-    }
-    for (i = 0; i < n; i++) {
-        e = type == CONFIG_TYPE_STRING ? cs : config_setting_get_elem(cs, (unsigned) i);
-        if (e == NULL || config_setting_type(e) != CONFIG_TYPE_STRING) {
-            pco_conf_error(cf, e != NULL ? e : cs, "expected a string");
-            rc = PCO_ERROR;
-            continue;
-        }
-        text = config_setting_get_string(e);
-        err = "invalid address";
-        if (pco_cidr_parse(text, strlen(text), &from->elts[from->n], &err) != PCO_OK) {
-            pco_conf_error(cf, e, "\"%s\": %s", text, err);
-            rc = PCO_ERROR;
-            continue;
-        }
-        from->n++;
-    }
-    return rc;
-}
-
-static void
-pco_realip_dump_from(FILE *out, const void *field, const pco_setting_t *s)
-{
-    const pco_realip_from_t  *from = field;
-    const pco_cidr_t         *c;
-    char                      buf[INET6_ADDRSTRLEN];
-    size_t                    i;
-
-    pco_unused(s);
-    fputc('[', out);
-    for (i = 0; i < from->n; i++) {
-        c = &from->elts[i];
-        fputs(i > 0 ? ", " : " ", out);
-        if (c->family == AF_UNIX) {
-            fputs("\"unix:\"", out);
-        } else if (inet_ntop(c->family, c->addr, buf, sizeof(buf)) != NULL) {
-            fprintf(out, "\"%s/%u\"", buf, c->bits);
-        }
-    }
-    fputs(from->n > 0 ? " ]" : "]", out);
-}
 
 static bool
 pco_realip_token(const pco_str_t *s)

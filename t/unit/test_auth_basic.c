@@ -3,7 +3,9 @@
  * (comments, blank lines, CRLF, comments after the hash, every error and warning with its
  * line), hash classification, verification of each format against vectors made with
  * `openssl passwd`, Perl Digest::SHA and Python's crypt (right and wrong passwords), the
- * strict base64 and Authorization decoders, the realm escaping and the cache.
+ * strict base64 and Authorization decoders (the 4 KiB cap), the realm escaping, the cache,
+ * bcrypt's 72-byte limit, and the dummy entry: its scheme and cost, and that an unknown
+ * user costs one verification exactly like a wrong password (counted, not timed).
  * Built against libportico.a; skips everything when the module is not compiled in.
  */
 #include <stdarg.h>
@@ -189,9 +191,11 @@ pco_test_verify_formats(void **state)
         "s512:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77"
         "vwPZN.Pq.H91p5hVO1\n"
         "bcrypt:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
+        "s512r:$6$rounds=6000$saltsalt$TcDhk3vUDSxdkj1LteXIA0htMq0pABOdsvxFLaAf.9RFOU5G4Ss5YPBOHb6"
+        "uwE8gqarkBzBeX3AE9KlDjd3pv0\n"
         "yes:$y$j9T$abcdefghijklmnop$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.\n";
     static const char *const  users[] = { "sha", "apr", "apr2", "md5", "s256", "s512",
-                                          "bcrypt", "yes" };
+                                          "s512r", "bcrypt", "yes" };
     pco_pool_t               *pool = pco_pool_create(4096, 0);
     pco_auth_basic_file_t     f;
     pco_test_reports_t        r;
@@ -251,6 +255,13 @@ pco_test_hash_kind(void **state)
                      PCO_AUTH_BASIC_CRYPT);
     assert_int_equal(KIND("$2b$"), 0);
     assert_int_equal(KIND("$3$abc"), 0);
+    /* "rounds=N$" of SHA-crypt, and '=' nowhere else */
+    assert_int_equal(KIND("$5$rounds=1000$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"),
+                     PCO_AUTH_BASIC_CRYPT);
+    assert_int_equal(KIND("$6$rounds=$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"), 0);
+    assert_int_equal(KIND("$6$rounds=12a$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"),
+                     0);
+    assert_int_equal(KIND("$2b$rounds=10$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8W"), 0);
     assert_int_equal(KIND(""), 0);
     assert_string_equal(err, "empty password hash");
     assert_int_equal(KIND("hunter2"), 0);
@@ -377,6 +388,199 @@ pco_test_cache(void **state)
     assert_true(pco_auth_basic_cache_lookup(&c, key, 3000));
 }
 
+static void
+pco_test_bcrypt_72(void **state)
+{
+    static const char  text[] =
+        "b72:$2b$04$abcdefghijklmnopqrstuuBzzIgyKkz7xMWYSzkIjUSnxEQFQ0WNe\n"
+        "six:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77"
+        "vwPZN.Pq.H91p5hVO1\n";
+    pco_pool_t             *pool = pco_pool_create(4096, 0);
+    pco_auth_basic_file_t   f;
+    pco_test_reports_t      r;
+    char                    pw[600];
+
+    (void) state;
+    assert_int_equal(pco_test_parse(pool, text, &f, &r), PCO_OK);
+    /* bcrypt reads 72 bytes: what follows them is not checked (as in Apache and nginx) */
+    memset(pw, 'a', sizeof(pw));
+    pw[72] = '\0';
+    assert_true(pco_test_verify(&f, "b72", pw));
+    pw[72] = 'b';
+    pw[73] = '\0';
+    assert_true(pco_test_verify(&f, "b72", pw));
+    pw[71] = '\0';
+    assert_false(pco_test_verify(&f, "b72", pw));
+    /* libcrypt refuses passphrases of 512 bytes or more: never a match, never a crash */
+    memset(pw, 'a', sizeof(pw));
+    pw[512] = '\0';
+    assert_false(pco_test_verify(&f, "b72", pw));
+    assert_false(pco_test_verify(&f, "six", pw));
+    pco_pool_destroy(pool);
+}
+
+static void
+pco_test_decode_cap(void **state)
+{
+    static u_char  value[6 + PCO_AUTH_BASIC_MAX_CREDENTIALS + 4], buf[8192];
+    pco_str_t      user, pw;
+    size_t         n;
+
+    (void) state;
+    /* "Basic " + base64 of "u:" followed by 'A's: "dTpB" then "QUFB" groups */
+    memcpy(value, "Basic dTpB", 10);
+    for (n = 10; n < 6 + PCO_AUTH_BASIC_MAX_CREDENTIALS; n += 4) {
+        memcpy(value + n, "QUFB", 4);
+    }
+    assert_int_equal(n, 6 + PCO_AUTH_BASIC_MAX_CREDENTIALS);
+    /* exactly 4096 bytes of base64: decoded */
+    assert_int_equal(pco_auth_basic_decode(value, n, buf, sizeof(buf), &user, &pw), PCO_OK);
+    assert_int_equal(user.len, 1);
+    assert_int_equal(pw.len, PCO_AUTH_BASIC_MAX_CREDENTIALS / 4 * 3 - 2);
+    /* one group more: refused before decoding, whatever the buffer */
+    memcpy(value + n, "QUFB", 4);
+    assert_int_equal(pco_auth_basic_decode(value, n + 4, buf, sizeof(buf), &user, &pw),
+                     PCO_ERROR);
+    /* even when the text is not base64 at all */
+    memset(value + 6, '!', n + 4 - 6);
+    assert_int_equal(pco_auth_basic_decode(value, n + 4, buf, sizeof(buf), &user, &pw),
+                     PCO_ERROR);
+    /* another scheme is not Basic's business, however long */
+    memcpy(value, "Bearer", 6);
+    assert_int_equal(pco_auth_basic_decode(value, n + 4, buf, sizeof(buf), &user, &pw),
+                     PCO_DECLINED);
+}
+
+static void
+pco_test_dummy(void **state)
+{
+    static const char  mixed[] =
+        "aaa:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"
+        "apr:$apr1$xy$94JxxwMvxqQwA3Iid6OL9.\n"
+        "zed:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
+        "bob:$2b$05$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n";
+    pco_pool_t                   *pool = pco_pool_create(4096, 0);
+    pco_auth_basic_file_t         f;
+    pco_test_reports_t            r;
+    const pco_auth_basic_user_t  *odd;
+
+    (void) state;
+    /* crypt(3) wins over {SHA} and $apr1$; among them the first line of the file */
+    assert_int_equal(pco_test_parse(pool, mixed, &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(f.dummy.kind, PCO_AUTH_BASIC_CRYPT);
+    assert_int_equal(f.dummy.hash.len, 60);
+    assert_memory_equal(f.dummy.hash.data, "$2b$04$abcdefghijklmnopqrstuu", 29);
+    assert_string_not_equal((const char *) f.dummy.hash.data,
+                            "$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW");
+    assert_int_equal(f.dummy.user.len, 0);
+    assert_int_equal(f.dummy.line, 3);
+    assert_null(pco_test_find(&f, ""));
+    /* every other entry costs something else: {SHA}, $apr1$, bcrypt cost 5 */
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 3);
+    assert_non_null(odd);
+    assert_int_equal(odd->line, 1);
+
+    /* one scheme and cost: nothing odd; SHA-crypt rounds count as a cost */
+    assert_int_equal(pco_test_parse(pool,
+        "x:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n"
+        "y:$2b$04$bbcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 0);
+    assert_null(odd);
+    assert_int_equal(pco_test_parse(pool,
+        "a:$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77"
+        "vwPZN.Pq.H91p5hVO1\n"
+        "b:$6$rounds=6000$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiO"
+        "QSpT0Y77vwPZN.Pq.H91p5hVO1\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(pco_auth_basic_odd_costs(&f, &odd), 1);
+    assert_int_equal(odd->line, 2);
+
+    /* $apr1$ only: its salt, a new digest */
+    assert_int_equal(pco_test_parse(pool, "a:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"
+                                    "b:$apr1$xy$94JxxwMvxqQwA3Iid6OL9.\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(f.dummy.kind, PCO_AUTH_BASIC_MD5);
+    assert_memory_equal(f.dummy.hash.data, "$apr1$xy$", 9);
+    assert_int_equal(f.dummy.hash.len, 31);
+    assert_string_not_equal((const char *) f.dummy.hash.data, "$apr1$xy$94JxxwMvxqQwA3Iid6OL9.");
+
+    /* {SHA} only: a random digest of the same shape */
+    assert_int_equal(pco_test_parse(pool, "a:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n", &f, &r),
+                     PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(f.dummy.kind, PCO_AUTH_BASIC_SHA);
+    assert_int_equal(f.dummy.hash.len, 33);
+    assert_memory_equal(f.dummy.hash.data, "{SHA}", 5);
+
+    /* no user: no dummy */
+    assert_int_equal(pco_test_parse(pool, "# nobody\n", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(f.dummy.kind, 0);
+    pco_pool_destroy(pool);
+}
+
+/* One authentication: its answer, and how many hashes it computed. */
+static int
+pco_test_auth(const pco_auth_basic_file_t *f, pco_auth_basic_cache_t *c, const char *user,
+              const char *pw, uint64_t *hashes)
+{
+    pco_str_t  u = { strlen(user), (u_char *) user }, p = { strlen(pw), (u_char *) pw };
+    uint64_t   before = pco_auth_basic_nverify;
+    int        rc = pco_auth_basic_authenticate(f, c, &u, &p, 1000);
+
+    *hashes = pco_auth_basic_nverify - before;
+    return rc;
+}
+
+static void
+pco_test_authenticate(void **state)
+{
+    static const char               text[] =
+        "aaa:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"
+        "bcrypt:$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW\n";
+    static pco_auth_basic_cache_t   c;
+    pco_pool_t                     *pool = pco_pool_create(4096, 0);
+    pco_auth_basic_file_t           f;
+    pco_test_reports_t              r;
+    uint64_t                        n;
+
+    (void) state;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(pco_test_parse(pool, text, &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+
+    /* an unknown user costs one verification, like a wrong password */
+    assert_int_equal(pco_test_auth(&f, &c, "nobody", "secret", &n), PCO_AUTH_BASIC_UNKNOWN);
+    assert_int_equal(n, 1);
+    assert_int_equal(pco_test_auth(&f, &c, "bcrypt", "wrong", &n), PCO_AUTH_BASIC_MISMATCH);
+    assert_int_equal(n, 1);
+    /* "aaa" sorts first and is {SHA}: an unknown user is still checked against bcrypt */
+    assert_int_equal(f.dummy.kind, PCO_AUTH_BASIC_CRYPT);
+    assert_int_equal(pco_test_auth(&f, &c, "", "", &n), PCO_AUTH_BASIC_UNKNOWN);
+    assert_int_equal(n, 1);
+
+    /* a success is cached; a failure never is */
+    assert_int_equal(pco_test_auth(&f, &c, "bcrypt", "secret", &n), PCO_AUTH_BASIC_PASS);
+    assert_int_equal(n, 1);
+    assert_int_equal(pco_test_auth(&f, &c, "bcrypt", "secret", &n), PCO_AUTH_BASIC_PASS);
+    assert_int_equal(n, 0);
+    assert_int_equal(pco_test_auth(&f, &c, "bcrypt", "wrong", &n), PCO_AUTH_BASIC_MISMATCH);
+    assert_int_equal(n, 1);
+    assert_int_equal(pco_test_auth(&f, &c, "nobody", "secret", &n), PCO_AUTH_BASIC_UNKNOWN);
+    assert_int_equal(n, 1);
+    assert_int_equal(pco_test_auth(&f, &c, "aaa", "secret", &n), PCO_AUTH_BASIC_PASS);
+    assert_int_equal(n, 1);
+
+    /* a file without users: nothing to protect, no hashing */
+    assert_int_equal(pco_test_parse(pool, "", &f, &r), PCO_OK);
+    assert_int_equal(pco_auth_basic_make_dummy(pool, &f), PCO_OK);
+    assert_int_equal(pco_test_auth(&f, &c, "bcrypt", "secret", &n), PCO_AUTH_BASIC_UNKNOWN);
+    assert_int_equal(n, 0);
+    pco_pool_destroy(pool);
+}
+
 int
 main(void)
 {
@@ -391,6 +595,10 @@ main(void)
         cmocka_unit_test(pco_test_decode),
         cmocka_unit_test(pco_test_challenge),
         cmocka_unit_test(pco_test_cache),
+        cmocka_unit_test(pco_test_bcrypt_72),
+        cmocka_unit_test(pco_test_decode_cap),
+        cmocka_unit_test(pco_test_dummy),
+        cmocka_unit_test(pco_test_authenticate),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

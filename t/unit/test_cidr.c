@@ -1,7 +1,8 @@
 /*
  * test_cidr.c: core/pco_cidr.c. Parsing of IPv4 and IPv6 ranges and single addresses, the
  * prefix limits (/0, /32, /128), the errors (host bits set, bad prefixes, bad text), matching
- * of IPv4, IPv6, IPv4-mapped IPv6 and unix-socket peers, and bare address literals.
+ * of IPv4, IPv6, IPv4-mapped IPv6 and unix-socket peers, bare address literals, and the
+ * list match of core/pco_cidr_list.c (the empty list trusts nobody).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <arpa/inet.h>
 #include "pco_core.h"
 #include "pco_cidr.h"
+#include "pco_cidr_list.h"
 
 /* Parses a NUL-terminated range that must be valid. */
 static pco_cidr_t
@@ -323,6 +325,27 @@ pco_test_addr_parse(void **state)
         "0000:0000:0000:0000:0000:ffff:255.255.255.255", 45, &sa, &len), PCO_OK);
 }
 
+static void
+pco_test_list_match(void **state)
+{
+    pco_cidr_t       elts[3] = { pco_test_cidr("10.0.0.0/8"), pco_test_cidr("::1"),
+                                 pco_test_cidr("unix:") };
+    pco_cidr_list_t  l = { elts, 3 }, empty = { elts, 0 };
+    pco_sockaddr_t   a = pco_test_peer("10.200.0.1"), b = pco_test_peer("11.0.0.1"),
+                     c = pco_test_peer("::1"), d = pco_test_peer("::2"),
+                     e = pco_test_peer("unix:"), f = pco_test_peer("::ffff:10.1.1.1");
+
+    (void) state;
+    assert_true(pco_cidr_list_match(&l, &a));
+    assert_false(pco_cidr_list_match(&l, &b));
+    assert_true(pco_cidr_list_match(&l, &c));
+    assert_false(pco_cidr_list_match(&l, &d));
+    assert_true(pco_cidr_list_match(&l, &e));
+    assert_true(pco_cidr_list_match(&l, &f));
+    assert_false(pco_cidr_list_match(&empty, &a));
+    assert_false(pco_cidr_list_match(&empty, &e));
+}
+
 int
 main(void)
 {
@@ -337,6 +360,7 @@ main(void)
         cmocka_unit_test(pco_test_match_mapped),
         cmocka_unit_test(pco_test_match_unix),
         cmocka_unit_test(pco_test_addr_parse),
+        cmocka_unit_test(pco_test_list_match),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
