@@ -138,6 +138,9 @@ struct pco_conf_s {
  * was reported (all of them are printed to cf->err). */
 int pco_conf_load(pco_conf_t *cf, const char *file, const char *extra);
 void pco_conf_free(pco_conf_t *cf);
+/* Parses every module's defaults once; prints one line per invalid default, naming the
+ * module and the setting, and returns PCO_ERROR when there was any (start-up, -t, -T). */
+int pco_conf_check_defaults(FILE *err);
 
 /* Errors and warnings, printed as "FILE:LINE: path: message" (warnings: "... warning: ..."). */
 void pco_conf_error(pco_conf_t *cf, const config_setting_t *cs, const char *fmt, ...)

@@ -296,7 +296,7 @@ main(int argc, char **argv)
     pco_time_init();
     pco_log_init_stderr();
 
-    if (pco_modules_init() != PCO_OK) {
+    if (pco_modules_init() != PCO_OK || pco_conf_check_defaults(stderr) != PCO_OK) {
         return 1;
     }
 
