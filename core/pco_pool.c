@@ -40,6 +40,9 @@ struct pco_pool_s {
     size_t               block_size;
     size_t               budget;
     size_t               used;
+    const char          *owner;      /* who allocates now (for the over-budget report) */
+    pco_pool_over_pt     over;       /* called once, at the first allocation refused */
+    void                *over_data;
 };
 
 pco_pool_t *
@@ -89,6 +92,12 @@ static bool
 pco_pool_charge(pco_pool_t *pool, size_t size)
 {
     if (pool->budget != 0 && (size > pool->budget || pool->used > pool->budget - size)) {
+        if (pool->over != NULL) {
+            pco_pool_over_pt over = pool->over;
+
+            pool->over = NULL;               /* one report per pool */
+            over(pool, pool->over_data, size);
+        }
         return false;
     }
     pool->used += size;
@@ -305,4 +314,29 @@ pco_array_push(pco_array_t *a)
         a->nalloc = nalloc;
     }
     return (u_char *) a->elts + a->size * a->nelts++;
+}
+
+size_t
+pco_pool_budget(const pco_pool_t *pool)
+{
+    return pool->budget;
+}
+
+void
+pco_pool_set_over(pco_pool_t *pool, pco_pool_over_pt over, void *data)
+{
+    pool->over = over;
+    pool->over_data = data;
+}
+
+void
+pco_pool_set_owner(pco_pool_t *pool, const char *owner)
+{
+    pool->owner = owner;
+}
+
+const char *
+pco_pool_owner(const pco_pool_t *pool)
+{
+    return pool->owner;
 }

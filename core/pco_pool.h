@@ -23,6 +23,15 @@ u_char *pco_pstrdup(pco_pool_t *pool, const pco_str_t *s);   /* NUL-terminated c
 char *pco_pstrndup(pco_pool_t *pool, const char *s, size_t len);
 int pco_pool_cleanup_add(pco_pool_t *pool, pco_pool_cleanup_pt handler, void *data);
 size_t pco_pool_used(const pco_pool_t *pool);     /* bytes handed out so far */
+size_t pco_pool_budget(const pco_pool_t *pool);
+
+/* Who is allocating now (a module name the owner of the pool sets before handing control
+ * to a module), and what to call the first time an allocation crosses the budget: the
+ * request pools log it with the module's name, since the caller only sees NULL. */
+typedef void (*pco_pool_over_pt)(pco_pool_t *pool, void *data, size_t wanted);
+void pco_pool_set_over(pco_pool_t *pool, pco_pool_over_pt over, void *data);
+void pco_pool_set_owner(pco_pool_t *pool, const char *owner);
+const char *pco_pool_owner(const pco_pool_t *pool);
 
 /* Growable array whose storage lives in a pool. */
 typedef struct {

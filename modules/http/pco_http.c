@@ -372,24 +372,32 @@ pco_http_flatten(pco_conf_t *cf, pco_http_main_t *hm)
     qsort(regs, n, sizeof(*regs), pco_http_reg_cmp);
     for (p = 0; p < PCO_HTTP_PHASES; p++) {
         hm->phases[p] = pco_pcalloc(cf->pool, sizeof(pco_http_handler_pt) * (n + 1));
+        hm->phase_owners[p] = pco_pcalloc(cf->pool, sizeof(char *) * (n + 1));
         hm->nphases[p] = 0;
-        if (hm->phases[p] == NULL) {
+        if (hm->phases[p] == NULL || hm->phase_owners[p] == NULL) {
             return PCO_ERROR;
         }
     }
     hm->hfilters = pco_pcalloc(cf->pool, sizeof(pco_http_header_filter_pt) * (n + 1));
     hm->bfilters = pco_pcalloc(cf->pool, sizeof(pco_http_body_filter_pt) * (n + 1));
-    if (hm->hfilters == NULL || hm->bfilters == NULL) {
+    hm->hfilter_owners = pco_pcalloc(cf->pool, sizeof(char *) * (n + 1));
+    hm->bfilter_owners = pco_pcalloc(cf->pool, sizeof(char *) * (n + 1));
+    if (hm->hfilters == NULL || hm->bfilters == NULL || hm->hfilter_owners == NULL
+        || hm->bfilter_owners == NULL)
+    {
         return PCO_ERROR;
     }
     hm->nhfilters = hm->nbfilters = 0;
     for (i = 0; i < n; i++) {
         if (regs[i].phase == PCO_HTTP_KIND_HFILTER) {
+            hm->hfilter_owners[hm->nhfilters] = regs[i].module;
             hm->hfilters[hm->nhfilters++] = (pco_http_header_filter_pt) regs[i].fn;
         } else if (regs[i].phase == PCO_HTTP_KIND_BFILTER) {
+            hm->bfilter_owners[hm->nbfilters] = regs[i].module;
             hm->bfilters[hm->nbfilters++] = (pco_http_body_filter_pt) regs[i].fn;
         } else {
             p = regs[i].phase;
+            hm->phase_owners[p][hm->nphases[p]] = regs[i].module;
             hm->phases[p][hm->nphases[p]++] = (pco_http_handler_pt) regs[i].fn;
         }
     }

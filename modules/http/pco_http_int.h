@@ -128,6 +128,10 @@ typedef struct {
     size_t                      nhfilters;
     pco_http_body_filter_pt    *bfilters;
     size_t                      nbfilters;
+    /* the module of each entry above, named in the request pool's over-budget report */
+    const char                **phase_owners[PCO_HTTP_PHASES];
+    const char                **hfilter_owners;
+    const char                **bfilter_owners;
     pco_http_server_t         **servers;
     size_t                      nservers;
     pco_http_route_t          **routes;

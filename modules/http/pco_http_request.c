@@ -114,6 +114,20 @@ pco_http_set_idle(pco_connection_t *c, bool idle)
     pco_conn_set_idle(c, idle);
 }
 
+/* The request pool refused an allocation: say which module asked, once per request. The
+ * caller sees NULL and answers 500 (or closes); without this line nothing would say why. */
+static void
+pco_http_pool_over(pco_pool_t *pool, void *data, size_t wanted)
+{
+    pco_http_req_t  *rq = data;
+    const char      *owner = pco_pool_owner(pool);
+
+    pco_log_err(PCO_LOG_ERR, &rq->log, 0, "module \"%s\": request memory limit of %zu bytes "
+                "reached (%zu in use, %zu more asked for); large bodies must be streamed, "
+                "not built in memory", owner != NULL ? owner : "?", pco_pool_budget(pool),
+                pco_pool_used(pool), wanted);
+}
+
 /* Creates the request for a complete head in data[0..total) (head_len bytes of head). */
 static pco_http_request_t *
 pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *data,
@@ -157,6 +171,8 @@ pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *d
     rq->log = *pco_log;
     rq->log.context = pco_http_log_context;
     rq->log.data = r;
+    pco_pool_set_owner(pool, "http");
+    pco_pool_set_over(pool, pco_http_pool_over, rq);
     r->connection = c;
     r->client_addr = &c->sockaddr;
     r->client_socklen = c->socklen;
@@ -525,6 +541,7 @@ pco_http_run_phases(pco_http_request_t *r)
             r->phase_handler = 0;
             continue;
         }
+        pco_pool_set_owner(r->pool, hm->phase_owners[r->phase][r->phase_handler]);
         rc = hm->phases[r->phase][r->phase_handler](r);
         if (rc == PCO_DECLINED) {
             r->phase_handler++;
@@ -546,6 +563,7 @@ pco_http_run_phases(pco_http_request_t *r)
             pco_http_finalize_request(r, 404);
             return;
         }
+        pco_pool_set_owner(r->pool, r->route->action);
         rc = r->route->content(r);
         pco_http_finalize_request(r, rc);
     }
@@ -676,6 +694,7 @@ pco_http_request_done(pco_http_request_t *r)
     if (!r->logged) {
         r->logged = 1;
         for (i = 0; i < hm->nphases[PCO_HTTP_LOG_PHASE]; i++) {
+            pco_pool_set_owner(r->pool, hm->phase_owners[PCO_HTTP_LOG_PHASE][i]);
             (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
         }
     }
@@ -789,6 +808,7 @@ pco_http_conn_write(pco_event_t *ev)
         return;
     }
     if (r->write_handler != NULL) {
+        pco_pool_set_owner(r->pool, r->route != NULL ? r->route->action : "http");
         r->write_handler(r);
     }
 }
@@ -806,6 +826,7 @@ pco_http_req_read(pco_event_t *ev)
         return;
     }
     if (r->read_handler != NULL) {
+        pco_pool_set_owner(r->pool, r->route != NULL ? r->route->action : "http");
         r->read_handler(r);
     }
 }

@@ -93,6 +93,7 @@ pco_http_send_header(pco_http_request_t *r)
         r->status = 200;
     }
     for (i = 0; i < hm->nhfilters; i++) {
+        pco_pool_set_owner(r->pool, hm->hfilter_owners[i]);
         rc = hm->hfilters[i](r);
         if (rc != PCO_OK && rc != PCO_DECLINED) {
             return rc == PCO_AGAIN ? PCO_OK : PCO_ERROR;
@@ -158,6 +159,7 @@ pco_http_output(pco_http_request_t *r, pco_chain_t *in)
     /* Body filters run in priority order on the same chain, editing it in place (they may
      * replace buffers and insert links); the writer (last) returns the result. */
     for (i = 0; i < hm->nbfilters; i++) {
+        pco_pool_set_owner(r->pool, hm->bfilter_owners[i]);
         rc = hm->bfilters[i](r, in);
         if (rc == PCO_DECLINED) {
             rc = PCO_OK;

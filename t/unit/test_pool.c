@@ -190,6 +190,43 @@ pco_test_buf(void **state)
     pco_pool_destroy(pool);
 }
 
+/* The first allocation over the budget calls the over-budget hook once, with the owner. */
+static int          pco_test_over_calls;
+static size_t       pco_test_over_wanted;
+static const char  *pco_test_over_owner;
+
+static void
+pco_test_over(pco_pool_t *pool, void *data, size_t wanted)
+{
+    assert_ptr_equal(data, &pco_test_over_calls);
+    pco_test_over_calls++;
+    pco_test_over_wanted = wanted;
+    pco_test_over_owner = pco_pool_owner(pool);
+}
+
+static void
+pco_test_over_budget_report(void **state)
+{
+    pco_pool_t  *pool = pco_pool_create(1024, 4096);
+
+    (void) state;
+    assert_non_null(pool);
+    pco_pool_set_over(pool, pco_test_over, &pco_test_over_calls);
+    pco_pool_set_owner(pool, "echo");
+    assert_string_equal(pco_pool_owner(pool), "echo");
+    assert_int_equal(pco_pool_budget(pool), 4096);
+    assert_non_null(pco_palloc(pool, 1000));
+    assert_int_equal(pco_test_over_calls, 0);
+    assert_null(pco_palloc(pool, 8000));
+    assert_int_equal(pco_test_over_calls, 1);
+    assert_int_equal(pco_test_over_wanted, 8000);
+    assert_string_equal(pco_test_over_owner, "echo");
+    assert_null(pco_palloc(pool, 9000));
+    assert_int_equal(pco_test_over_calls, 1);     /* reported once per pool */
+    assert_non_null(pco_palloc(pool, 100));       /* what still fits is still given */
+    pco_pool_destroy(pool);
+}
+
 int
 main(void)
 {
@@ -200,6 +237,7 @@ main(void)
         cmocka_unit_test(pco_test_strings),
         cmocka_unit_test(pco_test_array),
         cmocka_unit_test(pco_test_buf),
+        cmocka_unit_test(pco_test_over_budget_report),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
