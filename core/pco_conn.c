@@ -221,26 +221,30 @@ pco_conn_plain_recv(pco_connection_t *c, u_char *buf, size_t size)
     }
 }
 
+/* The outcome of a send-side system call that returned n (EINTR already retried). */
+static ssize_t
+pco_conn_sent(pco_connection_t *c, ssize_t n)
+{
+    if (n >= 0) {
+        return n;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->write.ready = 0;
+        return PCO_AGAIN;
+    }
+    c->write.error = 1;
+    return PCO_ERROR;
+}
+
 static ssize_t
 pco_conn_plain_send(pco_connection_t *c, const u_char *buf, size_t size)
 {
     ssize_t  n;
 
-    for ( ;; ) {
+    do {
         n = send(c->fd, buf, size, MSG_NOSIGNAL);
-        if (n >= 0) {
-            return n;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->write.ready = 0;
-            return PCO_AGAIN;
-        }
-        c->write.error = 1;
-        return PCO_ERROR;
-    }
+    } while (n < 0 && errno == EINTR);
+    return pco_conn_sent(c, n);
 }
 
 static ssize_t
@@ -253,21 +257,10 @@ pco_conn_plain_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = (struct iovec *) iov;
     msg.msg_iovlen = (size_t) iovcnt;
-    for ( ;; ) {
+    do {
         n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0) {
-            return n;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->write.ready = 0;
-            return PCO_AGAIN;
-        }
-        c->write.error = 1;
-        return PCO_ERROR;
-    }
+    } while (n < 0 && errno == EINTR);
+    return pco_conn_sent(c, n);
 }
 
 static ssize_t
@@ -275,21 +268,10 @@ pco_conn_plain_sendfile(pco_connection_t *c, int fd, off_t *offset, size_t size)
 {
     ssize_t  n;
 
-    for ( ;; ) {
+    do {
         n = sendfile(c->fd, fd, offset, size);
-        if (n >= 0) {
-            return n;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->write.ready = 0;
-            return PCO_AGAIN;
-        }
-        c->write.error = 1;
-        return PCO_ERROR;
-    }
+    } while (n < 0 && errno == EINTR);
+    return pco_conn_sent(c, n);
 }
 
 const pco_conn_io_t pco_conn_plain_io = {
