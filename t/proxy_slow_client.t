@@ -7,7 +7,7 @@
 # what happened with the byte counts, the access log keeps the status and marks the line
 # ($request_completion empty, "incomplete" at the end of a combined line, null in JSON).
 #
-#   - a 10 MiB body to a client reading 64 KiB every 20 ms through a 1 s read_timeout
+#   - an 8 MiB body to a client reading 64 KiB every 20 ms through a 1 s read_timeout
 #     (Content-Length and chunked): every byte arrives, checksums match;
 #   - a slow uploading client (gaps under client_body_timeout, total over it) and a slow
 #     upstream reading the body (gaps under send_timeout; the client's body timer must not
@@ -35,7 +35,7 @@ my @P = map { $p->port($_) } 0 .. 9;
 # Bigger than what the kernel buffers on loopback (the sender's socket buffer grows up to
 # tcp_wmem's 4 MiB) plus what the client takes within read_timeout, so that portico itself
 # waits on the client for longer than read_timeout.
-my $BIG = 10 << 20;
+my $BIG = 8 << 20;
 
 # PORT2: backend.py (bytes, chunked, WebSocket echo)
 my $bb = PorticoBackend->new(port => $P[2], id => 'b');

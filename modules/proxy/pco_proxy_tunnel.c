@@ -116,9 +116,9 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
         pco_proxy_tunnel_end(p, a != PCO_ERROR && b != PCO_ERROR);
         return;
     }
-    if (a == PCO_OK || b == PCO_OK || p->uc->read.timer_index == 0) {
-        pco_event_add_timer(&p->uc->read, p->pcf->spec.tunnel_timeout);
-    }
+    /* tunnel_timeout: nothing moved either way (bytes read from or written to a side) */
+    pco_event_wait_timer(&p->uc->read, p->pcf->spec.tunnel_timeout,
+                         a == PCO_OK || b == PCO_OK);
 }
 
 /* The upstream answered 101: true when it is a WebSocket switch we relay (then the tunnel
