@@ -133,8 +133,9 @@ my $ws = PorticoBackend->raw(port => $P[6], handler => sub {
 $p->write_conf(<<'EOF');
 http = {
   send_timeout = "1s";  client_body_timeout = "1s";  client_max_body_size = 0;
-  log_formats = ( { name = "t";
-    format = "$request_uri $status $body_bytes_sent [$request_completion] [$upstream_status]"; } );
+  log_formats = ( { name = "t"; format =
+    "$request_uri $status $body_bytes_sent [$request_completion] [$upstream_status] $upstream_response_time";
+  } );
   access_log = { path = "logs/access.log"; format = "t"; };
 };
 upstreams = (
@@ -261,7 +262,7 @@ for my $kind ('bytes', 'chunked') {
     is(sha256_hex($body // ''), sha256_hex(pattern_bytes($BIG)), "slow client, $kind: checksum");
     ok(time - $t0 > 2, "slow client, $kind: the client was slower than read_timeout");
     my $bytes = $kind eq 'bytes' ? $BIG : '\d+';      # chunked: the framing counts too
-    ok(log_line(qr{^/fast/$kind\?n=$BIG 200 $bytes \[OK\] \[200\]$}m),
+    ok(log_line(qr{^/fast/$kind\?n=$BIG 200 $bytes \[OK\] \[200\] \d+\.\d{3}$}m),
        "slow client, $kind: logged complete") or diag($p->access_log);
 }
 unlike($p->error_log // '', qr/timed out/, 'slow clients: no timeout logged');
@@ -309,7 +310,7 @@ unlike($p->error_log // '', qr/timed out/, 'slow clients: no timeout logged');
     my ($st, $h, $b) = http_parse(http_read_response($s, timeout => 8));
     is($st, 200, 'early answer: 200');
     is($b, 'e' x 6000, 'early answer: the whole response while the body is not sent');
-    ok(log_line(qr{^/early/ 200 6000 \[OK\] \[200\]$}m), 'early answer: logged complete')
+    ok(log_line(qr{^/early/ 200 6000 \[OK\] \[200\] \d+\.\d{3}$}m), 'early answer: logged complete')
         or diag($p->access_log);
 }
 
@@ -350,7 +351,7 @@ http_get($port, $_) for qw(/combined-b/id /json-b/id);
          'stall, Content-Length: head passed on');
     is(length($body // ''), 300000, 'stall, Content-Length: exactly the bytes received');
     is($body, pattern_bytes(300000), 'stall, Content-Length: the bytes are intact');
-    ok(log_line(qr{^/stall/cl 200 300000 \[-\] \[200\]$}m), 'stall: access log marks it cut')
+    ok(log_line(qr{^/stall/cl 200 300000 \[-\] \[200\] \d+\.\d{3}$}m), 'stall: access log marks it cut')
         or diag($p->access_log);
     like($p->error_log // '', qr{\[error\] .*upstream 127\.0\.0\.1:$P[3] timed out reading the response body \(300000 of 1000000 bytes received, 300000 sent\), client: .*"GET /stall/cl }, 'stall: error log line')
         or diag($p->error_log);
@@ -362,14 +363,14 @@ http_get($port, $_) for qw(/combined-b/id /json-b/id);
     my ($data, $complete) = dechunk($body // '');
     is(length $data, 300000, 'stall, chunked: exactly the bytes received');
     ok(!$complete, 'stall, chunked: no terminating chunk');
-    ok(log_line(qr{^/stall/chunked 200 \d+ \[-\] \[200\]$}m), 'stall, chunked: logged cut')
+    ok(log_line(qr{^/stall/chunked 200 \d+ \[-\] \[200\] \d+\.\d{3}$}m), 'stall, chunked: logged cut')
         or diag($p->access_log);
     like($p->error_log // '', qr{timed out reading the response body \(300000 bytes of a chunked body received, \d+ sent\), client: .*"GET /stall/chunked }, 'stall, chunked: error log line');
 }
 {
     my ($head, $body) = split_response($cut{'/stall/close'});
     is(length($body // ''), 300000, 'premature close: the short body');
-    ok(log_line(qr{^/stall/close 200 300000 \[-\] \[200\]$}m), 'premature close: logged cut')
+    ok(log_line(qr{^/stall/close 200 300000 \[-\] \[200\] \d+\.\d{3}$}m), 'premature close: logged cut')
         or diag($p->access_log);
     like($p->error_log // '', qr{\[error\] .*upstream 127\.0\.0\.1:$P[3] prematurely closed the connection \(300000 of 1000000 bytes received, 300000 sent\)}, 'premature close: error log line');
 }
@@ -398,8 +399,8 @@ http_get($port, $_) for qw(/combined-b/id /json-b/id);
     close $s;
     my ($head, $body) = split_response($got);
     ok(defined $head && length($body) < $BIG, 'stopped client: the response was cut');
-    ok(log_line(qr{^/b/bytes\?n=$BIG 200 \d+ \[-\] \[200\]$}m),
-       'stopped client: status kept, marked cut') or diag($p->access_log);
+    ok(log_line(qr{^/b/bytes\?n=$BIG 200 \d+ \[-\] \[200\] \d+\.\d{3}$}m),
+       'stopped client: status kept, marked cut, the try\'s time recorded') or diag($p->access_log);
     like($p->error_log // '', qr{\[info\] .*client timed out sending the response \(\d+ of \d+ bytes sent\)},
          'stopped client: error log line');
     my $st = wait_until(sub { my $x = $bb->stats; $x && $x->{open} == 0 ? $x : undef }, 5);

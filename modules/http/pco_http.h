@@ -216,7 +216,9 @@ struct pco_http_request_s {
 
     int                      phase;          /* current phase */
     unsigned                 phase_handler;  /* index within the flattened array */
-    pco_http_event_pt        write_handler;  /* called when the client can take more */
+    pco_http_event_pt        write_handler;  /* called when the client can take more, or
+                                              * with client_gone set when it failed or hit
+                                              * send_timeout: it must then finalise r */
     pco_http_event_pt        read_handler;   /* called when more request body arrived */
 
     /* request body */

@@ -755,6 +755,20 @@ pco_http_finalize_closed(pco_http_request_t *r)
     pco_http_request_done(r);
 }
 
+/* The client is gone or timed out (r->client_gone) while a response was being written: a
+ * producing handler (r->write_handler) is told so that it ends its own work first (the
+ * proxy records its try and closes the upstream connection) and finalises the request;
+ * otherwise the request ends here. */
+static void
+pco_http_conn_write_failed(pco_http_request_t *r)
+{
+    if (r->write_handler != NULL) {
+        r->write_handler(r);
+        return;
+    }
+    pco_http_request_done(r);
+}
+
 static void
 pco_http_conn_write(pco_event_t *ev)
 {
@@ -776,7 +790,7 @@ pco_http_conn_write(pco_event_t *ev)
         }
         r->client_gone = 1;
         c->timedout = 1;
-        pco_http_request_done(r);
+        pco_http_conn_write_failed(r);
         return;
     }
     rc = pco_http_writer_flush(r);
@@ -784,7 +798,7 @@ pco_http_conn_write(pco_event_t *ev)
         return;
     }
     if (rc == PCO_ERROR) {
-        pco_http_request_done(r);
+        pco_http_conn_write_failed(r);
         return;
     }
     if (rq->last_seen) {

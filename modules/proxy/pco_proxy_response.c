@@ -180,6 +180,15 @@ pco_proxy_client_write(pco_http_request_t *r)
     if (p == NULL || p->finished) {
         return;
     }
+    if (r->client_gone) {
+        /* the client failed or timed out (send_timeout): the try ends here, its time is
+         * recorded, the upstream connection is closed (never pooled) */
+        if (p->state != PCO_PROXY_READ_BODY && p->s != NULL) {
+            pco_proxy_record(p, 0);
+        }
+        pco_proxy_finish(p, PCO_ERROR);
+        return;
+    }
     p->out_busy = false;
     if (p->state == PCO_PROXY_READ_HEAD && p->ipos < p->ilen) {
         rc = pco_proxy_interim_flush(p);

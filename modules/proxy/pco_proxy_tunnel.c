@@ -45,9 +45,14 @@ pco_proxy_tunnel_client(pco_http_request_t *r)
 {
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
 
-    if (p != NULL && !p->finished) {
-        pco_proxy_tunnel_pump(p);
+    if (p == NULL || p->finished) {
+        return;
     }
+    if (r->client_gone) {
+        pco_proxy_tunnel_end(p, false);      /* the engine saw the client fail */
+        return;
+    }
+    pco_proxy_tunnel_pump(p);
 }
 
 static void
