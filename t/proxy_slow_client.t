@@ -9,6 +9,7 @@
 #
 #   - an 8 MiB body to a client reading 64 KiB every 20 ms through a 1 s read_timeout
 #     (Content-Length and chunked): every byte arrives, checksums match;
+#   - response heads arriving slowly (102 Processing, a head in pieces) past read_timeout;
 #   - a slow uploading client (gaps under client_body_timeout, total over it) and a slow
 #     upstream reading the body (gaps under send_timeout; the client's body timer must not
 #     run while portico waits for the upstream);
@@ -57,6 +58,20 @@ my $fast = PorticoBackend->raw(port => $P[7], handler => sub {
             or return;
     }
     write_all($c, "0\r\n\r\n") if $chunked;
+});
+
+# PORT8: a slow head: four 102 Processing 0.4 s apart then the answer (/interim), or the
+# answer's head in four pieces 0.4 s apart (/dribble).
+my $slowhead = PorticoBackend->raw(port => $P[8], handler => sub {
+    my ($c, $head) = @_;
+    my @parts = $head =~ m{^GET /interim}
+        ? (("HTTP/1.1 102 Processing\r\n\r\n") x 4, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+        : ("HTTP/1.1 200 OK\r\n", "Content-Length: 4\r\n", "X-Slow: 1\r\n", "\r\nslow");
+    for my $part (@parts) {
+        sleep 0.4;
+        write_all($c, $part) or return;
+    }
+    sleep 0.5;
 });
 
 # PORT3: declares 1000000 bytes (or chunked with ?chunked), sends 300000, then stalls or
@@ -143,6 +158,8 @@ upstreams = (
     servers = ( { address = "127.0.0.1:%%PORT2%%"; } ); },
   { name = "fast"; read_timeout = "1s"; retries = 0;
     servers = ( { address = "127.0.0.1:%%PORT7%%"; } ); },
+  { name = "slowhead"; read_timeout = "1s"; retries = 0;
+    servers = ( { address = "127.0.0.1:%%PORT8%%"; } ); },
   { name = "stall"; read_timeout = "1s"; retries = 0;
     servers = ( { address = "127.0.0.1:%%PORT3%%"; } ); },
   { name = "slowread"; read_timeout = "10s"; send_timeout = "1s"; retries = 0;
@@ -156,6 +173,8 @@ servers = ( {
   listen = ["127.0.0.1:%%PORT1%%"];
   routes = (
     { match = { path_prefix = "/b/"; }; proxy = { upstream = "b"; strip_prefix = true; }; },
+    { match = { path_prefix = "/slowhead/"; };
+      proxy = { upstream = "slowhead"; strip_prefix = true; }; },
     { match = { path_prefix = "/fast/"; };
       proxy = { upstream = "fast"; strip_prefix = true; }; },
     { match = { path_prefix = "/combined-b/"; };
@@ -266,6 +285,16 @@ for my $kind ('bytes', 'chunked') {
        "slow client, $kind: logged complete") or diag($p->access_log);
 }
 unlike($p->error_log // '', qr/timed out/, 'slow clients: no timeout logged');
+
+# ---- a head arriving slowly: read_timeout (1 s) runs between reads, not over the whole head --
+{
+    my $raw = http_get($port, '/slowhead/interim', -timeout => 5);
+    is(() = $raw =~ m{HTTP/1\.1 102 }g, 4, 'interim responses: the four 102 passed on');
+    like($raw, qr{HTTP/1\.1 200 OK\r\n.*\r\n\r\nslow$}s, 'interim responses over 1.6 s: 200');
+    $raw = http_get($port, '/slowhead/dribble', -timeout => 5);
+    like($raw, qr{^HTTP/1\.1 200 OK\r\n.*X-Slow: 1\r\n(?:.*\r\n)?\r\nslow$}s,
+         'a head in pieces over 1.6 s: 200') or diag($raw);
+}
 
 # ---- request bodies -------------------------------------------------------------------------
 # A client uploading 32 KiB every 0.3 s (2 s in all, client_body_timeout 1 s).
