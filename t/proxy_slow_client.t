@@ -15,7 +15,7 @@
 #     run while portico waits for the upstream);
 #   - an early answer relayed slowly while the client has stopped sending its body;
 #   - WebSocket tunnels with one side idle while the other streams past tunnel_timeout;
-#   - a backend stalling mid-body (Content-Length, chunked) and one closing mid-body;
+#   - a backend stalling mid-body (Content-Length, chunked), one closing, one resetting;
 #   - a client that stops reading: send_timeout, logged, the upstream connection not pooled.
 
 use strict;
@@ -25,7 +25,7 @@ use lib 't/lib';
 use Portico;
 use PorticoBackend;
 use Digest::SHA qw(sha256_hex);
-use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
+use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVBUF SO_LINGER pack_sockaddr_in inet_aton);
 use IO::Handle;
 use Time::HiRes qw(sleep time);
 
@@ -74,8 +74,8 @@ my $slowhead = PorticoBackend->raw(port => $P[8], handler => sub {
     sleep 0.5;
 });
 
-# PORT3: declares 1000000 bytes (or chunked with ?chunked), sends 300000, then stalls or
-# (?close) closes.
+# PORT3: declares 1000000 bytes (or chunked: /chunked), sends 300000, then stalls, or
+# closes (/close), or resets the connection (/reset).
 my $stall = PorticoBackend->raw(port => $P[3], handler => sub {
     my ($c, $head) = @_;
     my $data = pattern_bytes(300000);
@@ -86,6 +86,12 @@ my $stall = PorticoBackend->raw(port => $P[3], handler => sub {
         write_all($c, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n$data");
     }
     return if $head =~ m{^GET /close};
+    if ($head =~ m{^GET /reset}) {
+        sleep 0.3;      # what was written has left; then a reset
+        setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        close $c;
+        return;
+    }
     sleep 30;
 });
 
@@ -372,7 +378,7 @@ unlike($p->error_log // '', qr/timed out/, 'slow clients: no timeout logged');
 # ---- an upstream failing after the head: the response is cut and logged as cut -------------
 # (the requests first, each cut after read_timeout or at once, then the logs at one go)
 my %cut = map { $_ => http_get($port, $_, -timeout => 8) }
-    qw(/stall/cl /stall/chunked /stall/close /combined/cl /json/cl);
+    qw(/stall/cl /stall/chunked /stall/close /stall/reset /combined/cl /json/cl);
 http_get($port, $_) for qw(/combined-b/id /json-b/id);
 {
     my ($head, $body) = split_response($cut{'/stall/cl'});
@@ -402,6 +408,15 @@ http_get($port, $_) for qw(/combined-b/id /json-b/id);
     ok(log_line(qr{^/stall/close 200 300000 \[-\] \[200\] \d+\.\d{3}$}m), 'premature close: logged cut')
         or diag($p->access_log);
     like($p->error_log // '', qr{\[error\] .*upstream 127\.0\.0\.1:$P[3] prematurely closed the connection \(300000 of 1000000 bytes received, 300000 sent\)}, 'premature close: error log line');
+}
+{
+    my ($head, $body) = split_response($cut{'/stall/reset'});
+    like($head // '', qr{^HTTP/1\.1 200 }, 'upstream reset: head passed on');
+    ok(length($body // '') < 1000000, 'upstream reset: the short body');
+    ok(log_line(qr{^/stall/reset 200 \d+ \[-\] \[200\] \d+\.\d{3}$}m),
+       'upstream reset: logged cut') or diag($p->access_log);
+    like($p->error_log // '', qr{\[error\] .*upstream 127\.0\.0\.1:$P[3] failed reading the response body \(\d+ of 1000000 bytes received, \d+ sent\) \(104: Connection reset by peer\)}, 'upstream reset: error log line')
+        or diag($p->error_log);
 }
 # The default formats mark it too; complete responses are logged as before.
 {
