@@ -7,7 +7,9 @@
  * upstream's Connection, Server and Date dropped; the engine re-derives the framing), and
  * relays the body through one 16 KiB buffer with back-pressure: Content-Length counted,
  * chunked decoded, close-delimited until EOF; a body cut short or badly framed closes the
- * client connection without completing its framing. Trailers of a chunked upstream response
+ * client connection without completing its framing (one error line with the byte counts;
+ * the access log sees $request_completion empty). read_timeout runs only while portico
+ * waits for upstream bytes, never while the client drains the relay buffer. Trailers of a chunked upstream response
  * are validated and dropped, as nginx does (HAProxy forwards them; the body is de-chunked
  * here and re-framed by the engine, so an HTTP/1.0 client simply gets the bytes).
  * A connection whose response ended cleanly goes back to the keep-alive pool.
