@@ -226,6 +226,16 @@ pco_event_add_timer(pco_event_t *ev, pco_msec_t after_ms)
     pco_event_heap_up(pco_event_heap_n);
 }
 
+void
+pco_event_wait_timer(pco_event_t *ev, pco_msec_t after_ms, bool moved)
+{
+    /* an I/O timeout counts from the last operation that moved bytes on that side: a
+     * wake-up that moved nothing must not push the deadline back */
+    if (moved || ev->timer_index == 0) {
+        pco_event_add_timer(ev, after_ms);
+    }
+}
+
 size_t
 pco_event_timer_count(void)
 {

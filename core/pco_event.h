@@ -46,6 +46,10 @@ int pco_event_process(pco_msec_t max_wait);
 
 void pco_event_add_timer(pco_event_t *ev, pco_msec_t after_ms);
 void pco_event_del_timer(pco_event_t *ev);
+/* The side of ev is now waiting (EAGAIN): arms its timer for after_ms when this pass moved
+ * bytes on that side (moved) or no timer runs; otherwise the running timer is kept, so an I/O
+ * timeout always runs from the last successful operation, never from a fruitless wake-up. */
+void pco_event_wait_timer(pco_event_t *ev, pco_msec_t after_ms, bool moved);
 size_t pco_event_timer_count(void);
 /* True when every remaining timer is cancelable (graceful shutdown may proceed). */
 bool pco_event_no_timers_left(void);

@@ -4,7 +4,10 @@
  *     access_log = { path = "logs/access.log"; format = "combined"; };  # http, server, route
  *     access_log = false;                                                # off
  * Formats: "combined" (Apache/nginx), "json" (one object a line) or a log_formats name.
- * Unset everywhere, the log is logs/access.log in the combined format.
+ * Unset everywhere, the log is logs/access.log in the combined format. A response that did
+ * not reach the client whole keeps its status and short byte count; a combined line then
+ * ends with " incomplete", a JSON line has "request_completion": null ("OK" otherwise), and
+ * named formats can use $request_completion.
  *
  * conf_done compiles the formats (templates of modules/http), resolves every http, server
  * and route node's effective log (a node that sets nothing shares its parent's), collects
@@ -27,7 +30,14 @@
 #define PCO_ACCESS_LOG_BUF_SIZE  65536
 #define PCO_ACCESS_LOG_FLUSH_MS  1000
 
-enum { PCO_ACCESS_LOG_TEXT = 0, PCO_ACCESS_LOG_JSON };
+/* COMBINED is TEXT with the combined template, plus the cut marker (see the handler) */
+enum { PCO_ACCESS_LOG_TEXT = 0, PCO_ACCESS_LOG_JSON, PCO_ACCESS_LOG_COMBINED };
+
+/* Appended to a combined line whose response did not reach the client whole: nginx's
+ * combined line stays byte for byte the same for every complete response, and a cut one
+ * (same status, short $body_bytes_sent) cannot be mistaken for a success. */
+#define PCO_ACCESS_LOG_CUT  " incomplete"
+
 
 typedef struct {
     pco_str_t               name;
@@ -142,12 +152,14 @@ static const struct {
     { "status", true }, { "body_bytes_sent", true }, { "request_time", true },
     { "upstream_addr", false }, { "upstream_status", true },
     { "upstream_response_time", true }, { "user_agent", false }, { "referer", false },
+    { "request_completion", false },
 };
 
 static const char pco_access_log_json_fmt[] =
     "${time_iso8601}${remote_addr}${request_id}${request_method}${request_uri}"
     "${server_protocol}${host}${status}${body_bytes_sent}${request_time}${upstream_addr}"
-    "${upstream_status}${upstream_response_time}${http_user_agent}${http_referer}";
+    "${upstream_status}${upstream_response_time}${http_user_agent}${http_referer}"
+    "${request_completion}";
 
 /* ---- configuration ------------------------------------------------------------------- */
 
@@ -232,6 +244,7 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
     log->kind = PCO_ACCESS_LOG_TEXT;
     if (pco_str_eq(&format, "combined")) {
         log->tpl = ctx->combined;
+        log->kind = PCO_ACCESS_LOG_COMBINED;
     } else if (pco_str_eq(&format, "json")) {
         log->tpl = ctx->json;
         log->kind = PCO_ACCESS_LOG_JSON;
@@ -684,6 +697,9 @@ pco_access_log_handler(pco_http_request_t *r)
                  ? 32 + 4 + vals[i].v.len * PCO_ACCESS_LOG_JSON_MAX
                  : 1 + vals[i].v.len * PCO_ACCESS_LOG_TEXT_MAX;
     }
+    if (log->kind == PCO_ACCESS_LOG_COMBINED) {
+        bound += sizeof(PCO_ACCESS_LOG_CUT);
+    }
     if (f->buf != NULL && bound > PCO_ACCESS_LOG_BUF_SIZE - f->len) {
         pco_access_log_flush(pco_cycle, f);
     }
@@ -697,6 +713,12 @@ pco_access_log_handler(pco_http_request_t *r)
     }
     end = (log->kind == PCO_ACCESS_LOG_JSON) ? pco_access_log_json_line(line, parts, n, vals)
                                              : pco_access_log_text_line(line, parts, n, vals);
+    if (log->kind == PCO_ACCESS_LOG_COMBINED && !r->complete) {
+        end--;      /* before the newline */
+        memcpy(end, PCO_ACCESS_LOG_CUT, sizeof(PCO_ACCESS_LOG_CUT) - 1);
+        end += sizeof(PCO_ACCESS_LOG_CUT) - 1;
+        *end++ = '\n';
+    }
     if (f->buf != NULL && line == f->buf + f->len) {
         f->len += (size_t) (end - line);
     } else if (f->fd >= 0) {

@@ -222,7 +222,9 @@ struct pco_http_request_s {
 
     int                      phase;          /* current phase */
     unsigned                 phase_handler;  /* index within the flattened array */
-    pco_http_event_pt        write_handler;  /* called when the client can take more */
+    pco_http_event_pt        write_handler;  /* called when the client can take more, or
+                                              * with client_gone set when it failed or hit
+                                              * send_timeout: it must then finalise r */
     pco_http_event_pt        read_handler;   /* called when more request body arrived */
 
     /* request body */
@@ -238,7 +240,9 @@ struct pco_http_request_s {
     unsigned                 continue_sent:1;
     unsigned                 finalized:1;
     unsigned                 logged:1;
-    unsigned                 client_gone:1;  /* 499 */
+    unsigned                 client_gone:1;  /* 499 when no byte reached the client */
+    unsigned                 complete:1;     /* the whole response reached the client's
+                                              * socket ($request_completion "OK") */
     unsigned                 lingering:1;
     unsigned                 error_page:1;   /* we are sending a generated error page */
 };
@@ -262,6 +266,8 @@ u_char *pco_http_std_headers(pco_http_request_t *r, u_char *p);
 /* Ends a request whose connection cannot be reused (r->keepalive = 0) without an error: a
  * TLS connection then closes with close_notify (the tunnel after a clean close). */
 void pco_http_finalize_closed(pco_http_request_t *r);
+/* The client's send_timeout for r (a module writing to the client itself arms it). */
+pco_msec_t pco_http_send_timeout(pco_http_request_t *r);
 /* Runs the body filters with in (may be NULL to flush). Returns PCO_OK when everything was
  * written or queued within the connection's budget, PCO_AGAIN when the caller should stop
  * producing until r->write_handler is called, PCO_ERROR when the client is gone. */

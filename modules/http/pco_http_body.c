@@ -274,7 +274,10 @@ pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
         got = c->io->recv(c, buf, size);
         if (got == PCO_AGAIN) {
             c->read.ready = 0;
-            pco_event_add_timer(&c->read, rq->conf->client_body_timeout);
+            /* client_body_timeout runs from the first fruitless read after the last
+             * successful one (which drops the timer): a reader woken by the other side
+             * (the upstream drained) must not push back the client's deadline */
+            pco_event_wait_timer(&c->read, rq->conf->client_body_timeout, false);
             return PCO_AGAIN;
         }
         if (got <= 0) {

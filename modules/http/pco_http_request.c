@@ -684,8 +684,14 @@ pco_http_request_done(pco_http_request_t *r)
         return;
     }
     rq->done = 1;
-    if (r->client_gone) {
+    /* A response cut short keeps the status the client was sent (as nginx does once bytes
+     * went out); 499 is for a client gone before any byte of the response. Whether the
+     * whole response went out is r->complete ($request_completion), decided here once. */
+    if (r->client_gone && r->bytes_sent == 0) {
         r->status = 499;
+    }
+    if (!c->error && !r->client_gone && rq->last_seen && rq->out == NULL) {
+        r->complete = 1;
     }
     cls = r->status / 100 - 1;
     if (cls >= 0 && cls < 5) {
@@ -776,6 +782,22 @@ pco_http_finalize_closed(pco_http_request_t *r)
         return;
     }
     r->keepalive = 0;
+    /* the tunnel ended with a close from one side: nothing of it was cut */
+    r->complete = !r->connection->error && !r->client_gone;
+    pco_http_request_done(r);
+}
+
+/* The client is gone or timed out (r->client_gone) while a response was being written: a
+ * producing handler (r->write_handler) is told so that it ends its own work first (the
+ * proxy records its try and closes the upstream connection) and finalises the request;
+ * otherwise the request ends here. */
+static void
+pco_http_conn_write_failed(pco_http_request_t *r)
+{
+    if (r->write_handler != NULL) {
+        r->write_handler(r);
+        return;
+    }
     pco_http_request_done(r);
 }
 
@@ -789,10 +811,18 @@ pco_http_conn_write(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
-        pco_log_err(PCO_LOG_INFO, c->log, 0, "client timed out sending the response");
+        if (r->out.content_length >= 0 && !r->header_only) {
+            pco_log_err(PCO_LOG_INFO, c->log, 0,
+                        "client timed out sending the response (%lld of %lld bytes sent)",
+                        (long long) r->body_bytes_sent, (long long) r->out.content_length);
+        } else {
+            pco_log_err(PCO_LOG_INFO, c->log, 0,
+                        "client timed out sending the response (%lld bytes sent)",
+                        (long long) r->body_bytes_sent);
+        }
         r->client_gone = 1;
         c->timedout = 1;
-        pco_http_request_done(r);
+        pco_http_conn_write_failed(r);
         return;
     }
     rc = pco_http_writer_flush(r);
@@ -800,7 +830,7 @@ pco_http_conn_write(pco_event_t *ev)
         return;
     }
     if (rc == PCO_ERROR) {
-        pco_http_request_done(r);
+        pco_http_conn_write_failed(r);
         return;
     }
     if (rq->last_seen) {
@@ -820,8 +850,11 @@ pco_http_req_read(pco_event_t *ev)
     pco_http_request_t  *r = c->data;
 
     if (ev->timedout) {
+        /* client_body_timeout: the only timer on the client's read side during a request */
         ev->timedout = 0;
+        pco_log_err(PCO_LOG_INFO, c->log, 0, "client timed out sending the request body");
         r->client_gone = 1;
+        c->timedout = 1;
         pco_http_request_done(r);
         return;
     }

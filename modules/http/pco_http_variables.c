@@ -149,7 +149,7 @@ enum {
     PCO_V_REMOTE_ADDR, PCO_V_REMOTE_PORT, PCO_V_SCHEME, PCO_V_REQUEST, PCO_V_METHOD,
     PCO_V_REQUEST_URI, PCO_V_SERVER_NAME, PCO_V_STATUS, PCO_V_BODY_BYTES, PCO_V_REQUEST_TIME,
     PCO_V_TIME_LOCAL, PCO_V_TIME_ISO, PCO_V_PROTOCOL, PCO_V_SERVER_PORT, PCO_V_REQ_LENGTH,
-    PCO_V_BYTES_SENT, PCO_V_CONNECTION, PCO_V_CONN_REQUESTS
+    PCO_V_BYTES_SENT, PCO_V_CONNECTION, PCO_V_CONN_REQUESTS, PCO_V_COMPLETION
 };
 
 static int
@@ -202,6 +202,12 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
         return pco_http_var_num(r, (int64_t) c->number, v);
     case PCO_V_CONN_REQUESTS:
         return pco_http_var_num(r, c->requests, v);
+    case PCO_V_COMPLETION:
+        if (!r->complete) {
+            return PCO_DECLINED;
+        }
+        pco_str_set(v, "OK");
+        return PCO_OK;
     case PCO_V_REQUEST_TIME:
         ms = pco_current_msec - r->start_msec;
         if (ms < 0) {
@@ -354,6 +360,12 @@ pco_http_variables_init(pco_conf_t *cf, pco_cycle_t *cycle)
         { "request_length", PCO_V_REQ_LENGTH, PCO_HTTP_VAR_NUMBER },
         { "connection", PCO_V_CONNECTION, PCO_HTTP_VAR_NUMBER },
         { "connection_requests", PCO_V_CONN_REQUESTS, PCO_HTTP_VAR_NUMBER },
+        /* $request_completion (nginx's name and values): "OK" when the whole response,
+         * its framing included, reached the client's socket; absent ("-" in text logs,
+         * null in JSON) when it was cut: an upstream that failed after the head went out
+         * (timeout, reset, early close, bad framing), a client that timed out or went
+         * away. $status keeps the status sent; 499 only when no byte went out. */
+        { "request_completion", PCO_V_COMPLETION, PCO_HTTP_VAR_NOCACHE },
     };
     static const char *const absent[] = {
         "remote_user", "upstream_addr", "upstream_status", "upstream_response_time",

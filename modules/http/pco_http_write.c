@@ -452,6 +452,7 @@ pco_http_writer_flush(pco_http_request_t *r)
     ssize_t            n;
     int                cnt;
     pco_chain_t       *cl;
+    bool               moved = false;
 
     while (rq->out != NULL) {
         pco_buf_t *b = rq->out->buf;
@@ -481,6 +482,7 @@ pco_http_writer_flush(pco_http_request_t *r)
             }
             b->file_pos += n;
             r->bytes_sent += n;
+            moved = moved || n > 0;
             rq->out_bytes -= pco_min(rq->out_bytes, (size_t) n);
             continue;
         }
@@ -508,6 +510,7 @@ pco_http_writer_flush(pco_http_request_t *r)
             goto fail;
         }
         r->bytes_sent += n;
+        moved = moved || n > 0;
         rq->out_bytes -= pco_min(rq->out_bytes, (size_t) n);
         for (cl = rq->out; cl != NULL && n > 0; cl = cl->next) {
             size_t sz;
@@ -537,7 +540,8 @@ pco_http_writer_flush(pco_http_request_t *r)
 
 again:
     c->write.ready = 0;
-    pco_event_add_timer(&c->write, rq->conf->send_timeout);
+    /* send_timeout runs only while the client does not drain, from its last progress */
+    pco_event_wait_timer(&c->write, rq->conf->send_timeout, moved);
     r->body_bytes_sent = pco_max(r->bytes_sent - (int64_t) rq->head_bytes, 0);
     return PCO_AGAIN;
 
@@ -548,6 +552,12 @@ fail:
     rq->out = NULL;
     rq->out_tail = &rq->out;
     return PCO_ERROR;
+}
+
+pco_msec_t
+pco_http_send_timeout(pco_http_request_t *r)
+{
+    return pco_http_req(r)->conf->send_timeout;
 }
 
 int

@@ -670,6 +670,12 @@ pco_proxy_handler(pco_http_request_t *r)
     if (pco_proxy_build_request(p) != PCO_OK) {
         return 500;
     }
+    if (r->connection->read.timer_index) {
+        /* the rest of the body is read once the upstream takes the first part: until then
+         * portico is not waiting for the client, whose client_body_timeout starts again
+         * when the sender next finds nothing to read (pco_proxy_send) */
+        pco_event_del_timer(&r->connection->read);
+    }
     r->read_handler = pco_proxy_client_read;
     r->write_handler = pco_proxy_client_write;
     rc = pco_proxy_connect(p, 502);

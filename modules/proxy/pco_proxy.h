@@ -82,6 +82,7 @@ typedef struct {
     u_char                  *obuf;          /* relay buffer */
     pco_buf_t               *ob;
     int64_t                  resp_left;     /* Content-Length bytes left, -1 otherwise */
+    int64_t                  resp_got;      /* body payload bytes received (for logs) */
     pco_http_chunked_t       rch;
     bool                     resp_chunked;
     bool                     out_busy;      /* client writer holds obuf */

@@ -7,7 +7,9 @@
  * upstream's Connection, Server and Date dropped; the engine re-derives the framing), and
  * relays the body through one 16 KiB buffer with back-pressure: Content-Length counted,
  * chunked decoded, close-delimited until EOF; a body cut short or badly framed closes the
- * client connection without completing its framing. Trailers of a chunked upstream response
+ * client connection without completing its framing (one error line with the byte counts;
+ * the access log sees $request_completion empty). read_timeout runs only while portico
+ * waits for upstream bytes, never while the client drains the relay buffer. Trailers of a chunked upstream response
  * are validated and dropped, as nginx does (HAProxy forwards them; the body is de-chunked
  * here and re-framed by the engine, so an HTTP/1.0 client simply gets the bytes).
  * A connection whose response ended cleanly goes back to the keep-alive pool.
@@ -117,10 +119,12 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
     if (!p->resp_chunked) {
         if (p->resp_left < 0) {
             *len = n;
+            p->resp_got += (int64_t) n;
             return PCO_OK;
         }
         *len = (size_t) pco_min((int64_t) n, p->resp_left);
         p->resp_left -= (int64_t) *len;
+        p->resp_got += (int64_t) *len;
         if (*len < n) {
             p->extra = true;
         }
@@ -138,6 +142,7 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
             continue;
         }
         *len = (size_t) (dst - p->obuf);
+        p->resp_got += (int64_t) *len;
         if (rc == PCO_AGAIN) {
             return PCO_OK;
         }
@@ -175,6 +180,15 @@ pco_proxy_client_write(pco_http_request_t *r)
     int               rc;
 
     if (p == NULL || p->finished) {
+        return;
+    }
+    if (r->client_gone) {
+        /* the client failed or timed out (send_timeout): the try ends here, its time is
+         * recorded, the upstream connection is closed (never pooled) */
+        if (p->state != PCO_PROXY_READ_BODY && p->s != NULL) {
+            pco_proxy_record(p, 0);
+        }
+        pco_proxy_finish(p, PCO_ERROR);
         return;
     }
     p->out_busy = false;
@@ -225,6 +239,46 @@ pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
     pco_proxy_finish(p, PCO_ERROR);
 }
 
+/*
+ * The upstream failed after the response head went out (what: "timed out reading the
+ * response body", "prematurely closed the connection"; err: errno or 0): one error line
+ * with the bytes received against those announced and those the client got, then the
+ * client connection is closed without completing the framing (no last chunk; a short
+ * Content-Length body), so the client sees the cut; the access log marks it
+ * ($request_completion). The upstream connection is closed, never pooled.
+ */
+static void
+pco_proxy_cut(pco_proxy_ctx_t *p, const char *what, int err)
+{
+    pco_http_request_t  *r = p->r;
+
+    if (p->resp_chunked) {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, err,
+                    "upstream %.*s %s (%lld bytes of a chunked body received, %lld sent)",
+                    (int) p->sname.len, (const char *) p->sname.data, what,
+                    (long long) p->resp_got, (long long) r->body_bytes_sent);
+    } else if (p->resp.content_length >= 0) {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, err,
+                    "upstream %.*s %s (%lld of %lld bytes received, %lld sent)",
+                    (int) p->sname.len, (const char *) p->sname.data, what,
+                    (long long) p->resp_got, (long long) p->resp.content_length,
+                    (long long) r->body_bytes_sent);
+    } else {
+        pco_log_err(PCO_LOG_ERR, r->connection->log, err,
+                    "upstream %.*s %s (%lld bytes of a close-delimited body received, "
+                    "%lld sent)", (int) p->sname.len, (const char *) p->sname.data, what,
+                    (long long) p->resp_got, (long long) r->body_bytes_sent);
+    }
+    r->connection->error = 1;
+    pco_proxy_finish(p, PCO_ERROR);
+}
+
+/*
+ * Streams the body: reads the upstream while the client takes what it is given. The
+ * upstream's read_timeout runs only while portico waits for upstream bytes (from an EAGAIN
+ * after the last successful read); while the client holds the buffer (out_busy) it is
+ * stopped, since that wait is the client's, under its own send_timeout (the writer's).
+ */
 static void
 pco_proxy_relay(pco_proxy_ctx_t *p)
 {
@@ -232,12 +286,13 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
     ssize_t            n;
     size_t             len;
     int                rc, orc;
+    bool               moved = false;
 
     while (!p->out_busy && !p->finished) {
         n = uc->io->recv(uc, p->obuf, PCO_PROXY_OBUF_SIZE);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
-            pco_event_add_timer(&uc->read, p->u->read_timeout);
+            pco_event_wait_timer(&uc->read, p->u->read_timeout, moved);
             return;
         }
         if (n == 0 && !p->resp_chunked && p->resp_left < 0) {
@@ -246,14 +301,11 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
         if (n <= 0) {
-            /* the upstream ended mid-body: close the client without completing framing */
-            pco_log_err(PCO_LOG_ERR, uc->log, n < 0 ? errno : 0,
-                        "upstream %.*s closed the connection mid-body",
-                        (int) p->sname.len, (const char *) p->sname.data);
-            p->r->connection->error = 1;
-            pco_proxy_finish(p, PCO_ERROR);
+            pco_proxy_cut(p, n < 0 ? "failed reading the response body"
+                                   : "prematurely closed the connection", n < 0 ? errno : 0);
             return;
         }
+        moved = true;
         rc = pco_proxy_body_bytes(p, (size_t) n, &len);
         if (rc == PCO_ERROR) {
             pco_proxy_bad_body(p, len);
@@ -269,6 +321,9 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             pco_proxy_body_done(p, orc);
             return;
         }
+    }
+    if (p->out_busy && uc->read.timer_index) {
+        pco_event_del_timer(&uc->read);
     }
 }
 
@@ -412,7 +467,7 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
     p->ipos = (size_t) n;
     if (p->ipos < p->ilen) {
         c->write.ready = 0;
-        pco_event_add_timer(&c->write, p->u->send_timeout);
+        pco_event_add_timer(&c->write, pco_http_send_timeout(r));
         return PCO_AGAIN;
     }
     return PCO_OK;
@@ -424,11 +479,15 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
 {
     pco_connection_t  *c = p->r->connection;
     ssize_t            n;
+    bool               moved = false;
 
     while (p->ipos < p->ilen) {
         n = c->io->send(c, p->ibuf + p->ipos, p->ilen - p->ipos);
         if (n == PCO_AGAIN) {
             c->write.ready = 0;
+            /* the client's send_timeout, from its last progress (the engine's writer,
+             * which ran first with nothing queued, has dropped the timer) */
+            pco_event_wait_timer(&c->write, pco_http_send_timeout(p->r), moved);
             return PCO_AGAIN;
         }
         if (n < 0) {
@@ -436,6 +495,7 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
             return PCO_ERROR;
         }
         p->ipos += (size_t) n;
+        moved = moved || n > 0;
     }
     if (c->write.timer_index) {
         pco_event_del_timer(&c->write);
@@ -520,10 +580,16 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
     pco_connection_t  *uc = p->uc;
     ssize_t            n;
     int                rc;
+    bool               moved = false;
 
     for ( ;; ) {
         if (p->ipos < p->ilen) {
-            return;     /* an interim head is still going out to the client */
+            /* an interim head is still going out to the client: until it has, the wait is
+             * the client's (send_timeout), not the upstream's */
+            if (uc->read.timer_index) {
+                pco_event_del_timer(&uc->read);
+            }
+            return;
         }
         if (p->hbuf_len > 0) {
             rc = pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp);
@@ -535,8 +601,8 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             }
             if (rc == PCO_OK) {
                 rc = pco_proxy_head_parsed(p);
-                if (rc == PCO_OK) {
-                    continue;
+                if (rc == PCO_OK || rc == PCO_AGAIN) {
+                    continue;       /* PCO_AGAIN: an interim head waits (see above) */
                 }
                 return;
             }
@@ -550,6 +616,9 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
         n = uc->io->recv(uc, p->hbuf + p->hbuf_len, p->hbuf_size - p->hbuf_len);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
+            /* read_timeout runs between two successful reads: a head sent slowly, or
+             * interim responses (102 Processing) while a long job runs, keep it alive */
+            pco_event_wait_timer(&uc->read, p->u->read_timeout, moved);
             return;
         }
         if (n <= 0) {
@@ -560,6 +629,7 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             return;
         }
         p->hbuf_len += (size_t) n;
+        moved = true;
     }
 }
 
@@ -596,6 +666,11 @@ pco_proxy_early(pco_proxy_ctx_t *p)
     if (uc->write.timer_index) {
         pco_event_del_timer(&uc->write);
     }
+    /* the rest of the client's body is no longer awaited: its client_body_timeout (armed
+     * when portico last waited for body bytes) must not cut the response relayed now */
+    if (p->r->connection->read.timer_index) {
+        pco_event_del_timer(&p->r->connection->read);
+    }
     p->state = PCO_PROXY_READ_HEAD;
     pco_event_add_timer(&uc->read, p->u->read_timeout);
     pco_proxy_read_head(p);
@@ -609,13 +684,12 @@ pco_proxy_up_read(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
-        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out reading the response",
-                    (int) p->sname.len, (const char *) p->sname.data);
         if (p->state == PCO_PROXY_READ_BODY) {
-            p->r->connection->error = 1;
-            pco_proxy_finish(p, PCO_ERROR);
+            pco_proxy_cut(p, "timed out reading the response body", 0);
             return;
         }
+        pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out reading the response",
+                    (int) p->sname.len, (const char *) p->sname.data);
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
     }

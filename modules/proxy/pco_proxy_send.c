@@ -202,9 +202,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             uc->write.ready = 0;
             /* send_timeout runs between two successful writes: a client event that moved
              * nothing must not push it back */
-            if (moved || uc->write.timer_index == 0) {
-                pco_event_add_timer(&uc->write, p->u->send_timeout);
-            }
+            pco_event_wait_timer(&uc->write, p->u->send_timeout, moved);
             return;
         }
         if (n < 0) {

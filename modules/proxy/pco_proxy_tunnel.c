@@ -45,9 +45,14 @@ pco_proxy_tunnel_client(pco_http_request_t *r)
 {
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
 
-    if (p != NULL && !p->finished) {
-        pco_proxy_tunnel_pump(p);
+    if (p == NULL || p->finished) {
+        return;
     }
+    if (r->client_gone) {
+        pco_proxy_tunnel_end(p, false);      /* the engine saw the client fail */
+        return;
+    }
+    pco_proxy_tunnel_pump(p);
 }
 
 static void
@@ -116,9 +121,9 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
         pco_proxy_tunnel_end(p, a != PCO_ERROR && b != PCO_ERROR);
         return;
     }
-    if (a == PCO_OK || b == PCO_OK || p->uc->read.timer_index == 0) {
-        pco_event_add_timer(&p->uc->read, p->pcf->spec.tunnel_timeout);
-    }
+    /* tunnel_timeout: nothing moved either way (bytes read from or written to a side) */
+    pco_event_wait_timer(&p->uc->read, p->pcf->spec.tunnel_timeout,
+                         a == PCO_OK || b == PCO_OK);
 }
 
 /* The upstream answered 101: true when it is a WebSocket switch we relay (then the tunnel

@@ -1,5 +1,6 @@
 /*
- * test_event.c: the event loop: timer ordering, removal and re-arming through the heap,
+ * test_event.c: the event loop: timer ordering, removal and re-arming through the heap, the
+ * I/O wait timer (kept by a wake-up that moved nothing),
  * posted events (dedup, unpost, re-post in a handler), edge-triggered readiness over a
  * socketpair, the stale-event guard when a handler closes another connection of the same
  * batch, and the connection table (free list, numbers, idle list).
@@ -135,6 +136,39 @@ pco_test_timers_cancelable(void **state)
     pco_event_del_timer(&b);
     assert_true(pco_event_no_timers_left());
     pco_event_del_timer(&a);
+    assert_int_equal(pco_event_timer_count(), 0);
+}
+
+/* pco_event_wait_timer: an I/O timeout runs from the last pass that moved bytes. */
+static void
+pco_test_wait_timer(void **state)
+{
+    pco_event_t  a;
+    pco_msec_t   now = pco_current_msec;
+
+    (void) state;
+    memset(&a, 0, sizeof(a));
+    a.handler = pco_test_record;
+    /* no timer yet: the wait arms one, moved or not */
+    pco_event_wait_timer(&a, 1000, false);
+    assert_int_not_equal(a.timer_index, 0);
+    assert_true(a.timer_key == now + 1000);
+    /* later, a wake-up that moved nothing keeps the deadline */
+    pco_current_msec = now + 600;
+    pco_event_wait_timer(&a, 1000, false);
+    assert_true(a.timer_key == now + 1000);
+    assert_int_equal(pco_event_timer_count(), 1);
+    /* a pass that moved bytes starts the wait again */
+    pco_event_wait_timer(&a, 1000, true);
+    assert_true(a.timer_key == now + 1600);
+    assert_int_equal(pco_event_timer_count(), 1);
+    pco_event_del_timer(&a);
+    /* deleted (the side stopped waiting): the next wait arms from now */
+    pco_current_msec = now + 5000;
+    pco_event_wait_timer(&a, 1000, false);
+    assert_true(a.timer_key == now + 6000);
+    pco_event_del_timer(&a);
+    pco_current_msec = now;
     assert_int_equal(pco_event_timer_count(), 0);
 }
 
@@ -434,6 +468,8 @@ main(void)
         cmocka_unit_test_setup_teardown(pco_test_timers_remove, pco_test_setup,
                                         pco_test_teardown),
         cmocka_unit_test_setup_teardown(pco_test_timers_cancelable, pco_test_setup,
+                                        pco_test_teardown),
+        cmocka_unit_test_setup_teardown(pco_test_wait_timer, pco_test_setup,
                                         pco_test_teardown),
         cmocka_unit_test_setup_teardown(pco_test_posted, pco_test_setup, pco_test_teardown),
         cmocka_unit_test_setup_teardown(pco_test_socketpair, pco_test_setup,
