@@ -42,7 +42,7 @@ servers = (
    routes = ( { match = { path_prefix = "/"; }; proxy = { upstream = "rec"; }; } ); }
 );
 EOF
-(my $c1 = $conf) =~ s/%%HTTP%%//;
+(my $c1 = $conf) =~ s/%%HTTP%%/http = { request_id = { trust_from = ["127.0.0.1"]; }; };/;
 $p->write_conf($c1);
 $p->start;
 my $port = $p->port(1);
@@ -176,7 +176,7 @@ $p->stop;
 my $p2 = Portico->new(start => 0);
 $dir = $p2->prefix . '/rec';
 my $rec2 = PorticoBackend->recorder(port => $p2->port(2), dir => $dir);
-(my $c2 = $conf) =~ s/%%HTTP%%/http = { underscores_in_headers = true; };/;
+(my $c2 = $conf) =~ s/%%HTTP%%/http = { underscores_in_headers = true; request_id = { trust_from = ["127.0.0.1"]; }; };/;
 $p2->write_conf($c2);
 $p2->start;
 ($st, $got) = exchange($p2->port(1), $under);

@@ -22,6 +22,7 @@ my $p = Portico->new(start => 0);
 my $dir = $p->prefix . '/rec';
 my $rec = PorticoBackend->recorder(port => $p->port(2), dir => $dir);
 $p->write_conf(<<'EOF');
+http = { request_id = { trust_from = ["127.0.0.1"]; }; };
 upstreams = ( { name = "rec"; servers = ( { address = "127.0.0.1:%%PORT2%%"; } ); } );
 servers = ( {
   listen = ["127.0.0.1:%%PORT1%%"];
