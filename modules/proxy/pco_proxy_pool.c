@@ -132,7 +132,8 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
 {
     pco_proxy_pool_t  *pl = pco_proxy_pool_of(u);
 
-    if (pl == NULL || pco_worker_exiting
+    /* a connection that began with a PROXY header speaks for one client only */
+    if (pl == NULL || pco_worker_exiting || s->send_proxy_protocol
         || (u->keepalive_requests > 0 && uses >= u->keepalive_requests))
     {
         pco_upstream_conn_close(c);
