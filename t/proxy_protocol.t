@@ -25,7 +25,8 @@ use Socket qw(inet_aton inet_pton AF_INET6);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-skip_unless_module('return', 'proxy', 'access', 'access_log', 'realip', 'health_check');
+skip_unless_module('return', 'proxy', 'access', 'access_log', 'realip', 'health_check',
+                   'rate_limit');
 
 my $D = tempdir('portico-pp-XXXXXX', DIR => '/tmp', CLEANUP => 1);
 my $SIG = "\r\n\r\n\0\r\nQUIT\n";
@@ -241,6 +242,8 @@ my $routes = <<'EOF';
           body = "$remote_addr|$remote_port|$proxy_protocol_addr|$proxy_protocol_port\n"; }; },
       { match = { path = "/deny"; }; access = ["deny 203.0.113.0/24", "allow all"];
         return = { status = 200; body = "in\n"; }; },
+      { match = { path = "/limited"; }; rate_limit = "per_ip";
+        return = { status = 200; body = "ok\n"; }; },
       { match = { path_prefix = "/v1/"; }; proxy = { upstream = "pp1"; }; },
       { match = { path_prefix = "/v2/"; }; proxy = { upstream = "pp2"; }; },
       { match = { path_prefix = "/"; }; proxy = { upstream = "app"; }; }
@@ -259,6 +262,7 @@ http = {
     format = "\$remote_addr \$remote_port [\$proxy_protocol_addr] [\$proxy_protocol_port] \$request_uri"; } );
   access_log = { path = "logs/access.log"; format = "pp"; };
 };
+rate_limits = ( { name = "per_ip"; key = "\$remote_addr"; rate = "1r/m"; status = 503; } );
 upstreams = (
   { name = "app"; servers = ( { address = "127.0.0.1:%%PORT3%%"; } ); },
   { name = "pp1"; keepalive = 8;
@@ -337,6 +341,14 @@ is(body_of($raw), "200 198.51.100.10|7000|198.51.100.10|7000\n",
 is((http_parse($raw))[0], 403, 'access rules deny by the header\'s address');
 ($raw) = exchange($P1, ["PROXY TCP4 198.51.100.1 10.0.0.1 1000 443\r\n" . get('/deny')]);
 is(body_of($raw), "200 in\n", 'another address is allowed');
+
+my @lim = map {
+    body_of((exchange($P1, ["PROXY TCP4 $_ 10.0.0.1 1000 443\r\n" . get('/limited')]))[0])
+        =~ s/\n.*//sr
+} '198.51.100.40', '198.51.100.40', '198.51.100.41';
+is_deeply(\@lim, ['200 ok', '503 503 Service Unavailable', '200 ok'],
+          'rate_limit keyed by $remote_addr: one bucket per header source, not per peer')
+    or diag(explain(\@lim));
 
 sub seen
 {
@@ -468,4 +480,25 @@ for my $v ('v1', 'v2') {
 
 $p->check_logs;
 $p->stop;
+
+# ---- configuration errors ----------------------------------------------------------------------
+
+{
+    my $c = Portico->new(start => 0);
+    $c->write_conf(<<'EOF');
+upstreams = ( { name = "app";
+  servers = ( { address = "127.0.0.1:%%PORT2%%"; send_proxy_protocol = "v3"; } ); } );
+servers = ( { listen = ( { address = "127.0.0.1:%%PORT1%%"; proxy_protocol = "yes"; } );
+  routes = ( { match = { path_prefix = "/"; }; proxy = { upstream = "app"; }; } ); } );
+EOF
+    my ($rc, $out) = $c->run_t('-t');
+    isnt($rc, 0, '-t fails on bad PROXY protocol settings');
+    my $f = $c->conf_file;
+    my ($l1, $l2) = ($c->line_of(qr/"v3"/), $c->line_of(qr/"yes"/));
+    like($out, qr/\Q$f\E:$l1: upstreams\[0\]\.servers\[0\]\.send_proxy_protocol: .*v3/,
+         'send_proxy_protocol = "v3": FILE:LINE');
+    like($out, qr/\Q$f\E:$l2: servers\[0\]\.listen\[0\]\.proxy_protocol: must be true or false/,
+         'proxy_protocol = "yes": FILE:LINE');
+}
+
 done_testing();
