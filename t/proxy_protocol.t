@@ -8,10 +8,12 @@
 # it; a header split over several writes with pauses; the request (or the ClientHello) in
 # the same write as the header; keep-alive requests keep the address; no header within
 # client_header_timeout, a malformed header, a bare request, a bare TLS handshake: closed
-# without a response, the malformed ones logged at [error] with the peer.
+# without a response, the malformed ones logged at [error] with the peer; rate_limit keys
+# by the header's source.
 # Upstream servers with `send_proxy_protocol = "v1" | "v2"`: exact header bytes recorded
-# by a raw backend before each request, one new connection per client (never pooled), and
-# health checks that start with "PROXY UNKNOWN" / a v2 LOCAL header.
+# by a raw backend before each request, one new connection per client (never pooled),
+# health checks that start with "PROXY UNKNOWN" / a v2 LOCAL header, and the header before
+# the ClientHello of a TLS upstream. Bad values fail -t with FILE:LINE.
 
 use strict;
 use warnings;
@@ -230,10 +232,11 @@ sub tls_get
 # ---- configuration ----------------------------------------------------------------------------
 
 my $p = Portico->new(start => 0);
-my ($P1, $P2, $P3, $P5, $P6) = map { $p->port($_) } 1, 2, 3, 5, 6;
+my ($P1, $P2, $P3, $P5, $P6, $P7) = map { $p->port($_) } 1, 2, 3, 5, 6, 7;
 my $be = PorticoBackend->new(port => $P3, id => 'echo');
 recorder($P5);
 recorder($P6);
+recorder($P7);
 
 my $routes = <<'EOF';
     routes = (
@@ -246,6 +249,7 @@ my $routes = <<'EOF';
         return = { status = 200; body = "ok\n"; }; },
       { match = { path_prefix = "/v1/"; }; proxy = { upstream = "pp1"; }; },
       { match = { path_prefix = "/v2/"; }; proxy = { upstream = "pp2"; }; },
+      { match = { path_prefix = "/tls/"; }; proxy = { upstream = "pptls"; }; },
       { match = { path_prefix = "/"; }; proxy = { upstream = "app"; }; }
     );
 EOF
@@ -255,6 +259,11 @@ my $tls_server = $tls_ok ? <<"EOF" : '';
 $routes  },
 EOF
 
+my $pptls = $tls_ok ? <<'EOF' : '';
+,
+  { name = "pptls"; connect_timeout = "1s"; tls = { enable = true; verify = false; };
+    servers = ( { address = "127.0.0.1:%%PORT7%%"; send_proxy_protocol = "v1"; } ); }
+EOF
 $p->write_conf(<<"EOF");
 http = {
   real_ip = { from = ["192.0.2.0/24"]; };
@@ -270,7 +279,7 @@ upstreams = (
     health_check = { path = "/healthz"; interval = "300ms"; }; },
   { name = "pp2"; keepalive = 8;
     servers = ( { address = "127.0.0.1:%%PORT6%%"; send_proxy_protocol = "v2"; } );
-    health_check = { path = "/healthz"; interval = "300ms"; }; }
+    health_check = { path = "/healthz"; interval = "300ms"; }; }$pptls
 );
 servers = (
 $tls_server
@@ -476,6 +485,16 @@ for my $v ('v1', 'v2') {
     ok(defined $hc && substr($hc, 0, length($hh) + 12) eq $hh . 'GET /healthz',
        "$v: health checks start with " . ($v eq 'v1' ? 'PROXY UNKNOWN' : 'a v2 LOCAL header'))
         or diag(defined $hc ? unpack('H*', substr($hc, 0, 40)) : 'no health check seen');
+}
+
+SKIP: {
+    skip 'no tls module, openssl CLI or python3 ssl', 2 unless $tls_ok;
+    ($raw) = exchange($P1, ["PROXY TCP4 198.51.100.33 10.0.0.1 3003 443\r\n" . get('/tls/x')]);
+    is((http_parse($raw))[0], 504, 'TLS upstream that never answers the handshake: 504');
+    my $h = "PROXY TCP4 198.51.100.33 127.0.0.1 3003 $P1\r\n";
+    my $c = recorded($P7)->[0] // '';
+    is(unpack('H*', substr($c, 0, length($h) + 2)), unpack('H*', $h . "\x16\x03"),
+       'TLS upstream: the PROXY header comes before the ClientHello');
 }
 
 $p->check_logs;
