@@ -259,9 +259,11 @@ my $tls_server = $tls_ok ? <<"EOF" : '';
 $routes  },
 EOF
 
-my $pptls = $tls_ok ? <<'EOF' : '';
+# (without the tls module the upstream stays, plain, for the route; its test is skipped)
+my $uptls = $tls_ok ? 'tls = { enable = true; verify = false; };' : '';
+my $pptls = <<"EOF";
 ,
-  { name = "pptls"; connect_timeout = "1s"; tls = { enable = true; verify = false; };
+  { name = "pptls"; connect_timeout = "1s"; $uptls
     servers = ( { address = "127.0.0.1:%%PORT7%%"; send_proxy_protocol = "v1"; } ); }
 EOF
 $p->write_conf(<<"EOF");
