@@ -5,7 +5,8 @@
  * sends anything while idle, or after keepalive_requests uses; a connection to a
  * send_proxy_protocol server is never kept (its PROXY header named one client, and pooling
  * it per client would hold idle slots for clients that may not return, so each of its
- * requests opens a new one). Taking a connection checks it is still open (recv MSG_PEEK). Pooled connections are on core's idle list, so a
+ * requests opens a new one). Taking a connection checks it is still open (recv MSG_PEEK).
+ * Pooled connections are on core's idle list, so a
  * graceful shutdown (QUIT, or the old workers of a reload) closes them at once instead of
  * waiting for keepalive_timeout; once the worker is exiting the pool is neither used nor
  * refilled (its entries may already be closed; each entry also keeps the connection's
