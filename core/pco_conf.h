@@ -72,7 +72,9 @@ struct pco_setting_s {
                                           setting has them; min = max = 0: none) */
     int64_t               max;
     const char *const    *values;      /* ENUM: NULL-terminated names */
-    const pco_setting_t  *sub;         /* GROUP/LIST members, terminated by { NULL } */
+    const pco_setting_t  *sub;         /* GROUP/LIST members, terminated by { NULL }; on a
+                                          CUSTOM: the members its parser accepts, listed in
+                                          docs/settings.md only */
     size_t                elt_size;    /* LIST element size */
     pco_conf_custom_pt    custom;      /* CUSTOM parser */
     pco_conf_dump_pt      dump;        /* CUSTOM printer for -T (NULL: print as written) */

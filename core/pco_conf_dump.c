@@ -545,7 +545,7 @@ pco_conf_doc_rows(FILE *out, const pco_setting_t *s, const char *prefix, bool to
         fputs(" | ", out);
         pco_conf_doc_text(out, s->help);
         fputs(" |\n", out);
-        if (s->type == PCO_CONF_GROUP || s->type == PCO_CONF_LIST) {
+        if (s->sub != NULL) {         /* GROUP/LIST, or a CUSTOM that lists its members */
             char  p[256];
 
             snprintf(p, sizeof(p), "%s%s.", prefix, s->name);

@@ -47,6 +47,7 @@ struct pco_connection_s {
     unsigned             tcp_nodelay:1;
     unsigned             tcp_cork:1;
     unsigned             listening_conn:1;   /* this is a listening socket's connection */
+    unsigned             proxy_protocol:1;   /* sockaddr came from a PROXY protocol header */
 };
 
 /* Per-worker connection table: at most `max` connections (worker_connections). */

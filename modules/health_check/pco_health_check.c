@@ -27,6 +27,7 @@
  * An upstream with `tls` is checked over TLS: after the connect, the same client handshake
  * as the proxy's (pco_upstream_tls_ops: its context, verification, SNI, session reuse),
  * under the same `timeout`; a failed handshake is a failed check ("TLS handshake failed").
+ * A server with send_proxy_protocol gets its PROXY header first (v1 UNKNOWN, v2 LOCAL).
  */
 #include "pco_upstream.h"
 #include "pco_health_check.h"
@@ -36,6 +37,7 @@
 #include "pco_log.h"
 #include "pco_time.h"
 #include "pco_process.h"
+#include "pco_proxy_protocol.h"
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
@@ -498,6 +500,18 @@ pco_health_check_start(pco_event_t *ev)
     pco_event_add_timer(&c->read, p->hu->hc->timeout);   /* connect + status line */
 }
 
+/* A server that expects a PROXY protocol header gets one naming no client: v1 "PROXY
+ * UNKNOWN", v2 LOCAL (the balancer's own connection), as the first bytes, before TLS. */
+static int
+pco_health_check_proxy_header(pco_connection_t *c, pco_upstream_server_t *s)
+{
+    u_char   buf[PCO_PROXY_PROTOCOL_BUILD_MAX];
+    size_t   n;
+
+    n = pco_proxy_protocol_build(buf, sizeof(buf), s->send_proxy_protocol, NULL, 0, NULL, 0);
+    return n > 0 && send(c->fd, buf, n, MSG_NOSIGNAL) == (ssize_t) n ? PCO_OK : PCO_ERROR;
+}
+
 static void
 pco_health_check_write(pco_event_t *ev)
 {
@@ -517,6 +531,10 @@ pco_health_check_write(pco_event_t *ev)
             return;
         }
         p->connected = true;
+        if (p->s->send_proxy_protocol && pco_health_check_proxy_header(c, p->s) != PCO_OK) {
+            pco_health_check_done(p, "sending the PROXY header failed");
+            return;
+        }
     }
     if (!p->secured && p->s->upstream->tls != NULL) {
         /* TLS upstream: the same context, name check and session reuse as the proxy */

@@ -23,6 +23,30 @@ u_char          *pco_http_scratch;
 size_t           pco_http_scratch_size;
 size_t           pco_http_nmodules;
 
+/* A listen group's options. The custom parser below reads them (the table gives the names,
+ * types and bounds it checks), and docs/settings.md lists them as `listen.NAME`. */
+static const pco_setting_t pco_http_listen_settings[] = {
+    { .name = "address", .type = PCO_CONF_STRING, .flags = PCO_CONF_REQUIRED,
+      .help = "IP:port, [IPv6]:port, *:port (0.0.0.0; add [::]:port for IPv6) or unix:/path; "
+              "a plain string entry is the address alone" },
+    { .name = "backlog", .type = PCO_CONF_INT, .def = "511", .min = 1, .max = INT32_MAX,
+      .help = "listen() queue length, clamped to net.core.somaxconn" },
+    { .name = "tls", .type = PCO_CONF_BOOL, .def = "false",
+      .help = "TLS on this address (the server's `tls` certificate)" },
+    { .name = "default", .type = PCO_CONF_BOOL, .def = "false",
+      .help = "the default server of this address (otherwise the first server listing it)" },
+    { .name = "reuseport", .type = PCO_CONF_BOOL, .def = "false",
+      .help = "SO_REUSEPORT: one socket per worker, the kernel spreads connections" },
+    { .name = "ipv6only", .type = PCO_CONF_BOOL, .def = "true",
+      .help = "IPV6_V6ONLY on IPv6 sockets, so that *:80 and [::]:80 can coexist" },
+    { .name = "proxy_protocol", .type = PCO_CONF_BOOL, .def = "false",
+      .help = "every connection starts with a PROXY protocol v1 or v2 header (from an L4 "
+              "balancer), read before TLS; its source address becomes the client "
+              "($remote_addr, $proxy_protocol_addr); no valid header within "
+              "client_header_timeout: closed without a response" },
+    PCO_SETTINGS_END
+};
+
 static const pco_setting_t pco_http_kv_settings[] = {
     { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_http_kv_t, name),
       .flags = PCO_CONF_REQUIRED },
@@ -105,7 +129,9 @@ static const pco_setting_t pco_http_settings[] = {
               "kept only from trust_from peers, else 32 random hex digits: { trust_from; }" },
     { .name = "listen", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_CUSTOM,
       .offset = PCO_HC(listen), .custom = pco_http_parse_listen,
-      .flags = PCO_CONF_NOINHERIT, .help = "addresses: strings or { address; ... } groups" },
+      .sub = pco_http_listen_settings, .flags = PCO_CONF_NOINHERIT,
+      .help = "addresses: strings or { address; backlog; tls; default; reuseport; ipv6only; "
+              "proxy_protocol; } groups, one or a list" },
     { .name = "names", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_STRLIST,
       .offset = PCO_HC(names), .flags = PCO_CONF_NOINHERIT,
       .help = "host names: exact, *.wildcard or ~regex" },
@@ -136,38 +162,31 @@ pco_http_src(const config_setting_t *cs, pco_conf_src_t *src)
     src->path = config_setting_name(cs);
 }
 
-/* A listen entry's options: name, libconfig type, what an error calls it. */
-static const struct {
-    const char  *name;
-    int          type;
-    const char  *kind;
-} pco_http_listen_opts[] = {
-    { "address",        CONFIG_TYPE_STRING, "a string" },
-    { "backlog",        CONFIG_TYPE_INT,    "an integer" },
-    { "tls",            CONFIG_TYPE_BOOL,   "true or false" },
-    { "reuseport",      CONFIG_TYPE_BOOL,   "true or false" },
-    { "default",        CONFIG_TYPE_BOOL,   "true or false" },
-    { "ipv6only",       CONFIG_TYPE_BOOL,   "true or false" },
-    { "proxy_protocol", CONFIG_TYPE_BOOL,   "true or false" },
-};
+static int
+pco_http_listen_ctype(const pco_setting_t *o)
+{
+    return o->type == PCO_CONF_STRING ? CONFIG_TYPE_STRING
+           : o->type == PCO_CONF_INT ? CONFIG_TYPE_INT : CONFIG_TYPE_BOOL;
+}
 
 /* One option of a listen group; reports what is wrong with it (and goes on). */
 static int
 pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t *l,
                     const char **text)
 {
-    const char  *n = config_setting_name(m), *best = NULL;
-    size_t       i, bestd = SIZE_MAX;
-    int          t = config_setting_type(m);
-    bool         b;
+    const char           *n = config_setting_name(m), *best = NULL;
+    const pco_setting_t  *o;
+    size_t                bestd = SIZE_MAX;
+    int                   t = config_setting_type(m), ct;
+    bool                  b;
 
-    for (i = 0; i < sizeof(pco_http_listen_opts) / sizeof(pco_http_listen_opts[0]); i++) {
-        if (strcmp(n, pco_http_listen_opts[i].name) == 0) {
+    for (o = pco_http_listen_settings; o->name != NULL; o++) {
+        if (strcmp(n, o->name) == 0) {
             break;
         }
-        pco_conf_suggest(n, pco_http_listen_opts[i].name, &best, &bestd);
+        pco_conf_suggest(n, o->name, &best, &bestd);
     }
-    if (i == sizeof(pco_http_listen_opts) / sizeof(pco_http_listen_opts[0])) {
+    if (o->name == NULL) {
         if (best != NULL) {
             pco_conf_error(cf, m, "unknown listen option \"%s\" (did you mean \"%s\"?)", n,
                            best);
@@ -176,10 +195,10 @@ pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t
         }
         return PCO_ERROR;
     }
-    if (t != pco_http_listen_opts[i].type
-        && !(pco_http_listen_opts[i].type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
-    {
-        pco_conf_error(cf, m, "must be %s", pco_http_listen_opts[i].kind);
+    ct = pco_http_listen_ctype(o);
+    if (t != ct && !(ct == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64)) {
+        pco_conf_error(cf, m, "must be %s", ct == CONFIG_TYPE_STRING ? "a string"
+                       : ct == CONFIG_TYPE_INT ? "an integer" : "true or false");
         return PCO_ERROR;
     }
     if (t == CONFIG_TYPE_STRING) {
@@ -188,8 +207,9 @@ pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t
     }
     if (t != CONFIG_TYPE_BOOL) {
         l->backlog = config_setting_get_int64(m);
-        if (l->backlog <= 0 || l->backlog > INT32_MAX) {
-            pco_conf_error(cf, m, "backlog must be between 1 and %d", INT32_MAX);
+        if (l->backlog < o->min || l->backlog > o->max) {
+            pco_conf_error(cf, m, "backlog must be between %lld and %lld", (long long) o->min,
+                           (long long) o->max);
             return PCO_ERROR;
         }
         return PCO_OK;

@@ -238,6 +238,12 @@ void pco_http_init_connection(pco_connection_t *c);
  * pco_http_close calls pco_http_tls_free(c) when c->tls != NULL. */
 void pco_http_init_tls_connection(pco_connection_t *c);
 void pco_http_tls_done(pco_connection_t *c);
+/* After a listener's PROXY protocol header: starts TLS or reads the head. */
+void pco_http_connection_ready(pco_connection_t *c);
+/* pco_http_proxy_protocol.c: the read handler of a new connection on a proxy_protocol
+ * listener, and the $proxy_protocol_* variables. */
+void pco_http_proxy_protocol_read(pco_event_t *ev);
+int pco_http_proxy_protocol_variables(pco_conf_t *cf, pco_cycle_t *cycle);
 extern void (*pco_http_tls_handshake)(pco_connection_t *c);
 extern void (*pco_http_tls_free)(pco_connection_t *c);
 void pco_http_request_done(pco_http_request_t *r);

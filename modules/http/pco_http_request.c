@@ -77,22 +77,53 @@ pco_http_start_connection(pco_connection_t *c, pco_event_handler_pt read_handler
 void
 pco_http_init_connection(pco_connection_t *c)
 {
+    if (c->listening->proxy_protocol) {
+        /* the PROXY header first (pco_http_proxy_protocol.c), then the TLS handshake or the
+         * head, all under the one client_header_timeout armed here */
+        (void) pco_http_start_connection(c, pco_http_proxy_protocol_read);
+        return;
+    }
     if (pco_http_start_connection(c, pco_http_wait_request) && c->read.ready) {
         pco_http_wait_request(&c->read);
     }
 }
 
-void
-pco_http_init_tls_connection(pco_connection_t *c)
+/* TLS handshake (TLS listeners) or the head: after the PROXY header, or at once. */
+static void
+pco_http_start_tls(pco_connection_t *c)
 {
-    if (!pco_http_start_connection(c, pco_http_empty_handler)) {
-        return;
-    }
     if (pco_http_tls_handshake == NULL) {
         pco_http_close(c);      /* no tls module (a TLS listener needs it) */
         return;
     }
     pco_http_tls_handshake(c);
+}
+
+void
+pco_http_init_tls_connection(pco_connection_t *c)
+{
+    if (c->listening->proxy_protocol) {
+        pco_http_init_connection(c);
+        return;
+    }
+    if (!pco_http_start_connection(c, pco_http_empty_handler)) {
+        return;
+    }
+    pco_http_start_tls(c);
+}
+
+void
+pco_http_connection_ready(pco_connection_t *c)
+{
+    if (c->listening->tls) {
+        c->read.handler = pco_http_empty_handler;
+        pco_http_start_tls(c);
+        return;
+    }
+    c->read.handler = pco_http_wait_request;
+    c->write.handler = pco_http_empty_handler;
+    /* the request may have come in the same segment as the header */
+    pco_http_wait_request(&c->read);
 }
 
 void

@@ -391,6 +391,7 @@ pco_http_variables_init(pco_conf_t *cf, pco_cycle_t *cycle)
                                 offsetof(pco_http_request_t, args), 0);
     rc |= pco_http_variable_add(cf, cycle, "request_id", pco_http_var_rstr,
                                 offsetof(pco_http_request_t, request_id), 0);
+    rc |= pco_http_proxy_protocol_variables(cf, cycle);
     hm->var_arg = (int) hm->vars.nelts;
     rc |= pco_http_variable_add(cf, cycle, "arg_", pco_http_var_arg, 0, PCO_HTTP_VAR_PREFIX);
     hm->var_http = (int) hm->vars.nelts;

@@ -133,6 +133,9 @@ void pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done);
 void pco_proxy_up_read(pco_event_t *ev);
 void pco_proxy_client_write(pco_http_request_t *r);
 
+/* pco_proxy_pp.c: writes the PROXY protocol header on the fresh connection p->uc to p->ks
+ * (send_proxy_protocol); PCO_ERROR (logged) when it could not. */
+int pco_proxy_send_proxy_protocol(pco_proxy_ctx_t *p);
 /* pco_proxy_pool.c: the per-worker keep-alive pool (see there). */
 pco_connection_t *pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s,
                                      int64_t *uses);

@@ -2,8 +2,11 @@
  * pco_proxy_pool.c: the per-worker keep-alive pool of upstream connections, one per
  * upstream (u->pool, created on first use in the worker): up to `keepalive` idle
  * connections, each closed after keepalive_timeout idle, when the backend closes it or
- * sends anything while idle, or after keepalive_requests uses. Taking a connection checks
- * it is still open (recv MSG_PEEK). Pooled connections are on core's idle list, so a
+ * sends anything while idle, or after keepalive_requests uses; a connection to a
+ * send_proxy_protocol server is never kept (its PROXY header named one client, and pooling
+ * it per client would hold idle slots for clients that may not return, so each of its
+ * requests opens a new one). Taking a connection checks it is still open (recv MSG_PEEK).
+ * Pooled connections are on core's idle list, so a
  * graceful shutdown (QUIT, or the old workers of a reload) closes them at once instead of
  * waiting for keepalive_timeout; once the worker is exiting the pool is neither used nor
  * refilled (its entries may already be closed; each entry also keeps the connection's
@@ -132,7 +135,8 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
 {
     pco_proxy_pool_t  *pl = pco_proxy_pool_of(u);
 
-    if (pl == NULL || pco_worker_exiting
+    /* a connection that began with a PROXY header speaks for one client only */
+    if (pl == NULL || pco_worker_exiting || s->send_proxy_protocol
         || (u->keepalive_requests > 0 && uses >= u->keepalive_requests))
     {
         pco_upstream_conn_close(c);

@@ -277,6 +277,10 @@ pco_proxy_up_write(pco_event_t *ev)
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
+        if (p->ks->send_proxy_protocol && pco_proxy_send_proxy_protocol(p) != PCO_OK) {
+            pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
+            return;
+        }
         if (p->u->tls != NULL) {
             /* TLS: the handshake runs under the rest of connect_timeout */
             uc->read.handler = pco_proxy_up_handshake;

@@ -33,6 +33,7 @@ typedef struct {
     int64_t      max_conns;
     bool         backup;
     bool         down;
+    int          send_proxy_protocol;
 } pco_upstream_server_conf_t;
 
 typedef struct {
@@ -71,6 +72,7 @@ static int pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old);
 
 static const char *const pco_upstream_initial_values[] = { "up", "down", NULL };
+static const char *const pco_upstream_pp_values[] = { "off", "v1", "v2", NULL };
 
 static const pco_setting_t pco_upstream_server_settings[] = {
     { .name = "address", .type = PCO_CONF_STRING,
@@ -88,6 +90,12 @@ static const pco_setting_t pco_upstream_server_settings[] = {
     { .name = "down", .type = PCO_CONF_BOOL,
       .offset = offsetof(pco_upstream_server_conf_t, down), .def = "false",
       .help = "never used (kept in the list)" },
+    { .name = "send_proxy_protocol", .type = PCO_CONF_ENUM,
+      .offset = offsetof(pco_upstream_server_conf_t, send_proxy_protocol), .def = "\"off\"",
+      .values = pco_upstream_pp_values,
+      .help = "\"v1\" or \"v2\": a PROXY protocol header first on each connection "
+              "(client address; health checks send v1 UNKNOWN / v2 LOCAL); such "
+              "connections are never kept alive for reuse" },
     PCO_SETTINGS_END
 };
 
@@ -188,7 +196,8 @@ static const pco_setting_t pco_upstream_settings[] = {
       .help = "the failure window, and how long a server stays marked down" },
     { .name = "servers", .scopes = PCO_SU, .type = PCO_CONF_LIST, .offset = PCO_UC(servers),
       .sub = pco_upstream_server_settings, .elt_size = sizeof(pco_upstream_server_conf_t),
-      .help = "the servers: { address; weight; max_conns; backup; down; }" },
+      .help = "the servers: { address; weight; max_conns; backup; down; "
+              "send_proxy_protocol; }" },
     { .name = "health_check", .scopes = PCO_SU, .type = PCO_CONF_GROUP,
       .offset = PCO_UC(health_check), .sub = pco_upstream_health_settings,
       .help = "active health checks by the health-checker process: { path; interval; timeout;"
@@ -542,6 +551,7 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
                 s->max_conns = sc[i].max_conns;
                 s->backup = sc[i].backup;
                 s->down = sc[i].down;
+                s->send_proxy_protocol = (unsigned) sc[i].send_proxy_protocol;
                 s->active_counter = -1;
                 if (pco_upstream_addr_text(cf->pool, &addrs[n], &s->name) != PCO_OK) {
                     return PCO_ERROR;

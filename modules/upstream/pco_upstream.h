@@ -57,6 +57,7 @@ struct pco_upstream_server_s {
     int64_t                 max_conns;    /* 0 = unlimited, per instance */
     bool                    backup;
     bool                    down;
+    unsigned                send_proxy_protocol;  /* 0 off, else the PROXY version: 1, 2 */
     unsigned                index;        /* within the upstream (primaries then backups) */
     pco_upstream_shared_t  *shared;       /* in the zone (valid after init_master) */
     pco_upstream_t         *upstream;
