@@ -138,7 +138,7 @@ sub record
 }
 
 # Recorded connections of $port: [ bytes, ... ] in accept order.
-sub recorded
+sub recorded_on
 {
     my ($port) = @_;
     my @r;
@@ -473,7 +473,7 @@ for my $v ('v1', 'v2') {
     }
     my $port = $v eq 'v1' ? $P5 : $P6;
     my $hh = $v eq 'v1' ? "PROXY UNKNOWN\r\n" : v2(0, 0x00, '');
-    my @conns = grep { index($_, $hh) != 0 } @{ recorded($port) };
+    my @conns = grep { index($_, $hh) != 0 } @{ recorded_on($port) };
     is(scalar @conns, 2, "$v: one upstream connection per client (none reused)");
     for my $i (1, 2) {
         my $c = $conns[$i - 1] // '';
@@ -483,7 +483,7 @@ for my $v ('v1', 'v2') {
         like(substr($c, length $h), qr/^GET \/$v\/req$i HTTP\/1\.1\r\n/,
              "$v: ... followed by the request");
     }
-    my ($hc) = grep { /GET \/healthz/ } @{ recorded($port) };
+    my ($hc) = grep { /GET \/healthz/ } @{ recorded_on($port) };
     ok(defined $hc && substr($hc, 0, length($hh) + 12) eq $hh . 'GET /healthz',
        "$v: health checks start with " . ($v eq 'v1' ? 'PROXY UNKNOWN' : 'a v2 LOCAL header'))
         or diag(defined $hc ? unpack('H*', substr($hc, 0, 40)) : 'no health check seen');
@@ -494,7 +494,7 @@ SKIP: {
     ($raw) = exchange($P1, ["PROXY TCP4 198.51.100.33 10.0.0.1 3003 443\r\n" . get('/tls/x')]);
     is((http_parse($raw))[0], 504, 'TLS upstream that never answers the handshake: 504');
     my $h = "PROXY TCP4 198.51.100.33 127.0.0.1 3003 $P1\r\n";
-    my $c = recorded($P7)->[0] // '';
+    my $c = recorded_on($P7)->[0] // '';
     is(unpack('H*', substr($c, 0, length($h) + 2)), unpack('H*', $h . "\x16\x03"),
        'TLS upstream: the PROXY header comes before the ClientHello');
 }
