@@ -178,5 +178,10 @@ pco_conf_get(const pco_conf_node_t *node, const pco_module_t *m)
 /* "Did you mean": when cand is within edit distance 2 of name and closer than *bestd
  * (start with SIZE_MAX), makes it *best. Modules use it for names they look up. */
 void pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *bestd);
+/* The name among n pco_str_t (NUL-terminated data, NULL data skipped) found every `stride`
+ * bytes from names (the name field of an array of structs) that is closest to name within
+ * two edits, or NULL: the "did you mean" of a list a module owns. */
+const char *pco_conf_suggest_str(const char *name, const pco_str_t *names, size_t n,
+                                 size_t stride);
 
 #endif

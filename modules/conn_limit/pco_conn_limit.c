@@ -22,7 +22,8 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <unistd.h>
-#include "pco_rate_limit.h"
+#include "pco_http.h"
+#include "pco_limit_table.h"
 #include "pco_log.h"
 #include "pco_time.h"
 #include "pco_process.h"
@@ -435,7 +436,7 @@ pco_conn_limit_check_node(pco_conf_t *cf, pco_conn_limit_conf_t *top, pco_conf_n
     if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "conn_limit")
         && c->use.len > 0 && pco_conn_limit_find(top, &c->use) == NULL)
     {
-        hint = pco_limit_suggest((const char *) c->use.data, top->limits.elts, top->limits.n,
+        hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_conn_limit_zone_t));
         if (hint != NULL) {
             pco_conf_error_src(cf, pco_conf_src_of(c, "conn_limit"), "no connection limit "

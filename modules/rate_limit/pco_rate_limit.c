@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <unistd.h>
 #include <time.h>
-#include <sys/random.h>
 #include "pco_rate_limit.h"
 #include "pco_log.h"
 #include "pco_time.h"
@@ -112,38 +111,6 @@ pco_module_t pco_rate_limit_module = {
     .conf_size = sizeof(pco_rate_limit_conf_t),
     .conf_done = pco_rate_limit_conf_done,
 };
-
-/* ---- shared helpers (also used by conn_limit) ---- */
-
-const char *
-pco_limit_suggest(const char *name, const pco_str_t *names, size_t n, size_t stride)
-{
-    const char  *best = NULL;
-    size_t       i, bestd = SIZE_MAX;
-
-    for (i = 0; i < n; i++) {
-        const pco_str_t *s = (const pco_str_t *) ((const u_char *) names + i * stride);
-
-        if (s->data == NULL) {
-            continue;
-        }
-        pco_conf_suggest(name, (const char *) s->data, &best, &bestd);
-    }
-    return best;
-}
-
-uint64_t
-pco_limit_seed(void)
-{
-    uint64_t         seed = 0;
-    struct timespec  ts;
-
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed)) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        seed = ((uint64_t) ts.tv_sec << 32) ^ (uint64_t) ts.tv_nsec ^ (uint64_t) getpid();
-    }
-    return seed;
-}
 
 /* ---- configuration ---- */
 
@@ -309,7 +276,7 @@ pco_rate_limit_check_node(pco_conf_t *cf, pco_rate_limit_conf_t *top, pco_conf_n
     if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "rate_limit")
         && c->use.len > 0 && pco_rate_limit_find(top, &c->use) == NULL)
     {
-        hint = pco_limit_suggest((const char *) c->use.data, top->limits.elts, top->limits.n,
+        hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_rate_limit_zone_t));
         if (hint != NULL) {
             pco_conf_error_src(cf, pco_conf_src_of(c, "rate_limit"), "no rate limit named "
