@@ -64,6 +64,11 @@ typedef struct {
     unsigned                          nbalancers;
     pco_shm_zone_t                   *zone;
     uint64_t                         *keys;        /* per server, in upstream order */
+    pco_upstream_try_pt               observers[8];  /* pco_upstream_try_observer_add */
+    const char                       *observer_mods[8];
+    unsigned                          nobservers;
+    pco_str_t                        *names;       /* every name written, built or not */
+    unsigned                          nnames;
 } pco_upstream_ctx_t;
 
 static int pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
@@ -580,7 +585,8 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return PCO_OK;
     }
     ctx->upstreams = pco_pcalloc(cf->pool, n * sizeof(pco_upstream_t));
-    if (ctx->upstreams == NULL) {
+    ctx->names = pco_pcalloc(cf->pool, n * sizeof(pco_str_t));
+    if (ctx->upstreams == NULL || ctx->names == NULL) {
         return PCO_ERROR;
     }
     for (i = 0; i < root->nchildren; i++) {
@@ -596,6 +602,7 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             rc = PCO_ERROR;
             continue;
         }
+        ctx->names[ctx->nnames++] = uc->name;
         for (j = 0; j < i; j++) {
             pco_upstream_conf_t  *oc = pco_conf_get(root->children[j], &pco_upstream_module);
 
@@ -693,12 +700,62 @@ pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_upstream
 {
     pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
 
-    pco_unused(cf);
-    if (ctx == NULL || ctx->nbalancers == pco_nelems(ctx->balancers)) {
+    if (ctx == NULL || b == NULL || ctx->nbalancers == pco_nelems(ctx->balancers)) {
+        pco_conf_error_module(cf, NULL, NULL, "cannot register balancer \"%s\": %s",
+                              b != NULL && b->name != NULL ? b->name : "?",
+                              ctx == NULL ? "out of memory"
+                              : b == NULL ? "no balancer given"
+                              : "too many balancers (16 at most)");
         return PCO_ERROR;
     }
     ctx->balancers[ctx->nbalancers++] = b;
     return PCO_OK;
+}
+
+int
+pco_upstream_try_observer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                              pco_upstream_try_pt h)
+{
+    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
+
+    if (ctx == NULL || h == NULL || ctx->nobservers == pco_nelems(ctx->observers)) {
+        pco_conf_error_module(cf, m, NULL, "cannot register an upstream try observer: %s",
+                              ctx == NULL ? "out of memory"
+                              : h == NULL ? "no function given"
+                              : "too many observers (8 at most)");
+        return PCO_ERROR;
+    }
+    ctx->observer_mods[ctx->nobservers] = m != NULL ? m->name
+                                          : cf->module != NULL ? cf->module->name : "";
+    ctx->observers[ctx->nobservers++] = h;
+    return PCO_OK;
+}
+
+void
+pco_upstream_try_report(pco_http_request_t *r, pco_upstream_server_t *s, int status,
+                        int64_t ms)
+{
+    pco_upstream_ctx_t  *ctx;
+    unsigned             i;
+
+    if (pco_cycle == NULL || s == NULL) {
+        return;
+    }
+    ctx = pco_cycle->module_ctx[pco_upstream_module.index];
+    for (i = 0; ctx != NULL && i < ctx->nobservers; i++) {
+        ctx->observers[i](r, s, status, ms);
+    }
+}
+
+const char *
+pco_upstream_suggest(pco_cycle_t *cycle, const char *name)
+{
+    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
+
+    if (ctx == NULL || ctx->nnames == 0) {
+        return NULL;
+    }
+    return pco_conf_suggest_str(name, ctx->names, ctx->nnames, sizeof(pco_str_t));
 }
 
 int
