@@ -34,6 +34,21 @@ pco_http_wild_cmp(const void *a, const void *b)
 }
 
 pco_http_server_t *
+pco_http_listener_find_server(const pco_listening_t *ls, const pco_str_t *host,
+                              pcre2_match_data *md)
+{
+    return pco_http_find_server(ls->servers, host, md);
+}
+
+pco_http_server_t *
+pco_http_listener_default_server(const pco_listening_t *ls)
+{
+    const pco_http_addr_t  *a = ls->servers;
+
+    return a->default_server;
+}
+
+pco_http_server_t *
 pco_http_find_server(const pco_http_addr_t *a, const pco_str_t *host, pcre2_match_data *md)
 {
     size_t  lo = 0, hi = a->nexact, i;

@@ -86,8 +86,11 @@ pco_http_variable_add(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
     pco_http_var_t   *v;
     size_t            i;
 
-    pco_unused(cf);
-    if (hm == NULL) {
+    if (hm == NULL || name == NULL || name[0] == '\0' || get == NULL) {
+        pco_conf_error_module(cf, NULL, NULL, "cannot register variable \"$%s\": %s",
+                              name != NULL ? name : "",
+                              hm == NULL ? "the http module has no configuration"
+                              : get == NULL ? "no getter given" : "empty name");
         return PCO_ERROR;
     }
     v = hm->vars.elts;
@@ -102,6 +105,8 @@ pco_http_variable_add(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
     }
     v = pco_array_push(&hm->vars);
     if (v == NULL) {
+        pco_conf_error_module(cf, NULL, NULL, "cannot register variable \"$%s\": out of "
+                              "memory", name);
         return PCO_ERROR;
     }
     v->name = name;
