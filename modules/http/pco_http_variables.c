@@ -5,6 +5,7 @@
  * hex from a per-worker xorshift PRNG seeded with getrandom).
  */
 #include "pco_http_int.h"
+#include "pco_string.h"
 #include <stdio.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -142,12 +143,8 @@ pco_http_var_rstr(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
 static int
 pco_http_var_num(pco_http_request_t *r, int64_t n, pco_str_t *v)
 {
-    v->data = pco_pnalloc(r->pool, 24);
-    if (v->data == NULL) {
-        return PCO_DECLINED;
-    }
-    v->len = (size_t) snprintf((char *) v->data, 24, "%lld", (long long) n);
-    return PCO_OK;
+    *v = pco_psprintf(r->pool, "%lld", (long long) n);
+    return v->data != NULL ? PCO_OK : PCO_DECLINED;
 }
 
 enum {
@@ -212,13 +209,8 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
         if (ms < 0) {
             ms = 0;
         }
-        v->data = pco_pnalloc(r->pool, 32);
-        if (v->data == NULL) {
-            return PCO_DECLINED;
-        }
-        v->len = (size_t) snprintf((char *) v->data, 32, "%lld.%03d", (long long) (ms / 1000),
-                                   (int) (ms % 1000));
-        return PCO_OK;
+        *v = pco_psprintf(r->pool, "%lld.%03d", (long long) (ms / 1000), (int) (ms % 1000));
+        return v->data != NULL ? PCO_OK : PCO_DECLINED;
     case PCO_V_TIME_LOCAL:
         *v = pco_cached_log_time;
         return PCO_OK;

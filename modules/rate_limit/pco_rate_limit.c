@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <time.h>
 #include "pco_rate_limit.h"
+#include "pco_string.h"
 #include "pco_log.h"
 #include "pco_time.h"
 
@@ -421,16 +422,13 @@ pco_rate_limit_header_filter(pco_http_request_t *r)
     static const pco_str_t   name = pco_string("Retry-After");
     pco_rate_limit_ctx_t    *ctx = pco_http_get_ctx(r, &pco_rate_limit_module);
     pco_str_t                v;
-    int                      n;
 
     if (ctx == NULL || ctx->retry_after <= 0 || r->status != ctx->status) {
         return PCO_OK;
     }
-    v.data = pco_pnalloc(r->pool, 24);
+    v = pco_psprintf(r->pool, "%lld", (long long) ctx->retry_after);
     if (v.data == NULL) {
         return PCO_OK;
     }
-    n = snprintf((char *) v.data, 24, "%lld", (long long) ctx->retry_after);
-    v.len = n > 0 ? (size_t) n : 0;
     return pco_http_set_header(r, &name, &v, true);
 }
