@@ -89,8 +89,7 @@ pco_realip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_http_variable_add(cf, cycle, "realip_remote_addr", pco_realip_variable, 0, 0)
         != PCO_OK)
     {
-        pco_conf_error_src(cf, NULL, "real_ip: cannot register $realip_remote_addr");
-        return PCO_ERROR;
+        return PCO_ERROR;                    /* reported, naming the module */
     }
     if (rc == NULL) {
         return PCO_OK;                       /* no http { }: nothing to trust */
