@@ -1,7 +1,7 @@
 /*
  * pco_upstream.c: the `upstreams` list (SPEC §4, §11): its settings, the servers (host names
  * resolved with getaddrinfo by the master at load: each A/AAAA record becomes a server),
- * the balancer registry, and the shared zone "pco_upstreams" that holds one
+ * the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone "pco_upstreams" that holds one
  * pco_upstream_shared_t per server for the whole instance.
  *
  * conf_done builds the pco_upstream_t array (cycle->module_ctx), registers one gauge counter
@@ -54,22 +54,6 @@ typedef struct {
     pco_upstream_health_conf_t  health_check;
     pco_upstream_tls_conf_t     tls;
 } pco_upstream_conf_t;
-
-/* Per generation (cycle->module_ctx). */
-typedef struct {
-    pco_upstream_t                   *upstreams;
-    unsigned                          n;
-    unsigned                          total;       /* servers of all upstreams */
-    const pco_upstream_balancer_t    *balancers[16];
-    unsigned                          nbalancers;
-    pco_shm_zone_t                   *zone;
-    uint64_t                         *keys;        /* per server, in upstream order */
-    pco_upstream_try_pt               observers[8];  /* pco_upstream_try_observer_add */
-    const char                       *observer_mods[8];
-    unsigned                          nobservers;
-    pco_str_t                        *names;       /* every name written, built or not */
-    unsigned                          nnames;
-} pco_upstream_ctx_t;
 
 static int pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
@@ -222,7 +206,7 @@ pco_module_t pco_upstream_module = {
     .exit_master = pco_upstream_exit_master,
 };
 
-static pco_upstream_ctx_t *
+pco_upstream_ctx_t *
 pco_upstream_ctx(pco_cycle_t *cycle)
 {
     pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
@@ -696,69 +680,6 @@ pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
 }
 
 int
-pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_upstream_balancer_t *b)
-{
-    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
-
-    if (ctx == NULL || b == NULL || ctx->nbalancers == pco_nelems(ctx->balancers)) {
-        pco_conf_error_module(cf, NULL, NULL, "cannot register balancer \"%s\": %s",
-                              b != NULL && b->name != NULL ? b->name : "?",
-                              ctx == NULL ? "out of memory"
-                              : b == NULL ? "no balancer given"
-                              : "too many balancers (16 at most)");
-        return PCO_ERROR;
-    }
-    ctx->balancers[ctx->nbalancers++] = b;
-    return PCO_OK;
-}
-
-int
-pco_upstream_try_observer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
-                              pco_upstream_try_pt h)
-{
-    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
-
-    if (ctx == NULL || h == NULL || ctx->nobservers == pco_nelems(ctx->observers)) {
-        pco_conf_error_module(cf, m, NULL, "cannot register an upstream try observer: %s",
-                              ctx == NULL ? "out of memory"
-                              : h == NULL ? "no function given"
-                              : "too many observers (8 at most)");
-        return PCO_ERROR;
-    }
-    ctx->observer_mods[ctx->nobservers] = m != NULL ? m->name
-                                          : cf->module != NULL ? cf->module->name : "";
-    ctx->observers[ctx->nobservers++] = h;
-    return PCO_OK;
-}
-
-void
-pco_upstream_try_report(pco_http_request_t *r, pco_upstream_server_t *s, int status,
-                        int64_t ms)
-{
-    pco_upstream_ctx_t  *ctx;
-    unsigned             i;
-
-    if (pco_cycle == NULL || s == NULL) {
-        return;
-    }
-    ctx = pco_cycle->module_ctx[pco_upstream_module.index];
-    for (i = 0; ctx != NULL && i < ctx->nobservers; i++) {
-        ctx->observers[i](r, s, status, ms);
-    }
-}
-
-const char *
-pco_upstream_suggest(pco_cycle_t *cycle, const char *name)
-{
-    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
-
-    if (ctx == NULL || ctx->nnames == 0) {
-        return NULL;
-    }
-    return pco_conf_suggest_str(name, ctx->names, ctx->nnames, sizeof(pco_str_t));
-}
-
-int
 pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *key)
 {
     key->len = 0;
@@ -767,39 +688,6 @@ pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *ke
         return PCO_OK;
     }
     return pco_http_template_eval(r, u->hash_key, key);
-}
-
-const pco_upstream_balancer_t *
-pco_upstream_balancer_find(pco_cycle_t *cycle, const char *name)
-{
-    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
-    unsigned             b;
-
-    for (b = 0; ctx != NULL && b < ctx->nbalancers; b++) {
-        if (strcmp(ctx->balancers[b]->name, name) == 0) {
-            return ctx->balancers[b];
-        }
-    }
-    return NULL;
-}
-
-pco_upstream_t *
-pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name)
-{
-    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
-    unsigned             k;
-
-    if (ctx == NULL) {
-        return NULL;
-    }
-    for (k = 0; k < ctx->n; k++) {
-        if (ctx->upstreams[k].name.len == name->len
-            && memcmp(ctx->upstreams[k].name.data, name->data, name->len) == 0)
-        {
-            return &ctx->upstreams[k];
-        }
-    }
-    return NULL;
 }
 
 /* Gives every server its slot in the zone (pco_upstream_zone.c): state kept for a server
