@@ -1,8 +1,8 @@
 /*
  * pco_upstream.c: the `upstreams` list (SPEC §4, §11): its settings, the servers (host names
  * resolved with getaddrinfo by the master at load: each A/AAAA record becomes a server),
- * the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone "pco_upstreams" that holds one
- * pco_upstream_shared_t per server for the whole instance.
+ * the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone
+ * "pco_upstreams" that holds one pco_upstream_shared_t per server for the whole instance.
  *
  * conf_done builds the pco_upstream_t array (cycle->module_ctx), registers one gauge counter
  * "upstream_active{UPSTREAM,SERVER}" per server (the master clears a dead worker's gauges,
