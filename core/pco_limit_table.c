@@ -361,3 +361,23 @@ pco_limit_seed(void)
     }
     return seed;
 }
+
+bool
+pco_limit_name_valid(const pco_str_t *s)
+{
+    size_t  i;
+
+    if (s->data == NULL || s->len == 0 || s->len > 64) {
+        return false;
+    }
+    for (i = 0; i < s->len; i++) {
+        u_char ch = s->data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+              || ch == '_' || ch == '-' || ch == '.'))
+        {
+            return false;
+        }
+    }
+    return true;
+}

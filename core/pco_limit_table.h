@@ -101,6 +101,9 @@ bool pco_gcra_admit(const pco_gcra_t *g, int64_t *tat, int64_t now, int64_t *wai
 /* Retry-After for wait microseconds: whole seconds rounded up, at least 1. */
 int64_t pco_gcra_retry_after(int64_t wait);
 
+/* The name rule of limit tables (rate_limits, conn_limits): 1 to 64 of A-Z a-z 0-9 _ - . */
+bool pco_limit_name_valid(const pco_str_t *s);
+
 /* A seed for a new table's hash (getrandom, else time and pid); never blocks. */
 uint64_t pco_limit_seed(void);
 

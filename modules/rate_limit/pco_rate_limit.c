@@ -169,26 +169,6 @@ pco_rate_limit_zone_init(pco_shm_zone_t *zone, void *old_data)
     return PCO_OK;
 }
 
-static bool
-pco_limit_valid_name(const pco_str_t *s)
-{
-    size_t  i;
-
-    if (s->len == 0 || s->len > 64) {
-        return false;
-    }
-    for (i = 0; i < s->len; i++) {
-        u_char ch = s->data[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-              || ch == '_' || ch == '-' || ch == '.'))
-        {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Checks every rate_limits element and declares its zone, counter and key template. */
 static int
 pco_rate_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_rate_limit_conf_t *top)
@@ -202,7 +182,7 @@ pco_rate_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_rate_limit_conf_t *
         const pco_conf_src_t *src = top->limits.src ? &top->limits.src[i]
                                                     : pco_conf_src_of(top, "rate_limits");
 
-        if (!pco_limit_valid_name(&z[i].name)) {
+        if (!pco_limit_name_valid(&z[i].name)) {
             pco_conf_error_src(cf, src, "invalid rate limit name \"%s\" (1..64 of "
                                "A-Z a-z 0-9 _ - .)", z[i].name.data ? (char *) z[i].name.data
                                                                     : "");
