@@ -144,6 +144,22 @@ pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, .
 }
 
 void
+pco_conf_error_module(pco_conf_t *cf, const pco_module_t *m, const pco_conf_src_t *src,
+                      const char *fmt, ...)
+{
+    va_list  ap;
+    char     msg[512];
+
+    if (m == NULL) {
+        m = cf->module;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pco_conf_error_src(cf, src, "module \"%s\": %s", m != NULL ? m->name : "?", msg);
+}
+
+void
 pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
 {
     va_list  ap;

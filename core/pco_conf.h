@@ -134,6 +134,8 @@ struct pco_conf_s {
     unsigned          warnings;
     FILE             *err;          /* where errors go (stderr) */
     bool              test_only;    /* -t / -T: conf_done must have no side effects */
+    const pco_module_t *module;     /* the module whose conf_done / conf_final runs (set by
+                                       core; names the module in registration errors) */
 };
 
 /* Loads file (plus -g text, may be NULL) for modules; PCO_OK or PCO_ERROR when any error
@@ -152,6 +154,11 @@ void pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *f
 void pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Where a setting of a module conf instance was written (the node's start when unset). */
+/* A registration by module m failed (m NULL: cf->module): reports
+ * `FILE:LINE: module "NAME": MESSAGE` at src (NULL: the main file), once. */
+void pco_conf_error_module(pco_conf_t *cf, const pco_module_t *m, const pco_conf_src_t *src,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 const pco_conf_src_t *pco_conf_src_of(const void *conf, const char *name);
 bool pco_conf_is_set(const void *conf, const char *name);   /* set in this very scope */
 
@@ -180,5 +187,10 @@ pco_conf_get(const pco_conf_node_t *node, const pco_module_t *m)
 /* "Did you mean": when cand is within edit distance 2 of name and closer than *bestd
  * (start with SIZE_MAX), makes it *best. Modules use it for names they look up. */
 void pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *bestd);
+/* The name among n pco_str_t (NUL-terminated data, NULL data skipped) found every `stride`
+ * bytes from names (the name field of an array of structs) that is closest to name within
+ * two edits, or NULL: the "did you mean" of a list a module owns. */
+const char *pco_conf_suggest_str(const char *name, const pco_str_t *names, size_t n,
+                                 size_t stride);
 
 #endif

@@ -94,6 +94,22 @@ pco_conf_suggest(const char *name, const char *cand, const char **best, size_t *
     }
 }
 
+const char *
+pco_conf_suggest_str(const char *name, const pco_str_t *names, size_t n, size_t stride)
+{
+    const char  *best = NULL;
+    size_t       i, bestd = SIZE_MAX;
+
+    for (i = 0; i < n; i++) {
+        const pco_str_t *s = (const pco_str_t *) ((const u_char *) names + i * stride);
+
+        if (s->data != NULL) {
+            pco_conf_suggest(name, (const char *) s->data, &best, &bestd);
+        }
+    }
+    return best;
+}
+
 void
 pco_conf_unknown(pco_conf_t *cf, const config_setting_t *cs, const char *best)
 {

@@ -12,6 +12,7 @@
 #include "pco_conn.h"
 #include "pco_pool.h"
 #include "pco_time.h"
+#include "pco_cycle.h"
 
 static pco_connection_t  *pco_conn_array;
 static uint8_t           *pco_conn_instances;
@@ -21,8 +22,6 @@ static unsigned           pco_conn_nfree;
 static uint64_t           pco_conn_counter;
 static time_t             pco_conn_warned;
 static pco_connection_t   pco_conn_idle_head;   /* sentinel of the idle list */
-
-void (*pco_conn_freed_hook)(void);
 
 int
 pco_conn_pool_init(unsigned max)
@@ -90,6 +89,23 @@ pco_conn_get(int fd)
     return c;
 }
 
+/* The hooks of the process's current generation (pco_cycle_t.conn_freed), in order. */
+static void
+pco_conn_freed_notify(void)
+{
+    pco_cycle_t        *cycle = pco_cycle;
+    pco_conn_freed_pt  *h;
+    size_t              i;
+
+    if (cycle == NULL) {
+        return;
+    }
+    h = cycle->conn_freed.elts;
+    for (i = 0; i < cycle->conn_freed.nelts; i++) {
+        h[i](cycle);
+    }
+}
+
 void
 pco_conn_close(pco_connection_t *c)
 {
@@ -124,9 +140,7 @@ pco_conn_close(pco_connection_t *c)
     c->data = pco_conn_free;
     pco_conn_free = c;
     pco_conn_nfree++;
-    if (pco_conn_freed_hook != NULL) {
-        pco_conn_freed_hook();
-    }
+    pco_conn_freed_notify();
 }
 
 unsigned

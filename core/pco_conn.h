@@ -72,8 +72,7 @@ in_port_t pco_sockaddr_port(const pco_sockaddr_t *sa);
 /* Stale-event guard for the event loop: a bit flipped every time the struct is handed out
  * again; pco_event.c stores it in the epoll data pointer. */
 unsigned pco_conn_instance(const pco_connection_t *c);
-/* Called by pco_conn_close after a struct went back to the free list (set by pco_listen.c
- * to resume accepting after the worker_connections limit paused it); may be NULL. */
-extern void (*pco_conn_freed_hook)(void);
+/* pco_conn_close calls the connection-freed hooks of the current cycle
+ * (pco_conn_freed_add, core/pco_cycle.h) after the struct went back to the free list. */
 
 #endif

@@ -69,18 +69,22 @@ pco_str_has_ctl(const u_char *p, size_t len)
     return false;
 }
 
-/* True when p[0..len) is a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~), the
- * syntax of a header name. */
+/* True when ch is a token character (RFC 9110: letters, digits and !#$%&'*+-.^_`|~). */
+static inline bool
+pco_is_tchar(u_char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+           || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* True when p[0..len) is a non-empty token, the syntax of a header name. */
 static inline bool
 pco_str_is_token(const u_char *p, size_t len)
 {
-    static const char  tchar[] = "!#$%&'*+-.^_`|~";
-    size_t             i;
+    size_t  i;
 
     for (i = 0; i < len; i++) {
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-              || (p[i] >= '0' && p[i] <= '9') || (p[i] != '\0' && strchr(tchar, p[i]) != NULL)))
-        {
+        if (!pco_is_tchar(p[i])) {
             return false;
         }
     }

@@ -132,6 +132,9 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_conf_error_src(cf, pco_conf_src_of(ccf, "error_log"), "empty error_log path");
     }
 
+    if (pco_conn_freed_add(cf, cycle, &pco_core_module, pco_listen_conn_freed) != PCO_OK) {
+        return PCO_ERROR;
+    }
     if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0)
     {
@@ -185,7 +188,8 @@ pco_cycle_create(const char *prefix, const char *conf_file, const char *extra,
         || cycle->module_ctx == NULL
         || pco_array_init(&cycle->shm_zones, pool, 8, sizeof(pco_shm_zone_t)) != PCO_OK
         || pco_array_init(&cycle->helpers, pool, 4, sizeof(pco_helper_t)) != PCO_OK
-        || pco_array_init(&cycle->reopen, pool, 8, sizeof(pco_reopen_t)) != PCO_OK)
+        || pco_array_init(&cycle->reopen, pool, 8, sizeof(pco_reopen_t)) != PCO_OK
+        || pco_array_init(&cycle->conn_freed, pool, 2, sizeof(pco_conn_freed_pt)) != PCO_OK)
     {
         goto nomem;
     }
@@ -209,12 +213,14 @@ pco_cycle_create(const char *prefix, const char *conf_file, const char *extra,
     /* every module's checks run even after a bad value (which keeps its default), so
      * that all errors are reported at once; conf_final needs a clean load */
     for (i = 0; pco_modules[i] != NULL; i++) {
+        cf->module = pco_modules[i];
         if (pco_modules[i]->conf_done != NULL && pco_modules[i]->conf_done(cf, cycle) != PCO_OK) {
             rc = PCO_ERROR;
         }
     }
     if (rc == PCO_OK && cf->errors == 0) {
         for (i = 0; pco_modules[i] != NULL; i++) {
+            cf->module = pco_modules[i];
             if (pco_modules[i]->conf_final != NULL
                 && pco_modules[i]->conf_final(cf, cycle) != PCO_OK)
             {
@@ -267,6 +273,27 @@ pco_helper_add(pco_cycle_t *cycle, const pco_helper_t *h)
         return PCO_ERROR;
     }
     *p = *h;
+    return PCO_OK;
+}
+
+int
+pco_conn_freed_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                   pco_conn_freed_pt h)
+{
+    pco_conn_freed_pt  *p;
+
+    if (h == NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register a connection-freed hook: "
+                              "no function given");
+        return PCO_ERROR;
+    }
+    p = pco_array_push(&cycle->conn_freed);
+    if (p == NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register a connection-freed hook: "
+                              "out of memory");
+        return PCO_ERROR;
+    }
+    *p = h;
     return PCO_OK;
 }
 

@@ -47,6 +47,7 @@ struct pco_cycle_s {
     pco_array_t        shm_zones;         /* pco_shm_zone_t */
     pco_array_t        helpers;           /* pco_helper_t */
     pco_array_t        reopen;            /* {pco_reopen_pt, data}: USR1 handlers */
+    pco_array_t        conn_freed;        /* pco_conn_freed_pt, in registration order */
     void             **module_ctx;        /* per module index */
     const char        *prefix;            /* with trailing '/' */
     const char        *conf_file;
@@ -64,6 +65,15 @@ pco_cycle_t *pco_cycle_create(const char *prefix, const char *conf_file, const c
                               bool test_only, FILE *err);
 void pco_cycle_destroy(pco_cycle_t *cycle);
 int pco_helper_add(pco_cycle_t *cycle, const pco_helper_t *h);
+/* Called by pco_conn_close, in the order registered, after a connection struct went back to
+ * the free list (core resumes accepting there after worker_connections paused it). Any
+ * module may add one at conf_done; it belongs to the cycle, so a rejected reload leaves the
+ * running generation's list as it was. pco_conn_close walks the list of pco_cycle (the
+ * process's current generation): no allocation, one loop per close. PCO_ERROR after
+ * reporting `module "NAME": ...` (m NULL: cf->module). */
+typedef void (*pco_conn_freed_pt)(pco_cycle_t *cycle);
+int pco_conn_freed_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                       pco_conn_freed_pt h);
 /* Master, start and reload only (never -t): opens the error log of cycle->core->error_log
  * into cycle->log ("stderr" = fd 2). PCO_ERROR after logging to the current log. */
 int pco_cycle_open_log(pco_cycle_t *cycle);

@@ -4,7 +4,8 @@
  * binary upgrade, else socket + bind + listen); and the worker side: one listening
  * connection per listener registered with epoll, an accept4() loop, and pausing while the
  * connection table is full (the kernel queue holds clients instead of a reset) or on EMFILE
- * (100 ms timer). Installs pco_conn_freed_hook in workers. Process-local state only.
+ * (100 ms timer). pco_listen_conn_freed is the core's connection-freed hook (registered in
+ * the cycle by the core module). Process-local state only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,9 +571,11 @@ pco_listen_pause_expired(pco_event_t *ev)
     pco_listen_resume_check(ev->data);
 }
 
-static void
-pco_listen_conn_freed(void)
+void
+pco_listen_conn_freed(pco_cycle_t *cycle)
 {
+    /* the worker's accepting generation, not the caller's: NULL once the listeners stopped */
+    pco_unused(cycle);
     pco_listen_resume_check(pco_listen_worker_cycle);
 }
 
@@ -681,7 +684,6 @@ pco_listen_worker_start(pco_cycle_t *cycle, unsigned worker_index)
             return PCO_ERROR;
         }
     }
-    pco_conn_freed_hook = pco_listen_conn_freed;
     return PCO_OK;
 }
 
@@ -690,7 +692,6 @@ pco_listen_worker_stop(pco_cycle_t *cycle)
 {
     pco_listening_t  *ls;
 
-    pco_conn_freed_hook = NULL;
     pco_listen_worker_cycle = NULL;
     pco_event_del_timer(&pco_listen_pause_ev);
     for (ls = cycle->listening; ls != NULL; ls = ls->next) {

@@ -50,6 +50,9 @@ void pco_listen_worker_stop(pco_cycle_t *cycle);
 /* Pause/resume accepting for ms (EMFILE, worker_connections reached). */
 void pco_listen_pause(pco_cycle_t *cycle, pco_msec_t ms);
 void pco_listen_resume_check(pco_cycle_t *cycle);
+/* Connection-freed hook (registered by the core module): resumes accepting in a worker whose
+ * listeners paused at worker_connections. */
+void pco_listen_conn_freed(pco_cycle_t *cycle);
 /* "fd;fd;..." for PORTICO_LISTEN (binary upgrade). */
 char *pco_listen_env(pco_cycle_t *cycle);
 

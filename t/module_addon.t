@@ -4,7 +4,9 @@
 # with --without-NAME, then checks: -V lists what was built (with the module API version)
 # and not what was left out; the echo module's content action (two route settings, a
 # streamed body of any size through one buffer, HEAD, HTTP/1.0), its header filter, its
-# variable and its LOG handler; its settings' bounds under -t. A second build with a module
+# variable and its LOG handler; its settings' bounds under -t; a registration that fails at
+# conf_done (t/fixtures/register_probe_module, built in alongside) is reported by the engine
+# in one line naming the module and what was registered. A second build with a module
 # whose default is invalid must refuse to start, naming the module and the setting.
 
 use strict;
@@ -23,11 +25,13 @@ my @without = map { "--without-$_" } qw(tls proxy status health_check upstream_h
 # Builds portico with the module in fixture $name into a fresh directory; returns the binary.
 sub build_with
 {
-    my ($name) = @_;
+    my (@names) = @_;
+    my $name = join(' ', @names);
+    my $add = join(' ', map { "--add-module='$repo/t/fixtures/$_'" } @names);
     my $dir = tempdir("portico-addon-XXXXXX", DIR => '/tmp', CLEANUP => 1);
     my $log = "$dir/build.log";
     my $rc = system("cd '$repo' && ./configure --builddir='$dir' "
-                    . "--add-module='$repo/t/fixtures/$name' @without >'$log' 2>&1 "
+                    . "$add @without >'$log' 2>&1 "
                     . "&& make -j2 -f '$dir/Makefile' build >>'$log' 2>&1");
     if ($rc != 0) {
         diag(read_file($log));
@@ -36,7 +40,7 @@ sub build_with
     return "$dir/portico";
 }
 
-my $bin = build_with('echo_module');
+my $bin = build_with('echo_module', 'register_probe_module');
 local $ENV{PORTICO_BIN} = $bin;
 
 # ---- -V ------------------------------------------------------------------------------------
@@ -114,6 +118,27 @@ EOF
 ($rc, $out) = $t->run_t('-t');
 is($rc, 1, '-t: echo_repeat = 0 fails');
 like($out, qr/portico\.conf:\d+: \S*echo_repeat: must be between 1 and 1000000 \(got 0\)/, "-t: FILE:LINE and the bound") or diag($out);
+
+# ---- a failed registration is reported once, by the engine, naming module and what ----------
+for my $case (['phase', 'cannot register a handler for phase 42: no such phase'],
+              ['content', 'cannot register a handler for phase 4: the CONTENT phase runs the '
+                          . "route's action only (pco_http_route_set_action)"],
+              ['filter', 'cannot register body filter priority 300: no function given'],
+              ['variable', 'cannot register variable "$probe": no getter given'])
+{
+    my ($probe, $msg) = @$case;
+    my $r = Portico->new(conf => <<"EOF", start => 0);
+register_probe = "$probe";
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+  routes = ( { match = { path = "/"; }; return = { status = 200; }; } ); } );
+EOF
+    my ($prc, $pout) = $r->run_t('-t');
+    is($prc, 1, "register_probe = $probe: -t fails");
+    my @got = $pout =~ /^(\S+:\d+: module "register_probe": [^\n]*)$/mg;
+    is(scalar @got, 1, "register_probe = $probe: one line") or diag($pout);
+    like($got[0] // '', qr/portico\.conf:\d+: module "register_probe": \Q$msg\E$/,
+         "register_probe = $probe: names the module and the registration") or diag($pout);
+}
 
 # ---- a module with an invalid default is refused at start, by name ----------------------------
 my $bad = build_with('bad_default_module');

@@ -21,10 +21,10 @@
  * in a per-worker cache (64 entries, 60 s; a new generation starts with new workers and an
  * empty cache; failures are never kept). No shared memory; the file is re-read on HUP as
  * part of the configuration.
- * pco_http_int.h is read only for the server's listeners (the plain-HTTP warning).
+ * pco_http_conn.h gives the server's listeners (the plain-HTTP warning).
  */
 #include "pco_http.h"
-#include "pco_http_int.h"
+#include "pco_http_conn.h"
 #include "pco_auth_basic.h"
 #include <fcntl.h>
 #include <strings.h>
@@ -242,21 +242,13 @@ pco_auth_basic_load(pco_conf_t *cf, pco_auth_basic_main_t *am, const pco_str_t *
 static void
 pco_auth_basic_warn_plain(pco_conf_t *cf, pco_http_route_t *rt, const pco_conf_src_t *src)
 {
-    pco_http_conf_t  *hc;
-    size_t            i;
+    pco_http_listen_info_t  li;
+    size_t                  i;
 
-    if (rt->server == NULL || rt->server->node == NULL) {
-        return;
-    }
-    hc = pco_conf_get(rt->server->node, &pco_http_module);
-    if (hc == NULL) {
-        return;
-    }
-    for (i = 0; i < hc->listen.n; i++) {
-        if (!hc->listen.elts[i].tls) {
+    for (i = 0; pco_http_server_listen(rt->server, i, &li); i++) {
+        if (!li.tls) {
             pco_conf_warn_src(cf, src, "auth_basic on the plain-HTTP listener %s: passwords "
-                              "cross the network in clear text",
-                              hc->listen.elts[i].text ? hc->listen.elts[i].text : "?");
+                              "cross the network in clear text", li.text ? li.text : "?");
             return;
         }
     }

@@ -22,7 +22,8 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <unistd.h>
-#include "pco_rate_limit.h"
+#include "pco_http.h"
+#include "pco_limit_table.h"
 #include "pco_log.h"
 #include "pco_time.h"
 #include "pco_process.h"
@@ -371,16 +372,9 @@ pco_conn_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_conn_limit_conf_t *
     for (i = 0; i < top->limits.n; i++) {
         const pco_conf_src_t *src = top->limits.src ? &top->limits.src[i]
                                                     : pco_conf_src_of(top, "conn_limits");
-        size_t  len = z[i].name.len, k;
-        bool    ok = len > 0 && len <= 64;
+        size_t  len = z[i].name.len;
 
-        for (k = 0; ok && k < len; k++) {
-            u_char ch = z[i].name.data[k];
-
-            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-                 || ch == '_' || ch == '-' || ch == '.';
-        }
-        if (!ok) {
+        if (!pco_limit_name_valid(&z[i].name)) {
             pco_conf_error_src(cf, src, "invalid connection limit name \"%s\" (1..64 of "
                                "A-Z a-z 0-9 _ - .)", z[i].name.data ? (char *) z[i].name.data
                                                                     : "");
@@ -435,7 +429,7 @@ pco_conn_limit_check_node(pco_conf_t *cf, pco_conn_limit_conf_t *top, pco_conf_n
     if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "conn_limit")
         && c->use.len > 0 && pco_conn_limit_find(top, &c->use) == NULL)
     {
-        hint = pco_limit_suggest((const char *) c->use.data, top->limits.elts, top->limits.n,
+        hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_conn_limit_zone_t));
         if (hint != NULL) {
             pco_conf_error_src(cf, pco_conf_src_of(c, "conn_limit"), "no connection limit "

@@ -7,6 +7,7 @@
  * value removes the header. No shared state; nothing per worker.
  */
 #include "pco_http.h"
+#include "pco_string.h"
 #include <strings.h>
 
 typedef struct {
@@ -128,9 +129,7 @@ pco_headers_remove(pco_http_request_t *r, const pco_str_t *name)
     for (i = 0, j = 0; i < r->out.nheaders; i++) {
         const pco_str_t *n = &r->out.headers[i].name;
 
-        if (n->len == name->len && strncasecmp((const char *) n->data,
-                                               (const char *) name->data, n->len) == 0)
-        {
+        if (pco_str_caseeq(n, name)) {
             continue;
         }
         r->out.headers[j++] = r->out.headers[i];

@@ -314,56 +314,129 @@ pco_http_main(pco_cycle_t *cycle)
     return cycle->module_ctx[pco_http_module.index];
 }
 
-static int
-pco_http_register(pco_cycle_t *cycle, int kind, int priority, const pco_module_t *m, void *fn)
-{
-    pco_http_main_t  *hm = pco_http_main(cycle);
-    pco_http_reg_t   *reg;
-
-    if (hm == NULL || fn == NULL) {
-        return PCO_ERROR;
-    }
-    reg = pco_array_push(&hm->regs);
-    if (reg == NULL) {
-        return PCO_ERROR;
-    }
-    reg->phase = kind;
-    reg->priority = priority;
-    reg->module = m != NULL ? m->name : "";
-    reg->fn = fn;
-    reg->seq = hm->seq++;
-    return PCO_OK;
-}
+static const char *const  pco_http_phase_names[PCO_HTTP_PHASES] = {
+    "POST_READ", "REWRITE", "ACCESS", "PRECONTENT", "CONTENT", "LOG"
+};
 
 /* kinds beyond the phases */
 #define PCO_HTTP_KIND_HFILTER  100
 #define PCO_HTTP_KIND_BFILTER  101
 
+/* Adds one registration; a failure is reported once here, naming the module and what it
+ * registered, so that callers only return PCO_ERROR. */
+static int
+pco_http_register(pco_conf_t *cf, pco_cycle_t *cycle, int kind, int priority,
+                  const pco_module_t *m, void *fn)
+{
+    pco_http_main_t  *hm = pco_http_main(cycle);
+    pco_http_reg_t   *reg;
+    const char       *why;
+    char              what[64];
+
+    if (kind == PCO_HTTP_KIND_HFILTER || kind == PCO_HTTP_KIND_BFILTER) {
+        snprintf(what, sizeof(what), "%s filter priority %d",
+                 kind == PCO_HTTP_KIND_HFILTER ? "header" : "body", priority);
+    } else if (kind >= 0 && kind < PCO_HTTP_PHASES && kind != PCO_HTTP_CONTENT_PHASE) {
+        snprintf(what, sizeof(what), "%s-phase handler priority %d", pco_http_phase_names[kind],
+                 priority);
+    } else {
+        pco_conf_error_module(cf, m, NULL, "cannot register a handler for phase %d: %s", kind,
+                              kind == PCO_HTTP_CONTENT_PHASE
+                              ? "the CONTENT phase runs the route's action only "
+                                "(pco_http_route_set_action)"
+                              : "no such phase");
+        return PCO_ERROR;
+    }
+    why = hm == NULL ? "the http module has no configuration (does the module require http?)"
+          : fn == NULL ? "no function given" : NULL;
+    if (why == NULL) {
+        reg = pco_array_push(&hm->regs);
+        if (reg != NULL) {
+            reg->phase = kind;
+            reg->priority = priority;
+            reg->module = m != NULL ? m->name : (cf->module != NULL ? cf->module->name : "");
+            reg->fn = fn;
+            reg->seq = hm->seq++;
+            return PCO_OK;
+        }
+        why = "out of memory";
+    }
+    pco_conf_error_module(cf, m, NULL, "cannot register %s: %s", what, why);
+    return PCO_ERROR;
+}
+
 int
 pco_http_add_handler(pco_conf_t *cf, pco_cycle_t *cycle, int phase, int priority,
                      const pco_module_t *m, pco_http_handler_pt h)
 {
-    pco_unused(cf);
-    if (phase < 0 || phase >= PCO_HTTP_PHASES || phase == PCO_HTTP_CONTENT_PHASE) {
-        return PCO_ERROR;
-    }
-    return pco_http_register(cycle, phase, priority, m, (void *) h);
+    return pco_http_register(cf, cycle, phase, priority, m, (void *) h);
 }
 
 int
 pco_http_add_header_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
                            const pco_module_t *m, pco_http_header_filter_pt f)
 {
-    pco_unused(cf);
-    return pco_http_register(cycle, PCO_HTTP_KIND_HFILTER, priority, m, (void *) f);
+    return pco_http_register(cf, cycle, PCO_HTTP_KIND_HFILTER, priority, m, (void *) f);
 }
 
 int
 pco_http_add_body_filter(pco_conf_t *cf, pco_cycle_t *cycle, int priority,
                          const pco_module_t *m, pco_http_body_filter_pt f)
 {
-    pco_unused(cf);
-    return pco_http_register(cycle, PCO_HTTP_KIND_BFILTER, priority, m, (void *) f);
+    return pco_http_register(cf, cycle, PCO_HTTP_KIND_BFILTER, priority, m, (void *) f);
+}
+
+int
+pco_http_tls_register(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                      const pco_http_tls_hooks_t *hooks)
+{
+    pco_http_main_t  *hm = pco_http_main(cycle);
+    const char       *name = m != NULL ? m->name : (cf->module != NULL ? cf->module->name : "?");
+
+    if (hm == NULL || hooks == NULL || hooks->handshake == NULL || hooks->free == NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register the TLS listener hooks: %s",
+                              hm == NULL ? "the http module has no configuration"
+                                         : "a handshake and a free function are needed");
+        return PCO_ERROR;
+    }
+    if (hm->tls_owner != NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register the TLS listener hooks: module "
+                              "\"%s\" already did (one module owns them)", hm->tls_owner);
+        return PCO_ERROR;
+    }
+    hm->tls = *hooks;
+    hm->tls_owner = name;
+    return PCO_OK;
+}
+
+size_t
+pco_http_servers(pco_cycle_t *cycle, pco_http_server_t ***servers)
+{
+    pco_http_main_t *hm = pco_http_main(cycle);
+
+    if (hm == NULL) {
+        *servers = NULL;
+        return 0;
+    }
+    *servers = hm->servers;
+    return hm->nservers;
+}
+
+bool
+pco_http_server_listen(const pco_http_server_t *s, size_t i, pco_http_listen_info_t *li)
+{
+    const pco_http_conf_t  *hc;
+
+    if (s == NULL || s->node == NULL) {
+        return false;
+    }
+    hc = pco_conf_get(s->node, &pco_http_module);
+    if (hc == NULL || i >= hc->listen.n) {
+        return false;
+    }
+    li->text = hc->listen.elts[i].text;
+    li->tls = hc->listen.elts[i].tls;
+    return true;
 }
 
 static int
@@ -441,6 +514,12 @@ int
 pco_http_route_set_action(pco_conf_t *cf, pco_http_route_t *rt, const char *action,
                           pco_http_handler_pt content, const pco_conf_src_t *src)
 {
+    if (rt == NULL || action == NULL || content == NULL) {
+        pco_conf_error_module(cf, NULL, src, "cannot set the action \"%s\" of a route: %s",
+                              action != NULL ? action : "?",
+                              rt == NULL ? "no route given" : "no content handler given");
+        return PCO_ERROR;
+    }
     if (rt->action != NULL) {
         pco_conf_error_src(cf, src != NULL ? src : &rt->src,
                            "route has both \"%s\" and \"%s\"; a route takes one action",

@@ -8,6 +8,7 @@
 #define PCO_HTTP_INT_H
 
 #include "pco_http.h"
+#include "pco_http_conn.h"
 #include "pco_listen.h"
 #include "pco_event.h"
 #include "pco_time.h"
@@ -149,6 +150,8 @@ typedef struct {
     int                         c_total;          /* connections accepted */
     int                         var_arg, var_http, var_cookie;
     const pco_cidr_list_t      *request_id_trust;  /* http.request_id.trust_from, or NULL */
+    pco_http_tls_hooks_t        tls;            /* pco_http_tls_register */
+    const char                 *tls_owner;      /* the module that registered them */
 } pco_http_main_t;
 
 /* Per connection, allocated from c->pool while a request or a partial head exists. */
@@ -222,30 +225,21 @@ bool pco_http_request_id_valid(const u_char *p, size_t len);
 void pco_http_request_id_generate(u_char *out32);
 void pco_http_prng_seed(void);
 
-/* pco_http_request.c */
-void pco_http_close(pco_connection_t *c);
+/* pco_http_request.c (pco_http_close, pco_http_tls_done: pco_http_conn.h) */
 void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
 void pco_http_empty_handler(pco_event_t *ev);
 /* pco_http_body.c */
 void pco_http_send_continue(pco_http_request_t *r);
 void pco_http_discard_read(pco_event_t *ev);
 void pco_http_init_connection(pco_connection_t *c);
-/* TLS listeners (filled by the tls module, which registers them at conf_done; the values are
- * constant functions, not generation data). pco_http_init_tls_connection is the accept
- * handler of `tls = true` listeners: it arms client_header_timeout (covering the handshake)
- * and calls pco_http_tls_handshake(c), which owns c->read/c->write handlers until the
- * handshake ends, then calls pco_http_tls_done(c) (read the head) or pco_http_close(c).
- * pco_http_close calls pco_http_tls_free(c) when c->tls != NULL. */
+/* The accept handler of `tls = true` listeners (the TLS hooks: pco_http_conn.h). */
 void pco_http_init_tls_connection(pco_connection_t *c);
-void pco_http_tls_done(pco_connection_t *c);
 /* After a listener's PROXY protocol header: starts TLS or reads the head. */
 void pco_http_connection_ready(pco_connection_t *c);
 /* pco_http_proxy_protocol.c: the read handler of a new connection on a proxy_protocol
  * listener, and the $proxy_protocol_* variables. */
 void pco_http_proxy_protocol_read(pco_event_t *ev);
 int pco_http_proxy_protocol_variables(pco_conf_t *cf, pco_cycle_t *cycle);
-extern void (*pco_http_tls_handshake)(pco_connection_t *c);
-extern void (*pco_http_tls_free)(pco_connection_t *c);
 void pco_http_request_done(pco_http_request_t *r);
 u_char *pco_http_log_context(pco_log_t *log, u_char *buf, u_char *end);
 

@@ -36,13 +36,6 @@ pco_http_chunked_hex(u_char c)
     return -1;
 }
 
-static bool
-pco_http_chunked_tchar(u_char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-           || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* Extension and trailer value bytes: HTAB, SP, VCHAR, obs-text. */
 static bool
 pco_http_chunked_vchar(u_char c)
@@ -163,7 +156,7 @@ pco_http_parse_chunked(pco_http_chunked_t *ctx, u_char **pos, u_char *last)
                 ctx->state = PCO_HTTP_CH_FINAL_LF;
                 break;
             }
-            if (!pco_http_chunked_tchar(c)) {
+            if (!pco_is_tchar(c)) {
                 return pco_http_chunked_fail(ctx, pos, p, 400);
             }
             ctx->meta_bytes++;
@@ -174,7 +167,7 @@ pco_http_parse_chunked(pco_http_chunked_t *ctx, u_char **pos, u_char *last)
             ctx->meta_bytes++;
             if (c == ':') {
                 ctx->state = PCO_HTTP_CH_TRAILER_VALUE;
-            } else if (!pco_http_chunked_tchar(c)) {
+            } else if (!pco_is_tchar(c)) {
                 return pco_http_chunked_fail(ctx, pos, p, 400);
             }
             break;

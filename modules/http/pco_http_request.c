@@ -39,8 +39,8 @@ pco_http_close(pco_connection_t *c)
     }
     pco_counter_add(hm->c_active, -1);
     c->log = pco_log;
-    if (c->tls != NULL) {
-        pco_http_tls_free(c);
+    if (c->tls != NULL && hm->tls.free != NULL) {
+        hm->tls.free(c);
     }
     pco_conn_close(c);
 }
@@ -50,9 +50,6 @@ pco_http_empty_handler(pco_event_t *ev)
 {
     pco_unused(ev);
 }
-
-void (*pco_http_tls_handshake)(pco_connection_t *c);
-void (*pco_http_tls_free)(pco_connection_t *c);
 
 /* A new connection: counted, in epoll, under client_header_timeout (which also bounds a
  * TLS handshake). False when it had to be closed. */
@@ -92,11 +89,11 @@ pco_http_init_connection(pco_connection_t *c)
 static void
 pco_http_start_tls(pco_connection_t *c)
 {
-    if (pco_http_tls_handshake == NULL) {
+    if (pco_http_cur_main->tls.handshake == NULL) {
         pco_http_close(c);      /* no tls module (a TLS listener needs it) */
         return;
     }
-    pco_http_tls_handshake(c);
+    pco_http_cur_main->tls.handshake(c);
 }
 
 void

@@ -5,8 +5,8 @@
  * Matching functions are pure (unit-tested in t/unit/test_http_select.c).
  */
 #include "pco_http_int.h"
+#include "pco_string.h"
 #include <stdlib.h>
-#include <strings.h>
 
 int
 pco_http_name_cmp(const void *a, const void *b)
@@ -31,6 +31,21 @@ pco_http_wild_cmp(const void *a, const void *b)
         return x->name.len > y->name.len ? -1 : 1;
     }
     return pco_http_name_cmp(a, b);
+}
+
+pco_http_server_t *
+pco_http_listener_find_server(const pco_listening_t *ls, const pco_str_t *host,
+                              pcre2_match_data *md)
+{
+    return pco_http_find_server(ls->servers, host, md);
+}
+
+pco_http_server_t *
+pco_http_listener_default_server(const pco_listening_t *ls)
+{
+    const pco_http_addr_t  *a = ls->servers;
+
+    return a->default_server;
 }
 
 pco_http_server_t *
@@ -109,9 +124,7 @@ pco_http_route_matches(const pco_http_route_t *rt, const pco_str_t *uri, unsigne
         }
         for (k = 0; k < h->nheaders; k++) {
             hd = &h->headers[k];
-            if (hd->name.len == rt->headers[i].name.len
-                && strncasecmp((char *) hd->name.data, (char *) rt->headers[i].name.data,
-                               hd->name.len) == 0
+            if (pco_str_caseeq(&hd->name, &rt->headers[i].name)
                 && hd->value.len == rt->headers[i].value.len
                 && memcmp(hd->value.data, rt->headers[i].value.data, hd->value.len) == 0)
             {

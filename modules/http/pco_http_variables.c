@@ -5,6 +5,7 @@
  * hex from a per-worker xorshift PRNG seeded with getrandom).
  */
 #include "pco_http_int.h"
+#include "pco_string.h"
 #include <stdio.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -86,8 +87,11 @@ pco_http_variable_add(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
     pco_http_var_t   *v;
     size_t            i;
 
-    pco_unused(cf);
-    if (hm == NULL) {
+    if (hm == NULL || name == NULL || name[0] == '\0' || get == NULL) {
+        pco_conf_error_module(cf, NULL, NULL, "cannot register variable \"$%s\": %s",
+                              name != NULL ? name : "",
+                              hm == NULL ? "the http module has no configuration"
+                              : get == NULL ? "no getter given" : "empty name");
         return PCO_ERROR;
     }
     v = hm->vars.elts;
@@ -102,6 +106,8 @@ pco_http_variable_add(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
     }
     v = pco_array_push(&hm->vars);
     if (v == NULL) {
+        pco_conf_error_module(cf, NULL, NULL, "cannot register variable \"$%s\": out of "
+                              "memory", name);
         return PCO_ERROR;
     }
     v->name = name;
@@ -137,12 +143,8 @@ pco_http_var_rstr(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
 static int
 pco_http_var_num(pco_http_request_t *r, int64_t n, pco_str_t *v)
 {
-    v->data = pco_pnalloc(r->pool, 24);
-    if (v->data == NULL) {
-        return PCO_DECLINED;
-    }
-    v->len = (size_t) snprintf((char *) v->data, 24, "%lld", (long long) n);
-    return PCO_OK;
+    *v = pco_psprintf(r->pool, "%lld", (long long) n);
+    return v->data != NULL ? PCO_OK : PCO_DECLINED;
 }
 
 enum {
@@ -213,13 +215,8 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
         if (ms < 0) {
             ms = 0;
         }
-        v->data = pco_pnalloc(r->pool, 32);
-        if (v->data == NULL) {
-            return PCO_DECLINED;
-        }
-        v->len = (size_t) snprintf((char *) v->data, 32, "%lld.%03d", (long long) (ms / 1000),
-                                   (int) (ms % 1000));
-        return PCO_OK;
+        *v = pco_psprintf(r->pool, "%lld.%03d", (long long) (ms / 1000), (int) (ms % 1000));
+        return v->data != NULL ? PCO_OK : PCO_DECLINED;
     case PCO_V_TIME_LOCAL:
         *v = pco_cached_log_time;
         return PCO_OK;

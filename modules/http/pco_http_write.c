@@ -6,8 +6,8 @@
  * buffers, PCO_AGAIN when the socket is full; the connection's write event resumes it).
  */
 #include "pco_http_int.h"
+#include "pco_string.h"
 #include <stdio.h>
-#include <strings.h>
 #include <netinet/tcp.h>
 
 /* Doubles the extra-header array (16 to start): the old one stays in the pool, so the
@@ -58,9 +58,7 @@ pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_str_
         for (i = 0; i < r->out.nheaders; i++) {
             pco_http_kv_t *h = &r->out.headers[i];
 
-            if (h->name.len == name->len
-                && strncasecmp((char *) h->name.data, (char *) name->data, name->len) == 0)
-            {
+            if (pco_str_caseeq(&h->name, name)) {
                 continue;
             }
             r->out.headers[j++] = *h;

@@ -135,9 +135,7 @@ pco_proxy_record(pco_proxy_ctx_t *p, int status)
     }
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
     pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
-    if (pco_upstream_try_observer != NULL && p->try_s != NULL) {
-        pco_upstream_try_observer(p->r, p->try_s, status, (int64_t) t);
-    }
+    pco_upstream_try_report(p->r, p->try_s, status, (int64_t) t);
 }
 
 void
@@ -167,36 +165,10 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
     p->time_pending = false;
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
     pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
-    if (pco_upstream_try_observer != NULL && p->try_s != NULL) {
-        pco_upstream_try_observer(p->r, p->try_s, p->try_status, (int64_t) t);
-    }
+    pco_upstream_try_report(p->r, p->try_s, p->try_status, (int64_t) t);
 }
 
 /* ---- configuration ---- */
-
-/* The closest upstream name written in the file, or NULL. */
-static const char *
-pco_proxy_suggest(pco_conf_t *cf, const char *name)
-{
-    config_setting_t  *list = config_lookup(&cf->config, "upstreams");
-    const char        *best = NULL, *n;
-    size_t             bestd = SIZE_MAX;
-    int                i, count;
-
-    if (list == NULL) {
-        return NULL;
-    }
-    count = config_setting_length(list);
-    for (i = 0; i < count; i++) {
-        config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
-
-        if (e == NULL || !config_setting_lookup_string(e, "name", &n)) {
-            continue;
-        }
-        pco_conf_suggest(name, n, &best, &bestd);
-    }
-    return best;
-}
 
 static int
 pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf,
@@ -261,7 +233,8 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         src = pco_conf_src_of(pcf, "proxy");
         pcf->upstream = pco_upstream_find(cycle, &pcf->spec.upstream);
         if (pcf->upstream == NULL) {
-            const char *hint = pco_proxy_suggest(cf, (const char *) pcf->spec.upstream.data);
+            const char *hint = pco_upstream_suggest(cycle,
+                                                    (const char *) pcf->spec.upstream.data);
 
             if (hint != NULL) {
                 pco_conf_error_src(cf, src, "no upstream named \"%s\" (did you mean \"%s\"?)",

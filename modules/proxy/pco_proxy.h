@@ -89,7 +89,7 @@ typedef struct {
     bool                     finished;
     bool                     ws;            /* a WebSocket upgrade was forwarded */
     bool                     time_pending;  /* the try's status is logged, not its time */
-    int                      try_status;    /* ... that status, for pco_upstream_try_observer */
+    int                      try_status;    /* ... that status, for pco_upstream_try_report */
     pco_upstream_server_t   *try_s;         /* the try's server (kept past pco_upstream_done) */
     bool                     interim_sent;  /* a 1xx reached the client: no more retries */
     u_char                  *ibuf;          /* interim 1xx head being written (reused) */

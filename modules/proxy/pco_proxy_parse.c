@@ -3,19 +3,7 @@
  * Pure: no I/O, no allocation, no shared state.
  */
 #include "pco_proxy_parse.h"
-
-static bool
-pco_proxy_is_tchar(u_char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-           || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool
-pco_proxy_name_is(const pco_str_t *n, const char *lit)
-{
-    return n->len == strlen(lit) && strncasecmp((const char *) n->data, lit, n->len) == 0;
-}
+#include "pco_string.h"
 
 /* True when the comma-separated value holds token (case-insensitive). */
 static bool
@@ -117,7 +105,7 @@ pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_t
         return PCO_ERROR;
     }
     for (v = p; v < colon; v++) {
-        if (!pco_proxy_is_tchar(*v)) {
+        if (!pco_is_tchar(*v)) {
             return PCO_ERROR;
         }
     }
@@ -138,7 +126,7 @@ pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_t
             return PCO_ERROR;
         }
     }
-    if (pco_proxy_name_is(&h->name, "Content-Length")) {
+    if (pco_str_caseeq_lit(&h->name, "Content-Length")) {
         if (pco_proxy_parse_cl(&h->value, &cl) != PCO_OK) {
             return PCO_ERROR;
         }
@@ -146,13 +134,13 @@ pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_t
             return PCO_ERROR;
         }
         resp->content_length = cl;
-    } else if (pco_proxy_name_is(&h->name, "Transfer-Encoding")) {
-        if (*has_te || !pco_proxy_name_is(&h->value, "chunked")) {
+    } else if (pco_str_caseeq_lit(&h->name, "Transfer-Encoding")) {
+        if (*has_te || !pco_str_caseeq_lit(&h->value, "chunked")) {
             return PCO_ERROR;
         }
         *has_te = true;
         resp->chunked = true;
-    } else if (pco_proxy_name_is(&h->name, "Connection")) {
+    } else if (pco_str_caseeq_lit(&h->name, "Connection")) {
         if (pco_proxy_has_token(&h->value, "close")) {
             resp->conn_close = true;
         }

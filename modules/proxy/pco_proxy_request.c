@@ -12,12 +12,7 @@
 #include <strings.h>
 #include <stdio.h>
 #include "pco_proxy.h"
-
-static bool
-pco_proxy_name_eq(const pco_str_t *n, const char *lit)
-{
-    return n->len == strlen(lit) && strncasecmp((const char *) n->data, lit, n->len) == 0;
-}
+#include "pco_string.h"
 
 /* True when the client's Connection header names this header (it is hop-by-hop then). */
 static bool
@@ -64,14 +59,12 @@ pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
     size_t                    i;
 
     for (i = 0; drop[i] != NULL; i++) {
-        if (pco_proxy_name_eq(n, drop[i])) {
+        if (pco_str_caseeq_lit(n, drop[i])) {
             return true;
         }
     }
     for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
-        if (sh[i].name.len == n->len
-            && strncasecmp((const char *) sh[i].name.data, (const char *) n->data, n->len) == 0)
-        {
+        if (pco_str_caseeq(&sh[i].name, n)) {
             return true;
         }
     }
@@ -143,7 +136,7 @@ pco_proxy_set_header(pco_proxy_ctx_t *p, const char *lit)
     size_t                     i;
 
     for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
-        if (pco_proxy_name_eq(&sh[i].name, lit)) {
+        if (pco_str_caseeq_lit(&sh[i].name, lit)) {
             return i + 1;
         }
     }
@@ -204,7 +197,7 @@ pco_proxy_websocket(pco_proxy_ctx_t *p)
     return p->pcf->spec.websocket && r->head.version >= 11 && r->head.upgrade_idx
            && r->head.method == PCO_HTTP_GET && !r->head.chunked
            && r->head.content_length <= 0
-           && pco_proxy_name_eq(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
+           && pco_str_caseeq_lit(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
 }
 
 /*

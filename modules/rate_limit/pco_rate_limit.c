@@ -22,8 +22,8 @@
 #include <signal.h>
 #include <unistd.h>
 #include <time.h>
-#include <sys/random.h>
 #include "pco_rate_limit.h"
+#include "pco_string.h"
 #include "pco_log.h"
 #include "pco_time.h"
 
@@ -113,38 +113,6 @@ pco_module_t pco_rate_limit_module = {
     .conf_done = pco_rate_limit_conf_done,
 };
 
-/* ---- shared helpers (also used by conn_limit) ---- */
-
-const char *
-pco_limit_suggest(const char *name, const pco_str_t *names, size_t n, size_t stride)
-{
-    const char  *best = NULL;
-    size_t       i, bestd = SIZE_MAX;
-
-    for (i = 0; i < n; i++) {
-        const pco_str_t *s = (const pco_str_t *) ((const u_char *) names + i * stride);
-
-        if (s->data == NULL) {
-            continue;
-        }
-        pco_conf_suggest(name, (const char *) s->data, &best, &bestd);
-    }
-    return best;
-}
-
-uint64_t
-pco_limit_seed(void)
-{
-    uint64_t         seed = 0;
-    struct timespec  ts;
-
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed)) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        seed = ((uint64_t) ts.tv_sec << 32) ^ (uint64_t) ts.tv_nsec ^ (uint64_t) getpid();
-    }
-    return seed;
-}
-
 /* ---- configuration ---- */
 
 static int
@@ -201,26 +169,6 @@ pco_rate_limit_zone_init(pco_shm_zone_t *zone, void *old_data)
     return PCO_OK;
 }
 
-static bool
-pco_limit_valid_name(const pco_str_t *s)
-{
-    size_t  i;
-
-    if (s->len == 0 || s->len > 64) {
-        return false;
-    }
-    for (i = 0; i < s->len; i++) {
-        u_char ch = s->data[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-              || ch == '_' || ch == '-' || ch == '.'))
-        {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Checks every rate_limits element and declares its zone, counter and key template. */
 static int
 pco_rate_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_rate_limit_conf_t *top)
@@ -234,7 +182,7 @@ pco_rate_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_rate_limit_conf_t *
         const pco_conf_src_t *src = top->limits.src ? &top->limits.src[i]
                                                     : pco_conf_src_of(top, "rate_limits");
 
-        if (!pco_limit_valid_name(&z[i].name)) {
+        if (!pco_limit_name_valid(&z[i].name)) {
             pco_conf_error_src(cf, src, "invalid rate limit name \"%s\" (1..64 of "
                                "A-Z a-z 0-9 _ - .)", z[i].name.data ? (char *) z[i].name.data
                                                                     : "");
@@ -309,7 +257,7 @@ pco_rate_limit_check_node(pco_conf_t *cf, pco_rate_limit_conf_t *top, pco_conf_n
     if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "rate_limit")
         && c->use.len > 0 && pco_rate_limit_find(top, &c->use) == NULL)
     {
-        hint = pco_limit_suggest((const char *) c->use.data, top->limits.elts, top->limits.n,
+        hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_rate_limit_zone_t));
         if (hint != NULL) {
             pco_conf_error_src(cf, pco_conf_src_of(c, "rate_limit"), "no rate limit named "
@@ -454,16 +402,13 @@ pco_rate_limit_header_filter(pco_http_request_t *r)
     static const pco_str_t   name = pco_string("Retry-After");
     pco_rate_limit_ctx_t    *ctx = pco_http_get_ctx(r, &pco_rate_limit_module);
     pco_str_t                v;
-    int                      n;
 
     if (ctx == NULL || ctx->retry_after <= 0 || r->status != ctx->status) {
         return PCO_OK;
     }
-    v.data = pco_pnalloc(r->pool, 24);
+    v = pco_psprintf(r->pool, "%lld", (long long) ctx->retry_after);
     if (v.data == NULL) {
         return PCO_OK;
     }
-    n = snprintf((char *) v.data, 24, "%lld", (long long) ctx->retry_after);
-    v.len = n > 0 ? (size_t) n : 0;
     return pco_http_set_header(r, &name, &v, true);
 }

@@ -17,9 +17,9 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
-#include <strings.h>
 
 #include "pco_http.h"
+#include "pco_string.h"
 #include "pco_cidr.h"
 #include "pco_cidr_list.h"
 #include "pco_realip.h"
@@ -80,27 +80,6 @@ pco_module_t pco_realip_module = {
 
 /* ---- configuration --------------------------------------------------------------------- */
 
-static bool
-pco_realip_token(const pco_str_t *s)
-{
-    static const char  *tchar = "!#$%&'*+-.^_`|~";
-    size_t              i;
-    u_char              ch;
-
-    if (s->len == 0) {
-        return false;
-    }
-    for (i = 0; i < s->len; i++) {
-        ch = s->data[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-              || (ch != '\0' && strchr(tchar, ch) != NULL)))
-        {
-            return false;
-        }
-    }
-    return true;
-}
-
 static int
 pco_realip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
@@ -110,13 +89,12 @@ pco_realip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_http_variable_add(cf, cycle, "realip_remote_addr", pco_realip_variable, 0, 0)
         != PCO_OK)
     {
-        pco_conf_error_src(cf, NULL, "real_ip: cannot register $realip_remote_addr");
-        return PCO_ERROR;
+        return PCO_ERROR;                    /* reported, naming the module */
     }
     if (rc == NULL) {
         return PCO_OK;                       /* no http { }: nothing to trust */
     }
-    if (!pco_realip_token(&rc->real_ip.header)) {
+    if (!pco_str_is_token(rc->real_ip.header.data, rc->real_ip.header.len)) {
         src = *pco_conf_src_of(rc, "real_ip");
         src.path = "http.real_ip.header";
         pco_conf_error_src(cf, &src, "\"%.*s\" is not a valid header name",
@@ -258,10 +236,7 @@ pco_realip_header(pco_http_request_t *r, const pco_str_t *name, pco_str_t *v)
 
     for (i = 0; i < r->head.nheaders; i++) {
         h = &r->head.headers[i];
-        if (h->name.len == name->len
-            && strncasecmp((const char *) h->name.data, (const char *) name->data, name->len)
-               == 0)
-        {
+        if (pco_str_caseeq(&h->name, name)) {
             if (n++ == 0) {
                 *v = h->value;
             }
@@ -278,10 +253,7 @@ pco_realip_header(pco_http_request_t *r, const pco_str_t *name, pco_str_t *v)
     v->data = p;
     for (i = 0; i < r->head.nheaders; i++) {
         h = &r->head.headers[i];
-        if (h->name.len == name->len
-            && strncasecmp((const char *) h->name.data, (const char *) name->data, name->len)
-               == 0)
-        {
+        if (pco_str_caseeq(&h->name, name)) {
             if (p != v->data) {
                 *p++ = ',';
             }

@@ -9,7 +9,7 @@
  * routes), every upstream server (tries, failures, responses by class) and a latency
  * histogram per upstream. Counter names are stable across reloads, so totals continue.
  * The LOG handler counts each request (server, route, status class); each upstream try is
- * counted when the proxy reports it (pco_upstream_try_observer), for the servers of the
+ * counted when the proxy reports it (a try observer of the cycle), for the servers of the
  * route's own upstream. A try without a response status counts as a failure; a refused or
  * timed-out connect is recorded as 502 (as in nginx's $upstream_status) and counts under 5xx.
  * The content handler (GET/HEAD, else 405 with Allow) sums the counters over all workers and
@@ -313,7 +313,12 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     ctx->up_reused = pco_counter_find("upstream_conn_reused");
     ctx->up_opened = pco_counter_find("upstream_conn_opened");
 
-    pco_upstream_try_observer = ctx->nupstreams > 0 ? pco_status_count_try : NULL;
+    if (ctx->nupstreams > 0
+        && pco_upstream_try_observer_add(cf, cycle, &pco_status_module, pco_status_count_try)
+           != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
 
     n = pco_http_routes(cycle, &routes);
     for (i = 0; i < n; i++) {
@@ -345,7 +350,7 @@ pco_status_count(const pco_status_counters_t *c, int cls)
     }
 }
 
-/* pco_upstream_try_observer: one finished try of a request. It is counted for the upstream
+/* The try observer (pco_upstream_try_observer_add): one finished try of a request. It is counted for the upstream
  * server when the request's route is counted and proxies to that server's upstream. */
 static void
 pco_status_count_try(pco_http_request_t *r, pco_upstream_server_t *s, int status, int64_t ms)

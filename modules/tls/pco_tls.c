@@ -11,7 +11,7 @@
  * re-reads every certificate and a bad one fails only that reload.
  */
 #include "pco_tls.h"
-#include "pco_http_int.h"
+#include "pco_http_conn.h"
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <strings.h>
@@ -136,7 +136,6 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
     pco_connection_t   *c = SSL_get_app_data(ssl);
     const u_char       *ext, *name;
     size_t              extlen;
-    pco_http_addr_t    *a;
     pco_http_server_t  *s;
     pco_tls_conf_t     *tcf;
     u_char              low[256];
@@ -164,8 +163,7 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
     if (pco_tls_md == NULL) {
         pco_tls_md = pcre2_match_data_create(32, NULL);
     }
-    a = c->listening->servers;
-    s = pco_http_find_server(a, &host, pco_tls_md);
+    s = pco_http_listener_find_server(c->listening, &host, pco_tls_md);
     if (s == NULL) {
         return SSL_CLIENT_HELLO_SUCCESS;
     }
@@ -557,18 +555,20 @@ pco_tls_check(pco_http_request_t *r)
 static int
 pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
-    static const char *const  vars[] = { "ssl_protocol", "ssl_cipher", "ssl_client_s_dn",
-                                         "ssl_client_verify" };
-    pco_http_main_t  *hm = cycle->module_ctx[pco_http_module.index];
-    pco_tls_conf_t   *tcf;
-    pco_http_conf_t  *hc;
-    size_t            i, j;
-    unsigned          bit;
-    int               rc = PCO_OK;
-    bool              tls;
+    static const char *const     vars[] = { "ssl_protocol", "ssl_cipher", "ssl_client_s_dn",
+                                             "ssl_client_verify" };
+    static const pco_http_tls_hooks_t  hooks = { pco_tls_handshake, pco_tls_free };
+    pco_http_server_t          **servers;
+    pco_http_listen_info_t       li;
+    pco_tls_conf_t              *tcf;
+    size_t                       i, j, nservers;
+    unsigned                     bit;
+    int                          rc = PCO_OK;
+    bool                         tls;
 
-    pco_http_tls_handshake = pco_tls_handshake;
-    pco_http_tls_free = pco_tls_free;
+    if (pco_http_tls_register(cf, cycle, &pco_tls_module, &hooks) != PCO_OK) {
+        return PCO_ERROR;
+    }
     if (pco_http_variable_add(cf, cycle, "scheme", pco_tls_var_scheme, 0, 0) != PCO_OK) {
         return PCO_ERROR;
     }
@@ -582,14 +582,11 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     {
         return PCO_ERROR;
     }
-    if (hm == NULL) {
-        return rc;
-    }
-    for (i = 0; i < hm->nservers; i++) {
-        pco_conf_node_t *node = hm->servers[i]->node;
+    nservers = pco_http_servers(cycle, &servers);
+    for (i = 0; i < nservers; i++) {
+        pco_conf_node_t *node = servers[i]->node;
         const pco_conf_src_t *src;
 
-        hc = node->confs[pco_http_module.index];
         tcf = pco_conf_get(node, &pco_tls_module);
         src = pco_conf_src_of(tcf, "tls");
         if (src == NULL) {
@@ -609,8 +606,8 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             continue;
         }
         tls = false;
-        for (j = 0; j < hc->listen.n; j++) {
-            tls = tls || hc->listen.elts[j].tls;
+        for (j = 0; pco_http_server_listen(servers[i], j, &li); j++) {
+            tls = tls || li.tls;
         }
         if (tls && pco_tls_build_ctx(cf, cycle, tcf, src, (unsigned) i) != PCO_OK) {
             rc = PCO_ERROR;
@@ -620,8 +617,8 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 }
 
 /*
- * Hooks: conf_done (master, -t too): registers the http hooks, $scheme and $ssl_*, the
- * REWRITE-phase check, validates the settings and builds one SSL_CTX per server that has a
+ * Hooks: conf_done (master, -t too): registers the TLS listener hooks in the cycle
+ * (pco_http_tls_register), $scheme and $ssl_*, the REWRITE-phase check, validates the settings and builds one SSL_CTX per server that has a
  * tls listener (reading certificates and keys). PCO_OK, or PCO_ERROR after reporting every
  * problem as FILE:LINE.
  */

@@ -23,7 +23,7 @@
  * not report again: read.ready then stays 1.
  */
 #include "pco_tls.h"
-#include "pco_http_int.h"
+#include "pco_http_conn.h"
 #include <openssl/err.h>
 #include <errno.h>
 #include <limits.h>
@@ -148,13 +148,12 @@ void
 pco_tls_handshake(pco_connection_t *c)
 {
     SSL             *ssl = c->tls;
-    pco_http_addr_t *a;
     pco_tls_conf_t  *tcf;
     int              n, err;
 
     if (ssl == NULL) {
-        a = c->listening->servers;
-        tcf = pco_conf_get(a->default_server->node, &pco_tls_module);
+        tcf = pco_conf_get(pco_http_listener_default_server(c->listening)->node,
+                           &pco_tls_module);
         if (tcf == NULL || tcf->ctx == NULL || (ssl = SSL_new(tcf->ctx)) == NULL) {
             pco_tls_log_error(c, "SSL_new");
             pco_http_close(c);

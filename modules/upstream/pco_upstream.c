@@ -1,8 +1,8 @@
 /*
  * pco_upstream.c: the `upstreams` list (SPEC §4, §11): its settings, the servers (host names
  * resolved with getaddrinfo by the master at load: each A/AAAA record becomes a server),
- * the balancer registry, and the shared zone "pco_upstreams" that holds one
- * pco_upstream_shared_t per server for the whole instance.
+ * the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone
+ * "pco_upstreams" that holds one pco_upstream_shared_t per server for the whole instance.
  *
  * conf_done builds the pco_upstream_t array (cycle->module_ctx), registers one gauge counter
  * "upstream_active{UPSTREAM,SERVER}" per server (the master clears a dead worker's gauges,
@@ -55,17 +55,6 @@ typedef struct {
     pco_upstream_health_conf_t  health_check;
     pco_upstream_tls_conf_t     tls;
 } pco_upstream_conf_t;
-
-/* Per generation (cycle->module_ctx). */
-typedef struct {
-    pco_upstream_t                   *upstreams;
-    unsigned                          n;
-    unsigned                          total;       /* servers of all upstreams */
-    const pco_upstream_balancer_t    *balancers[16];
-    unsigned                          nbalancers;
-    pco_shm_zone_t                   *zone;
-    uint64_t                         *keys;        /* per server, in upstream order */
-} pco_upstream_ctx_t;
 
 static int pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
@@ -226,7 +215,7 @@ pco_module_t pco_upstream_module = {
     .exit_master = pco_upstream_exit_master,
 };
 
-static pco_upstream_ctx_t *
+pco_upstream_ctx_t *
 pco_upstream_ctx(pco_cycle_t *cycle)
 {
     pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
@@ -590,7 +579,8 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return PCO_OK;
     }
     ctx->upstreams = pco_pcalloc(cf->pool, n * sizeof(pco_upstream_t));
-    if (ctx->upstreams == NULL) {
+    ctx->names = pco_pcalloc(cf->pool, n * sizeof(pco_str_t));
+    if (ctx->upstreams == NULL || ctx->names == NULL) {
         return PCO_ERROR;
     }
     for (i = 0; i < root->nchildren; i++) {
@@ -606,6 +596,7 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             rc = PCO_ERROR;
             continue;
         }
+        ctx->names[ctx->nnames++] = uc->name;
         for (j = 0; j < i; j++) {
             pco_upstream_conf_t  *oc = pco_conf_get(root->children[j], &pco_upstream_module);
 
@@ -699,19 +690,6 @@ pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
 }
 
 int
-pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_upstream_balancer_t *b)
-{
-    pco_upstream_ctx_t  *ctx = pco_upstream_ctx(cycle);
-
-    pco_unused(cf);
-    if (ctx == NULL || ctx->nbalancers == pco_nelems(ctx->balancers)) {
-        return PCO_ERROR;
-    }
-    ctx->balancers[ctx->nbalancers++] = b;
-    return PCO_OK;
-}
-
-int
 pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *key)
 {
     key->len = 0;
@@ -720,39 +698,6 @@ pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *ke
         return PCO_OK;
     }
     return pco_http_template_eval(r, u->hash_key, key);
-}
-
-const pco_upstream_balancer_t *
-pco_upstream_balancer_find(pco_cycle_t *cycle, const char *name)
-{
-    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
-    unsigned             b;
-
-    for (b = 0; ctx != NULL && b < ctx->nbalancers; b++) {
-        if (strcmp(ctx->balancers[b]->name, name) == 0) {
-            return ctx->balancers[b];
-        }
-    }
-    return NULL;
-}
-
-pco_upstream_t *
-pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name)
-{
-    pco_upstream_ctx_t  *ctx = cycle->module_ctx[pco_upstream_module.index];
-    unsigned             k;
-
-    if (ctx == NULL) {
-        return NULL;
-    }
-    for (k = 0; k < ctx->n; k++) {
-        if (ctx->upstreams[k].name.len == name->len
-            && memcmp(ctx->upstreams[k].name.data, name->data, name->len) == 0)
-        {
-            return &ctx->upstreams[k];
-        }
-    }
-    return NULL;
 }
 
 /* Gives every server its slot in the zone (pco_upstream_zone.c): state kept for a server

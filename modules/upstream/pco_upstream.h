@@ -130,6 +130,7 @@ struct pco_upstream_s {
 
 /* conf_done of other modules: the upstream named `name`, or NULL. */
 pco_upstream_t *pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name);
+/* A balancer module registers itself (16 at most; PCO_ERROR after reporting which). */
 int pco_upstream_balancer_add(pco_conf_t *cf, pco_cycle_t *cycle,
                               const pco_upstream_balancer_t *b);
 
@@ -143,12 +144,22 @@ pco_upstream_server_t *pco_upstream_get(pco_upstream_t *u, const pco_str_t *key,
 void pco_upstream_done(pco_upstream_server_t *s, bool failed);
 /* Usable now: not down, not passively marked, not health-down, under max_conns. */
 bool pco_upstream_usable(const pco_upstream_server_t *s);
-/* Told of every finished try by the module that proxies (one call per try, when its outcome
- * is known): status 0 when no response status came, ms as in $upstream_response_time. One
- * observer, set at conf_done by the module that counts tries (status); NULL: none. */
+/* Try observers: told of every finished try (one call per try, when its outcome is known):
+ * status 0 when no response status came, ms as in $upstream_response_time. Any module adds
+ * one at conf_done with pco_upstream_try_observer_add (8 at most; PCO_ERROR after reporting
+ * `module "NAME": ...`; m NULL: cf->module); the list belongs to the cycle, so a rejected
+ * reload leaves the running generation's observers as they were. The module that proxies
+ * calls pco_upstream_try_report, which calls the current generation's observers in the
+ * order registered (an array walk, no allocation). */
 typedef void (*pco_upstream_try_pt)(pco_http_request_t *r, pco_upstream_server_t *s,
                                     int status, int64_t ms);
-extern pco_upstream_try_pt pco_upstream_try_observer;
+int pco_upstream_try_observer_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                                  pco_upstream_try_pt h);
+void pco_upstream_try_report(pco_http_request_t *r, pco_upstream_server_t *s, int status,
+                             int64_t ms);
+/* conf_done of other modules: the configured upstream name closest to name (within two
+ * edits), for a "did you mean"; NULL when none is close. */
+const char *pco_upstream_suggest(pco_cycle_t *cycle, const char *name);
 
 /* Additions (upstream engineer). A registered balancer by name, or NULL. */
 const pco_upstream_balancer_t *pco_upstream_balancer_find(pco_cycle_t *cycle,

@@ -1,12 +1,31 @@
 /*
  * pco_upstream_int.h: internals shared by the upstream module's files (not a public API;
- * exposed for the unit tests): the shared zone's layout and slot assignment
- * (pco_upstream_zone.c) and the connection counters' hooks.
+ * exposed for the unit tests): the generation data, the shared zone's layout and slot
+ * assignment (pco_upstream_zone.c) and the connection counters' hooks.
  */
 #ifndef PCO_UPSTREAM_INT_H
 #define PCO_UPSTREAM_INT_H
 
 #include "pco_upstream.h"
+
+/* Per generation (cycle->module_ctx). */
+typedef struct {
+    pco_upstream_t                   *upstreams;
+    unsigned                          n;
+    unsigned                          total;       /* servers of all upstreams */
+    const pco_upstream_balancer_t    *balancers[16];
+    unsigned                          nbalancers;
+    pco_shm_zone_t                   *zone;
+    uint64_t                         *keys;        /* per server, in upstream order */
+    pco_upstream_try_pt               observers[8];  /* pco_upstream_try_observer_add */
+    unsigned                          nobservers;
+    pco_str_t                        *names;       /* every name written, built or not */
+    unsigned                          nnames;
+} pco_upstream_ctx_t;
+
+/* The cycle's pco_upstream_ctx_t, allocated on first use (any module's conf_done may
+ * register before the upstream module's own runs); NULL when memory is short. */
+pco_upstream_ctx_t *pco_upstream_ctx(pco_cycle_t *cycle);
 
 /* The zone "pco_upstreams": a header then `capacity` slots of 128 bytes. */
 typedef struct {

@@ -86,8 +86,6 @@ pco_upstream_get(pco_upstream_t *u, const pco_str_t *key, uint64_t *tried)
     return s;
 }
 
-pco_upstream_try_pt pco_upstream_try_observer;
-
 void
 pco_upstream_done(pco_upstream_server_t *s, bool failed)
 {

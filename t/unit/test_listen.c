@@ -2,7 +2,8 @@
  * test_listen.c: listen address parsing, listener de-duplication, binding (reuse of the old
  * generation's descriptor, PORTICO_LISTEN inheritance, bind errors, stale unix socket
  * files), and the worker side: accepting over loopback, pausing when the connection table
- * is full and resuming when a connection is freed.
+ * is full and resuming when a connection is freed; the connection-freed hooks, which live
+ * in the cycle (run in order for the current generation only, registration errors named).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +246,11 @@ pco_test_accept(void **state)
     assert_int_equal(pco_conn_pool_init(2), PCO_OK);   /* the listener + one client */
     pco_test_cycle_init(&cycle);
     cycle.workers = 1;
+    /* the core module registers this hook at conf_done (pco_core_conf_done) */
+    assert_int_equal(pco_array_init(&cycle.conn_freed, cycle.pool, 2,
+                                    sizeof(pco_conn_freed_pt)), PCO_OK);
+    *(pco_conn_freed_pt *) pco_array_push(&cycle.conn_freed) = pco_listen_conn_freed;
+    pco_cycle = &cycle;
     /* bind to an ephemeral port, then learn it */
     ls = pco_test_add(&cycle, "127.0.0.1:1");
     ls->sockaddr.sin.sin_port = 0;
@@ -306,7 +312,83 @@ pco_test_accept(void **state)
         close(cl[i]);
     }
     pco_event_done();
+    pco_cycle = NULL;
     pco_pool_destroy(cycle.pool);
+}
+
+static int  pco_test_freed_log[8];
+static int  pco_test_nfreed;
+
+static void
+pco_test_freed_a(pco_cycle_t *cycle)
+{
+    (void) cycle;
+    pco_test_freed_log[pco_test_nfreed++ & 7] = 1;
+}
+
+static void
+pco_test_freed_b(pco_cycle_t *cycle)
+{
+    (void) cycle;
+    pco_test_freed_log[pco_test_nfreed++ & 7] = 2;
+}
+
+/* Hooks are registrations of one cycle: any number, run in order; only the current
+ * generation's run, so a cycle that was built and thrown away (a rejected reload) changes
+ * nothing; a missing function is reported once, naming the module. */
+static void
+pco_test_freed_hooks(void **state)
+{
+    static pco_module_t  mod = { .name = "echo" };
+    pco_cycle_t          cur, rejected;
+    pco_conf_t           cf;
+    pco_connection_t    *c;
+    char                 out[512];
+    FILE                *err;
+
+    (void) state;
+    assert_int_equal(pco_conn_pool_init(4), PCO_OK);
+    pco_test_cycle_init(&cur);
+    pco_test_cycle_init(&rejected);
+    assert_int_equal(pco_array_init(&cur.conn_freed, cur.pool, 1, sizeof(pco_conn_freed_pt)),
+                     PCO_OK);
+    assert_int_equal(pco_array_init(&rejected.conn_freed, rejected.pool, 1,
+                                    sizeof(pco_conn_freed_pt)), PCO_OK);
+    memset(&cf, 0, sizeof(cf));
+    memset(out, 0, sizeof(out));
+    err = fmemopen(out, sizeof(out) - 1, "w");
+    assert_non_null(err);
+    setvbuf(err, NULL, _IONBF, 0);
+    cf.err = err;
+    cf.file = "t.conf";
+    cf.module = &mod;
+
+    assert_int_equal(pco_conn_freed_add(&cf, &cur, &mod, pco_test_freed_a), PCO_OK);
+    assert_int_equal(pco_conn_freed_add(&cf, &cur, NULL, pco_test_freed_b), PCO_OK);
+    assert_int_equal(pco_conn_freed_add(&cf, &rejected, &mod, pco_test_freed_b), PCO_OK);
+    assert_int_equal(cf.errors, 0);
+    pco_cycle = &cur;
+    pco_test_nfreed = 0;
+    c = pco_conn_get(-1);
+    assert_non_null(c);
+    pco_conn_close(c);
+    assert_int_equal(pco_test_nfreed, 2);
+    assert_int_equal(pco_test_freed_log[0], 1);
+    assert_int_equal(pco_test_freed_log[1], 2);
+
+    assert_int_equal(pco_conn_freed_add(&cf, &cur, NULL, NULL), PCO_ERROR);
+    assert_int_equal(cf.errors, 1);
+    assert_string_equal(out, "t.conf:0: module \"echo\": cannot register a connection-freed "
+                        "hook: no function given\n");
+    assert_int_equal(cur.conn_freed.nelts, 2);
+
+    pco_cycle = NULL;          /* no generation (the master before its first load) */
+    pco_test_nfreed = 0;
+    pco_conn_close(pco_conn_get(-1));
+    assert_int_equal(pco_test_nfreed, 0);
+    fclose(err);
+    pco_pool_destroy(cur.pool);
+    pco_pool_destroy(rejected.pool);
 }
 
 int
@@ -317,6 +399,7 @@ main(void)
         cmocka_unit_test(pco_test_add_dedup),
         cmocka_unit_test(pco_test_open),
         cmocka_unit_test(pco_test_accept),
+        cmocka_unit_test(pco_test_freed_hooks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

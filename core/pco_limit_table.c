@@ -6,6 +6,9 @@
  * PCO_LIMIT_EVICT_SCAN nodes, so a corrupted link can never loop a worker.
  */
 #include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 #include "pco_limit_table.h"
 
 #define PCO_LIMIT_MAGIC    0x70636c74u      /* "pclt" */
@@ -344,4 +347,37 @@ pco_gcra_retry_after(int64_t wait)
     int64_t  s = (wait + 999999) / 1000000;
 
     return s < 1 ? 1 : s;
+}
+
+uint64_t
+pco_limit_seed(void)
+{
+    uint64_t         seed = 0;
+    struct timespec  ts;
+
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t) sizeof(seed)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t) ts.tv_sec << 32) ^ (uint64_t) ts.tv_nsec ^ (uint64_t) getpid();
+    }
+    return seed;
+}
+
+bool
+pco_limit_name_valid(const pco_str_t *s)
+{
+    size_t  i;
+
+    if (s->data == NULL || s->len == 0 || s->len > 64) {
+        return false;
+    }
+    for (i = 0; i < s->len; i++) {
+        u_char ch = s->data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+              || ch == '_' || ch == '-' || ch == '.'))
+        {
+            return false;
+        }
+    }
+    return true;
 }

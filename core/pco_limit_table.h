@@ -1,6 +1,7 @@
 /*
  * pco_limit_table.h: the keyed table that rate limits and connection limits keep in their
- * shared zones, and the GCRA arithmetic. Pure code over a block of memory (a zone in the
+ * shared zones, and the GCRA arithmetic. Protocol-agnostic, so it lives in core/: the
+ * rate_limit and conn_limit modules (and any other) use it through this header only. Pure code over a block of memory (a zone in the
  * server, malloc'ed memory in the unit tests); no allocation, no system call except the
  * robust mutex.
  *
@@ -99,5 +100,11 @@ bool pco_gcra_admit(const pco_gcra_t *g, int64_t *tat, int64_t now, int64_t *wai
                     int64_t *excess_milli);
 /* Retry-After for wait microseconds: whole seconds rounded up, at least 1. */
 int64_t pco_gcra_retry_after(int64_t wait);
+
+/* The name rule of limit tables (rate_limits, conn_limits): 1 to 64 of A-Z a-z 0-9 _ - . */
+bool pco_limit_name_valid(const pco_str_t *s);
+
+/* A seed for a new table's hash (getrandom, else time and pid); never blocks. */
+uint64_t pco_limit_seed(void);
 
 #endif

@@ -1,0 +1,55 @@
+/*
+ * pco_string.h: small string helpers every module needs, exported once: case-insensitive
+ * comparison of byte ranges and pco_str_t (ASCII case only, every byte compared: a NUL is
+ * an ordinary byte), and formatting into a pool. The token test (pco_is_tchar,
+ * pco_str_is_token) and the control-character test (pco_str_has_ctl) are in pco_core.h.
+ * Nothing here blocks; only pco_psprintf allocates (from the pool given).
+ */
+#ifndef PCO_STRING_H
+#define PCO_STRING_H
+
+#include "pco_core.h"
+#include "pco_pool.h"
+
+static inline u_char
+pco_ascii_lower(u_char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? (u_char) (ch | 0x20) : ch;
+}
+
+/* True when a[0..n) and b[0..n) are equal ignoring ASCII case. */
+static inline bool
+pco_mem_caseeq(const u_char *a, const u_char *b, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (pco_ascii_lower(a[i]) != pco_ascii_lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when a and b have the same length and bytes, ignoring ASCII case. */
+static inline bool
+pco_str_caseeq(const pco_str_t *a, const pco_str_t *b)
+{
+    return a->len == b->len && pco_mem_caseeq(a->data, b->data, a->len);
+}
+
+/* pco_str_caseeq against a NUL-terminated literal ("Content-Length"). */
+static inline bool
+pco_str_caseeq_lit(const pco_str_t *a, const char *lit)
+{
+    size_t  n = strlen(lit);
+
+    return a->len == n && pco_mem_caseeq(a->data, (const u_char *) lit, n);
+}
+
+/* printf into memory from pool: the text (NUL-terminated, the NUL not counted in len), or
+ * { 0, NULL } when the pool refuses the bytes or the format fails. */
+pco_str_t pco_psprintf(pco_pool_t *pool, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
