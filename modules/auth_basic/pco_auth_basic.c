@@ -270,10 +270,10 @@ pco_auth_basic_route(pco_conf_t *cf, pco_auth_basic_main_t *am, pco_http_route_t
     const pco_conf_src_t   *src;
     size_t                  i;
 
-    if (ac == NULL || !pco_conf_is_set(ac, "auth_basic")) {
+    if (ac == NULL || !PCO_CONF_IS_SET(ac, pco_auth_basic_conf_t, ab)) {
         return PCO_OK;
     }
-    src = pco_conf_src_of(ac, "auth_basic");
+    src = PCO_CONF_SRC(ac, pco_auth_basic_conf_t, ab);
     for (i = 0; i < ac->ab.realm.len; i++) {
         if (ac->ab.realm.data[i] < 0x20 || ac->ab.realm.data[i] == 0x7f) {
             pco_conf_error_src(cf, src, "realm contains a control character");

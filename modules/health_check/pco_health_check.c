@@ -138,6 +138,16 @@ pco_health_check_printable(const pco_str_t *s, bool space_ok)
     return true;
 }
 
+/* Where member off of hu's health_check group was written (the upstream module's conf
+ * struct is private to it: the group's place in it is found from the pointer). */
+static const pco_conf_src_t *
+pco_health_check_src(pco_health_check_up_t *hu, size_t off)
+{
+    const void  *uc = pco_conf_get(hu->u->node, &pco_upstream_module);
+
+    return pco_conf_src_at(uc, (size_t) ((const u_char *) hu->hc - (const u_char *) uc) + off);
+}
+
 /* Checks one upstream's health_check; PCO_ERROR after reporting. */
 static int
 pco_health_check_validate(pco_conf_t *cf, pco_health_check_up_t *hu)
@@ -146,7 +156,7 @@ pco_health_check_validate(pco_conf_t *cf, pco_health_check_up_t *hu)
     const char            *err;
     int                    rc = PCO_OK;
 
-    src = pco_conf_src_of(pco_conf_get(hu->u->node, &pco_upstream_module), "health_check");
+    src = pco_health_check_src(hu, 0);
     if (pco_health_check_parse_status((const char *) hu->hc->status.data, &hu->status, &err)
         != PCO_OK)
     {

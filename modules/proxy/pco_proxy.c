@@ -255,10 +255,10 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_proxy_route_conf_t  *pcf = pco_conf_get(rt->node, &pco_proxy_module);
         const pco_conf_src_t    *src;
 
-        if (pcf == NULL || !pco_conf_is_set(pcf, "proxy")) {
+        if (pcf == NULL || !PCO_CONF_IS_SET(pcf, pco_proxy_route_conf_t, spec)) {
             continue;
         }
-        src = pco_conf_src_of(pcf, "proxy");
+        src = PCO_CONF_SRC(pcf, pco_proxy_route_conf_t, spec);
         pcf->upstream = pco_upstream_find(cycle, &pcf->spec.upstream);
         if (pcf->upstream == NULL) {
             const char *hint = pco_proxy_suggest(cf, (const char *) pcf->spec.upstream.data);

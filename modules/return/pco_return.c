@@ -74,10 +74,10 @@ pco_return_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_return_route_conf_t  *rcf = pco_conf_get(rt->node, &pco_return_module);
         const pco_conf_src_t     *src;
 
-        if (rcf == NULL || !pco_conf_is_set(rcf, "return")) {
+        if (rcf == NULL || !PCO_CONF_IS_SET(rcf, pco_return_route_conf_t, ret)) {
             continue;
         }
-        src = pco_conf_src_of(rcf, "return");
+        src = PCO_CONF_SRC(rcf, pco_return_route_conf_t, ret);
         if (rcf->ret.status < 100 || rcf->ret.status > 599) {
             pco_conf_error_src(cf, src, "status must be within 100..599");
             rc = PCO_ERROR;

@@ -152,11 +152,11 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         const pco_conf_src_t     *src;
         struct stat               st;
 
-        if (scf == NULL || !pco_conf_is_set(scf, "static")) {
+        if (scf == NULL || !PCO_CONF_IS_SET(scf, pco_static_route_conf_t, st)) {
             continue;
         }
         any = true;
-        src = pco_conf_src_of(scf, "static");
+        src = PCO_CONF_SRC(scf, pco_static_route_conf_t, st);
         if (first == NULL) {
             first = src;
         }

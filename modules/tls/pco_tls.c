@@ -591,7 +591,7 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 
         hc = node->confs[pco_http_module.index];
         tcf = pco_conf_get(node, &pco_tls_module);
-        src = pco_conf_src_of(tcf, "tls");
+        src = PCO_CONF_SRC(tcf, pco_tls_conf_t, tls);
         if (src == NULL) {
             src = &node->src;
         }
