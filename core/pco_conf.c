@@ -247,14 +247,19 @@ pco_conf_is_set_at(const void *conf, size_t off)
     return pco_conf_hdr_isset(h, pco_conf_index_at(h, off, "pco_conf_is_set_at"));
 }
 
-/* The innermost member written at exactly off (a group and its first member share it). */
+/* The innermost written member that holds [off, off + size): the member itself, or the
+ * nested group around it. A group and its first member share their offset: the size tells
+ * them apart. */
 static const pco_conf_src_t *
-pco_conf_msrc_find(const pco_conf_msrc_t *r, size_t off)
+pco_conf_msrc_find(const pco_conf_msrc_t *r, size_t off, size_t size)
 {
     const pco_conf_msrc_t  *best = NULL;
+    bool                    in;
 
     for (; r != NULL; r = r->next) {
-        if (r->off == off && (best == NULL || r->size < best->size)) {
+        in = (r->size == 0) ? r->off == off                     /* a CUSTOM without a size */
+                            : off >= r->off && off + pco_max(size, 1) <= r->off + r->size;
+        if (in && (best == NULL || r->size < best->size)) {
             best = r;
         }
     }
@@ -262,7 +267,7 @@ pco_conf_msrc_find(const pco_conf_msrc_t *r, size_t off)
 }
 
 const pco_conf_src_t *
-pco_conf_src_at(const void *conf, size_t off)
+pco_conf_src_at(const void *conf, size_t off, size_t size)
 {
     const pco_conf_hdr_t  *h = pco_conf_hdr(conf);
     size_t                 k = pco_conf_index_at(h, off, "pco_conf_src_at");
@@ -271,12 +276,12 @@ pco_conf_src_at(const void *conf, size_t off)
     if (!pco_conf_hdr_isset(h, k)) {
         return &h->node->src;
     }
-    m = pco_conf_msrc_find(h->msrc[k], off);
+    m = pco_conf_msrc_find(h->msrc[k], off, size);
     return m ? m : &h->src[k];
 }
 
 const pco_conf_src_t *
-pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off)
+pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off, size_t size)
 {
     const pco_conf_src_t  *m;
 
@@ -284,7 +289,7 @@ pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off)
         fprintf(stderr, "pco_conf_elt_src_at: element %zu of a list of %zu\n", i, l->n);
         abort();
     }
-    m = l->msrc ? pco_conf_msrc_find(l->msrc[i], off) : NULL;
+    m = l->msrc ? pco_conf_msrc_find(l->msrc[i], off, size) : NULL;
     return m ? m : &l->src[i];
 }
 

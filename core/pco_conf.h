@@ -157,8 +157,9 @@ void pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *f
 void pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*
- * Settings are addressed by their place in the module's conf struct, so that a misspelt
- * member is a compile error rather than a silent "unset":
+ * Settings are addressed by their place in the module's conf struct (offset, and size to
+ * tell a group from its first member), so that a misspelt member is a compile error rather
+ * than a silent "unset":
  *     PCO_CONF_IS_SET(rcf, pco_return_route_conf_t, ret)
  *     PCO_CONF_SRC(rcf, pco_return_route_conf_t, ret.location)
  * pco_conf_is_set_at: the setting holding offset off was written in this node or inherited
@@ -166,25 +167,27 @@ void pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fm
  * with a failed optional member still counts as set, the member keeping its default).
  * pco_conf_src_at: where it was written, for messages: a group member written in the file
  * has its own FILE:LINE and path ("servers[0].routes[2].return.location"); a member not
- * written answers with its group's source, an unset setting with the node's start. A group
- * and its first member share an offset: the member's source wins when it was written.
- * An offset that is no setting (or group member) of conf's module is a programming error:
- * both print a line naming the module and the offset to stderr and abort().
+ * written answers with the (nested) group around it, an unset setting with the node's
+ * start. An offset that is no setting (or group member) of conf's module is a programming
+ * error: both print a line naming the module and the offset to stderr and abort().
  */
 bool pco_conf_is_set_at(const void *conf, size_t off);
-const pco_conf_src_t *pco_conf_src_at(const void *conf, size_t off);
-/* Where member off of element i of a PCO_CONF_LIST was written (the element's source when
- * that member was not written); i must be below l->n. */
-const pco_conf_src_t *pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off);
+const pco_conf_src_t *pco_conf_src_at(const void *conf, size_t off, size_t size);
+/* Where member [off, off + size) of element i of a PCO_CONF_LIST was written (the
+ * element's source when that member was not written); i must be below l->n. */
+const pco_conf_src_t *pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off,
+                                          size_t size);
 
 /* Compile-time check that conf points to a `type` (or is a void pointer). */
 #define PCO_CONF_TYPE_CHECK(conf, type)  ((void) sizeof((conf) == (const type *) NULL))
+#define PCO_CONF_MEMBER_SIZE(type, member)  sizeof(((type *) NULL)->member)
 #define PCO_CONF_IS_SET(conf, type, member)                                                \
     (PCO_CONF_TYPE_CHECK(conf, type), pco_conf_is_set_at((conf), offsetof(type, member)))
 #define PCO_CONF_SRC(conf, type, member)                                                   \
-    (PCO_CONF_TYPE_CHECK(conf, type), pco_conf_src_at((conf), offsetof(type, member)))
+    (PCO_CONF_TYPE_CHECK(conf, type),                                                      \
+     pco_conf_src_at((conf), offsetof(type, member), PCO_CONF_MEMBER_SIZE(type, member)))
 #define PCO_CONF_ELT_SRC(list, i, type, member)                                            \
-    pco_conf_elt_src_at((list), (i), offsetof(type, member))
+    pco_conf_elt_src_at((list), (i), offsetof(type, member), PCO_CONF_MEMBER_SIZE(type, member))
 
 /* Unit parsers (also used by modules for their own values); PCO_ERROR on bad text. */
 int pco_parse_size(const char *text, int64_t *out);          /* "16k" -> 16384 */

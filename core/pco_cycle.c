@@ -123,13 +123,13 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 
 #ifndef PCO_DEBUG
     if (pco_core_log_level(ccf->error_log.level) == PCO_LOG_DEBUG) {
-        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log),
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.level),
                            "level \"debug\" needs a build configured with --with-debug");
     }
 #endif
 
     if (ccf->error_log.path.len == 0) {
-        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log),
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.path),
                            "empty error_log path");
     }
 

@@ -224,7 +224,7 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
     if (format.len == 0) {
         format = def_format;
     }
-    src = PCO_CONF_SRC(alc, pco_access_log_conf_t, log);
+    src = PCO_CONF_SRC(alc, pco_access_log_conf_t, log.format);   /* only for the format */
     log = pco_pcalloc(cf->pool, sizeof(pco_access_log_log_t));
     if (log == NULL) {
         return PCO_ERROR;

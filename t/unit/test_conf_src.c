@@ -238,8 +238,9 @@ pco_tsrc_members(void **state)
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.key), 7, "http.tls.key");
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.certificate), 5, "http.tls");
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.nest.depth), 5, "http.tls");
-    /* status is the group's first member: the same offset, the member wins */
+    /* status is the group's first member: the same offset, told apart by the size */
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.status), 6, "http.tls.status");
+    pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls), 5, "http.tls");
     assert_false(PCO_CONF_IS_SET(hc, pco_tsrc_http_t, name));
     hc = pco_conf_get(server, &pco_tsrc_http_module);
     assert_true(PCO_CONF_IS_SET(hc, pco_tsrc_http_t, tls));
@@ -278,7 +279,7 @@ pco_tsrc_nested(void **state)
     assert_string_equal(t.errbuf, "");
     hc = pco_conf_get(pco_tsrc_child(t.cf.root, T_HTTP), &pco_tsrc_http_module);
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.nest.depth), 4, "http.tls.nest.depth");
-    /* nest.inner is not written: nest shares its offset and was written */
+    /* nest.inner is not written: the nested group around it was */
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.nest.inner), 3, "http.tls.nest");
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.key), 1, "http.tls");
     pco_tsrc_done(&t);
@@ -369,7 +370,7 @@ static void
 pco_tsrc_bad_src(const void *conf)
 {
     /* inside the log group, but no member of it */
-    (void) pco_conf_src_at(conf, offsetof(pco_tsrc_core_t, log.path) + 1);
+    (void) pco_conf_src_at(conf, offsetof(pco_tsrc_core_t, log.path) + 1, 1);
 }
 
 static void
