@@ -4,10 +4,12 @@
  * walks the tree scope by scope: every member must be a setting of some module allowed in
  * that scope (else "unknown setting" with a did-you-mean), is type-checked, parsed with its
  * units and bounds into the module's conf struct of that node, and its source and "was set"
- * bit are recorded in a hidden header in front of the conf. After the walk, unset values are
- * inherited parents first (inherit_scope siblings resolved once the whole tree is known) and
- * the modules' conf_merge hooks run. Every problem is reported as FILE:LINE: path: message
- * and counted; loading goes on so that all errors are shown at once.
+ * bit are recorded in a hidden header in front of the conf (with the sources of the members
+ * written inside a group; a list keeps those of its elements' members beside them). After
+ * the walk, unset values are inherited parents first (inherit_scope siblings resolved once
+ * the whole tree is known) and the modules' conf_merge hooks run. Every problem is
+ * reported as FILE:LINE: path: message and counted; loading goes on so that all errors are
+ * shown at once.
  * Master only (may block on file reads); no shared state outside cf and its pool.
  * Value parsing and units live in pco_conf_parse.c, the -T printer and the docs writer in
  * pco_conf_dump.c; pco_conf_impl.h is their private interface.

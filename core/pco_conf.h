@@ -3,7 +3,9 @@
  * libconfig tree, checks types and units, fills defaults, inherits values from parent
  * scopes (a per-instance "was set" bit, no magic unset values), rejects unknown settings
  * with a "did you mean", and reports every problem as FILE:LINE: path: message before
- * giving up (all errors at once).
+ * giving up (all errors at once). Modules ask about a setting by its struct member
+ * (PCO_CONF_IS_SET, PCO_CONF_SRC: a misspelt member does not compile), and every member
+ * written in a group or list element keeps its own FILE:LINE for their messages.
  *
  * Scopes: core defines PCO_SCOPE_TOP; modules (modules/http) define further scope bits and
  * open them with PCO_CONF_SCOPE settings. Every scope instance is a pco_conf_node_t that

@@ -1,7 +1,8 @@
 /*
  * pco_conf_impl.h: private to the configuration loader (pco_conf.c, pco_conf_dump.c): the
- * hidden header that precedes every module conf (set bits, sources, the settings as
- * written) and the node wrapper that remembers which SCOPE setting opened a node.
+ * hidden header that precedes every module conf (set bits, sources, group members' sources,
+ * the settings as written), the member source records and their sink, and the node wrapper
+ * that remembers which SCOPE setting opened a node.
  * Nothing outside core/pco_conf*.c includes this.
  */
 #ifndef PCO_CONF_IMPL_H
