@@ -122,4 +122,25 @@ has_line($out, "$f:$l: servers[0].routes[0].return.status: expected an integer, 
          'the type error of return.status');
 unlike($out, qr/status must be within/, 'no second error about the status it does not have');
 
+# ---- tls: the file that cannot be read is reported at its member's line ---------------------
+SKIP: {
+    skip 'module tls not compiled in', 2 unless Portico::has_module('tls');
+    $p->write_conf(<<'EOF2');
+servers = ( { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; } );
+  tls = {
+    certificate = "/nonexistent/a.crt";
+    key = "/nonexistent/a.key";
+    ciphers = "NO-SUCH-CIPHER";
+  };
+  routes = ( { match = { path = "/"; }; return = { status = 200; }; } ); } );
+EOF2
+    ($rc, $out) = $p->run_t('-t');
+    $l = $p->line_of(qr/certificate = /);
+    has_line($out, "$f:$l: servers[0].tls.certificate: tls.certificate \"/nonexistent/a.crt\": "
+                 . "No such file or directory", 'tls.certificate: at its own line');
+    $l = $p->line_of(qr/ciphers = /);
+    like($out, qr/^\Q$f\E:$l: servers\[0\]\.tls\.ciphers: tls\.ciphers "NO-SUCH-CIPHER": /m,
+         'tls.ciphers: at its own line');
+}
+
 done_testing();
