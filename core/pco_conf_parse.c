@@ -528,7 +528,8 @@ pco_conf_parse_group(pco_conf_t *cf, const pco_setting_t *s, const config_settin
             pco_conf_record(cf, e, base + found->offset, pco_conf_setting_size(found));
             break;
         default:
-            /* a list or group may be half-filled: back to the default */
+            /* a list or group may be half-filled: back to what it was when not written */
+            memset(base + found->offset, 0, pco_conf_setting_size(found));
             pco_conf_fill_default(cf, found, base + found->offset);
             if (found->flags & PCO_CONF_REQUIRED) {
                 rc = PCO_ERROR;

@@ -49,6 +49,7 @@ typedef struct {
     pco_str_t        certificate;
     pco_str_t        key;
     pco_tsrc_nest_t  nest;
+    pco_conf_list_t  hosts;      /* of pco_tsrc_listen_t */
 } pco_tsrc_tls_t;
 
 typedef struct {
@@ -101,6 +102,8 @@ static const pco_setting_t pco_tsrc_tls_members[] = {
     { .name = "key", .type = PCO_CONF_STRING, .offset = offsetof(pco_tsrc_tls_t, key) },
     { .name = "nest", .type = PCO_CONF_GROUP, .offset = offsetof(pco_tsrc_tls_t, nest),
       .sub = pco_tsrc_nest_members },
+    { .name = "hosts", .type = PCO_CONF_LIST, .offset = offsetof(pco_tsrc_tls_t, hosts),
+      .sub = pco_tsrc_listen_members, .elt_size = sizeof(pco_tsrc_listen_t) },
     PCO_SETTINGS_END
 };
 
@@ -305,10 +308,11 @@ pco_tsrc_partial(void **state)
                   "  key = \"k\"; }; };\n"                                 /* 7 */
                   "servers = ( { listen = ( { address = \"a\";\n"          /* 8 */
                   "                           backlog = \"many\"; } );\n"  /* 9 */
-                  "              tls = { status = 3; nest = { depth = 99; }; key = \"s\"; };\n"
-                  "} );\n");                                               /* 11 */
+                  "              tls = { status = 3; nest = { depth = 99; }; key = \"s\";\n"
+                  "                      hosts = ( { address = \"h\"; }, { backlog = 2; } ); };\n"
+                  "} );\n");                                               /* 12 */
     assert_int_equal(t.rc, PCO_ERROR);
-    assert_int_equal(t.cf.errors, 4);
+    assert_int_equal(t.cf.errors, 5);
     cc = pco_conf_get(t.cf.root, &pco_tsrc_core_module);
     assert_true(PCO_CONF_IS_SET(cc, pco_tsrc_core_t, log));
     assert_string_equal((char *) cc->log.path.data, "logs/error.log");
@@ -326,6 +330,8 @@ pco_tsrc_partial(void **state)
     assert_true(PCO_CONF_IS_SET(hc, pco_tsrc_http_t, tls));       /* a nested member failed */
     assert_string_equal((char *) hc->tls.key.data, "s");
     assert_int_equal(hc->tls.nest.depth, 3);
+    assert_int_equal(hc->tls.hosts.n, 0);         /* a failed list: back to empty, not half */
+    assert_null(hc->tls.hosts.elts);
     pco_tsrc_at(PCO_CONF_SRC(hc, pco_tsrc_http_t, tls.key), 10, "servers[0].tls.key");
     pco_tsrc_done(&t);
 }
