@@ -4,10 +4,12 @@
  * walks the tree scope by scope: every member must be a setting of some module allowed in
  * that scope (else "unknown setting" with a did-you-mean), is type-checked, parsed with its
  * units and bounds into the module's conf struct of that node, and its source and "was set"
- * bit are recorded in a hidden header in front of the conf. After the walk, unset values are
- * inherited parents first (inherit_scope siblings resolved once the whole tree is known) and
- * the modules' conf_merge hooks run. Every problem is reported as FILE:LINE: path: message
- * and counted; loading goes on so that all errors are shown at once.
+ * bit are recorded in a hidden header in front of the conf (with the sources of the members
+ * written inside a group; a list keeps those of its elements' members beside them). After
+ * the walk, unset values are inherited parents first (inherit_scope siblings resolved once
+ * the whole tree is known) and the modules' conf_merge hooks run. Every problem is
+ * reported as FILE:LINE: path: message and counted; loading goes on so that all errors are
+ * shown at once.
  * Master only (may block on file reads); no shared state outside cf and its pool.
  * Value parsing and units live in pco_conf_parse.c, the -T printer and the docs writer in
  * pco_conf_dump.c; pco_conf_impl.h is their private interface.
@@ -199,17 +201,48 @@ pco_conf_hdr(const void *conf)
     return (pco_conf_hdr_t *) ((u_char *) conf - PCO_CONF_HDR_SIZE);
 }
 
-static int
-pco_conf_index_of(const pco_conf_hdr_t *h, const char *name)
+/* Whether off is the offset of setting s or of a member (at any depth) of s, a GROUP. */
+static bool
+pco_conf_off_in(const pco_setting_t *s, size_t off)
 {
-    size_t  i;
+    const pco_setting_t  *m;
 
-    for (i = 0; i < h->n; i++) {
-        if (strcmp(h->module->settings[i].name, name) == 0) {
-            return (int) i;
+    if (s->type == PCO_CONF_SCOPE) {
+        return false;                    /* stored nowhere: its offset means nothing */
+    }
+    if (off == s->offset) {
+        return true;
+    }
+    if (s->type != PCO_CONF_GROUP || off < s->offset
+        || off >= s->offset + pco_conf_setting_size(s))
+    {
+        return false;
+    }
+    for (m = s->sub; m != NULL && m->name != NULL; m++) {
+        if (pco_conf_off_in(m, off - s->offset)) {
+            return true;
         }
     }
-    return -1;
+    return false;
+}
+
+/* The index of the top-level setting of h's module that holds offset off. */
+static size_t
+pco_conf_index_at(const pco_conf_hdr_t *h, size_t off, const char *fn)
+{
+    const pco_setting_t  *s = h->module->settings;
+    size_t                k;
+
+    for (k = 0; s != NULL && s[k].name != NULL; k++) {
+        if (pco_conf_off_in(&s[k], off)) {
+            return k;
+        }
+    }
+    /* a programming error in a module (an offset into another struct, a member that is no
+     * setting): say so loudly rather than answer "unset" */
+    fprintf(stderr, "%s: module \"%s\" has no setting at offset %zu\n", fn, h->module->name,
+            off);
+    abort();
 }
 
 bool
@@ -224,25 +257,58 @@ pco_conf_hdr_mark(pco_conf_hdr_t *h, size_t i)
     h->set[i / 64] |= (uint64_t) 1 << (i % 64);
 }
 
-const pco_conf_src_t *
-pco_conf_src_of(const void *conf, const char *name)
+bool
+pco_conf_is_set_at(const void *conf, size_t off)
 {
     const pco_conf_hdr_t  *h = pco_conf_hdr(conf);
-    int                    i = pco_conf_index_of(h, name);
 
-    if (i >= 0 && pco_conf_hdr_isset(h, (size_t) i)) {
-        return &h->src[i];
-    }
-    return &h->node->src;
+    return pco_conf_hdr_isset(h, pco_conf_index_at(h, off, "pco_conf_is_set_at"));
 }
 
-bool
-pco_conf_is_set(const void *conf, const char *name)
+/* The innermost written member that holds [off, off + size): the member itself, or the
+ * nested group around it. A group and its first member share their offset: the size tells
+ * them apart. */
+static const pco_conf_src_t *
+pco_conf_msrc_find(const pco_conf_msrc_t *r, size_t off, size_t size)
+{
+    const pco_conf_msrc_t  *best = NULL;
+    bool                    in;
+
+    for (; r != NULL; r = r->next) {
+        in = (r->size == 0) ? r->off == off                     /* a CUSTOM without a size */
+                            : off >= r->off && off + pco_max(size, 1) <= r->off + r->size;
+        if (in && (best == NULL || r->size < best->size)) {
+            best = r;
+        }
+    }
+    return best ? &best->src : NULL;
+}
+
+const pco_conf_src_t *
+pco_conf_src_at(const void *conf, size_t off, size_t size)
 {
     const pco_conf_hdr_t  *h = pco_conf_hdr(conf);
-    int                    i = pco_conf_index_of(h, name);
+    size_t                 k = pco_conf_index_at(h, off, "pco_conf_src_at");
+    const pco_conf_src_t  *m;
 
-    return i >= 0 && pco_conf_hdr_isset(h, (size_t) i);
+    if (!pco_conf_hdr_isset(h, k)) {
+        return &h->node->src;
+    }
+    m = pco_conf_msrc_find(h->msrc[k], off, size);
+    return m ? m : &h->src[k];
+}
+
+const pco_conf_src_t *
+pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off, size_t size)
+{
+    const pco_conf_src_t  *m;
+
+    if (i >= l->n || l->src == NULL) {
+        fprintf(stderr, "pco_conf_elt_src_at: element %zu of a list of %zu\n", i, l->n);
+        abort();
+    }
+    m = l->msrc ? pco_conf_msrc_find(l->msrc[i], off, size) : NULL;
+    return m ? m : &l->src[i];
 }
 
 /* ---- nodes ----------------------------------------------------------------------------- */
@@ -321,7 +387,8 @@ pco_conf_conf_create(pco_conf_t *cf, pco_conf_xnode_t *x, size_t i)
     h->n = pco_min(ns, (size_t) PCO_CONF_MAX_SETTINGS);
     h->src = pco_pcalloc(cf->pool, sizeof(pco_conf_src_t) * (h->n ? h->n : 1));
     h->cs = pco_pcalloc(cf->pool, sizeof(config_setting_t *) * (h->n ? h->n : 1));
-    if (h->src == NULL || h->cs == NULL) {
+    h->msrc = pco_pcalloc(cf->pool, sizeof(pco_conf_msrc_t *) * (h->n ? h->n : 1));
+    if (h->src == NULL || h->cs == NULL || h->msrc == NULL) {
         return PCO_ERROR;
     }
     x->node.confs[m->index] = p + PCO_CONF_HDR_SIZE;
@@ -435,13 +502,37 @@ pco_conf_open_scope(pco_conf_t *cf, pco_conf_node_t *node, const pco_setting_t *
     }
 }
 
+/* Parses setting k of a module conf from e; when usable (PCO_DECLINED: a group with a
+ * failed optional member) marks it set with where it and its group members were written. */
+static void
+pco_conf_walk_value(pco_conf_t *cf, void *conf, size_t k, const config_setting_t *e)
+{
+    pco_conf_hdr_t          *h = pco_conf_hdr(conf);
+    const pco_setting_t     *s = &h->module->settings[k];
+    struct pco_conf_sink_s   sink, *saved = cf->sink;
+    pco_conf_msrc_t         *members = NULL;
+    int                      rc;
+
+    sink.base = conf;
+    sink.size = h->module->conf_size;
+    sink.head = &members;
+    cf->sink = &sink;
+    rc = pco_conf_parse_value(cf, s, e, (u_char *) conf + s->offset);
+    cf->sink = saved;
+    if ((rc == PCO_OK || rc == PCO_DECLINED) && k < h->n) {
+        pco_conf_hdr_mark(h, k);
+        pco_conf_src_set(cf, &h->src[k], e);
+        h->cs[k] = e;
+        h->msrc[k] = members;
+    }
+}
+
 static void
 pco_conf_walk_member(pco_conf_t *cf, pco_conf_node_t *node, const config_setting_t *e)
 {
     const char           *name = config_setting_name(e), *best = NULL;
     const pco_setting_t  *s;
     const pco_module_t   *m;
-    pco_conf_hdr_t       *h;
     size_t                i, k, bestd = SIZE_MAX;
     bool                  elsewhere = false;
 
@@ -465,14 +556,7 @@ pco_conf_walk_member(pco_conf_t *cf, pco_conf_node_t *node, const config_setting
                 pco_conf_error(cf, e, "module \"%s\" has no configuration", m->name);
                 return;
             }
-            h = pco_conf_hdr(node->confs[m->index]);
-            if (pco_conf_parse_value(cf, s, e, (u_char *) node->confs[m->index] + s->offset)
-                == PCO_OK && k < h->n)
-            {
-                pco_conf_hdr_mark(h, k);
-                pco_conf_src_set(cf, &h->src[k], e);
-                h->cs[k] = e;
-            }
+            pco_conf_walk_value(cf, node->confs[m->index], k, e);
             return;
         }
     }
@@ -588,6 +672,7 @@ pco_conf_inherit_one(pco_conf_t *cf, pco_conf_node_t *node)
                 pco_conf_hdr_mark(hc, k);
                 hc->src[k] = hp->src[k];
                 hc->cs[k] = hp->cs[k];
+                hc->msrc[k] = hp->msrc[k];
             }
         }
         if (m->conf_merge != NULL

@@ -3,7 +3,9 @@
  * libconfig tree, checks types and units, fills defaults, inherits values from parent
  * scopes (a per-instance "was set" bit, no magic unset values), rejects unknown settings
  * with a "did you mean", and reports every problem as FILE:LINE: path: message before
- * giving up (all errors at once).
+ * giving up (all errors at once). Modules ask about a setting by its struct member
+ * (PCO_CONF_IS_SET, PCO_CONF_SRC: a misspelt member does not compile), and every member
+ * written in a group or list element keeps its own FILE:LINE for their messages.
  *
  * Scopes: core defines PCO_SCOPE_TOP; modules (modules/http) define further scope bits and
  * open them with PCO_CONF_SCOPE settings. Every scope instance is a pco_conf_node_t that
@@ -105,10 +107,15 @@ typedef struct {
     const char *path;          /* "servers[0].routes[2].return" */
 } pco_conf_src_t;
 
+/* Where one member of a group (or of a list element) was written; private to the loader,
+ * read through pco_conf_src_at and pco_conf_elt_src_at. */
+typedef struct pco_conf_msrc_s pco_conf_msrc_t;
+
 typedef struct {
-    void           *elts;      /* n elements of elt_size */
-    size_t          n;
-    pco_conf_src_t *src;       /* where each element was written */
+    void              *elts;   /* n elements of elt_size */
+    size_t             n;
+    pco_conf_src_t    *src;    /* where each element was written */
+    pco_conf_msrc_t  **msrc;   /* n: where the members of each element were written */
 } pco_conf_list_t;
 
 struct pco_conf_node_s {
@@ -136,6 +143,8 @@ struct pco_conf_s {
     bool              test_only;    /* -t / -T: conf_done must have no side effects */
     const pco_module_t *module;     /* the module whose conf_done / conf_final runs (set by
                                        core; names the module in registration errors) */
+    struct pco_conf_sink_s *sink;   /* loader-private: where the sources of the group
+                                       members being parsed are recorded (NULL: nowhere) */
 };
 
 /* Loads file (plus -g text, may be NULL) for modules; PCO_OK or PCO_ERROR when any error
@@ -153,14 +162,43 @@ void pco_conf_error_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *f
     __attribute__((format(printf, 3, 4)));
 void pco_conf_warn_src(pco_conf_t *cf, const pco_conf_src_t *src, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Where a setting of a module conf instance was written (the node's start when unset). */
 /* A registration by module m failed (m NULL: cf->module): reports
  * `FILE:LINE: module "NAME": MESSAGE` at src (NULL: the main file), once. */
 void pco_conf_error_module(pco_conf_t *cf, const pco_module_t *m, const pco_conf_src_t *src,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-const pco_conf_src_t *pco_conf_src_of(const void *conf, const char *name);
-bool pco_conf_is_set(const void *conf, const char *name);   /* set in this very scope */
+/*
+ * Settings are addressed by their place in the module's conf struct (offset, and size to
+ * tell a group from its first member), so that a misspelt member is a compile error rather
+ * than a silent "unset":
+ *     PCO_CONF_IS_SET(rcf, pco_return_route_conf_t, ret)
+ *     PCO_CONF_SRC(rcf, pco_return_route_conf_t, ret.location)
+ * pco_conf_is_set_at: the setting holding offset off was written in this node or inherited
+ * from where it was written; a group member's offset answers for its whole group (a group
+ * with a failed optional member still counts as set, the member keeping its default).
+ * pco_conf_src_at: where it was written, for messages: a group member written in the file
+ * has its own FILE:LINE and path ("servers[0].routes[2].return.location"); a member not
+ * written answers with the (nested) group around it, an unset setting with the node's
+ * start. An offset that is no setting (or group member) of conf's module is a programming
+ * error: both print a line naming the module and the offset to stderr and abort().
+ */
+bool pco_conf_is_set_at(const void *conf, size_t off);
+const pco_conf_src_t *pco_conf_src_at(const void *conf, size_t off, size_t size);
+/* Where member [off, off + size) of element i of a PCO_CONF_LIST was written (the
+ * element's source when that member was not written); i must be below l->n. */
+const pco_conf_src_t *pco_conf_elt_src_at(const pco_conf_list_t *l, size_t i, size_t off,
+                                          size_t size);
+
+/* Compile-time check that conf points to a `type` (or is a void pointer). */
+#define PCO_CONF_TYPE_CHECK(conf, type)  ((void) sizeof((conf) == (const type *) NULL))
+#define PCO_CONF_MEMBER_SIZE(type, member)  sizeof(((type *) NULL)->member)
+#define PCO_CONF_IS_SET(conf, type, member)                                                \
+    (PCO_CONF_TYPE_CHECK(conf, type), pco_conf_is_set_at((conf), offsetof(type, member)))
+#define PCO_CONF_SRC(conf, type, member)                                                   \
+    (PCO_CONF_TYPE_CHECK(conf, type),                                                      \
+     pco_conf_src_at((conf), offsetof(type, member), PCO_CONF_MEMBER_SIZE(type, member)))
+#define PCO_CONF_ELT_SRC(list, i, type, member)                                            \
+    pco_conf_elt_src_at((list), (i), offsetof(type, member), PCO_CONF_MEMBER_SIZE(type, member))
 
 /* Unit parsers (also used by modules for their own values); PCO_ERROR on bad text. */
 int pco_parse_size(const char *text, int64_t *out);          /* "16k" -> 16384 */

@@ -1,7 +1,8 @@
 /*
  * pco_conf_impl.h: private to the configuration loader (pco_conf.c, pco_conf_dump.c): the
- * hidden header that precedes every module conf (set bits, sources, the settings as
- * written) and the node wrapper that remembers which SCOPE setting opened a node.
+ * hidden header that precedes every module conf (set bits, sources, group members' sources,
+ * the settings as written), the member source records and their sink, and the node wrapper
+ * that remembers which SCOPE setting opened a node.
  * Nothing outside core/pco_conf*.c includes this.
  */
 #ifndef PCO_CONF_IMPL_H
@@ -18,7 +19,25 @@ typedef struct {
     uint64_t                  set[2];   /* set here, or inherited from where it was set */
     pco_conf_src_t           *src;      /* n: where each set setting was written */
     const config_setting_t  **cs;       /* n: the value as written (NULL: default) */
+    pco_conf_msrc_t         **msrc;     /* n: the members written in a GROUP/LIST setting */
 } pco_conf_hdr_t;
+
+/* One group member as written: off and size are relative to the struct that holds the
+ * records (the module conf, or one list element). */
+struct pco_conf_msrc_s {
+    pco_conf_msrc_t          *next;
+    size_t                    off;
+    size_t                    size;
+    pco_conf_src_t            src;
+};
+
+/* While a setting is parsed, group members written inside [base, base + size) get a record
+ * pushed on *head; list elements open their own sink (pco_conf_list_t.msrc). */
+struct pco_conf_sink_s {
+    u_char                   *base;
+    size_t                    size;
+    pco_conf_msrc_t         **head;
+};
 
 typedef struct {
     pco_conf_node_t           node;     /* first: a node pointer is a wrapper pointer */
@@ -34,7 +53,10 @@ size_t pco_conf_setting_size(const pco_setting_t *s);
 /* Formats an INT/SIZE/DURATION value as the configuration writes it ("16k", "10s"). */
 void pco_conf_format_num(const pco_setting_t *s, int64_t v, char *buf, size_t size);
 
-/* pco_conf_parse.c */
+/* pco_conf_parse.c. pco_conf_parse_value: PCO_OK; PCO_ERROR (reported; nothing usable);
+ * or, for GROUP and LIST, PCO_DECLINED: an optional member failed (reported, and it keeps
+ * its default) but the rest was parsed, so the setting counts as written and the module's
+ * own checks of the other members still run. */
 int pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
                          void *field);
 void pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field);

@@ -479,7 +479,31 @@ pco_conf_parse_strlist(pco_conf_t *cf, const pco_setting_t *s, const config_sett
     return rc;
 }
 
-/* Parses the members of group cs into the struct at base. */
+/* Records where member field (of size) was written as e, when it lies in the current sink. */
+static void
+pco_conf_record(pco_conf_t *cf, const config_setting_t *e, u_char *field, size_t size)
+{
+    struct pco_conf_sink_s  *k = cf->sink;
+    pco_conf_msrc_t         *r;
+
+    if (k == NULL || field < k->base || field >= k->base + k->size) {
+        return;
+    }
+    r = pco_palloc(cf->pool, sizeof(pco_conf_msrc_t));
+    if (r == NULL) {
+        return;                          /* only a message's line is lost */
+    }
+    r->off = (size_t) (field - k->base);
+    r->size = size;
+    pco_conf_src_set(cf, &r->src, e);
+    r->next = *k->head;
+    *k->head = r;
+}
+
+/* Parses the members of group cs into the struct at base. A member that fails keeps its
+ * default; when it is optional the group stays usable (PCO_DECLINED), so that the module's
+ * checks of the other members run too. A required member missing or failed leaves nothing
+ * to check (its default is no value): PCO_ERROR. */
 static int
 pco_conf_parse_group(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
                      u_char *base)
@@ -489,7 +513,7 @@ pco_conf_parse_group(pco_conf_t *cf, const pco_setting_t *s, const config_settin
     const char              *name, *best;
     size_t                   bestd;
     unsigned                 errors = cf->errors;
-    int                      i, n;
+    int                      i, n, rc = PCO_OK;
 
     if (config_setting_type(cs) != CONFIG_TYPE_GROUP) {
         return pco_conf_bad_type(cf, s, cs);
@@ -511,24 +535,45 @@ pco_conf_parse_group(pco_conf_t *cf, const pco_setting_t *s, const config_settin
         }
         if (found == NULL) {
             pco_conf_unknown(cf, e, best);
+            rc = (rc == PCO_OK) ? PCO_DECLINED : rc;
             continue;
         }
-        (void) pco_conf_parse_value(cf, found, e, base + found->offset);
+        switch (pco_conf_parse_value(cf, found, e, base + found->offset)) {
+        case PCO_OK:
+        case PCO_DECLINED:
+            pco_conf_record(cf, e, base + found->offset, pco_conf_setting_size(found));
+            break;
+        default:
+            /* a list or group may be half-filled: back to what it was when not written */
+            memset(base + found->offset, 0, pco_conf_setting_size(found));
+            pco_conf_fill_default(cf, found, base + found->offset);
+            if (found->flags & PCO_CONF_REQUIRED) {
+                rc = PCO_ERROR;
+            } else if (rc == PCO_OK) {
+                rc = PCO_DECLINED;
+            }
+            break;
+        }
     }
     for (m = s->sub; m != NULL && m->name != NULL; m++) {
         if ((m->flags & PCO_CONF_REQUIRED) && config_setting_get_member(cs, m->name) == NULL) {
             pco_conf_error(cf, cs, "missing \"%s\"", m->name);
+            rc = PCO_ERROR;
         }
     }
-    return cf->errors == errors ? PCO_OK : PCO_ERROR;
+    if (rc == PCO_OK && cf->errors != errors) {
+        rc = PCO_DECLINED;               /* a member's own member failed */
+    }
+    return rc;
 }
 
 static int
 pco_conf_parse_list(pco_conf_t *cf, const pco_setting_t *s, const config_setting_t *cs,
                     pco_conf_list_t *l)
 {
-    int                      type = config_setting_type(cs), n, i, rc = PCO_OK;
+    int                      type = config_setting_type(cs), n, i, rc = PCO_OK, erc;
     const config_setting_t  *e;
+    struct pco_conf_sink_s   sink, *saved = cf->sink;
 
     if (type == CONFIG_TYPE_GROUP) {
         n = 1;
@@ -540,7 +585,8 @@ pco_conf_parse_list(pco_conf_t *cf, const pco_setting_t *s, const config_setting
     l->n = 0;
     l->elts = pco_pcalloc(cf->pool, s->elt_size * (size_t) (n ? n : 1));
     l->src = pco_pcalloc(cf->pool, sizeof(pco_conf_src_t) * (size_t) (n ? n : 1));
-    if (l->elts == NULL || l->src == NULL) {
+    l->msrc = pco_pcalloc(cf->pool, sizeof(pco_conf_msrc_t *) * (size_t) (n ? n : 1));
+    if (l->elts == NULL || l->src == NULL || l->msrc == NULL) {
         pco_conf_error(cf, cs, "out of memory");
         return PCO_ERROR;
     }
@@ -551,10 +597,17 @@ pco_conf_parse_list(pco_conf_t *cf, const pco_setting_t *s, const config_setting
             continue;
         }
         pco_conf_src_set(cf, &l->src[l->n], e);
-        if (pco_conf_parse_group(cf, s, e, (u_char *) l->elts + l->n * s->elt_size)
-            != PCO_OK)
-        {
+        /* the element's members are recorded beside the element, not in the module conf */
+        sink.base = (u_char *) l->elts + l->n * s->elt_size;
+        sink.size = s->elt_size;
+        sink.head = &l->msrc[l->n];
+        cf->sink = saved ? &sink : NULL;
+        erc = pco_conf_parse_group(cf, s, e, sink.base);
+        cf->sink = saved;
+        if (erc == PCO_ERROR) {
             rc = PCO_ERROR;
+        } else if (erc == PCO_DECLINED && rc == PCO_OK) {
+            rc = PCO_DECLINED;
         }
         l->n++;
     }
@@ -622,10 +675,11 @@ pco_conf_parse_value(pco_conf_t *cf, const pco_setting_t *s, const config_settin
 void
 pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field)
 {
-    config_t           c;
-    config_setting_t  *cs;
-    char              *text;
-    size_t             l;
+    config_t                 c;
+    config_setting_t        *cs;
+    char                    *text;
+    size_t                   l;
+    struct pco_conf_sink_s  *saved = cf->sink;
 
     if (s->type == PCO_CONF_GROUP) {
         pco_conf_fill_members(cf, s->sub, field);
@@ -639,6 +693,7 @@ pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field)
         cf->errors++;
         return;
     }
+    cf->sink = NULL;                     /* a default is written nowhere */
     snprintf(text, l, "%s = %s;", s->name, s->def);
     config_init(&c);
     config_set_options(&c, config_get_options(&c) & ~CONFIG_OPTION_AUTOCONVERT);
@@ -653,6 +708,7 @@ pco_conf_fill_default(pco_conf_t *cf, const pco_setting_t *s, void *field)
     }
     config_destroy(&c);
     free(text);
+    cf->sink = saved;
 }
 
 void

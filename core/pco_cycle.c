@@ -117,19 +117,20 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     cycle->core = ccf;
 
     if (geteuid() == 0 && ccf->user.len > 0 && getpwnam((char *) ccf->user.data) == NULL) {
-        pco_conf_error_src(cf, pco_conf_src_of(ccf, "user"), "unknown user \"%s\"",
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, user), "unknown user \"%s\"",
                            (char *) ccf->user.data);
     }
 
 #ifndef PCO_DEBUG
     if (pco_core_log_level(ccf->error_log.level) == PCO_LOG_DEBUG) {
-        pco_conf_error_src(cf, pco_conf_src_of(ccf, "error_log"),
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.level),
                            "level \"debug\" needs a build configured with --with-debug");
     }
 #endif
 
     if (ccf->error_log.path.len == 0) {
-        pco_conf_error_src(cf, pco_conf_src_of(ccf, "error_log"), "empty error_log path");
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.path),
+                           "empty error_log path");
     }
 
     if (pco_conn_freed_add(cf, cycle, &pco_core_module, pco_listen_conn_freed) != PCO_OK) {

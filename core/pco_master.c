@@ -461,7 +461,7 @@ pco_master_start(pco_cycle_t *cycle)
     pco_log = cycle->log;
     pco_raise_nofile(cycle);        /* after the log is open: its warnings belong there */
 
-    if (geteuid() != 0 && pco_conf_is_set(cycle->core, "user")) {
+    if (geteuid() != 0 && PCO_CONF_IS_SET(cycle->core, pco_core_conf_t, user)) {
         pco_plog(PCO_LOG_NOTICE, 0, "user is ignored: not running as root");
     }
 

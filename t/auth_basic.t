@@ -287,7 +287,7 @@ $p->stop;
     my $cl = $q->line_of(qr/auth_basic = \{ realm = "admin/);
     my $cf = $q->conf_file;
     is($rc, 1, '-t: a malformed users file fails');
-    like($out, qr/^\Q$f\E:3: malformed line: no ":" between the user name and the hash \(users file of servers\[0\]\.routes\[0\]\.auth_basic at \Q$cf\E:$cl\)$/m,
+    like($out, qr/^\Q$f\E:3: malformed line: no ":" between the user name and the hash \(users file of servers\[0\]\.routes\[0\]\.auth_basic\.users at \Q$cf\E:$cl\)$/m,
          '-t: no colon: USERSFILE:LINE and the line of the setting');
     like($out, qr/^\Q$f\E:4: empty user name/m, '-t: empty user name');
     like($out, qr/^\Q$f\E:5: user "plain": unknown password hash format \(plain-text passwords are not accepted/m,
@@ -324,7 +324,7 @@ $p->stop;
     unlink($q->prefix . '/conf/htpasswd');
     ($rc, $out) = $q->run_t('-t');
     is($rc, 1, '-t: a missing users file fails');
-    like($out, qr/^\Q$cf\E:$cl: servers\[0\]\.routes\[0\]\.auth_basic: cannot open users file "\Q$f\E": No such file or directory$/m,
+    like($out, qr/^\Q$cf\E:$cl: servers\[0\]\.routes\[0\]\.auth_basic\.users: cannot open users file "\Q$f\E": No such file or directory$/m,
          '-t: missing file named at the line of the setting');
 
     # an empty users file is only a warning; a control character in the realm an error
@@ -338,7 +338,7 @@ $p->stop;
     ($rc, $out) = $q->run_t('-t');
     my $ol = $q->line_of(qr/realm = "a\\tb"/);
     is($rc, 1, '-t: a control character in the realm fails');
-    like($out, qr/^\Q$cf\E:$ol: servers\[0\]\.routes\[1\]\.auth_basic: realm contains a control character$/m,
+    like($out, qr/^\Q$cf\E:$ol: servers\[0\]\.routes\[1\]\.auth_basic\.realm: realm contains a control character$/m,
          '-t: realm error at its line');
 
     # realm and users are required

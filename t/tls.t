@@ -342,7 +342,8 @@ EOF2
     my $l6 = $t->line_of(qr{NOPE-NOTHING});
     like($o, qr{\Q$f\E:$l5: warning: .*"AES128-GCM-SHA256" without forward secrecy},
          '-t: non-ECDHE cipher warned, FILE:LINE');
-    like($o, qr{\Q$f\E:$l5: .*tls\.verify_client needs tls\.client_ca}, '-t: verify_client without client_ca');
+    my $l7 = $t->line_of(qr{verify_client = "on"});
+    like($o, qr{\Q$f\E:$l7: .*tls\.verify_client needs tls\.client_ca}, '-t: verify_client without client_ca');
     like($o, qr{\Q$f\E:$l6: .*tls\.ciphers "NOPE-NOTHING"}, '-t: unknown cipher list, FILE:LINE');
 
     $t->write_conf(<<"EOF2");

@@ -180,7 +180,7 @@ pco_access_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         used++;
         for (k = 0; k + 1 < ac->access.n; k++) {
             if (ac->access.rules[k].all) {
-                pco_conf_warn_src(cf, pco_conf_src_of(ac, "access"),
+                pco_conf_warn_src(cf, PCO_CONF_SRC(ac, pco_access_conf_t, access),
                                   "rule %zu can never match: rule %zu (\"%s all\") matches "
                                   "every client", k + 2, k + 1,
                                   ac->access.rules[k].allow ? "allow" : "deny");

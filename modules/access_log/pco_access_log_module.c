@@ -198,7 +198,7 @@ pco_access_log_set_above(const pco_conf_node_t *node)
     for (depth = 0; node != NULL && depth < 16; node = node->inherit, depth++) {
         const void *c = node->confs[pco_access_log_module.index];
 
-        if (c != NULL && pco_conf_is_set(c, "access_log")) {
+        if (c != NULL && PCO_CONF_IS_SET(c, pco_access_log_conf_t, log)) {
             return true;
         }
     }
@@ -236,7 +236,7 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
     if (format.len == 0) {
         format = def_format;
     }
-    src = pco_conf_src_of(alc, "access_log");
+    src = PCO_CONF_SRC(alc, pco_access_log_conf_t, log.format);   /* only for the format */
     log = pco_pcalloc(cf->pool, sizeof(pco_access_log_log_t));
     if (log == NULL) {
         return PCO_ERROR;
@@ -280,14 +280,14 @@ pco_access_log_own(const pco_access_log_conf_t *alc, const pco_access_log_conf_t
 {
     const pco_conf_src_t  *a, *b;
 
-    if (!pco_conf_is_set(alc, "access_log")) {
+    if (!PCO_CONF_IS_SET(alc, pco_access_log_conf_t, log)) {
         return false;
     }
-    if (!pco_conf_is_set(from, "access_log")) {
+    if (!PCO_CONF_IS_SET(from, pco_access_log_conf_t, log)) {
         return true;
     }
-    a = pco_conf_src_of(alc, "access_log");
-    b = pco_conf_src_of(from, "access_log");
+    a = PCO_CONF_SRC(alc, pco_access_log_conf_t, log);
+    b = PCO_CONF_SRC(from, pco_access_log_conf_t, log);
     return a == NULL || b == NULL || a->line != b->line || a->file == NULL || b->file == NULL
            || strcmp(a->file, b->file) != 0;
 }

@@ -262,18 +262,20 @@ pco_auth_basic_route(pco_conf_t *cf, pco_auth_basic_main_t *am, pco_http_route_t
     const pco_conf_src_t   *src;
     size_t                  i;
 
-    if (ac == NULL || !pco_conf_is_set(ac, "auth_basic")) {
+    if (ac == NULL || !PCO_CONF_IS_SET(ac, pco_auth_basic_conf_t, ab)) {
         return PCO_OK;
     }
-    src = pco_conf_src_of(ac, "auth_basic");
+    src = PCO_CONF_SRC(ac, pco_auth_basic_conf_t, ab);
     for (i = 0; i < ac->ab.realm.len; i++) {
         if (ac->ab.realm.data[i] < 0x20 || ac->ab.realm.data[i] == 0x7f) {
-            pco_conf_error_src(cf, src, "realm contains a control character");
+            pco_conf_error_src(cf, PCO_CONF_SRC(ac, pco_auth_basic_conf_t, ab.realm),
+                               "realm contains a control character");
             return PCO_ERROR;
         }
     }
     if (ac->ab.users.len == 0) {
-        pco_conf_error_src(cf, src, "users must name an htpasswd file");
+        pco_conf_error_src(cf, PCO_CONF_SRC(ac, pco_auth_basic_conf_t, ab.users),
+                           "users must name an htpasswd file");
         return PCO_ERROR;
     }
     ac->challenge.data = pco_pnalloc(cf->pool, 2 * ac->ab.realm.len + 16);
@@ -282,7 +284,8 @@ pco_auth_basic_route(pco_conf_t *cf, pco_auth_basic_main_t *am, pco_http_route_t
     }
     ac->challenge.len = pco_auth_basic_challenge(ac->challenge.data, ac->ab.realm.data,
                                                  ac->ab.realm.len);
-    ac->file = pco_auth_basic_load(cf, am, &ac->ab.users, src);
+    ac->file = pco_auth_basic_load(cf, am, &ac->ab.users,
+                                   PCO_CONF_SRC(ac, pco_auth_basic_conf_t, ab.users));
     if (ac->file == NULL) {
         return PCO_ERROR;
     }

@@ -370,8 +370,8 @@ pco_conn_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_conn_limit_conf_t *
     geom->nprocs = (uint32_t) (3 * workers + 2);
     geom->nheld = (uint32_t) pco_max(16, pco_min(cycle->core->worker_connections, 1 << 20));
     for (i = 0; i < top->limits.n; i++) {
-        const pco_conf_src_t *src = top->limits.src ? &top->limits.src[i]
-                                                    : pco_conf_src_of(top, "conn_limits");
+        const pco_conf_src_t *src = top->limits.src
+            ? &top->limits.src[i] : PCO_CONF_SRC(top, pco_conn_limit_conf_t, limits);
         size_t  len = z[i].name.len;
 
         if (!pco_limit_name_valid(&z[i].name)) {
@@ -426,17 +426,19 @@ pco_conn_limit_check_node(pco_conf_t *cf, pco_conn_limit_conf_t *top, pco_conf_n
     if (depth > 16) {
         return PCO_OK;
     }
-    if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "conn_limit")
+    if (c != NULL && (node->scope & PCO_SCOPE_HSR) && PCO_CONF_IS_SET(c, pco_conn_limit_conf_t, use)
         && c->use.len > 0 && pco_conn_limit_find(top, &c->use) == NULL)
     {
         hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_conn_limit_zone_t));
         if (hint != NULL) {
-            pco_conf_error_src(cf, pco_conf_src_of(c, "conn_limit"), "no connection limit "
+            pco_conf_error_src(cf, PCO_CONF_SRC(c, pco_conn_limit_conf_t, use),
+                               "no connection limit "
                                "named \"%s\" (did you mean \"%s\"?)", (char *) c->use.data,
                                hint);
         } else {
-            pco_conf_error_src(cf, pco_conf_src_of(c, "conn_limit"), "no connection limit "
+            pco_conf_error_src(cf, PCO_CONF_SRC(c, pco_conn_limit_conf_t, use),
+                               "no connection limit "
                                "named \"%s\" in conn_limits", (char *) c->use.data);
         }
         rc = PCO_ERROR;

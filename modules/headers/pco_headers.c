@@ -73,7 +73,7 @@ pco_headers_compile_node(pco_conf_t *cf, pco_cycle_t *cycle, pco_conf_node_t *no
     e = hc->headers.elts;
     for (i = 0; i < hc->headers.n; i++) {
         const pco_conf_src_t *src = hc->headers.src ? &hc->headers.src[i]
-                                                    : pco_conf_src_of(hc, "response_headers");
+                                                    : PCO_CONF_SRC(hc, pco_headers_conf_t, headers);
 
         if (e[i].tpl != NULL) {
             continue;

@@ -140,6 +140,20 @@ pco_health_check_printable(const pco_str_t *s, bool space_ok)
     return true;
 }
 
+/* Where member off of hu's health_check group was written (the upstream module's conf
+ * struct is private to it: the group's place in it is found from the pointer). */
+static const pco_conf_src_t *
+pco_health_check_src(pco_health_check_up_t *hu, size_t off, size_t size)
+{
+    const void  *uc = pco_conf_get(hu->u->node, &pco_upstream_module);
+
+    return pco_conf_src_at(uc, (size_t) ((const u_char *) hu->hc - (const u_char *) uc) + off,
+                           size);
+}
+#define PCO_HEALTH_SRC(hu, m)                                                              \
+    pco_health_check_src(hu, offsetof(pco_upstream_health_conf_t, m),                      \
+                         PCO_CONF_MEMBER_SIZE(pco_upstream_health_conf_t, m))
+
 /* Checks one upstream's health_check; PCO_ERROR after reporting. */
 static int
 pco_health_check_validate(pco_conf_t *cf, pco_health_check_up_t *hu)
@@ -148,24 +162,27 @@ pco_health_check_validate(pco_conf_t *cf, pco_health_check_up_t *hu)
     const char            *err;
     int                    rc = PCO_OK;
 
-    src = pco_conf_src_of(pco_conf_get(hu->u->node, &pco_upstream_module), "health_check");
+    src = pco_health_check_src(hu, 0, sizeof(pco_upstream_health_conf_t));
     if (pco_health_check_parse_status((const char *) hu->hc->status.data, &hu->status, &err)
         != PCO_OK)
     {
-        pco_conf_error_src(cf, src, "health_check.status: invalid \"%s\": %s",
+        pco_conf_error_src(cf, PCO_HEALTH_SRC(hu, status),
+                           "health_check.status: invalid \"%s\": %s",
                            (const char *) hu->hc->status.data, err);
         rc = PCO_ERROR;
     }
     if (hu->hc->path.len == 0 || hu->hc->path.data[0] != '/'
         || !pco_health_check_printable(&hu->hc->path, false))
     {
-        pco_conf_error_src(cf, src, "health_check.path: \"%s\" must start with \"/\" and "
+        pco_conf_error_src(cf, PCO_HEALTH_SRC(hu, path),
+                           "health_check.path: \"%s\" must start with \"/\" and "
                            "contain no spaces or control characters",
                            (const char *) hu->hc->path.data);
         rc = PCO_ERROR;
     }
     if (!pco_health_check_printable(&hu->hc->host, false)) {
-        pco_conf_error_src(cf, src, "health_check.host: spaces or control characters in "
+        pco_conf_error_src(cf, PCO_HEALTH_SRC(hu, host),
+                           "health_check.host: spaces or control characters in "
                            "\"%s\"", (const char *) hu->hc->host.data);
         rc = PCO_ERROR;
     }

@@ -229,19 +229,20 @@ pco_http_build_route(pco_conf_t *cf, pco_http_server_t *s, pco_conf_node_t *node
     if (rt->path.len && rt->path.data[0] != '/'
         && !(rt->path.len == 1 && rt->path.data[0] == '*'))
     {
-        pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+        pco_conf_error_src(cf, PCO_CONF_SRC(hc, pco_http_conf_t, match.path),
                            "match.path \"%.*s\" must start with \"/\"", (int) rt->path.len,
                            (const char *) rt->path.data);
         rc = PCO_ERROR;
     }
     if (rt->path_prefix.len && rt->path_prefix.data[0] != '/') {
-        pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+        pco_conf_error_src(cf, PCO_CONF_SRC(hc, pco_http_conf_t, match.path_prefix),
                            "match.path_prefix \"%.*s\" must start with \"/\"",
                            (int) rt->path_prefix.len, (const char *) rt->path_prefix.data);
         rc = PCO_ERROR;
     }
     if (hc->match.path_regex.len) {
-        rt->path_regex = pco_http_regex(cf, pco_conf_src_of(hc, "match"), &hc->match.path_regex,
+        rt->path_regex = pco_http_regex(cf, PCO_CONF_SRC(hc, pco_http_conf_t, match.path_regex),
+                                        &hc->match.path_regex,
                                         false, &rt->regex_captures);
         if (rt->path_regex == NULL) {
             rc = PCO_ERROR;
@@ -252,7 +253,7 @@ pco_http_build_route(pco_conf_t *cf, pco_http_server_t *s, pco_conf_node_t *node
         unsigned   bit = pco_http_method_bit(m->data, m->len);
 
         if (bit == PCO_HTTP_OTHER) {
-            pco_conf_error_src(cf, pco_conf_src_of(hc, "match"),
+            pco_conf_error_src(cf, PCO_CONF_SRC(hc, pco_http_conf_t, match.methods),
                                "unknown method \"%s\" in match.methods", (char *) m->data);
             rc = PCO_ERROR;
         }
@@ -309,7 +310,7 @@ pco_http_addr_names(pco_conf_t *cf, pco_http_addr_t *a, pco_http_server_t *s,
                 return PCO_ERROR;
             }
             re->server = s;
-            re->re = pco_http_regex(cf, pco_conf_src_of(hc, "names"), &t, true, NULL);
+            re->re = pco_http_regex(cf, PCO_CONF_SRC(hc, pco_http_conf_t, names), &t, true, NULL);
             if (re->re == NULL) {
                 return PCO_ERROR;
             }

@@ -24,6 +24,12 @@
 static int pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_proxy_handler(pco_http_request_t *r);
 
+/* Where member m of the proxy group was written, for messages. */
+#define PCO_PROXY_SRC(pcf, m)  PCO_CONF_SRC(pcf, pco_proxy_route_conf_t, spec.m)
+/* Where member m of set_headers[i] was written (the element's line when not written). */
+#define PCO_PROXY_HDR_SRC(pcf, i, m)                                                       \
+    PCO_CONF_ELT_SRC(&(pcf)->spec.set_headers, i, pco_proxy_header_t, m)
+
 static const pco_setting_t pco_proxy_header_members[] = {
     { .name = "name", .type = PCO_CONF_STRING, .offset = offsetof(pco_proxy_header_t, name),
       .flags = PCO_CONF_REQUIRED, .help = "header name" },
@@ -171,8 +177,7 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
 /* ---- configuration ---- */
 
 static int
-pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf,
-                          const pco_conf_src_t *src)
+pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf)
 {
     pco_proxy_header_t  *sh = pcf->spec.set_headers.elts;
     size_t               i, j;
@@ -185,28 +190,27 @@ pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_co
         return PCO_ERROR;
     }
     for (i = 0; i < pcf->spec.set_headers.n; i++) {
-        const pco_conf_src_t *hs = pcf->spec.set_headers.src ? &pcf->spec.set_headers.src[i]
-                                                             : src;
-
         for (j = 0; j < sh[i].name.len; j++) {
             u_char ch = sh[i].name.data[j];
 
             if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
                   || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
             {
-                pco_conf_error_src(cf, hs, "invalid header name \"%s\"",
+                pco_conf_error_src(cf, PCO_PROXY_HDR_SRC(pcf, i, name),
+                                   "invalid header name \"%s\"",
                                    (const char *) sh[i].name.data);
                 return PCO_ERROR;
             }
         }
         if (sh[i].name.len == 0) {
-            pco_conf_error_src(cf, hs, "empty header name");
+            pco_conf_error_src(cf, PCO_PROXY_HDR_SRC(pcf, i, name), "empty header name");
             return PCO_ERROR;
         }
         if (sh[i].value.len == 0) {
             continue;
         }
-        pcf->header_tpls[i] = pco_http_template_compile(cf, cycle, &sh[i].value, hs);
+        pcf->header_tpls[i] = pco_http_template_compile(cf, cycle, &sh[i].value,
+                                                        PCO_PROXY_HDR_SRC(pcf, i, value));
         if (pcf->header_tpls[i] == NULL) {
             return PCO_ERROR;
         }
@@ -227,43 +231,47 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_proxy_route_conf_t  *pcf = pco_conf_get(rt->node, &pco_proxy_module);
         const pco_conf_src_t    *src;
 
-        if (pcf == NULL || !pco_conf_is_set(pcf, "proxy")) {
+        if (pcf == NULL || !PCO_CONF_IS_SET(pcf, pco_proxy_route_conf_t, spec)) {
             continue;
         }
-        src = pco_conf_src_of(pcf, "proxy");
+        src = PCO_CONF_SRC(pcf, pco_proxy_route_conf_t, spec);
         pcf->upstream = pco_upstream_find(cycle, &pcf->spec.upstream);
         if (pcf->upstream == NULL) {
             const char *hint = pco_upstream_suggest(cycle,
                                                     (const char *) pcf->spec.upstream.data);
 
             if (hint != NULL) {
-                pco_conf_error_src(cf, src, "no upstream named \"%s\" (did you mean \"%s\"?)",
+                pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, upstream),
+                                   "no upstream named \"%s\" (did you mean \"%s\"?)",
                                    (const char *) pcf->spec.upstream.data, hint);
             } else {
-                pco_conf_error_src(cf, src, "no upstream named \"%s\"",
+                pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, upstream), "no upstream named \"%s\"",
                                    (const char *) pcf->spec.upstream.data);
             }
             rc = PCO_ERROR;
             continue;
         }
         if (pcf->spec.strip_prefix && rt->path_prefix.len == 0) {
-            pco_conf_error_src(cf, src, "strip_prefix needs a path_prefix match");
+            pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, strip_prefix),
+                               "strip_prefix needs a path_prefix match");
             rc = PCO_ERROR;
             continue;
         }
         if (pcf->spec.rewrite.len > 0) {
             if (pcf->spec.rewrite.data[0] != '/' && pcf->spec.rewrite.data[0] != '$') {
-                pco_conf_error_src(cf, src, "rewrite must start with \"/\"");
+                pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, rewrite),
+                                   "rewrite must start with \"/\"");
                 rc = PCO_ERROR;
                 continue;
             }
-            pcf->rewrite_tpl = pco_http_template_compile(cf, cycle, &pcf->spec.rewrite, src);
+            pcf->rewrite_tpl = pco_http_template_compile(cf, cycle, &pcf->spec.rewrite,
+                                                         PCO_PROXY_SRC(pcf, rewrite));
             if (pcf->rewrite_tpl == NULL) {
                 rc = PCO_ERROR;
                 continue;
             }
         }
-        if (pco_proxy_compile_headers(cf, cycle, pcf, src) != PCO_OK) {
+        if (pco_proxy_compile_headers(cf, cycle, pcf) != PCO_OK) {
             rc = PCO_ERROR;
             continue;
         }

@@ -179,8 +179,8 @@ pco_rate_limit_zones(pco_conf_t *cf, pco_cycle_t *cycle, pco_rate_limit_conf_t *
     int                     rc = PCO_OK;
 
     for (i = 0; i < top->limits.n; i++) {
-        const pco_conf_src_t *src = top->limits.src ? &top->limits.src[i]
-                                                    : pco_conf_src_of(top, "rate_limits");
+        const pco_conf_src_t *src = top->limits.src
+            ? &top->limits.src[i] : PCO_CONF_SRC(top, pco_rate_limit_conf_t, limits);
 
         if (!pco_limit_name_valid(&z[i].name)) {
             pco_conf_error_src(cf, src, "invalid rate limit name \"%s\" (1..64 of "
@@ -254,16 +254,18 @@ pco_rate_limit_check_node(pco_conf_t *cf, pco_rate_limit_conf_t *top, pco_conf_n
     if (depth > 16) {
         return PCO_OK;
     }
-    if (c != NULL && (node->scope & PCO_SCOPE_HSR) && pco_conf_is_set(c, "rate_limit")
+    if (c != NULL && (node->scope & PCO_SCOPE_HSR) && PCO_CONF_IS_SET(c, pco_rate_limit_conf_t, use)
         && c->use.len > 0 && pco_rate_limit_find(top, &c->use) == NULL)
     {
         hint = pco_conf_suggest_str((const char *) c->use.data, top->limits.elts, top->limits.n,
                                  sizeof(pco_rate_limit_zone_t));
         if (hint != NULL) {
-            pco_conf_error_src(cf, pco_conf_src_of(c, "rate_limit"), "no rate limit named "
+            pco_conf_error_src(cf, PCO_CONF_SRC(c, pco_rate_limit_conf_t, use),
+                               "no rate limit named "
                                "\"%s\" (did you mean \"%s\"?)", (char *) c->use.data, hint);
         } else {
-            pco_conf_error_src(cf, pco_conf_src_of(c, "rate_limit"), "no rate limit named "
+            pco_conf_error_src(cf, PCO_CONF_SRC(c, pco_rate_limit_conf_t, use),
+                               "no rate limit named "
                                "\"%s\" in rate_limits", (char *) c->use.data);
         }
         rc = PCO_ERROR;

@@ -95,7 +95,7 @@ pco_realip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return PCO_OK;                       /* no http { }: nothing to trust */
     }
     if (!pco_str_is_token(rc->real_ip.header.data, rc->real_ip.header.len)) {
-        src = *pco_conf_src_of(rc, "real_ip");
+        src = *PCO_CONF_SRC(rc, pco_realip_conf_t, real_ip.header);
         src.path = "http.real_ip.header";
         pco_conf_error_src(cf, &src, "\"%.*s\" is not a valid header name",
                            (int) rc->real_ip.header.len,

@@ -26,6 +26,9 @@ typedef struct {
     bool                    location_literal;
 } pco_return_route_conf_t;
 
+/* Where member m of the return group was written, for messages. */
+#define PCO_RETURN_SRC(rcf, m)  PCO_CONF_SRC(rcf, pco_return_route_conf_t, ret.m)
+
 static int pco_return_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_return_handler(pco_http_request_t *r);
 
@@ -74,17 +77,18 @@ pco_return_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_return_route_conf_t  *rcf = pco_conf_get(rt->node, &pco_return_module);
         const pco_conf_src_t     *src;
 
-        if (rcf == NULL || !pco_conf_is_set(rcf, "return")) {
+        if (rcf == NULL || !PCO_CONF_IS_SET(rcf, pco_return_route_conf_t, ret)) {
             continue;
         }
-        src = pco_conf_src_of(rcf, "return");
+        src = PCO_CONF_SRC(rcf, pco_return_route_conf_t, ret);
         if (rcf->ret.status < 100 || rcf->ret.status > 599) {
-            pco_conf_error_src(cf, src, "status must be within 100..599");
+            pco_conf_error_src(cf, PCO_RETURN_SRC(rcf, status), "status must be within 100..599");
             rc = PCO_ERROR;
             continue;
         }
         if (rcf->ret.body.len > 0) {
-            rcf->body_tpl = pco_http_template_compile(cf, cycle, &rcf->ret.body, src);
+            rcf->body_tpl = pco_http_template_compile(cf, cycle, &rcf->ret.body,
+                                                      PCO_RETURN_SRC(rcf, body));
             if (rcf->body_tpl == NULL) {
                 rc = PCO_ERROR;
                 continue;
@@ -94,18 +98,22 @@ pco_return_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         if (rcf->ret.location.len == 0 && rcf->ret.status >= 300 && rcf->ret.status <= 399
             && rcf->ret.status != 304)
         {
-            pco_conf_warn_src(cf, src, "a %d redirect without a location: clients get no "
+            pco_conf_warn_src(cf, PCO_RETURN_SRC(rcf, status),
+                              "a %d redirect without a location: clients get no "
                               "Location header", (int) rcf->ret.status);
         }
         if (rcf->ret.location.len > 0) {
             if (rcf->ret.location.data[0] == '$') {
-                pco_conf_warn_src(cf, src, "location starts with a variable: an open "
+                pco_conf_warn_src(cf, PCO_RETURN_SRC(rcf, location),
+                                  "location starts with a variable: an open "
                                   "redirect if a client controls it");
             }
             if (rcf->ret.status < 300 || rcf->ret.status > 399) {
-                pco_conf_warn_src(cf, src, "location is sent only with a 3xx status");
+                pco_conf_warn_src(cf, PCO_RETURN_SRC(rcf, location),
+                                  "location is sent only with a 3xx status");
             }
-            rcf->location_tpl = pco_http_template_compile(cf, cycle, &rcf->ret.location, src);
+            rcf->location_tpl = pco_http_template_compile(cf, cycle, &rcf->ret.location,
+                                                          PCO_RETURN_SRC(rcf, location));
             if (rcf->location_tpl == NULL) {
                 rc = PCO_ERROR;
                 continue;

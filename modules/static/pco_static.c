@@ -152,11 +152,11 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         const pco_conf_src_t     *src;
         struct stat               st;
 
-        if (scf == NULL || !pco_conf_is_set(scf, "static")) {
+        if (scf == NULL || !PCO_CONF_IS_SET(scf, pco_static_route_conf_t, st)) {
             continue;
         }
         any = true;
-        src = pco_conf_src_of(scf, "static");
+        src = PCO_CONF_SRC(scf, pco_static_route_conf_t, st);
         if (first == NULL) {
             first = src;
         }
@@ -167,17 +167,20 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             continue;
         }
         if (stat(scf->root_path, &st) != 0) {
-            pco_conf_error_src(cf, src, "root \"%s\": %s", scf->root_path, strerror(errno));
+            pco_conf_error_src(cf, PCO_CONF_SRC(scf, pco_static_route_conf_t, st.root),
+                               "root \"%s\": %s", scf->root_path, strerror(errno));
             rc = PCO_ERROR;
         } else if (!S_ISDIR(st.st_mode)) {
-            pco_conf_error_src(cf, src, "root \"%s\" is not a directory", scf->root_path);
+            pco_conf_error_src(cf, PCO_CONF_SRC(scf, pco_static_route_conf_t, st.root),
+                               "root \"%s\" is not a directory", scf->root_path);
             rc = PCO_ERROR;
         }
         if (scf->st.index.len > 0
             && (memchr(scf->st.index.data, '/', scf->st.index.len) != NULL
                 || scf->st.index.data[0] == '.'))
         {
-            pco_conf_error_src(cf, src, "index must be a file name (no '/', no leading '.')");
+            pco_conf_error_src(cf, PCO_CONF_SRC(scf, pco_static_route_conf_t, st.index),
+                               "index must be a file name (no '/', no leading '.')");
             rc = PCO_ERROR;
         }
         if (pco_http_route_set_action(cf, routes[i], "static", pco_static_handler, src)

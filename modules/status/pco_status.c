@@ -324,9 +324,9 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     for (i = 0; i < n; i++) {
         pco_status_conf_t  *scf = pco_conf_get(routes[i]->node, &pco_status_module);
 
-        if (scf != NULL && pco_conf_is_set(scf, "status")
+        if (scf != NULL && PCO_CONF_IS_SET(scf, pco_status_conf_t, format)
             && pco_http_route_set_action(cf, routes[i], "status", pco_status_handler,
-                                         pco_conf_src_of(scf, "status")) != PCO_OK)
+                                         PCO_CONF_SRC(scf, pco_status_conf_t, format)) != PCO_OK)
         {
             rc = PCO_ERROR;
         }

@@ -28,6 +28,7 @@ static int pco_tls_check(pco_http_request_t *r);
 static const char *const pco_tls_verify_values[] = { "off", "optional", "on", NULL };
 
 #define PCO_TO(f)  offsetof(pco_tls_opts_t, f)
+#define PCO_TLS_SRC(tcf, f)  PCO_CONF_SRC(tcf, pco_tls_conf_t, tls.f)   /* for errors */
 
 static const pco_setting_t pco_tls_members[] = {
     { .name = "certificate", .type = PCO_CONF_STRLIST, .offset = PCO_TO(certificate),
@@ -234,7 +235,8 @@ pco_tls_load_pairs(pco_conf_t *cf, pco_tls_conf_t *tcf, SSL_CTX *ctx,
         return PCO_ERROR;
     }
     if (tcf->tls.key.n != tcf->tls.certificate.n) {
-        pco_conf_error_src(cf, src, "tls.key needs one key per certificate (%zu, %zu given)",
+        pco_conf_error_src(cf, PCO_TLS_SRC(tcf, key),
+                           "tls.key needs one key per certificate (%zu, %zu given)",
                            tcf->tls.certificate.n, tcf->tls.key.n);
         return PCO_ERROR;
     }
@@ -245,14 +247,17 @@ pco_tls_load_pairs(pco_conf_t *cf, pco_tls_conf_t *tcf, SSL_CTX *ctx,
             return PCO_ERROR;
         }
         if (access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
-            pco_conf_error_src(cf, src, "tls.%s \"%s\": %s",
+            pco_conf_error_src(cf, access(cert, R_OK) != 0 ? PCO_TLS_SRC(tcf, certificate)
+                                                            : PCO_TLS_SRC(tcf, key),
+                               "tls.%s \"%s\": %s",
                                access(cert, R_OK) != 0 ? "certificate" : "key",
                                access(cert, R_OK) != 0 ? cert : key, strerror(errno));
             rc = PCO_ERROR;
             continue;
         }
         if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-            pco_conf_error_src(cf, src, "tls.certificate \"%s\": %s", cert, pco_tls_errstr());
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, certificate),
+                               "tls.certificate \"%s\": %s", cert, pco_tls_errstr());
             rc = PCO_ERROR;
             continue;
         }
@@ -260,19 +265,21 @@ pco_tls_load_pairs(pco_conf_t *cf, pco_tls_conf_t *tcf, SSL_CTX *ctx,
             /* the message names the file only: key material is never logged */
             if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
                 ERR_clear_error();
-                pco_conf_error_src(cf, src, "tls.key \"%s\" does not match certificate "
+                pco_conf_error_src(cf, PCO_TLS_SRC(tcf, key),
+                                   "tls.key \"%s\" does not match certificate "
                                    "\"%s\"", key, cert);
                 rc = PCO_ERROR;
                 continue;
             }
-            pco_conf_error_src(cf, src, "tls.key \"%s\": cannot load (%s)", key,
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, key), "tls.key \"%s\": cannot load (%s)", key,
                                pco_tls_errstr());
             rc = PCO_ERROR;
             continue;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
             ERR_clear_error();
-            pco_conf_error_src(cf, src, "tls.key \"%s\" does not match certificate \"%s\"",
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, key),
+                               "tls.key \"%s\" does not match certificate \"%s\"",
                                key, cert);
             rc = PCO_ERROR;
             continue;
@@ -281,9 +288,11 @@ pco_tls_load_pairs(pco_conf_t *cf, pco_tls_conf_t *tcf, SSL_CTX *ctx,
         if (x != NULL) {
             soon = time(NULL) + PCO_TLS_EXPIRY_WARN;
             if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
-                pco_conf_warn_src(cf, src, "certificate \"%s\" has expired", cert);
+                pco_conf_warn_src(cf, PCO_TLS_SRC(tcf, certificate),
+                                  "certificate \"%s\" has expired", cert);
             } else if (X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0) {
-                pco_conf_warn_src(cf, src, "certificate \"%s\" expires within 30 days", cert);
+                pco_conf_warn_src(cf, PCO_TLS_SRC(tcf, certificate),
+                                  "certificate \"%s\" expires within 30 days", cert);
             }
         }
     }
@@ -338,7 +347,8 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_recv_max_early_data(ctx, 0);
     if (SSL_CTX_set_cipher_list(ctx, (char *) tcf->tls.ciphers.data) != 1) {
-        pco_conf_error_src(cf, src, "tls.ciphers \"%s\": %s", (char *) tcf->tls.ciphers.data,
+        pco_conf_error_src(cf, PCO_TLS_SRC(tcf, ciphers),
+                           "tls.ciphers \"%s\": %s", (char *) tcf->tls.ciphers.data,
                            pco_tls_errstr());
         rc = PCO_ERROR;
     } else {
@@ -350,23 +360,26 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
             if (SSL_CIPHER_get_kx_nid(ci) != NID_kx_ecdhe
                 && SSL_CIPHER_get_kx_nid(ci) != NID_kx_any)
             {
-                pco_conf_warn_src(cf, src, "tls.ciphers includes \"%s\" without forward "
+                pco_conf_warn_src(cf, PCO_TLS_SRC(tcf, ciphers),
+                                  "tls.ciphers includes \"%s\" without forward "
                                   "secrecy (not ECDHE)", SSL_CIPHER_get_name(ci));
                 break;
             }
         }
     }
     if (SSL_CTX_set_ciphersuites(ctx, (char *) tcf->tls.ciphersuites.data) != 1) {
-        pco_conf_error_src(cf, src, "tls.ciphersuites \"%s\": %s",
+        pco_conf_error_src(cf, PCO_TLS_SRC(tcf, ciphersuites), "tls.ciphersuites \"%s\": %s",
                            (char *) tcf->tls.ciphersuites.data, pco_tls_errstr());
         rc = PCO_ERROR;
     }
     if ((tcf->protos & 3) && strstr((char *) tcf->tls.ciphers.data, "@SECLEVEL=0") == NULL) {
-        pco_conf_error_src(cf, src, "tls.protocols TLSv1/TLSv1.1 need \"@SECLEVEL=0\" in "
+        pco_conf_error_src(cf, PCO_TLS_SRC(tcf, protocols),
+                           "tls.protocols TLSv1/TLSv1.1 need \"@SECLEVEL=0\" in "
                            "tls.ciphers");
         rc = PCO_ERROR;
     } else if (tcf->protos & 3) {
-        pco_conf_warn_src(cf, src, "tls.protocols enables TLSv1/TLSv1.1 (obsolete)");
+        pco_conf_warn_src(cf, PCO_TLS_SRC(tcf, protocols),
+                          "tls.protocols enables TLSv1/TLSv1.1 (obsolete)");
     }
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     if (strcmp((char *) tcf->tls.session_cache.data, "off") == 0) {
@@ -375,9 +388,11 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
         int64_t size;
 
         if (pco_parse_size((char *) tcf->tls.session_cache.data, &size) != PCO_OK) {
-            pco_conf_error_src(cf, src, "tls.session_cache: a size or \"off\" expected");
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, session_cache),
+                               "tls.session_cache: a size or \"off\" expected");
             rc = PCO_ERROR;
-        } else if (pco_conf_check_range(cf, src, "tls.session_cache", PCO_CONF_SIZE, size,
+        } else if (pco_conf_check_range(cf, PCO_TLS_SRC(tcf, session_cache),
+                                        "tls.session_cache", PCO_CONF_SIZE, size,
                                         PCO_CONF_ZONE_MIN, PCO_CONF_ZONE_MAX) != PCO_OK)
         {
             rc = PCO_ERROR;
@@ -410,7 +425,8 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
         }
         names = SSL_load_client_CA_file(ca);
         if (names == NULL || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-            pco_conf_error_src(cf, src, "tls.client_ca \"%s\": %s", ca, pco_tls_errstr());
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, client_ca),
+                               "tls.client_ca \"%s\": %s", ca, pco_tls_errstr());
             sk_X509_NAME_pop_free(names, X509_NAME_free);
             rc = PCO_ERROR;
         } else {
@@ -419,7 +435,8 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
     }
     if (tcf->tls.verify_client != PCO_TLS_VERIFY_OFF) {
         if (tcf->tls.client_ca.len == 0) {
-            pco_conf_error_src(cf, src, "tls.verify_client needs tls.client_ca");
+            pco_conf_error_src(cf, PCO_TLS_SRC(tcf, verify_client),
+                               "tls.verify_client needs tls.client_ca");
             rc = PCO_ERROR;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, pco_tls_verify_cb);
@@ -588,7 +605,7 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         const pco_conf_src_t *src;
 
         tcf = pco_conf_get(node, &pco_tls_module);
-        src = pco_conf_src_of(tcf, "tls");
+        src = PCO_CONF_SRC(tcf, pco_tls_conf_t, tls);
         if (src == NULL) {
             src = &node->src;
         }
@@ -596,7 +613,8 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         for (j = 0; j < tcf->tls.protocols.n; j++) {
             bit = pco_tls_protocol_bit((char *) tcf->tls.protocols.elts[j].data);
             if (bit == 0) {
-                pco_conf_error_src(cf, src, "tls.protocols: unknown \"%s\" (TLSv1, TLSv1.1, "
+                pco_conf_error_src(cf, PCO_TLS_SRC(tcf, protocols),
+                                   "tls.protocols: unknown \"%s\" (TLSv1, TLSv1.1, "
                                    "TLSv1.2, TLSv1.3)", (char *) tcf->tls.protocols.elts[j].data);
                 rc = PCO_ERROR;
             }

@@ -377,14 +377,16 @@ pco_upstream_check_balance(pco_conf_t *cf, pco_upstream_conf_t *uc)
         }
     }
     if (n <= 0 || (size_t) n >= sizeof(mod) || pco_modules[i] == NULL) {
-        pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "unknown balance \"%s\" "
+        pco_conf_error_src(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, balance),
+                           "unknown balance \"%s\" "
                            "(round_robin, least_conn, ip_hash, hash or random_two, as built)",
                            b);
         return PCO_ERROR;
     }
     hashed = strcmp(b, "hash") == 0 || strcmp(b, "ip_hash") == 0;
     if (strcmp(b, "hash") == 0 && uc->hash_key.len == 0) {
-        pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "upstream \"%s\": balance = "
+        pco_conf_error_src(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, balance),
+                           "upstream \"%s\": balance = "
                            "\"hash\" needs hash_key", (const char *) uc->name.data);
         rc = PCO_ERROR;
     }
@@ -417,7 +419,7 @@ static int
 pco_upstream_tls_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
                       pco_upstream_conf_t *uc)
 {
-    const pco_conf_src_t  *src = pco_conf_src_of(uc, "tls");
+    const pco_conf_src_t  *src = PCO_CONF_SRC(uc, pco_upstream_conf_t, tls);
 
     if (src == NULL) {
         src = &u->node->src;
@@ -457,11 +459,13 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     u->next_upstream_timeout = uc->next_upstream_timeout;
     u->max_fails = uc->max_fails;
     u->fail_timeout = uc->fail_timeout;
-    u->health_check = pco_conf_is_set(uc, "health_check") ? &uc->health_check : NULL;
+    u->health_check = PCO_CONF_IS_SET(uc, pco_upstream_conf_t, health_check) ? &uc->health_check
+                                                                              : NULL;
     if (uc->tls.enable && pco_upstream_tls_init(cf, cycle, u, uc) != PCO_OK) {
         rc = PCO_ERROR;
     }
-    bits = pco_upstream_next_bits(cf, pco_conf_src_of(uc, "next_upstream"), &uc->next_upstream);
+    bits = pco_upstream_next_bits(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, next_upstream),
+                                  &uc->next_upstream);
     if (bits == (unsigned) -1) {
         rc = PCO_ERROR;
         bits = 0;
@@ -469,7 +473,7 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     u->next_upstream = bits;
     if (uc->hash_key.len > 0) {
         u->hash_key = pco_http_template_compile(cf, cycle, &uc->hash_key,
-                                                pco_conf_src_of(uc, "hash_key"));
+                                                PCO_CONF_SRC(uc, pco_upstream_conf_t, hash_key));
         if (u->hash_key == NULL) {
             rc = PCO_ERROR;
         }
@@ -477,7 +481,7 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
         static const pco_str_t  pco_upstream_remote_addr = pco_string("$remote_addr");
 
         u->hash_key = pco_http_template_compile(cf, cycle, &pco_upstream_remote_addr,
-                                                pco_conf_src_of(uc, "balance"));
+                                                PCO_CONF_SRC(uc, pco_upstream_conf_t, balance));
         if (u->hash_key == NULL) {
             rc = PCO_ERROR;
         }
@@ -591,7 +595,7 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             continue;
         }
         uc = pco_conf_get(node, &pco_upstream_module);
-        if (!pco_conf_is_set(uc, "name") || uc->name.len == 0) {
+        if (!PCO_CONF_IS_SET(uc, pco_upstream_conf_t, name) || uc->name.len == 0) {
             pco_conf_error_src(cf, &node->src, "an upstream needs a \"name\"");
             rc = PCO_ERROR;
             continue;
@@ -604,7 +608,7 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
                 && oc->name.len == uc->name.len
                 && memcmp(oc->name.data, uc->name.data, uc->name.len) == 0)
             {
-                pco_conf_error_src(cf, pco_conf_src_of(uc, "name"),
+                pco_conf_error_src(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, name),
                                    "duplicate upstream name \"%s\"", uc->name.data);
                 rc = PCO_ERROR;
                 break;
@@ -676,7 +680,8 @@ pco_upstream_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
 
         u->balancer = pco_upstream_balancer_find(cycle, (const char *) uc->balance.data);
         if (u->balancer == NULL) {
-            pco_conf_error_src(cf, pco_conf_src_of(uc, "balance"), "unknown balance \"%s\""
+            pco_conf_error_src(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, balance),
+                               "unknown balance \"%s\""
                                " (round_robin, least_conn, ip_hash, hash or random_two, as "
                                "built)", uc->balance.data);
             rc = PCO_ERROR;

@@ -400,9 +400,8 @@ pco_test_defaults(void **state)
     assert_null(cc->pid.data);
     assert_string_equal((char *) cc->error_log.path.data, "logs/error.log");
     assert_int_equal(cc->error_log.level, 2);
-    assert_false(pco_conf_is_set(cc, "daemon"));
-    assert_false(pco_conf_is_set(cc, "no_such"));
-    assert_int_equal(pco_conf_src_of(cc, "daemon")->line, 1);
+    assert_false(PCO_CONF_IS_SET(cc, pco_test_core_conf_t, daemon));
+    assert_int_equal(PCO_CONF_SRC(cc, pco_test_core_conf_t, daemon)->line, 1);
     pco_test_done(&t);
 
     /* servers without http: an http node with defaults is created for them */
@@ -586,15 +585,15 @@ pco_test_inherit(void **state)
     assert_int_equal(hc->max_body, 16384);
     assert_int_equal(hc->access, 1);
     assert_int_equal(hc->merged, 3);
-    assert_true(pco_conf_is_set(hc, "keepalive_timeout"));
-    src = pco_conf_src_of(hc, "keepalive_timeout");
+    assert_true(PCO_CONF_IS_SET(hc, pco_test_http_conf_t, keepalive_timeout));
+    src = PCO_CONF_SRC(hc, pco_test_http_conf_t, keepalive_timeout);
     assert_int_equal(src->line, 14);
     assert_string_equal(src->path, "http.keepalive_timeout");
-    src = pco_conf_src_of(hc, "client_max_body_size");
+    src = PCO_CONF_SRC(hc, pco_test_http_conf_t, max_body);
     assert_int_equal(src->line, 3);
     assert_string_equal(src->path, "servers[0].client_max_body_size");
-    assert_false(pco_conf_is_set(hc, "server_tokens"));
-    src = pco_conf_src_of(hc, "server_tokens");                /* the node's start */
+    assert_false(PCO_CONF_IS_SET(hc, pco_test_http_conf_t, server_tokens));
+    src = PCO_CONF_SRC(hc, pco_test_http_conf_t, server_tokens); /* the node's start */
     assert_int_equal(src->line, 7);
     assert_string_equal(src->path, "servers[0].routes[0]");
     /* GROUP inherited with its struct size computed from its members */
@@ -610,14 +609,14 @@ pco_test_inherit(void **state)
 
     /* NOINHERIT and route-only settings */
     rc = pco_conf_get(r0, &pco_test_ret_module);
-    assert_true(pco_conf_is_set(rc, "return"));
+    assert_true(PCO_CONF_IS_SET(rc, pco_test_ret_conf_t, ret));
     assert_int_equal(rc->ret.status, 204);
     assert_null(rc->ret.body.data);
     rc = pco_conf_get(r1, &pco_test_ret_module);
-    assert_false(pco_conf_is_set(rc, "return"));
+    assert_false(PCO_CONF_IS_SET(rc, pco_test_ret_conf_t, ret));
     assert_int_equal(rc->ret.status, 0);
     rc = pco_conf_get(s0, &pco_test_ret_module);
-    assert_false(pco_conf_is_set(rc, "return"));
+    assert_false(PCO_CONF_IS_SET(rc, pco_test_ret_conf_t, ret));
 
     /* lists of groups */
     hc = pco_conf_get(s0, &pco_test_http_module);
@@ -634,7 +633,7 @@ pco_test_inherit(void **state)
     /* FALSE_OFF */
     hc = pco_conf_get(s1, &pco_test_http_module);
     assert_true(hc->server_tokens);
-    assert_true(pco_conf_is_set(hc, "tls"));
+    assert_true(PCO_CONF_IS_SET(hc, pco_test_http_conf_t, tls));
     assert_null(hc->tls.certificate.data);
     assert_int_equal(hc->keepalive_timeout, 10000);
     pco_test_done(&t);
@@ -723,8 +722,8 @@ pco_test_include_and_g(void **state)
     assert_int_equal(cc->worker_connections, 4096);
     assert_int_equal(cc->error_log.level, 3);
     assert_string_equal((char *) cc->error_log.path.data, "logs/error.log");
-    assert_string_equal(pco_conf_src_of(cc, "worker_connections")->file, "-g");
-    assert_int_equal(pco_conf_src_of(cc, "worker_connections")->line, 2);
+    assert_string_equal(PCO_CONF_SRC(cc, pco_test_core_conf_t, worker_connections)->file, "-g");
+    assert_int_equal(PCO_CONF_SRC(cc, pco_test_core_conf_t, worker_connections)->line, 2);
     hc = pco_conf_get(pco_test_child(t.cf.root, T_HTTP, 0), &pco_test_http_module);
     assert_int_equal(hc->keepalive_timeout, 60000);     /* -g value replaces */
     assert_int_equal(hc->max_body, 2 * 1048576);        /* groups merge */
@@ -882,7 +881,7 @@ pco_test_reporting(void **state)
                        "app");
     pco_conf_warn_src(&t.cf, &src, "shadowed by route %d", 1);
     cc = pco_conf_get(t.cf.root, &pco_test_core_module);
-    pco_conf_warn_src(&t.cf, pco_conf_src_of(cc, "daemon"), "odd");
+    pco_conf_warn_src(&t.cf, PCO_CONF_SRC(cc, pco_test_core_conf_t, daemon), "odd");
     pco_conf_error(&t.cf, config_lookup(&t.cf.config, "servers.[1]"), "duplicate");
     fflush(t.cf.err);
     assert_int_equal(t.cf.errors, 2);
