@@ -6,8 +6,9 @@
 # CPPFLAGS (every module's include directory), LIBS and the rule of $(B)/libportico.a.
 #
 # Each line of t/fuzz/targets is `NAME: FILE...` (paths from the source root; '#' starts a
-# comment). The word `libportico` among the files links $(B)/libportico.a and the libraries
-# portico needs; list only the target's own sources then, not files already in the library.
+# comment). The word `libportico` among the files links all of $(B)/libportico.a (whole: a
+# module reached only through a weak symbol, as tls is from upstream, is in as in portico)
+# and the libraries portico needs; list only the target's own sources then.
 # Every target becomes $(B)/fuzz/fuzz_NAME, linked with -fsanitize=fuzzer.
 
 B ?= objs-fuzz
@@ -17,6 +18,7 @@ include $(B)/Makefile
 
 # "NAME: a.c b.c" -> NAME, then the files of one NAME (comments and blank lines skipped)
 pco_hash := \#
+comma := ,
 FUZZ_NAMES := $(shell sed -e 's/$(pco_hash).*//' $(FUZZ_LIST) | awk -F: 'NF > 1 && $$1 ~ /^[A-Za-z0-9_]+$$/ { print $$1 }')
 fuzz_files = $(shell sed -e 's/$(pco_hash).*//' $(FUZZ_LIST) | awk -F: '$$1 == "$(1)" { print $$2 }')
 
@@ -33,9 +35,9 @@ fuzz-names:
 
 # $(1) = NAME, $(2) = its files
 define pco_fuzz_rule
-$(B)/fuzz/fuzz_$(1): $(filter-out libportico,$(2)) $(if $(filter libportico,$(2)),$(B)/libportico.a) $(FUZZ_HDRS) $(FUZZ_LIST)
+$(B)/fuzz/fuzz_$(1): $(filter-out libportico,$(2)) $(if $(filter libportico,$(2)),$(B)/libportico.a) $(FUZZ_HDRS) $(FUZZ_LIST) t/fuzz/fuzz.mk
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) -fsanitize=fuzzer $$(CPPFLAGS) -o $$@ $(filter-out libportico,$(2)) $(if $(filter libportico,$(2)),$(B)/libportico.a $$(LIBS)) $$(LDFLAGS)
+	$$(CC) $$(CFLAGS) -fsanitize=fuzzer $$(CPPFLAGS) -o $$@ $(filter-out libportico,$(2)) $(if $(filter libportico,$(2)),-Wl$$(comma)--whole-archive $(B)/libportico.a -Wl$$(comma)--no-whole-archive $$(LIBS)) $$(LDFLAGS)
 
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call pco_fuzz_rule,$(n),$(call fuzz_files,$(n)))))
