@@ -1,6 +1,6 @@
 /*
- * pco_proxy_parse.c: strict parsing of an upstream response head (see pco_proxy_parse.h).
- * Pure: no I/O, no allocation, no shared state.
+ * pco_proxy_parse.c: strict parsing of an upstream response head and in-place decoding of a
+ * chunked body (see pco_proxy_parse.h). Pure: no I/O, no allocation, no shared state.
  */
 #include "pco_proxy_parse.h"
 #include "pco_string.h"
@@ -195,4 +195,33 @@ pco_proxy_parse_response(u_char *buf, size_t len, pco_proxy_resp_t *resp)
         return PCO_ERROR;
     }
     return PCO_OK;
+}
+
+int
+pco_proxy_dechunk(pco_http_chunked_t *ch, u_char *buf, size_t n, size_t *len, bool *extra)
+{
+    u_char  *pos = buf, *last = buf + n, *dst = buf;
+    size_t   take;
+    int      rc;
+
+    *extra = false;
+    for ( ;; ) {
+        rc = pco_http_parse_chunked(ch, &pos, last);
+        if (rc == PCO_OK) {
+            take = (size_t) pco_min((uint64_t) (last - pos), ch->left);
+            memmove(dst, pos, take);
+            dst += take;
+            pos += take;
+            ch->left -= take;
+            continue;
+        }
+        *len = (size_t) (dst - buf);
+        if (rc == PCO_AGAIN) {
+            return PCO_OK;
+        }
+        if (rc == PCO_DONE && pos != last) {
+            *extra = true;
+        }
+        return rc;
+    }
 }

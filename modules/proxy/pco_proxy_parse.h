@@ -1,7 +1,8 @@
 /*
  * pco_proxy_parse.h: the pure, strict parser of an upstream response head (status line and
- * headers). No I/O, no allocation: strings point into the caller's buffer. Unit-tested in
- * t/unit/test_proxy_parse.c.
+ * headers) and the in-place decoder of a chunked response body. No I/O, no allocation:
+ * strings point into the caller's buffer. Unit-tested in t/unit/test_proxy_parse.c, fuzzed
+ * by t/fuzz/fuzz_upstream_response.c.
  */
 #ifndef PCO_PROXY_PARSE_H
 #define PCO_PROXY_PARSE_H
@@ -31,5 +32,14 @@ typedef struct {
  * differing Content-Length, a transfer coding other than chunked, too many headers.
  */
 int pco_proxy_parse_response(u_char *buf, size_t len, pco_proxy_resp_t *resp);
+
+/*
+ * Decodes the chunked body bytes buf[0..n) in place with ch (state kept across calls, one
+ * call per buffer read): the payload is moved to the front of buf and *len gets its size.
+ * Returns PCO_OK (more bytes needed), PCO_DONE (last chunk and trailers complete; *extra is
+ * set when bytes follow them in buf) or PCO_ERROR (bad framing, ch->status: the *len bytes
+ * before it are valid payload).
+ */
+int pco_proxy_dechunk(pco_http_chunked_t *ch, u_char *buf, size_t n, size_t *len, bool *extra);
 
 #endif

@@ -113,8 +113,8 @@ pco_proxy_set_headers_out(pco_proxy_ctx_t *p)
 static int
 pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
 {
-    u_char  *pos = p->obuf, *last = p->obuf + n, *dst = p->obuf;
-    int      rc;
+    bool  extra;
+    int   rc;
 
     if (!p->resp_chunked) {
         if (p->resp_left < 0) {
@@ -130,27 +130,12 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
         }
         return p->resp_left == 0 ? PCO_DONE : PCO_OK;
     }
-    for ( ;; ) {
-        rc = pco_http_parse_chunked(&p->rch, &pos, last);
-        if (rc == PCO_OK) {
-            size_t take = (size_t) pco_min((uint64_t) (last - pos), p->rch.left);
-
-            memmove(dst, pos, take);
-            dst += take;
-            pos += take;
-            p->rch.left -= take;
-            continue;
-        }
-        *len = (size_t) (dst - p->obuf);
-        p->resp_got += (int64_t) *len;
-        if (rc == PCO_AGAIN) {
-            return PCO_OK;
-        }
-        if (rc == PCO_DONE && pos != last) {
-            p->extra = true;
-        }
-        return rc;
+    rc = pco_proxy_dechunk(&p->rch, p->obuf, n, len, &extra);
+    p->resp_got += (int64_t) *len;
+    if (extra) {
+        p->extra = true;
     }
+    return rc;
 }
 
 /* Passes obuf[0, len) to the client; done adds last_buf. */

@@ -507,6 +507,12 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
                                "\"%s\"", PCO_UPSTREAM_MAX_SERVERS, uc->name.data);
             return PCO_ERROR;
         }
+        if (sc[i].address.data == NULL) {
+            /* a missing (required) address: the loader reported it, there is nothing to
+             * resolve (found by fuzzing: this crashed portico -t and a reload) */
+            rc = PCO_ERROR;
+            continue;
+        }
         if (pco_upstream_resolve(cf, &uc->servers.src[i], (const char *) sc[i].address.data,
                                  &addrs[total], &lens[total],
                                  PCO_UPSTREAM_MAX_SERVERS - total, &count[i]) != PCO_OK)

@@ -1,6 +1,7 @@
 /*
  * test_proxy_parse.c: the proxy's strict upstream response-head parser
- * (modules/proxy/pco_proxy_parse.c): status lines, headers, framing conflicts, partial input.
+ * (modules/proxy/pco_proxy_parse.c): status lines, headers, framing conflicts, partial input;
+ * and the in-place decoding of a chunked body read in pieces (pco_proxy_dechunk).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,85 @@ pco_t_too_many(void **state)
     assert_int_equal(pco_t_parse(big), PCO_ERROR);
 }
 
+/* Decodes text in reads of at most max bytes; the payload goes to out, *extra when bytes
+ * follow the body in the read that ends it. Returns the last result. */
+static int
+pco_t_dechunk(const char *text, size_t max, char *out, size_t *out_len, bool *extra,
+              int *status)
+{
+    pco_http_chunked_t  ch;
+    u_char              buf[64];
+    size_t              off = 0, total = strlen(text), n, len;
+    int                 rc = PCO_OK;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.meta_limit = 16;
+    *out_len = 0;
+    *extra = false;
+    while (off < total && rc == PCO_OK) {
+        n = total - off < max ? total - off : max;
+        memcpy(buf, text + off, n);
+        rc = pco_proxy_dechunk(&ch, buf, n, &len, extra);
+        memcpy(out + *out_len, buf, len);
+        *out_len += len;
+        off += n;
+    }
+    *status = ch.status;
+    return rc;
+}
+
+static void
+pco_t_dechunk_pieces(void **state)
+{
+    const char  *body = "5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n";
+    static const size_t  reads[] = { 64, 1, 7 };
+    char                 out[64];
+    size_t               len, i;
+    bool                 extra;
+    int                  status;
+
+    (void) state;
+    /* the same payload whatever the reads: one, a byte each, seven bytes each */
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(pco_t_dechunk(body, reads[i], out, &len, &extra, &status), PCO_DONE);
+        assert_int_equal(len, 11);
+        assert_memory_equal(out, "hello world", 11);
+        assert_false(extra);
+    }
+    assert_int_equal(pco_t_dechunk("3\r\nabc\r\n", 64, out, &len, &extra, &status), PCO_OK);
+    assert_int_equal(len, 3);
+    assert_int_equal(pco_t_dechunk("1\r\na\r\n0\r\n\r\nHTTP", 64, out, &len, &extra,
+                                   &status), PCO_DONE);
+    assert_int_equal(len, 1);
+    assert_true(extra);
+}
+
+static void
+pco_t_dechunk_bad(void **state)
+{
+    char    out[64];
+    size_t  len;
+    bool    extra;
+    int     status;
+
+    (void) state;
+    /* the payload before bad framing is kept; the status says why */
+    assert_int_equal(pco_t_dechunk("2\r\nab\r\nZ\r\n", 64, out, &len, &extra, &status),
+                     PCO_ERROR);
+    assert_int_equal(len, 2);
+    assert_memory_equal(out, "ab", 2);
+    assert_int_equal(status, 400);
+    assert_int_equal(pco_t_dechunk("2\r\nabX", 64, out, &len, &extra, &status), PCO_ERROR);
+    assert_int_equal(len, 2);
+    assert_int_equal(pco_t_dechunk("11111111111111111\r\n", 64, out, &len, &extra, &status),
+                     PCO_ERROR);
+    assert_int_equal(status, 400);
+    /* extensions and trailers over meta_limit (16 here) */
+    assert_int_equal(pco_t_dechunk("1;aaaaaaaaaaaaaaaaaaaa\r\n", 64, out, &len, &extra,
+                                   &status), PCO_ERROR);
+    assert_int_equal(status, 431);
+}
+
 int
 main(void)
 {
@@ -130,6 +210,8 @@ main(void)
         cmocka_unit_test(pco_t_partial),
         cmocka_unit_test(pco_t_bad),
         cmocka_unit_test(pco_t_too_many),
+        cmocka_unit_test(pco_t_dechunk_pieces),
+        cmocka_unit_test(pco_t_dechunk_bad),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
