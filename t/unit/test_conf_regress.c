@@ -60,6 +60,10 @@ pco_t_check(const char *text, bool *loaded)
     return out;
 }
 
+/* A server, so that the only errors are the upstream's. */
+#define PCO_T_SERVER "servers = ( { listen = [\"127.0.0.1:1\"]; routes = ( { match = { " \
+                     "path = \"/\"; }; return = { status = 200; }; } ); } );\n"
+
 /* An upstream server without its required address: reported, then resolved as NULL
  * (strncmp(NULL, "unix:") in pco_parse_addr: SIGSEGV in portico -t and in a reload). */
 static void
@@ -69,13 +73,13 @@ pco_t_upstream_server_no_address(void **state)
     bool   loaded;
 
     pco_unused(state);
-    out = pco_t_check("upstreams = ( { name = \"u\"; servers = ( { weight = 2; } ); } );\n",
-                      &loaded);
+    out = pco_t_check("upstreams = ( { name = \"u\"; servers = ( { weight = 2; } ); } );\n"
+                      PCO_T_SERVER, &loaded);
     assert_false(loaded);
     assert_string_equal(out, "P/t.conf:1: upstreams[0].servers[0]: missing \"address\"\n");
     free(out);
     out = pco_t_check("upstreams = ( { name = \"u\"; servers = ( { address = \"127.0.0.1:1\"; },"
-                      " { ddaress = \"x\"; } ); } );\n", &loaded);
+                      " { ddaress = \"x\"; } ); } );\n" PCO_T_SERVER, &loaded);
     assert_false(loaded);
     assert_string_equal(out, "P/t.conf:1: upstreams[0].servers[1].ddaress: unknown setting "
                         "\"ddaress\" (did you mean \"address\"?)\n"
