@@ -7,7 +7,8 @@
 # variable and its LOG handler; its settings' bounds under -t; a registration that fails at
 # conf_done (t/fixtures/register_probe_module, built in alongside) is reported by the engine
 # in one line naming the module and what was registered. A second build with a module
-# whose default is invalid must refuse to start, naming the module and the setting.
+# whose default is invalid must refuse to start, naming the module and the setting, and a
+# third, with a module built for another module API version, likewise with both versions.
 
 use strict;
 use warnings;
@@ -154,5 +155,15 @@ my @lines = $out =~ /(module "bad_default": setting "bad_delay": invalid default
 is(scalar @lines, 1, 'an invalid module default: reported once, naming module and setting')
     or diag($out);
 unlike($out, qr/portico\.conf/, 'an invalid module default: not blamed on the configuration');
+
+# ---- a module built for another module API version is refused at start, by name ---------------
+my $old = build_with('old_api_module');
+local $ENV{PORTICO_BIN} = $old;
+($rc, $out) = $q->run_t('-t');
+is($rc, 1, 'another module API version: -t fails');
+like($out, qr/^portico: module "old_api" is built for module API version (\d+), this binary uses version (\d+)$/m,
+     'another module API version: the module and both versions named') or diag($out);
+($rc, $out, $err) = Portico::run_cmd($old, '-V');
+like($out . $err, qr/^modules: .*\bold_api\b/m, '-V still lists the modules built in');
 
 done_testing();
