@@ -123,6 +123,8 @@ pco_limit_table_unlock(pco_limit_table_t *t)
     pthread_mutex_unlock(&t->lock.mutex);
 }
 
+static void pco_limit_lru_push(pco_limit_table_t *t, pco_limit_node_t *nd, uint32_t i);
+
 void
 pco_limit_table_repair(pco_limit_table_t *t)
 {
@@ -146,14 +148,7 @@ pco_limit_table_repair(pco_limit_table_t *t)
         slot = (uint32_t) (nd[i].hash & (t->nbuckets - 1));
         nd[i].chain = b[slot];
         b[slot] = i + 1;
-        nd[i].prev = 0;
-        nd[i].next = t->head;
-        if (t->head != 0) {
-            nd[t->head - 1].prev = i + 1;
-        } else {
-            t->tail = i + 1;
-        }
-        t->head = i + 1;
+        pco_limit_lru_push(t, nd, i);
         t->used++;
     }
     t->repairs++;
