@@ -23,6 +23,7 @@
 #include <pwd.h>
 
 static int pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
+static int pco_core_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
 
 pco_cycle_t  *pco_cycle;
 
@@ -78,7 +79,8 @@ static const pco_setting_t  pco_core_settings[] = {
     { .name = "shared_memory", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SIZE,
       .offset = offsetof(pco_core_conf_t, shared_memory), .def = "\"32m\"",
       .min = PCO_CONF_ZONE_MIN, .max = PCO_CONF_ZONE_MAX,
-      .help = "size of the health and statistics zone" },
+      .help = "memory for the health and statistics zones (upstream server state, counters); "
+              "-t fails when they need more" },
     { .name = "worker_rlimit_nofile", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_INT,
       .offset = offsetof(pco_core_conf_t, worker_rlimit_nofile), .def = "0",
       .min = 0, .max = 16777216,
@@ -89,6 +91,7 @@ static const pco_setting_t  pco_core_settings[] = {
 /*
  * The core module. Hooks:
  *   conf_done  checks user (as root) and the log level, registers the master's counters.
+ *   conf_final checks that the health and statistics zones fit in shared_memory.
  * The process life cycle itself (pco_process.c) runs the other modules' hooks.
  */
 pco_module_t  pco_core_module = {
@@ -97,6 +100,7 @@ pco_module_t  pco_core_module = {
     .settings = pco_core_settings,
     .conf_size = sizeof(pco_core_conf_t),
     .conf_done = pco_core_conf_done,
+    .conf_final = pco_core_conf_final,
 };
 
 unsigned
@@ -106,6 +110,29 @@ pco_core_log_level(int index)
         return PCO_LOG_NOTICE;
     }
     return pco_core_level_map[index];
+}
+
+/* The zones sized from the configuration (upstream server state, counters) are what
+ * shared_memory pays for: more than it allows is an error rather than a silent overrun. */
+static int
+pco_core_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
+{
+    pco_shm_zone_t  *z = cycle->shm_zones.elts;
+    size_t           i, need = 0;
+
+    for (i = 0; i < cycle->shm_zones.nelts; i++) {
+        if (z[i].core_budget) {
+            need += z[i].size;
+        }
+    }
+    if ((int64_t) need > cycle->core->shared_memory) {
+        pco_conf_error_src(cf, PCO_CONF_SRC(cycle->core, pco_core_conf_t, shared_memory),
+                           "the health and statistics zones need %zuk (%zu bytes), more than "
+                           "the %lldk given", (need + 1023) / 1024, need,
+                           (long long) (cycle->core->shared_memory / 1024));
+        return PCO_ERROR;
+    }
+    return PCO_OK;
 }
 
 static int

@@ -317,11 +317,15 @@ pco_counter_register(pco_conf_t *cf, pco_cycle_t *cycle, const char *name,
     int             id;
     pco_conf_src_t  src;
 
-    if (cycle != NULL
-        && pco_shm_zone_add(cf, cycle, PCO_COUNTERS_ZONE, pco_counters_zone_size(),
-                            &pco_counters_tag, pco_counters_init) == NULL)
-    {
-        return -1;
+    if (cycle != NULL) {
+        pco_shm_zone_t *zone = pco_shm_zone_add(cf, cycle, PCO_COUNTERS_ZONE,
+                                                pco_counters_zone_size(), &pco_counters_tag,
+                                                pco_counters_init);
+
+        if (zone == NULL) {
+            return -1;
+        }
+        zone->core_budget = true;
     }
     id = pco_counter_find(name);
     if (id >= 0) {

@@ -26,6 +26,7 @@ struct pco_shm_zone_s {
     pco_shm_init_pt  init;       /* master, after mapping; old_data = kept mapping or NULL */
     void            *data;       /* owner's pointer into the zone */
     bool             reused;
+    bool             core_budget; /* counts against `shared_memory` (health and statistics) */
 };
 
 /* Declares a zone (conf_done). A second declaration with the same name and tag returns the

@@ -198,6 +198,16 @@ $p->write_conf("shared_memory = \"100000g\";\n" . $ok_server);
 $l = $p->line_of(qr/^shared_memory/);
 like($out, qr/^\Q$f\E:$l: shared_memory: must be between 64k and 64g \(got 100000g\)$/m,
      'shared_memory = "100000g": too large');
+# shared_memory pays for the health and statistics zones: less than they need is an error
+$p->write_conf("shared_memory = \"1m\";\n" . $ok_server);
+($rc, $out) = $p->run_t('-t');
+isnt($rc, 0, 'shared_memory = "1m": -t fails');
+$l = $p->line_of(qr/^shared_memory/);
+like($out, qr/^\Q$f\E:$l: shared_memory: the health and statistics zones need (\d+)k \(\d+ bytes\), more than the 1024k given$/m,
+     'shared_memory = "1m": smaller than the zones it pays for');
+$p->write_conf("shared_memory = \"8m\";\n" . $ok_server);
+($rc, $out) = $p->run_t('-t');
+is($rc, 0, 'shared_memory = "8m": enough') or diag($out);
 
 SKIP: {
     skip 'no rate_limit or conn_limit module', 2

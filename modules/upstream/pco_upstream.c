@@ -667,7 +667,11 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams",
                                  pco_upstream_zone_size(ctx->total), &pco_upstream_module,
                                  pco_upstream_zone_init);
-    return ctx->zone == NULL ? PCO_ERROR : PCO_OK;
+    if (ctx->zone == NULL) {
+        return PCO_ERROR;
+    }
+    ctx->zone->core_budget = true;          /* the health zone: within shared_memory */
+    return PCO_OK;
 }
 
 static int
