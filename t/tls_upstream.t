@@ -264,4 +264,16 @@ my $msg = qr/upstream "x": tls\.ca "[^"]*missing-ca\.crt": No such file or direc
 like($o, qr/\Q${\ $t->conf_file}\E:$l: (?:\S+: )?$msg/,
      '-t: FILE:LINE of the tls block and the file');
 
+# --- relative ca, certificate and key paths are relative to the prefix, as everywhere else
+write_file($t->prefix . "/conf/$_", read_file("$D/$_")) for qw(ca.crt client.crt client.key);
+$t->write_conf(<<"EOF");
+upstreams = ( { name = "x"; servers = ( { address = "127.0.0.1:1"; } );
+                tls = { enable = true; ca = "conf/ca.crt"; server_name = "backend.test";
+                        certificate = "conf/client.crt"; key = "conf/client.key"; }; } );
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+              routes = ( { match = { path_prefix = "/"; }; proxy = { upstream = "x"; }; } ); } );
+EOF
+($rc, $o) = $t->run_t('-t');
+is($rc, 0, '-t: relative tls.ca, tls.certificate and tls.key found under the prefix') or diag($o);
+
 done_testing();

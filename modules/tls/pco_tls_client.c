@@ -45,6 +45,25 @@ pco_tls_client_unreadable(pco_conf_t *cf, const pco_conf_src_t *src, pco_upstrea
     return true;
 }
 
+/* A configured file path made absolute against the prefix (empty stays empty). */
+static int
+pco_tls_client_path(pco_conf_t *cf, const pco_str_t *in, pco_str_t *out)
+{
+    char  *full;
+
+    *out = *in;
+    if (in->len == 0) {
+        return PCO_OK;
+    }
+    full = pco_conf_full_path(cf, (const char *) in->data);
+    if (full == NULL) {
+        return PCO_ERROR;
+    }
+    out->data = (u_char *) full;
+    out->len = strlen(full);
+    return PCO_OK;
+}
+
 static void
 pco_tls_client_ctx_cleanup(void *data)
 {
@@ -74,7 +93,16 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
 {
     const pco_upstream_tls_conf_t  *t = u->tls;
     SSL_CTX                        *ctx;
+    pco_str_t                       ca, certificate, key;
     int                             rc = PCO_OK;
+
+    /* relative paths are relative to the prefix, as for every other file portico reads */
+    if (pco_tls_client_path(cf, &t->ca, &ca) != PCO_OK
+        || pco_tls_client_path(cf, &t->certificate, &certificate) != PCO_OK
+        || pco_tls_client_path(cf, &t->key, &key) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
 
     if (pco_tls_client_index == -1) {
         pco_tls_client_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
@@ -101,12 +129,12 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     SSL_CTX_sess_set_new_cb(ctx, pco_tls_client_new_session);
     if (t->verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        if (t->ca.len > 0) {
-            if (pco_tls_client_unreadable(cf, src, u, "ca", &t->ca)) {
+        if (ca.len > 0) {
+            if (pco_tls_client_unreadable(cf, src, u, "ca", &ca)) {
                 rc = PCO_ERROR;
-            } else if (SSL_CTX_load_verify_locations(ctx, (const char *) t->ca.data, NULL) != 1) {
+            } else if (SSL_CTX_load_verify_locations(ctx, (const char *) ca.data, NULL) != 1) {
                 pco_conf_error_src(cf, src, "upstream \"%s\": tls.ca \"%s\": %s",
-                                   (const char *) u->name.data, (const char *) t->ca.data,
+                                   (const char *) u->name.data, (const char *) ca.data,
                                    pco_tls_errstr());
                 rc = PCO_ERROR;
             }
@@ -118,28 +146,28 @@ pco_tls_client_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     }
-    if ((t->certificate.len > 0) != (t->key.len > 0)) {
+    if ((certificate.len > 0) != (key.len > 0)) {
         pco_conf_error_src(cf, src, "upstream \"%s\": tls.certificate and tls.key go together",
                            (const char *) u->name.data);
         return PCO_ERROR;
     }
-    if (t->certificate.len > 0) {
-        if (pco_tls_client_unreadable(cf, src, u, "certificate", &t->certificate)
-            || pco_tls_client_unreadable(cf, src, u, "key", &t->key))
+    if (certificate.len > 0) {
+        if (pco_tls_client_unreadable(cf, src, u, "certificate", &certificate)
+            || pco_tls_client_unreadable(cf, src, u, "key", &key))
         {
             return PCO_ERROR;
         }
-        if (SSL_CTX_use_certificate_chain_file(ctx, (const char *) t->certificate.data) != 1) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, (const char *) certificate.data) != 1) {
             pco_conf_error_src(cf, src, "upstream \"%s\": tls.certificate \"%s\": %s",
-                               (const char *) u->name.data, (const char *) t->certificate.data,
+                               (const char *) u->name.data, (const char *) certificate.data,
                                pco_tls_errstr());
             return PCO_ERROR;
         }
-        if (SSL_CTX_use_PrivateKey_file(ctx, (const char *) t->key.data, SSL_FILETYPE_PEM)
+        if (SSL_CTX_use_PrivateKey_file(ctx, (const char *) key.data, SSL_FILETYPE_PEM)
             != 1)
         {
             pco_conf_error_src(cf, src, "upstream \"%s\": tls.key \"%s\": %s",
-                               (const char *) u->name.data, (const char *) t->key.data,
+                               (const char *) u->name.data, (const char *) key.data,
                                pco_tls_errstr());
             return PCO_ERROR;
         }

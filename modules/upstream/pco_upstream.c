@@ -126,15 +126,15 @@ static const pco_setting_t pco_upstream_tls_settings[] = {
       .offset = offsetof(pco_upstream_tls_conf_t, verify), .def = "true",
       .help = "verify the server certificate" },
     { .name = "ca", .type = PCO_CONF_STRING, .offset = offsetof(pco_upstream_tls_conf_t, ca),
-      .help = "CA file (default: the system store)" },
+      .help = "CA file, relative to the prefix (default: the system store)" },
     { .name = "server_name", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_upstream_tls_conf_t, server_name),
       .help = "SNI and verified name" },
     { .name = "certificate", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_upstream_tls_conf_t, certificate),
-      .help = "client certificate" },
+      .help = "client certificate file, relative to the prefix" },
     { .name = "key", .type = PCO_CONF_STRING, .offset = offsetof(pco_upstream_tls_conf_t, key),
-      .help = "client certificate key" },
+      .help = "client certificate key file, relative to the prefix" },
     PCO_SETTINGS_END
 };
 
