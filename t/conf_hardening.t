@@ -243,4 +243,19 @@ EOF
     }
 }
 
+# ---- a route naming an upstream whose own errors left it out: no "did you mean" itself ------
+SKIP: {
+    skip 'no proxy module', 2 unless has_module('proxy');
+    my $u = Portico->new(start => 0);
+    $u->write_conf(<<'EOF');
+upstreams = ( { name = "s"; servers = ( { weight = 2; } ); } );
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+  routes = ( { match = { path = "/"; }; proxy = { upstream = "s"; }; } ); } );
+EOF
+    my ($urc, $uout) = $u->run_t('-t');
+    like($uout, qr/proxy\.upstream: upstream "s" has errors \(see above\)$/m,
+         'an upstream left out by its own errors: said so');
+    unlike($uout, qr/did you mean "s"/, 'an upstream left out by its own errors: no "did you mean" itself');
+}
+
 done_testing();

@@ -240,7 +240,11 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             const char *hint = pco_upstream_suggest(cycle,
                                                     (const char *) pcf->spec.upstream.data);
 
-            if (hint != NULL) {
+            if (hint != NULL && strcmp(hint, (const char *) pcf->spec.upstream.data) == 0) {
+                /* written, but its own errors (reported at its lines) left it out */
+                pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, upstream), "upstream \"%s\" has "
+                                   "errors (see above)", hint);
+            } else if (hint != NULL) {
                 pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, upstream),
                                    "no upstream named \"%s\" (did you mean \"%s\"?)",
                                    (const char *) pcf->spec.upstream.data, hint);
