@@ -424,6 +424,31 @@ pco_http_build_server(pco_conf_t *cf, pco_http_main_t *hm, pco_conf_node_t *sn, 
     return s;
 }
 
+/* IPV6_V6ONLY is one option of the socket, so the entries that name the address must agree
+ * on it; the entries that do not set it follow the one that does, else the default (true,
+ * which pco_listen_add gives the socket). */
+static int
+pco_http_listen_ipv6only(pco_conf_t *cf, pco_http_addr_t *a, const pco_http_listen_t *l)
+{
+    if (!l->ipv6only_set) {
+        return PCO_OK;
+    }
+    if (a->ipv6only_by == NULL) {
+        a->ipv6only_by = l;
+        a->ls->ipv6only = l->ipv6only;
+        return PCO_OK;
+    }
+    if (a->ipv6only_by->ipv6only != l->ipv6only) {
+        pco_conf_error_src(cf, &l->src, "\"%s\" has ipv6only = %s here and %s at %s:%d (one "
+                           "socket, one setting)", l->text, l->ipv6only ? "true" : "false",
+                           a->ipv6only_by->ipv6only ? "true" : "false",
+                           a->ipv6only_by->src.file ? a->ipv6only_by->src.file : "?",
+                           a->ipv6only_by->src.line);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
 /* Gives address a its listening socket (shared by every server listing the address) and
  * merges the socket options of listen entry l into it. */
 static int
@@ -441,7 +466,9 @@ pco_http_listen_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_addr_t *a,
     }
     ls->backlog = (int) l->backlog;
     ls->reuseport = ls->reuseport || l->reuseport;
-    ls->ipv6only = ls->ipv6only || l->ipv6only;
+    if (pco_http_listen_ipv6only(cf, a, l) != PCO_OK) {
+        *rc = PCO_ERROR;
+    }
     ls->proxy_protocol = ls->proxy_protocol || l->proxy_protocol;
     if (ls->handler != NULL && ls->tls != l->tls) {
         pco_conf_error_src(cf, &l->src, "\"%s\" is tls in one server and plain "
