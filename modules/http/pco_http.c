@@ -38,7 +38,9 @@ static const pco_setting_t pco_http_listen_settings[] = {
     { .name = "reuseport", .type = PCO_CONF_BOOL, .def = "false",
       .help = "SO_REUSEPORT: one socket per worker, the kernel spreads connections" },
     { .name = "ipv6only", .type = PCO_CONF_BOOL, .def = "true",
-      .help = "IPV6_V6ONLY on IPv6 sockets, so that *:80 and [::]:80 can coexist" },
+      .help = "IPV6_V6ONLY on IPv6 sockets, so that *:80 and [::]:80 can coexist; false: "
+              "[::]:80 takes IPv4 clients too (as ::ffff:a.b.c.d); the entries naming one "
+              "address must agree (one that leaves it out follows the others)" },
     { .name = "proxy_protocol", .type = PCO_CONF_BOOL, .def = "false",
       .help = "every connection starts with a PROXY protocol v1 or v2 header (from an L4 "
               "balancer), read before TLS; its source address becomes the client "
@@ -219,7 +221,7 @@ pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t
     case 't': l->tls = b; break;
     case 'r': l->reuseport = b; break;
     case 'd': l->default_server = b; break;
-    case 'i': l->ipv6only = b; break;
+    case 'i': l->ipv6only = b; l->ipv6only_set = true; break;
     default:  l->proxy_protocol = b; break;
     }
     return PCO_OK;
@@ -236,6 +238,7 @@ pco_http_listen_one(pco_conf_t *cf, const config_setting_t *e, pco_http_listen_t
 
     memset(l, 0, sizeof(*l));
     l->backlog = 511;
+    l->ipv6only = true;
     pco_http_src(e, &l->src);
     if (config_setting_type(e) == CONFIG_TYPE_STRING) {
         text = config_setting_get_string(e);

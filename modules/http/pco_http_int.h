@@ -23,6 +23,7 @@ typedef struct {
     bool              reuseport;
     bool              default_server;
     bool              ipv6only;
+    bool              ipv6only_set;     /* written in the entry (else the default, true) */
     bool              proxy_protocol;
     int64_t           backlog;
     pco_conf_src_t    src;
@@ -90,6 +91,7 @@ typedef struct {
     pco_array_t          a_exact, a_wild, a_regex;   /* build-time */
     size_t               max_header_size;
     pco_listening_t     *ls;
+    const pco_http_listen_t *ipv6only_by;   /* the first entry that sets ipv6only */
 } pco_http_addr_t;
 
 typedef struct {

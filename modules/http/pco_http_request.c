@@ -241,17 +241,153 @@ pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_
     pco_http_process_request(r);
 }
 
+/*
+ * Reading a head. It is read into one of two buffers: the per-worker scratch buffer while
+ * the connection has no buffer of its own (the common case: a head that arrives in one read
+ * costs no allocation), or the connection's buffer (pco_http_conn_t, in c->pool), made when
+ * a read leaves the head incomplete or when pipelined bytes wait after a request.
+ */
+typedef struct {
+    u_char                *buf;
+    size_t                 len;       /* bytes of the head read so far */
+    size_t                 size;
+    pco_http_head_scan_t  *scan;      /* where pco_http_find_head_end stopped */
+    pco_http_conn_t       *hcn;       /* NULL: the scratch buffer */
+} pco_http_head_buf_t;
+
+/* A connection buffer, in a pool of its own (the caller makes it c->pool), holding
+ * data[0..len) of a head not complete yet and the scan state so far (NULL: none yet).
+ * NULL when memory runs out or len does not fit a head. */
+static pco_http_conn_t *
+pco_http_conn_buf(pco_http_addr_t *a, const u_char *data, size_t len,
+                  const pco_http_head_scan_t *scan, pco_pool_t **poolp)
+{
+    pco_pool_t       *pool = pco_pool_create(4096, a->max_header_size + 4096);
+    pco_http_conn_t  *hcn = pool != NULL ? pco_pcalloc(pool, sizeof(*hcn)) : NULL;
+
+    if (hcn == NULL || len > a->max_header_size
+        || (hcn->buf = pco_pnalloc(pool, a->max_header_size)) == NULL)
+    {
+        if (pool != NULL) {
+            pco_pool_destroy(pool);
+        }
+        return NULL;
+    }
+    hcn->size = a->max_header_size;
+    hcn->addr = a;
+    if (scan != NULL) {
+        hcn->scan = *scan;
+    }
+    hcn->len = len;
+    memcpy(hcn->buf, data, len);
+    *poolp = pool;
+    return hcn;
+}
+
+/* The buffer the next read goes into: the connection's, or the scratch buffer (empty, with
+ * the scan state in *scan0). */
+static void
+pco_http_head_buf(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t *hb,
+                  pco_http_head_scan_t *scan0)
+{
+    pco_http_conn_t  *hcn = c->data;
+
+    hb->hcn = hcn;
+    if (hcn != NULL) {
+        hb->buf = hcn->buf;
+        hb->len = hcn->len;
+        hb->size = hcn->size;
+        hb->scan = &hcn->scan;
+        return;
+    }
+    hb->buf = pco_http_scratch;
+    hb->len = 0;
+    hb->size = pco_min(pco_http_scratch_size, a->max_header_size);
+    memset(scan0, 0, sizeof(*scan0));
+    hb->scan = scan0;
+}
+
+/* Reads into hb. Returns the bytes added (0: pipelined bytes wait in the buffer, parse them
+ * first), or PCO_DONE when the connection was closed or answered, or must wait for more. */
+static ssize_t
+pco_http_head_recv(pco_connection_t *c, pco_http_addr_t *a, pco_http_conf_t *cf,
+                   pco_http_head_buf_t *hb)
+{
+    ssize_t  n;
+
+    if (hb->hcn != NULL && hb->hcn->pending) {
+        hb->hcn->pending = false;
+        return 0;
+    }
+    if (hb->len >= hb->size) {
+        pco_http_head_error(c, a, 431);
+        return PCO_DONE;
+    }
+    n = c->io->recv(c, hb->buf + hb->len, hb->size - hb->len);
+    if (n == PCO_AGAIN) {
+        c->read.ready = 0;
+        return PCO_DONE;
+    }
+    if (n <= 0) {
+        pco_http_close(c);
+        return PCO_DONE;
+    }
+    if (hb->hcn == NULL && c->idle) {
+        pco_http_set_idle(c, false);
+        pco_event_add_timer(&c->read, cf->client_header_timeout);
+    }
+    return n;
+}
+
+/* The head in hb is complete: the request takes the bytes (a copy), and a connection buffer
+ * is freed once they are copied. */
+static void
+pco_http_head_complete(pco_connection_t *c, pco_http_head_buf_t *hb, size_t head_len)
+{
+    if (hb->hcn != NULL) {
+        pco_pool_t *cpool = c->pool;
+
+        c->pool = NULL;
+        c->data = NULL;
+        pco_http_handle_bytes(c, hb->buf, hb->len, head_len);
+        pco_pool_destroy(cpool);
+    } else {
+        pco_http_handle_bytes(c, hb->buf, hb->len, head_len);
+    }
+}
+
+/* The head in hb is incomplete: keep its bytes in the connection's buffer (made from the
+ * scratch buffer the first time) for the next read. PCO_ERROR: closed. */
+static int
+pco_http_head_keep(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t *hb)
+{
+    pco_http_conn_t  *hcn = hb->hcn;
+    pco_pool_t       *pool;
+
+    if (hcn == NULL) {
+        hcn = pco_http_conn_buf(a, hb->buf, hb->len, hb->scan, &pool);
+        if (hcn == NULL) {
+            pco_http_close(c);
+            return PCO_ERROR;
+        }
+        c->pool = pool;
+        c->data = hcn;
+    }
+    hcn->len = hb->len;
+    return PCO_OK;
+}
+
 static void
 pco_http_wait_request(pco_event_t *ev)
 {
-    pco_connection_t  *c = ev->data;
-    pco_http_addr_t   *a = c->listening->servers;
-    pco_http_conf_t   *cf = pco_http_addr_conf(a);
-    pco_http_conn_t   *hcn = c->data;
-    pco_http_head_scan_t  scan0;
-    u_char            *buf;
-    size_t             len, size, head_len;
-    ssize_t            n;
+    pco_connection_t      *c = ev->data;
+    pco_http_addr_t       *a = c->listening->servers;
+    pco_http_conf_t       *cf = pco_http_addr_conf(a);
+    pco_http_conn_t       *hcn = c->data;
+    pco_http_head_scan_t   scan0;
+    pco_http_head_buf_t    hb;
+    size_t                 head_len;
+    ssize_t                n;
 
     if (c->close && c->idle) {
         pco_http_close(c);      /* graceful shutdown (pco_conn_close_idle) */
@@ -267,82 +403,28 @@ pco_http_wait_request(pco_event_t *ev)
         return;
     }
     for ( ;; ) {
-        if (hcn != NULL) {
-            buf = hcn->buf;
-            len = hcn->len;
-            size = hcn->size;
-        } else {
-            buf = pco_http_scratch;
-            len = 0;
-            size = pco_min(pco_http_scratch_size, a->max_header_size);
-            memset(&scan0, 0, sizeof(scan0));
-        }
-        if (hcn != NULL && hcn->pending) {
-            hcn->pending = false;
-            n = 0;
-        } else {
-            if (len >= size) {
-                pco_http_head_error(c, a, 431);
-                return;
-            }
-            n = c->io->recv(c, buf + len, size - len);
-            if (n == PCO_AGAIN) {
-                c->read.ready = 0;
-                return;
-            }
-            if (n <= 0) {
-                pco_http_close(c);
-                return;
-            }
-            if (hcn == NULL && c->idle) {
-                pco_http_set_idle(c, false);
-                pco_event_add_timer(&c->read, cf->client_header_timeout);
-            }
-        }
-        len += (size_t) n;
-        head_len = pco_http_find_head_end(buf, len, hcn != NULL ? &hcn->scan : &scan0);
-        if (head_len > 0) {
-            if (hcn != NULL) {
-                pco_pool_t *cpool = c->pool;
-
-                c->pool = NULL;
-                c->data = NULL;
-                pco_http_handle_bytes(c, buf, len, head_len);
-                pco_pool_destroy(cpool);
-            } else {
-                pco_http_handle_bytes(c, buf, len, head_len);
-            }
+        pco_http_head_buf(c, a, &hb, &scan0);
+        n = pco_http_head_recv(c, a, cf, &hb);
+        if (n == PCO_DONE) {
             return;
         }
-        if ((hcn != NULL ? hcn->scan.line_end : scan0.line_end) == 0
-            && len > (size_t) cf->max_uri_size)
-        {
+        hb.len += (size_t) n;
+        head_len = pco_http_find_head_end(hb.buf, hb.len, hb.scan);
+        if (head_len > 0) {
+            pco_http_head_complete(c, &hb, head_len);
+            return;
+        }
+        if (hb.scan->line_end == 0 && hb.len > (size_t) cf->max_uri_size) {
             pco_http_head_error(c, a, 414);
             return;
         }
-        if (len >= a->max_header_size) {
+        if (hb.len >= a->max_header_size) {
             pco_http_head_error(c, a, 431);
             return;
         }
-        if (hcn == NULL) {
-            pco_pool_t *pool = pco_pool_create(4096, a->max_header_size + 4096);
-
-            hcn = pool != NULL ? pco_pcalloc(pool, sizeof(*hcn)) : NULL;
-            if (hcn == NULL || (hcn->buf = pco_pnalloc(pool, a->max_header_size)) == NULL) {
-                if (pool != NULL) {
-                    pco_pool_destroy(pool);
-                }
-                pco_http_close(c);
-                return;
-            }
-            hcn->size = a->max_header_size;
-            hcn->addr = a;
-            hcn->scan = scan0;
-            memcpy(hcn->buf, buf, len);
-            c->pool = pool;
-            c->data = hcn;
+        if (pco_http_head_keep(c, a, &hb) != PCO_OK) {
+            return;
         }
-        hcn->len = len;
     }
 }
 
@@ -609,22 +691,12 @@ pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r)
 
     if (left > 0) {
         /* pipelined bytes: keep them in a connection buffer, parse them next pass */
-        pool = pco_pool_create(4096, a->max_header_size + 4096);
-        hcn = pool != NULL ? pco_pcalloc(pool, sizeof(*hcn)) : NULL;
-        if (hcn == NULL || left > a->max_header_size
-            || (hcn->buf = pco_pnalloc(pool, a->max_header_size)) == NULL)
-        {
-            if (pool != NULL) {
-                pco_pool_destroy(pool);
-            }
+        hcn = pco_http_conn_buf(a, rq->rest, left, NULL, &pool);
+        if (hcn == NULL) {
             pco_http_close(c);
             return;
         }
-        hcn->size = a->max_header_size;
-        hcn->addr = a;
-        hcn->len = left;
         hcn->pending = true;
-        memcpy(hcn->buf, rq->rest, left);
     }
     c->log = pco_log;
     pco_pool_destroy(c->pool);

@@ -342,12 +342,18 @@ pco_http_addr_names(pco_conf_t *cf, pco_http_addr_t *a, pco_http_server_t *s,
     return PCO_OK;
 }
 
-int
-pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
+/*
+ * Building the servers. The helpers below return PCO_ERROR only when memory runs out (the
+ * build stops); a configuration error is reported and recorded in *rc, and the build goes
+ * on so that every error of the file is reported at once.
+ */
+
+/* Counts the servers and routes of the configuration and allocates hm's tables for them. */
+static int
+pco_http_alloc_servers(pco_conf_t *cf, pco_http_main_t *hm)
 {
     pco_conf_node_t  *root = cf->root;
-    size_t            i, j, k, ns = 0, nr = 0;
-    int               rc = PCO_OK;
+    size_t            i, j, ns = 0, nr = 0;
 
     for (i = 0; i < root->nchildren; i++) {
         if (root->children[i]->scope == PCO_SCOPE_SERVER) {
@@ -362,163 +368,274 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
     if (hm->servers == NULL || hm->routes == NULL) {
         return PCO_ERROR;
     }
-    for (i = 0; i < root->nchildren; i++) {
-        pco_conf_node_t    *sn = root->children[i];
-        pco_http_conf_t    *hc;
-        pco_http_server_t  *s;
+    return PCO_OK;
+}
 
-        if (sn->scope != PCO_SCOPE_SERVER) {
-            continue;
-        }
-        hc = sn->confs[pco_http_module.index];
-        s = pco_pcalloc(cf->pool, sizeof(*s));
-        if (s == NULL) {
-            return PCO_ERROR;
-        }
-        s->node = sn;
-        s->index = (unsigned) hm->nservers;
-        if (hc->names.n) {
-            s->name = hc->names.elts[0];
-        } else {
-            pco_str_set(&s->name, "");
-        }
-        s->routes = pco_pcalloc(cf->pool, sizeof(void *) * (sn->nchildren + 1));
-        if (s->routes == NULL) {
-            return PCO_ERROR;
-        }
-        hm->servers[hm->nservers++] = s;
-        for (j = 0; j < sn->nchildren; j++) {
-            pco_http_route_t *rt;
+/* Builds one route of s and appends it, warning when an earlier route of s shadows it. */
+static int
+pco_http_add_route(pco_conf_t *cf, pco_http_main_t *hm, pco_http_server_t *s,
+                   pco_conf_node_t *node, int *rc)
+{
+    pco_http_route_t  *rt;
+    size_t             k;
 
-            if (sn->children[j]->scope != PCO_SCOPE_ROUTE) {
-                continue;
-            }
-            rt = pco_pcalloc(cf->pool, sizeof(*rt));
-            if (rt == NULL) {
-                return PCO_ERROR;
-            }
-            if (pco_http_build_route(cf, s, sn->children[j], rt) != PCO_OK) {
-                rc = PCO_ERROR;
-            }
-            rt->index = (unsigned) s->nroutes;
-            for (k = 0; k < s->nroutes; k++) {
-                pco_http_conf_t *ec = s->routes[k]->node->confs[pco_http_module.index];
+    rt = pco_pcalloc(cf->pool, sizeof(*rt));
+    if (rt == NULL) {
+        return PCO_ERROR;
+    }
+    if (pco_http_build_route(cf, s, node, rt) != PCO_OK) {
+        *rc = PCO_ERROR;
+    }
+    rt->index = (unsigned) s->nroutes;
+    for (k = 0; k < s->nroutes; k++) {
+        pco_http_conf_t *ec = s->routes[k]->node->confs[pco_http_module.index];
 
-                if (ec->match.path_regex.len == 0 && pco_http_route_shadows(s->routes[k], rt)) {
-                    pco_conf_warn_src(cf, &rt->src, "route can never match: routes[%u] "
-                                      "(line %d) matches first", s->routes[k]->index,
-                                      s->routes[k]->src.line);
-                    break;
-                }
-            }
-            s->routes[s->nroutes++] = rt;
-            hm->routes[hm->nroutes++] = rt;
-        }
-        if (hc->listen.n == 0) {
-            if (!hc->listen.invalid) {
-                pco_conf_error_src(cf, &sn->src, "server has no listen address");
-            }
-            rc = PCO_ERROR;
-            continue;
-        }
-        for (j = 0; j < hc->listen.n; j++) {
-            pco_http_listen_t  *l = &hc->listen.elts[j];
-            pco_http_addr_t    *a;
-
-            for (k = 0; k < j; k++) {
-                if (hc->listen.elts[k].socklen == l->socklen
-                    && memcmp(&hc->listen.elts[k].sa, &l->sa, l->socklen) == 0)
-                {
-                    pco_conf_error_src(cf, &l->src, "duplicate listen address \"%s\" in "
-                                       "this server", l->text);
-                    rc = PCO_ERROR;
-                    break;
-                }
-            }
-            if (k < j) {
-                continue;
-            }
-            if (l->tls && pco_module_find("tls") == NULL) {
-                pco_conf_error_src(cf, &l->src, "tls listeners need the tls module");
-                rc = PCO_ERROR;
-                continue;
-            }
-            a = pco_http_addr_get(cf, hm, l);
-            if (a == NULL) {
-                return PCO_ERROR;
-            }
-            if (l->default_server) {
-                if (a->explicit_default) {
-                    pco_conf_error_src(cf, &l->src, "two default servers for \"%s\"", l->text);
-                    rc = PCO_ERROR;
-                }
-                a->explicit_default = true;
-                a->default_server = s;
-            } else if (a->default_server == NULL) {
-                a->default_server = s;
-            }
-            if ((size_t) hc->max_header_size > a->max_header_size) {
-                a->max_header_size = (size_t) hc->max_header_size;
-            }
-            if (a->max_header_size > hm->scratch_size) {
-                hm->scratch_size = a->max_header_size;
-            }
-            if (pco_http_addr_names(cf, a, s, hc) != PCO_OK) {
-                rc = PCO_ERROR;
-            }
-            {
-                pco_listening_t *ls = a->ls;
-
-                if (ls == NULL) {
-                    ls = pco_listen_add(cycle, &a->sa, a->socklen, a->text);
-                    if (ls == NULL) {
-                        return PCO_ERROR;
-                    }
-                    a->ls = ls;
-                }
-                ls->backlog = (int) l->backlog;
-                ls->reuseport = ls->reuseport || l->reuseport;
-                ls->ipv6only = ls->ipv6only || l->ipv6only;
-                ls->proxy_protocol = ls->proxy_protocol || l->proxy_protocol;
-                if (ls->handler != NULL && ls->tls != l->tls) {
-                    pco_conf_error_src(cf, &l->src, "\"%s\" is tls in one server and plain "
-                                       "in another", l->text);
-                    rc = PCO_ERROR;
-                }
-                ls->tls = ls->tls || l->tls;
-                ls->handler = ls->tls ? pco_http_init_tls_connection : pco_http_init_connection;
-            }
+        if (ec->match.path_regex.len == 0 && pco_http_route_shadows(s->routes[k], rt)) {
+            pco_conf_warn_src(cf, &rt->src, "route can never match: routes[%u] "
+                              "(line %d) matches first", s->routes[k]->index,
+                              s->routes[k]->src.line);
+            break;
         }
     }
-    /* without a server nothing listens: starting, or reloading into it (which would close
-     * every listener of the running generation), must be refused */
+    s->routes[s->nroutes++] = rt;
+    hm->routes[hm->nroutes++] = rt;
+    return PCO_OK;
+}
+
+/* Builds the server of node sn and its routes; NULL when memory ran out. */
+static pco_http_server_t *
+pco_http_build_server(pco_conf_t *cf, pco_http_main_t *hm, pco_conf_node_t *sn, int *rc)
+{
+    pco_http_conf_t    *hc;
+    pco_http_server_t  *s;
+    size_t              j;
+
+    hc = sn->confs[pco_http_module.index];
+    s = pco_pcalloc(cf->pool, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->node = sn;
+    s->index = (unsigned) hm->nservers;
+    if (hc->names.n) {
+        s->name = hc->names.elts[0];
+    } else {
+        pco_str_set(&s->name, "");
+    }
+    s->routes = pco_pcalloc(cf->pool, sizeof(void *) * (sn->nchildren + 1));
+    if (s->routes == NULL) {
+        return NULL;
+    }
+    hm->servers[hm->nservers++] = s;
+    for (j = 0; j < sn->nchildren; j++) {
+        if (sn->children[j]->scope != PCO_SCOPE_ROUTE) {
+            continue;
+        }
+        if (pco_http_add_route(cf, hm, s, sn->children[j], rc) != PCO_OK) {
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* IPV6_V6ONLY is one option of the socket, so the entries that name the address must agree
+ * on it; the entries that do not set it follow the one that does, else the default (true,
+ * which pco_listen_add gives the socket). */
+static int
+pco_http_listen_ipv6only(pco_conf_t *cf, pco_http_addr_t *a, const pco_http_listen_t *l)
+{
+    if (!l->ipv6only_set) {
+        return PCO_OK;
+    }
+    if (a->ipv6only_by == NULL) {
+        a->ipv6only_by = l;
+        a->ls->ipv6only = l->ipv6only;
+        return PCO_OK;
+    }
+    if (a->ipv6only_by->ipv6only != l->ipv6only) {
+        pco_conf_error_src(cf, &l->src, "\"%s\" has ipv6only = %s here and %s at %s:%d (one "
+                           "socket, one setting)", l->text, l->ipv6only ? "true" : "false",
+                           a->ipv6only_by->ipv6only ? "true" : "false",
+                           a->ipv6only_by->src.file ? a->ipv6only_by->src.file : "?",
+                           a->ipv6only_by->src.line);
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+/* Gives address a its listening socket (shared by every server listing the address) and
+ * merges the socket options of listen entry l into it. */
+static int
+pco_http_listen_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_addr_t *a,
+                       const pco_http_listen_t *l, int *rc)
+{
+    pco_listening_t *ls = a->ls;
+
+    if (ls == NULL) {
+        ls = pco_listen_add(cycle, &a->sa, a->socklen, a->text);
+        if (ls == NULL) {
+            return PCO_ERROR;
+        }
+        a->ls = ls;
+    }
+    ls->backlog = (int) l->backlog;
+    ls->reuseport = ls->reuseport || l->reuseport;
+    if (pco_http_listen_ipv6only(cf, a, l) != PCO_OK) {
+        *rc = PCO_ERROR;
+    }
+    ls->proxy_protocol = ls->proxy_protocol || l->proxy_protocol;
+    if (ls->handler != NULL && ls->tls != l->tls) {
+        pco_conf_error_src(cf, &l->src, "\"%s\" is tls in one server and plain "
+                           "in another", l->text);
+        *rc = PCO_ERROR;
+    }
+    ls->tls = ls->tls || l->tls;
+    ls->handler = ls->tls ? pco_http_init_tls_connection : pco_http_init_connection;
+    return PCO_OK;
+}
+
+/* Binds listen entry j of server s to its address: the default server, the header size,
+ * the server's names in the address's tables and the listening socket. */
+static int
+pco_http_bind_listen(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm,
+                     pco_http_server_t *s, pco_http_conf_t *hc, size_t j, int *rc)
+{
+    pco_http_listen_t  *l = &hc->listen.elts[j];
+    pco_http_addr_t    *a;
+    size_t              k;
+
+    for (k = 0; k < j; k++) {
+        if (hc->listen.elts[k].socklen == l->socklen
+            && memcmp(&hc->listen.elts[k].sa, &l->sa, l->socklen) == 0)
+        {
+            pco_conf_error_src(cf, &l->src, "duplicate listen address \"%s\" in "
+                               "this server", l->text);
+            *rc = PCO_ERROR;
+            break;
+        }
+    }
+    if (k < j) {
+        return PCO_OK;
+    }
+    if (l->tls && pco_module_find("tls") == NULL) {
+        pco_conf_error_src(cf, &l->src, "tls listeners need the tls module");
+        *rc = PCO_ERROR;
+        return PCO_OK;
+    }
+    a = pco_http_addr_get(cf, hm, l);
+    if (a == NULL) {
+        return PCO_ERROR;
+    }
+    if (l->default_server) {
+        if (a->explicit_default) {
+            pco_conf_error_src(cf, &l->src, "two default servers for \"%s\"", l->text);
+            *rc = PCO_ERROR;
+        }
+        a->explicit_default = true;
+        a->default_server = s;
+    } else if (a->default_server == NULL) {
+        a->default_server = s;
+    }
+    if ((size_t) hc->max_header_size > a->max_header_size) {
+        a->max_header_size = (size_t) hc->max_header_size;
+    }
+    if (a->max_header_size > hm->scratch_size) {
+        hm->scratch_size = a->max_header_size;
+    }
+    if (pco_http_addr_names(cf, a, s, hc) != PCO_OK) {
+        *rc = PCO_ERROR;
+    }
+    return pco_http_listen_socket(cf, cycle, a, l, rc);
+}
+
+/* Binds every listen entry of server s (a server without one is an error). */
+static int
+pco_http_bind_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm,
+                     pco_http_server_t *s, int *rc)
+{
+    pco_conf_node_t  *sn = s->node;
+    pco_http_conf_t  *hc = sn->confs[pco_http_module.index];
+    size_t            j;
+
+    if (hc->listen.n == 0) {
+        if (!hc->listen.invalid) {
+            pco_conf_error_src(cf, &sn->src, "server has no listen address");
+        }
+        *rc = PCO_ERROR;
+        return PCO_OK;
+    }
+    for (j = 0; j < hc->listen.n; j++) {
+        if (pco_http_bind_listen(cf, cycle, hm, s, hc, j, rc) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+/* Without a server nothing listens: starting, or reloading into it (which would close
+ * every listener of the running generation), must be refused. */
+static int
+pco_http_check_nservers(pco_conf_t *cf, pco_http_main_t *hm)
+{
     if (hm->nservers == 0) {
         const config_setting_t *cs = config_lookup(&cf->config, "servers");
 
         if (cs != NULL) {
             pco_conf_error(cf, cs, "no servers configured (the list is empty)");
         } else {
-            pco_conf_error_src(cf, &root->src, "no servers configured");
+            pco_conf_error_src(cf, &cf->root->src, "no servers configured");
         }
+        return PCO_ERROR;
+    }
+    return PCO_OK;
+}
+
+/* Freezes the per-address tables (the arrays do not move after this): sorts the names
+ * for the lookups of pco_http_find_server and links each listening socket to its address. */
+static void
+pco_http_freeze_addrs(pco_http_main_t *hm)
+{
+    pco_http_addr_t  *a = hm->addrs.elts;
+    size_t            i;
+
+    for (i = 0; i < hm->addrs.nelts; i++) {
+        a[i].exact = a[i].a_exact.elts;
+        a[i].nexact = a[i].a_exact.nelts;
+        qsort(a[i].exact, a[i].nexact, sizeof(pco_http_name_t), pco_http_name_cmp);
+        a[i].wild = a[i].a_wild.elts;
+        a[i].nwild = a[i].a_wild.nelts;
+        qsort(a[i].wild, a[i].nwild, sizeof(pco_http_name_t), pco_http_wild_cmp);
+        a[i].regex = a[i].a_regex.elts;
+        a[i].nregex = a[i].a_regex.nelts;
+        if (a[i].ls != NULL) {
+            a[i].ls->servers = &a[i];
+        }
+    }
+}
+
+int
+pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
+{
+    pco_conf_node_t    *root = cf->root;
+    pco_http_server_t  *s;
+    size_t              i;
+    int                 rc = PCO_OK;
+
+    if (pco_http_alloc_servers(cf, hm) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    for (i = 0; i < root->nchildren; i++) {
+        if (root->children[i]->scope != PCO_SCOPE_SERVER) {
+            continue;
+        }
+        s = pco_http_build_server(cf, hm, root->children[i], &rc);
+        if (s == NULL || pco_http_bind_server(cf, cycle, hm, s, &rc) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    if (pco_http_check_nservers(cf, hm) != PCO_OK) {
         rc = PCO_ERROR;
     }
-    /* freeze the per-address tables (the arrays do not move after this) */
-    {
-        pco_http_addr_t *a = hm->addrs.elts;
-
-        for (i = 0; i < hm->addrs.nelts; i++) {
-            a[i].exact = a[i].a_exact.elts;
-            a[i].nexact = a[i].a_exact.nelts;
-            qsort(a[i].exact, a[i].nexact, sizeof(pco_http_name_t), pco_http_name_cmp);
-            a[i].wild = a[i].a_wild.elts;
-            a[i].nwild = a[i].a_wild.nelts;
-            qsort(a[i].wild, a[i].nwild, sizeof(pco_http_name_t), pco_http_wild_cmp);
-            a[i].regex = a[i].a_regex.elts;
-            a[i].nregex = a[i].a_regex.nelts;
-            if (a[i].ls != NULL) {
-                a[i].ls->servers = &a[i];
-            }
-        }
-    }
+    pco_http_freeze_addrs(hm);
     return rc;
 }

@@ -94,10 +94,10 @@ pco_proxy_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_
     pco_str_t        *s;
 
     pco_unused(name);
-    if (p == NULL || p->tries == 0) {
+    if (p == NULL || p->req.tries == 0) {
         return PCO_DECLINED;
     }
-    s = data == 0 ? &p->v_addr : data == 1 ? &p->v_status : &p->v_time;
+    s = data == 0 ? &p->var.addr : data == 1 ? &p->var.status : &p->var.time;
     if (s->len == 0) {
         return PCO_DECLINED;
     }
@@ -131,17 +131,17 @@ pco_proxy_record(pco_proxy_ctx_t *p, int status)
 {
     char        buf[32];
     int         n;
-    pco_msec_t  t = pco_current_msec - p->try_start;
+    pco_msec_t  t = pco_current_msec - p->try.start;
 
     if (status == 0) {
-        pco_proxy_var_append(p, &p->v_status, "-", 1);
+        pco_proxy_var_append(p, &p->var.status, "-", 1);
     } else {
         n = snprintf(buf, sizeof(buf), "%d", status);
-        pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
+        pco_proxy_var_append(p, &p->var.status, buf, (size_t) n);
     }
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
-    pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
-    pco_upstream_try_report(p->r, p->try_s, status, (int64_t) t);
+    pco_proxy_var_append(p, &p->var.time, buf, (size_t) n);
+    pco_upstream_try_report(p->r, p->try.server, status, (int64_t) t);
 }
 
 void
@@ -151,9 +151,9 @@ pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
     int   n;
 
     n = snprintf(buf, sizeof(buf), "%d", status);
-    pco_proxy_var_append(p, &p->v_status, buf, (size_t) n);
-    p->time_pending = true;
-    p->try_status = status;
+    pco_proxy_var_append(p, &p->var.status, buf, (size_t) n);
+    p->try.time_pending = true;
+    p->try.status = status;
 }
 
 /* The try whose head was recorded ended: its $upstream_response_time, as nginx, covers
@@ -163,15 +163,15 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
 {
     char        buf[32];
     int         n;
-    pco_msec_t  t = pco_current_msec - p->try_start;
+    pco_msec_t  t = pco_current_msec - p->try.start;
 
-    if (!p->time_pending) {
+    if (!p->try.time_pending) {
         return;
     }
-    p->time_pending = false;
+    p->try.time_pending = false;
     n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
-    pco_proxy_var_append(p, &p->v_time, buf, (size_t) n);
-    pco_upstream_try_report(p->r, p->try_s, p->try_status, (int64_t) t);
+    pco_proxy_var_append(p, &p->var.time, buf, (size_t) n);
+    pco_upstream_try_report(p->r, p->try.server, p->try.status, (int64_t) t);
 }
 
 /* ---- configuration ---- */
@@ -300,13 +300,13 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 void
 pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed)
 {
-    if (p->uc != NULL) {
-        pco_upstream_conn_close(p->uc);
-        p->uc = NULL;
+    if (p->try.uc != NULL) {
+        pco_upstream_conn_close(p->try.uc);
+        p->try.uc = NULL;
     }
-    if (p->s != NULL) {
-        pco_upstream_done(p->s, failed);
-        p->s = NULL;
+    if (p->try.counted_server != NULL) {
+        pco_upstream_done(p->try.counted_server, failed);
+        p->try.counted_server = NULL;
     }
 }
 
@@ -323,11 +323,11 @@ pco_proxy_finish(pco_proxy_ctx_t *p, int rc)
 {
     pco_http_request_t  *r = p->r;
 
-    if (p->finished) {
+    if (p->req.finished) {
         return;
     }
     pco_proxy_record_end(p);
-    p->finished = true;
+    p->req.finished = true;
     p->state = PCO_PROXY_DONE;
     pco_proxy_close_upstream(p, false);
     r->read_handler = NULL;
@@ -346,64 +346,64 @@ pco_proxy_key(pco_proxy_ctx_t *p)
     pco_http_request_t  *r = p->r;
     u_char              *a;
 
-    if (p->key.data != NULL) {
-        return &p->key;
+    if (p->req.key.data != NULL) {
+        return &p->req.key;
     }
-    if (p->u->hash_key != NULL) {
-        if (pco_http_template_eval(r, p->u->hash_key, &p->key) != PCO_OK) {
+    if (p->req.u->hash_key != NULL) {
+        if (pco_http_template_eval(r, p->req.u->hash_key, &p->req.key) != PCO_OK) {
             return NULL;
         }
-        if (p->key.data == NULL) {
-            p->key.data = (u_char *) "";
+        if (p->req.key.data == NULL) {
+            p->req.key.data = (u_char *) "";
         }
-        return &p->key;
+        return &p->req.key;
     }
     a = pco_pnalloc(r->pool, 64);
     if (a == NULL) {
         return NULL;
     }
-    p->key.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a, 64, false);
-    p->key.data = a;
-    return &p->key;
+    p->req.key.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a, 64, false);
+    p->req.key.data = a;
+    return &p->req.key;
 }
 
 static int
 pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
 {
-    pco_upstream_t         *u = p->u;
+    pco_upstream_t         *u = p->req.u;
     pco_upstream_server_t  *s;
     pco_connection_t       *uc;
     int                     rc;
 
     for ( ;; ) {
-        if (p->tries > 0 && u->next_upstream_timeout > 0
-            && pco_current_msec - p->first_start >= u->next_upstream_timeout)
+        if (p->req.tries > 0 && u->next_upstream_timeout > 0
+            && pco_current_msec - p->req.first_start >= u->next_upstream_timeout)
         {
             return last_status;
         }
-        s = pco_upstream_get(u, pco_proxy_key(p), p->tried);
+        s = pco_upstream_get(u, pco_proxy_key(p), p->req.tried);
         if (s == NULL) {
-            return p->tries > 0 ? last_status : 503;
+            return p->req.tries > 0 ? last_status : 503;
         }
-        p->s = s;
-        p->try_s = s;
-        p->sname = s->name;
-        p->tries++;
-        p->try_start = pco_current_msec;
-        pco_proxy_var_append(p, &p->v_addr, (const char *) s->name.data, s->name.len);
-        uc = pco_proxy_pool_get(u, s, &p->uses);
+        p->try.counted_server = s;
+        p->try.server = s;
+        p->try.sname = s->name;
+        p->req.tries++;
+        p->try.start = pco_current_msec;
+        pco_proxy_var_append(p, &p->var.addr, (const char *) s->name.data, s->name.len);
+        uc = pco_proxy_pool_get(u, s, &p->try.uses);
         if (uc != NULL) {
-            p->reused = true;
+            p->try.reused = true;
             uc->data = p;
             uc->log = p->r->connection->log;
             uc->read.handler = pco_proxy_up_read;
             uc->write.handler = pco_proxy_up_write;
-            p->uc = uc;
-            p->ks = s;
+            p->try.uc = uc;
+            p->try.uc_server = s;
             p->state = PCO_PROXY_SENDING;
-            p->head_sent = 0;
-            p->rbuf_sent = 0;
-            p->hbuf_len = 0;
+            p->try.head_sent = 0;
+            p->try.rbuf_sent = 0;
+            p->try.hbuf_len = 0;
             if (!pco_proxy_send_now(p)) {
                 pco_event_post(&uc->write);
             }
@@ -418,7 +418,7 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
             pco_proxy_close_upstream(p, true);
             last_status = 502;
             if (!(u->next_upstream & PCO_UPSTREAM_NEXT_ERROR)
-                || p->tries > (unsigned) u->retries)
+                || p->req.tries > (unsigned) u->retries)
             {
                 return 502;
             }
@@ -439,8 +439,8 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
     int                fd, one = 1;
 
     {
-        p->reused = false;
-        p->uses = 0;
+        p->try.reused = false;
+        p->try.uses = 0;
         fd = socket(s->sockaddr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd == -1) {
             pco_log_err(PCO_LOG_ERR, p->r->connection->log, errno, "socket() failed");
@@ -467,18 +467,18 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
         uc->socklen = s->socklen;
         uc->read.handler = pco_proxy_up_read;
         uc->write.handler = pco_proxy_up_write;
-        p->uc = uc;
-        p->ks = s;
+        p->try.uc = uc;
+        p->try.uc_server = s;
         if (pco_event_add_conn(uc) != PCO_OK) {
             pco_upstream_conn_close(uc);
-            p->uc = NULL;
+            p->try.uc = NULL;
             return PCO_ERROR;
         }
         p->state = PCO_PROXY_CONNECTING;
-        p->head_sent = 0;
-        p->rbuf_sent = 0;
-        p->hbuf_len = 0;
-        pco_event_add_timer(&uc->write, p->u->connect_timeout);
+        p->try.head_sent = 0;
+        p->try.rbuf_sent = 0;
+        p->try.hbuf_len = 0;
+        pco_event_add_timer(&uc->write, p->req.u->connect_timeout);
         return PCO_AGAIN;
     }
 }
@@ -486,18 +486,18 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
 bool
 pco_proxy_can_retry(pco_proxy_ctx_t *p)
 {
-    pco_upstream_t  *u = p->u;
+    pco_upstream_t  *u = p->req.u;
     unsigned         i;
 
-    if (p->tries > (unsigned) u->retries || p->interim_sent || p->r->header_sent
+    if (p->req.tries > (unsigned) u->retries || p->req.interim_sent || p->r->header_sent
         || (u->next_upstream & PCO_UPSTREAM_NEXT_OFF)
         || (u->next_upstream_timeout > 0
-            && pco_current_msec - p->first_start >= u->next_upstream_timeout))
+            && pco_current_msec - p->req.first_start >= u->next_upstream_timeout))
     {
         return false;
     }
     for (i = 0; i < u->nservers; i++) {
-        if (pco_upstream_candidate(&u->servers[i], p->tried, u->servers[i].backup)) {
+        if (pco_upstream_candidate(&u->servers[i], p->req.tried, u->servers[i].backup)) {
             return true;
         }
     }
@@ -517,21 +517,22 @@ void
 pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
 {
     pco_http_request_t  *r = p->r;
-    pco_upstream_t      *u = p->u;
+    pco_upstream_t      *u = p->req.u;
     bool                 can;
     int                  rc;
 
     pco_proxy_record_end(p);
 
-    if (p->reused && p->s != NULL && kind == PCO_UPSTREAM_NEXT_ERROR && !r->header_sent
-        && !p->interim_sent && p->hbuf_len == 0 && p->state != PCO_PROXY_READ_BODY
-        && ((p->head_sent == 0 && !p->body_written)
-            || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written))))
+    if (p->try.reused && p->try.counted_server != NULL && kind == PCO_UPSTREAM_NEXT_ERROR
+        && !r->header_sent && !p->req.interim_sent && p->try.hbuf_len == 0
+        && p->state != PCO_PROXY_READ_BODY
+        && ((p->try.head_sent == 0 && !p->upreq.body_written)
+            || (pco_proxy_idempotent(r) && (p->upreq.body_held || !p->upreq.body_written))))
     {
         /* a pooled connection the backend had closed: a fresh one, not a new try */
-        pco_upstream_conn_close(p->uc);
-        p->uc = NULL;
-        rc = pco_proxy_connect_server(p, p->s);
+        pco_upstream_conn_close(p->try.uc);
+        p->try.uc = NULL;
+        rc = pco_proxy_connect_server(p, p->try.counted_server);
         if (rc == PCO_AGAIN) {
             return;
         }
@@ -541,9 +542,9 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
     }
     pco_proxy_close_upstream(p, true);
     can = (u->next_upstream & kind) && !(u->next_upstream & PCO_UPSTREAM_NEXT_OFF)
-          && p->tries <= (unsigned) u->retries && !r->header_sent && !p->interim_sent
+          && p->req.tries <= (unsigned) u->retries && !r->header_sent && !p->req.interim_sent
           && (p->state == PCO_PROXY_CONNECTING
-              || (pco_proxy_idempotent(r) && (p->body_held || !p->body_written)));
+              || (pco_proxy_idempotent(r) && (p->upreq.body_held || !p->upreq.body_written)));
     if (!can) {
         pco_proxy_finish(p, status);
         return;
@@ -601,37 +602,37 @@ pco_proxy_handler(pco_http_request_t *r)
         return 500;
     }
     p->r = r;
-    p->pcf = pcf;
-    p->u = pcf->upstream;
-    p->first_start = pco_current_msec;
-    p->resp_left = -1;
-    p->hbuf_size = PCO_PROXY_BUF_SIZE;
-    p->hbuf = pco_palloc(r->pool, p->hbuf_size);
-    p->obuf = pco_proxy_obuf_get(r->pool);
-    p->ob = pco_buf_calloc(r->pool);
-    if (p->hbuf == NULL || p->obuf == NULL || p->ob == NULL
+    p->req.pcf = pcf;
+    p->req.u = pcf->upstream;
+    p->req.first_start = pco_current_msec;
+    p->out.left = -1;
+    p->try.hbuf_size = PCO_PROXY_BUF_SIZE;
+    p->try.hbuf = pco_palloc(r->pool, p->try.hbuf_size);
+    p->out.obuf = pco_proxy_obuf_get(r->pool);
+    p->out.ob = pco_buf_calloc(r->pool);
+    if (p->try.hbuf == NULL || p->out.obuf == NULL || p->out.ob == NULL
         || pco_pool_cleanup_add(r->pool, pco_proxy_cleanup, p) != PCO_OK)
     {
         return 500;
     }
-    p->ob->temporary = 1;
-    p->ob->start = p->obuf;
-    p->ob->end = p->obuf + PCO_PROXY_OBUF_SIZE;
-    p->rch.meta_limit = PCO_PROXY_BUF_SIZE;
+    p->out.ob->temporary = 1;
+    p->out.ob->start = p->out.obuf;
+    p->out.ob->end = p->out.obuf + PCO_PROXY_OBUF_SIZE;
+    p->out.rch.meta_limit = PCO_PROXY_BUF_SIZE;
     pco_http_set_ctx(r, p, &pco_proxy_module);
-    p->ws = pco_proxy_websocket(p);
+    p->req.ws = pco_proxy_websocket(p);
     /* the request body buffer (also the client-to-upstream side of a WebSocket tunnel):
      * a bodiless request, most of them, gets a token one, which keeps idle memory low */
-    p->rbuf_size = r->head.content_length > 0 || r->head.chunked || p->ws
+    p->upreq.rbuf_size = r->head.content_length > 0 || r->head.chunked || p->req.ws
                    ? PCO_PROXY_BUF_SIZE : 16;
-    p->rdata = pco_palloc(r->pool, p->rbuf_size + 2 * PCO_PROXY_CHUNK_ROOM);
-    if (p->rdata == NULL) {
+    p->upreq.rdata = pco_palloc(r->pool, p->upreq.rbuf_size + 2 * PCO_PROXY_CHUNK_ROOM);
+    if (p->upreq.rdata == NULL) {
         return 500;
     }
-    p->rdata += PCO_PROXY_CHUNK_ROOM;
+    p->upreq.rdata += PCO_PROXY_CHUNK_ROOM;
     /* what of the body is here already, up to one buffer: held for retries when complete */
-    while (total < p->rbuf_size) {
-        rc = pco_http_read_body(r, p->rdata + total, p->rbuf_size - total, &got);
+    while (total < p->upreq.rbuf_size) {
+        rc = pco_http_read_body(r, p->upreq.rdata + total, p->upreq.rbuf_size - total, &got);
         total += got;
         /* PCO_OK with got == 0: only chunk framing was consumed (an extension split
          * across reads, say); go on while bytes are there, so that an error in them is
@@ -646,12 +647,12 @@ pco_proxy_handler(pco_http_request_t *r)
     if (rc >= 100) {
         return rc;
     }
-    p->body_len = total;
-    p->body_held = rc == PCO_DONE;
-    p->body_read_done = rc == PCO_DONE;
+    p->upreq.body_len = total;
+    p->upreq.body_held = rc == PCO_DONE;
+    p->upreq.body_read_done = rc == PCO_DONE;
     /* a chunked body held whole goes with a Content-Length; else we chunk it again */
-    p->rechunk = r->head.chunked && !p->body_held;
-    pco_proxy_body_frame(p, total, p->body_read_done);
+    p->upreq.rechunk = r->head.chunked && !p->upreq.body_held;
+    pco_proxy_body_frame(p, total, p->upreq.body_read_done);
     if (pco_proxy_build_request(p) != PCO_OK) {
         return 500;
     }
@@ -667,7 +668,7 @@ pco_proxy_handler(pco_http_request_t *r)
     if (rc != PCO_AGAIN) {
         r->read_handler = NULL;
         r->write_handler = NULL;
-        p->finished = true;
+        p->req.finished = true;
         return rc;
     }
     return PCO_AGAIN;

@@ -45,23 +45,31 @@ enum {
     PCO_PROXY_DONE
 };
 
+/*
+ * The per-request state of a proxied request (in r->pool), grouped by how long each part
+ * lives: the request's own (req, upreq), one try's (try: the server, the upstream
+ * connection, the response head read from it), the response relayed to the client (out,
+ * tunnel), and the $upstream_* values (var).
+ */
+
+/* Per request: set when the request starts, or grown over its tries; kept to its end. */
 typedef struct {
-    pco_http_request_t      *r;
     pco_proxy_route_conf_t  *pcf;
     pco_upstream_t          *u;
-    pco_upstream_server_t   *s;             /* the try's server until pco_upstream_done */
-    pco_str_t                sname;         /* its name (for logs) */
     pco_str_t                key;           /* balancer key (hash_key or client address) */
     uint64_t                 tried[PCO_UPSTREAM_MAX_SERVERS / 64];
-    pco_connection_t        *uc;
-    int                      state;
     unsigned                 tries;
     pco_msec_t               first_start;
-    pco_msec_t               try_start;
-    /* request */
+    bool                     ws;            /* a WebSocket upgrade was forwarded */
+    bool                     interim_sent;  /* a 1xx reached the client: no more retries */
+    bool                     finished;
+} pco_proxy_req_t;
+
+/* The request as it goes upstream: its head, built once, and the body buffer, both sent
+ * again by a retry (how much of them the current try sent is in pco_proxy_try_t). */
+typedef struct {
     u_char                  *head;
     size_t                   head_len;
-    size_t                   head_sent;
     u_char                  *rdata;         /* body buffer (rbuf_size data bytes, room for
                                                our chunk framing around them) */
     size_t                   body_len;      /* data bytes of the first buffer */
@@ -70,40 +78,75 @@ typedef struct {
                                                rechunk (the first one held for retries) */
     size_t                   rbuf_len;
     size_t                   rbuf_size;
-    size_t                   rbuf_sent;
     bool                     body_held;     /* the whole body is in rbuf */
     bool                     body_read_done;
     bool                     body_written;  /* some body byte reached the upstream */
-    /* response */
-    u_char                  *hbuf;          /* response head */
+} pco_proxy_upreq_t;
+
+/*
+ * One try: a server, a connection to it, the response head read from it. Three server
+ * pointers, with three lifetimes:
+ *   counted_server  the balancer counts the try on it (pco_upstream_get) until
+ *                   pco_upstream_done gives it back: NULL from then on;
+ *   server          the try's server, kept after that (the try's logs and the try
+ *                   observer), until the next try replaces it;
+ *   uc_server       the server uc is connected to (the keep-alive pool's key, PROXY
+ *                   protocol and TLS settings), kept while uc lives.
+ */
+typedef struct {
+    pco_upstream_server_t   *counted_server;
+    pco_upstream_server_t   *server;
+    pco_upstream_server_t   *uc_server;
+    pco_str_t                sname;         /* the server's name (for logs) */
+    pco_connection_t        *uc;
+    bool                     reused;        /* uc came from the keep-alive pool */
+    int64_t                  uses;          /* requests on uc before this one */
+    pco_msec_t               start;
+    bool                     time_pending;  /* the try's status is logged, not its time */
+    int                      status;        /* ... that status, for pco_upstream_try_observer */
+    size_t                   head_sent;     /* of pco_proxy_upreq_t's head and rbuf */
+    size_t                   rbuf_sent;
+    u_char                  *hbuf;          /* response head (the buffer is the request's) */
     size_t                   hbuf_size;
     size_t                   hbuf_len;
-    pco_proxy_resp_t         resp;
+    pco_proxy_resp_t         resp;          /* the response head, parsed */
+} pco_proxy_try_t;
+
+/* The response relayed to the client. */
+typedef struct {
     u_char                  *obuf;          /* relay buffer */
     pco_buf_t               *ob;
-    int64_t                  resp_left;     /* Content-Length bytes left, -1 otherwise */
-    int64_t                  resp_got;      /* body payload bytes received (for logs) */
+    int64_t                  left;          /* Content-Length bytes left, -1 otherwise */
+    int64_t                  got;           /* body payload bytes received (for logs) */
     pco_http_chunked_t       rch;
-    bool                     resp_chunked;
-    bool                     out_busy;      /* client writer holds obuf */
-    bool                     finished;
-    bool                     ws;            /* a WebSocket upgrade was forwarded */
-    bool                     time_pending;  /* the try's status is logged, not its time */
-    int                      try_status;    /* ... that status, for pco_upstream_try_report */
-    pco_upstream_server_t   *try_s;         /* the try's server (kept past pco_upstream_done) */
-    bool                     interim_sent;  /* a 1xx reached the client: no more retries */
+    bool                     chunked;
+    bool                     busy;          /* client writer holds obuf */
+    bool                     extra;         /* bytes after the response body */
     u_char                  *ibuf;          /* interim 1xx head being written (reused) */
     size_t                   ipos, ilen;
-    size_t                   t_opos, t_olen, t_ipos, t_ilen;   /* tunnel buffers */
-    bool                     reused;        /* uc came from the keep-alive pool */
-    bool                     keep;          /* uc may go back to the pool */
-    bool                     extra;         /* bytes after the response body */
-    int64_t                  uses;          /* requests on uc before this one */
-    pco_upstream_server_t   *ks;            /* uc's server (kept past pco_upstream_done) */
-    /* variables */
-    pco_str_t                v_addr;
-    pco_str_t                v_status;
-    pco_str_t                v_time;
+} pco_proxy_out_t;
+
+/* A WebSocket tunnel's buffers: upreq's rbuf (client to upstream), out's obuf (back). */
+typedef struct {
+    size_t                   opos, olen, ipos, ilen;
+} pco_proxy_tunnel_t;
+
+/* $upstream_addr, $upstream_status, $upstream_response_time, one entry per try. */
+typedef struct {
+    pco_str_t                addr;
+    pco_str_t                status;
+    pco_str_t                time;
+} pco_proxy_vars_t;
+
+typedef struct {
+    pco_http_request_t      *r;
+    int                      state;         /* PCO_PROXY_CONNECTING ... DONE */
+    pco_proxy_req_t          req;
+    pco_proxy_upreq_t        upreq;
+    pco_proxy_try_t          try;
+    pco_proxy_out_t          out;
+    pco_proxy_tunnel_t       tunnel;
+    pco_proxy_vars_t         var;
 } pco_proxy_ctx_t;
 
 /* pco_proxy.c: shared by the module's files. pco_proxy_record appends the try's status
@@ -133,7 +176,8 @@ void pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done);
 void pco_proxy_up_read(pco_event_t *ev);
 void pco_proxy_client_write(pco_http_request_t *r);
 
-/* pco_proxy_pp.c: writes the PROXY protocol header on the fresh connection p->uc to p->ks
+/* pco_proxy_pp.c: writes the PROXY protocol header on the fresh connection p->try.uc to
+ * p->try.uc_server
  * (send_proxy_protocol); PCO_ERROR (logged) when it could not. */
 int pco_proxy_send_proxy_protocol(pco_proxy_ctx_t *p);
 /* pco_proxy_pool.c: the per-worker keep-alive pool (see there). */

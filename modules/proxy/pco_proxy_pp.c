@@ -15,7 +15,7 @@ int
 pco_proxy_send_proxy_protocol(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
-    pco_connection_t    *uc = p->uc;
+    pco_connection_t    *uc = p->try.uc;
     u_char               buf[PCO_PROXY_PROTOCOL_BUILD_MAX];
     pco_sockaddr_t       local;
     socklen_t            llen = sizeof(local);
@@ -26,14 +26,14 @@ pco_proxy_send_proxy_protocol(pco_proxy_ctx_t *p)
         pco_log_err(PCO_LOG_ERR, uc->log, errno, "getsockname() failed");
         return PCO_ERROR;
     }
-    n = pco_proxy_protocol_build(buf, sizeof(buf), p->ks->send_proxy_protocol,
+    n = pco_proxy_protocol_build(buf, sizeof(buf), p->try.uc_server->send_proxy_protocol,
                                  r->client_addr, r->client_socklen, &local, llen);
     /* the connection is new and its send buffer empty: the whole header fits at once */
     w = send(uc->fd, buf, n, MSG_NOSIGNAL);
     if (n == 0 || w != (ssize_t) n) {
         pco_log_err(PCO_LOG_ERR, uc->log, w == -1 ? errno : 0,
                     "sending the PROXY protocol header to upstream %.*s failed",
-                    (int) p->sname.len, (const char *) p->sname.data);
+                    (int) p->try.sname.len, (const char *) p->try.sname.data);
         return PCO_ERROR;
     }
     return PCO_OK;

@@ -55,7 +55,7 @@ pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
         "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP",
         "X-Request-Id", "Proxy", NULL
     };
-    const pco_proxy_header_t *sh = p->pcf->spec.set_headers.elts;
+    const pco_proxy_header_t *sh = p->req.pcf->spec.set_headers.elts;
     size_t                    i;
 
     for (i = 0; drop[i] != NULL; i++) {
@@ -63,7 +63,7 @@ pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
             return true;
         }
     }
-    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+    for (i = 0; i < p->req.pcf->spec.set_headers.n; i++) {
         if (pco_str_caseeq(&sh[i].name, n)) {
             return true;
         }
@@ -80,8 +80,8 @@ pco_proxy_target(pco_proxy_ctx_t *p, pco_str_t *path, pco_str_t *query)
 
     query->len = 0;
     query->data = NULL;
-    if (p->pcf->rewrite_tpl != NULL) {
-        if (pco_http_template_eval(r, p->pcf->rewrite_tpl, path) != PCO_OK) {
+    if (p->req.pcf->rewrite_tpl != NULL) {
+        if (pco_http_template_eval(r, p->req.pcf->rewrite_tpl, path) != PCO_OK) {
             return PCO_ERROR;
         }
         if (memchr(path->data, '?', path->len) == NULL) {
@@ -89,7 +89,7 @@ pco_proxy_target(pco_proxy_ctx_t *p, pco_str_t *path, pco_str_t *query)
         }
         return PCO_OK;
     }
-    if (p->pcf->spec.strip_prefix && rt->path_prefix.len > 0
+    if (p->req.pcf->spec.strip_prefix && rt->path_prefix.len > 0
         && r->uri.len >= rt->path_prefix.len)
     {
         size_t plen = rt->path_prefix.len;
@@ -132,10 +132,10 @@ pco_proxy_target(pco_proxy_ctx_t *p, pco_str_t *path, pco_str_t *query)
 static size_t
 pco_proxy_set_header(pco_proxy_ctx_t *p, const char *lit)
 {
-    const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
+    const pco_proxy_header_t  *sh = p->req.pcf->spec.set_headers.elts;
     size_t                     i;
 
-    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
+    for (i = 0; i < p->req.pcf->spec.set_headers.n; i++) {
         if (pco_str_caseeq_lit(&sh[i].name, lit)) {
             return i + 1;
         }
@@ -175,11 +175,11 @@ pco_proxy_host(pco_proxy_ctx_t *p, bool *client)
     if (r->server != NULL && pco_proxy_plain_name(&r->server->name)) {
         return r->server->name;
     }
-    if (p->u->nservers > 0 && p->u->servers[0].configured.len > 0
-        && memcmp(p->u->servers[0].configured.data, "unix:",
-                  pco_min(p->u->servers[0].configured.len, 5)) != 0)
+    if (p->req.u->nservers > 0 && p->req.u->servers[0].configured.len > 0
+        && memcmp(p->req.u->servers[0].configured.data, "unix:",
+                  pco_min(p->req.u->servers[0].configured.len, 5)) != 0)
     {
-        return p->u->servers[0].configured;
+        return p->req.u->servers[0].configured;
     }
     h.data = (u_char *) "localhost";
     h.len = sizeof("localhost") - 1;
@@ -194,23 +194,23 @@ pco_proxy_websocket(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
 
-    return p->pcf->spec.websocket && r->head.version >= 11 && r->head.upgrade_idx
+    return p->req.pcf->spec.websocket && r->head.version >= 11 && r->head.upgrade_idx
            && r->head.method == PCO_HTTP_GET && !r->head.chunked
            && r->head.content_length <= 0
            && pco_str_caseeq_lit(&r->head.headers[r->head.upgrade_idx - 1].value, "websocket");
 }
 
 /*
- * Builds the head into p->head. Called once the first body buffer is read (p->body_held,
- * p->body_len): a chunked body held whole goes with its Content-Length; one still arriving
- * is chunked again by us.
+ * Builds the head into p->upreq.head. Called once the first body buffer is read
+ * (p->upreq.body_held, p->upreq.body_len): a chunked body held whole goes with its
+ * Content-Length; one still arriving is chunked again by us.
  */
 int
 pco_proxy_build_request(pco_proxy_ctx_t *p)
 {
     pco_http_request_t        *r = p->r;
     pco_connection_t          *c = r->connection;
-    const pco_proxy_header_t  *sh = p->pcf->spec.set_headers.elts;
+    const pco_proxy_header_t  *sh = p->req.pcf->spec.set_headers.elts;
     pco_http_header_t         *h, *xff = NULL;
     pco_str_t                  path, query, host;
     u_char                     ip[64], rip[64], *b, *q;
@@ -226,7 +226,7 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     xff = pco_http_head_find(&r->head, "X-Forwarded-For", 15);
     host = pco_proxy_host(p, &host_from_client);
     set_host = pco_proxy_set_header(p, "Host");
-    if (set_host != 0 && p->pcf->header_tpls[set_host - 1] == NULL) {
+    if (set_host != 0 && p->req.pcf->header_tpls[set_host - 1] == NULL) {
         /* an empty value removes a header, but HTTP/1.1 needs a Host: ours stays */
         set_host = 0;
     }
@@ -239,15 +239,15 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     for (i = 0; i < r->head.nheaders; i++) {
         size += r->head.headers[i].name.len + r->head.headers[i].value.len + 4;
     }
-    if (p->pcf->spec.set_headers.n > 0) {
-        hv = pco_pcalloc(r->pool, p->pcf->spec.set_headers.n * sizeof(pco_str_t));
+    if (p->req.pcf->spec.set_headers.n > 0) {
+        hv = pco_pcalloc(r->pool, p->req.pcf->spec.set_headers.n * sizeof(pco_str_t));
         if (hv == NULL) {
             return PCO_ERROR;
         }
     }
-    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
-        if (p->pcf->header_tpls[i] != NULL
-            && pco_http_template_eval_header(r, p->pcf->header_tpls[i], &sh[i].name,
+    for (i = 0; i < p->req.pcf->spec.set_headers.n; i++) {
+        if (p->req.pcf->header_tpls[i] != NULL
+            && pco_http_template_eval_header(r, p->req.pcf->header_tpls[i], &sh[i].name,
                                              &hv[i]) != PCO_OK)
         {
             return PCO_ERROR;
@@ -314,8 +314,8 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     PCO_PROXY_LIT("\r\nX-Request-Id: ");
     PCO_PROXY_PUT(r->request_id.data, r->request_id.len);
     PCO_PROXY_LIT("\r\n");
-    for (i = 0; i < p->pcf->spec.set_headers.n; i++) {
-        if (p->pcf->header_tpls[i] == NULL || hv[i].len == 0) {
+    for (i = 0; i < p->req.pcf->spec.set_headers.n; i++) {
+        if (p->req.pcf->header_tpls[i] == NULL || hv[i].len == 0) {
             continue;
         }
         PCO_PROXY_PUT(sh[i].name.data, sh[i].name.len);
@@ -323,23 +323,23 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         PCO_PROXY_PUT(hv[i].data, hv[i].len);
         PCO_PROXY_LIT("\r\n");
     }
-    if (r->head.chunked && !p->body_held) {
+    if (r->head.chunked && !p->upreq.body_held) {
         PCO_PROXY_LIT("Transfer-Encoding: chunked\r\n");
     } else if (r->head.chunked) {
-        q += sprintf((char *) q, "Content-Length: %zu\r\n", p->body_len);
+        q += sprintf((char *) q, "Content-Length: %zu\r\n", p->upreq.body_len);
     } else if (r->head.content_length >= 0) {
         q += sprintf((char *) q, "Content-Length: %lld\r\n", (long long) r->head.content_length);
     }
-    if (p->ws) {
+    if (p->req.ws) {
         PCO_PROXY_LIT("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
-    } else if (p->u->keepalive > 0) {
+    } else if (p->req.u->keepalive > 0) {
         PCO_PROXY_LIT("Connection: keep-alive\r\n\r\n");
     } else {
         PCO_PROXY_LIT("Connection: close\r\n\r\n");
     }
 #undef PCO_PROXY_PUT
 #undef PCO_PROXY_LIT
-    p->head = b;
-    p->head_len = (size_t) (q - b);
+    p->upreq.head = b;
+    p->upreq.head_len = (size_t) (q - b);
     return PCO_OK;
 }

@@ -81,7 +81,7 @@ static int
 pco_proxy_set_headers_out(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
-    pco_proxy_resp_t    *resp = &p->resp;
+    pco_proxy_resp_t    *resp = &p->try.resp;
     pco_http_header_t   *h;
     unsigned             i;
 
@@ -116,24 +116,24 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
     bool  extra;
     int   rc;
 
-    if (!p->resp_chunked) {
-        if (p->resp_left < 0) {
+    if (!p->out.chunked) {
+        if (p->out.left < 0) {
             *len = n;
-            p->resp_got += (int64_t) n;
+            p->out.got += (int64_t) n;
             return PCO_OK;
         }
-        *len = (size_t) pco_min((int64_t) n, p->resp_left);
-        p->resp_left -= (int64_t) *len;
-        p->resp_got += (int64_t) *len;
+        *len = (size_t) pco_min((int64_t) n, p->out.left);
+        p->out.left -= (int64_t) *len;
+        p->out.got += (int64_t) *len;
         if (*len < n) {
-            p->extra = true;
+            p->out.extra = true;
         }
-        return p->resp_left == 0 ? PCO_DONE : PCO_OK;
+        return p->out.left == 0 ? PCO_DONE : PCO_OK;
     }
-    rc = pco_proxy_dechunk(&p->rch, p->obuf, n, len, &extra);
-    p->resp_got += (int64_t) *len;
+    rc = pco_proxy_dechunk(&p->out.rch, p->out.obuf, n, len, &extra);
+    p->out.got += (int64_t) *len;
     if (extra) {
-        p->extra = true;
+        p->out.extra = true;
     }
     return rc;
 }
@@ -145,15 +145,15 @@ pco_proxy_output(pco_proxy_ctx_t *p, size_t len, bool done)
     pco_chain_t  cl;
     int          rc;
 
-    p->ob->pos = p->obuf;
-    p->ob->last = p->obuf + len;
-    p->ob->last_buf = done;
-    p->ob->flush = 1;
-    cl.buf = p->ob;
+    p->out.ob->pos = p->out.obuf;
+    p->out.ob->last = p->out.obuf + len;
+    p->out.ob->last_buf = done;
+    p->out.ob->flush = 1;
+    cl.buf = p->out.ob;
     cl.next = NULL;
     rc = pco_http_output(p->r, &cl);
     if (rc == PCO_AGAIN) {
-        p->out_busy = true;
+        p->out.busy = true;
     }
     return rc;
 }
@@ -164,20 +164,20 @@ pco_proxy_client_write(pco_http_request_t *r)
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
     int               rc;
 
-    if (p == NULL || p->finished) {
+    if (p == NULL || p->req.finished) {
         return;
     }
     if (r->client_gone) {
         /* the client failed or timed out (send_timeout): the try ends here, its time is
          * recorded, the upstream connection is closed (never pooled) */
-        if (p->state != PCO_PROXY_READ_BODY && p->s != NULL) {
+        if (p->state != PCO_PROXY_READ_BODY && p->try.counted_server != NULL) {
             pco_proxy_record(p, 0);
         }
         pco_proxy_finish(p, PCO_ERROR);
         return;
     }
-    p->out_busy = false;
-    if (p->state == PCO_PROXY_READ_HEAD && p->ipos < p->ilen) {
+    p->out.busy = false;
+    if (p->state == PCO_PROXY_READ_HEAD && p->out.ipos < p->out.ilen) {
         rc = pco_proxy_interim_flush(p);
         if (rc == PCO_ERROR) {
             pco_proxy_record(p, 0);
@@ -195,15 +195,15 @@ pco_proxy_client_write(pco_http_request_t *r)
 static void
 pco_proxy_body_done(pco_proxy_ctx_t *p, int orc)
 {
-    if (p->uc != NULL && p->u->keepalive > 0 && p->resp.version == 11 && !p->resp.conn_close
-        && !p->extra && p->head_sent == p->head_len
-        && (p->body_held || p->body_read_done) && p->rbuf_sent == p->rbuf_len
-        && (p->resp.chunked || p->resp.content_length >= 0
-            || p->r->head.method == PCO_HTTP_HEAD || p->resp.status == 204
-            || p->resp.status == 304))
+    if (p->try.uc != NULL && p->req.u->keepalive > 0 && p->try.resp.version == 11
+        && !p->try.resp.conn_close && !p->out.extra && p->try.head_sent == p->upreq.head_len
+        && (p->upreq.body_held || p->upreq.body_read_done) && p->try.rbuf_sent == p->upreq.rbuf_len
+        && (p->try.resp.chunked || p->try.resp.content_length >= 0
+            || p->r->head.method == PCO_HTTP_HEAD || p->try.resp.status == 204
+            || p->try.resp.status == 304))
     {
-        pco_proxy_pool_put(p->u, p->ks, p->uc, p->uses + 1);
-        p->uc = NULL;
+        pco_proxy_pool_put(p->req.u, p->try.uc_server, p->try.uc, p->try.uses + 1);
+        p->try.uc = NULL;
     }
     pco_proxy_close_upstream(p, false);
     pco_proxy_finish(p, orc == PCO_AGAIN ? PCO_AGAIN : PCO_OK);
@@ -217,8 +217,8 @@ static void
 pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
 {
     pco_log_err(PCO_LOG_ERR, p->r->connection->log, 0,
-                "upstream %.*s sent an invalid chunked body", (int) p->sname.len,
-                (const char *) p->sname.data);
+                "upstream %.*s sent an invalid chunked body", (int) p->try.sname.len,
+                (const char *) p->try.sname.data);
     (void) pco_proxy_output(p, len, false);
     p->r->connection->error = 1;
     pco_proxy_finish(p, PCO_ERROR);
@@ -237,22 +237,22 @@ pco_proxy_cut(pco_proxy_ctx_t *p, const char *what, int err)
 {
     pco_http_request_t  *r = p->r;
 
-    if (p->resp_chunked) {
+    if (p->out.chunked) {
         pco_log_err(PCO_LOG_ERR, r->connection->log, err,
                     "upstream %.*s %s (%lld bytes of a chunked body received, %lld sent)",
-                    (int) p->sname.len, (const char *) p->sname.data, what,
-                    (long long) p->resp_got, (long long) r->body_bytes_sent);
-    } else if (p->resp.content_length >= 0) {
+                    (int) p->try.sname.len, (const char *) p->try.sname.data, what,
+                    (long long) p->out.got, (long long) r->body_bytes_sent);
+    } else if (p->try.resp.content_length >= 0) {
         pco_log_err(PCO_LOG_ERR, r->connection->log, err,
                     "upstream %.*s %s (%lld of %lld bytes received, %lld sent)",
-                    (int) p->sname.len, (const char *) p->sname.data, what,
-                    (long long) p->resp_got, (long long) p->resp.content_length,
+                    (int) p->try.sname.len, (const char *) p->try.sname.data, what,
+                    (long long) p->out.got, (long long) p->try.resp.content_length,
                     (long long) r->body_bytes_sent);
     } else {
         pco_log_err(PCO_LOG_ERR, r->connection->log, err,
                     "upstream %.*s %s (%lld bytes of a close-delimited body received, "
-                    "%lld sent)", (int) p->sname.len, (const char *) p->sname.data, what,
-                    (long long) p->resp_got, (long long) r->body_bytes_sent);
+                    "%lld sent)", (int) p->try.sname.len, (const char *) p->try.sname.data, what,
+                    (long long) p->out.got, (long long) r->body_bytes_sent);
     }
     r->connection->error = 1;
     pco_proxy_finish(p, PCO_ERROR);
@@ -261,26 +261,26 @@ pco_proxy_cut(pco_proxy_ctx_t *p, const char *what, int err)
 /*
  * Streams the body: reads the upstream while the client takes what it is given. The
  * upstream's read_timeout runs only while portico waits for upstream bytes (from an EAGAIN
- * after the last successful read); while the client holds the buffer (out_busy) it is
+ * after the last successful read); while the client holds the buffer (out.busy) it is
  * stopped, since that wait is the client's, under its own send_timeout (the writer's).
  */
 static void
 pco_proxy_relay(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     ssize_t            n;
     size_t             len;
     int                rc, orc;
     bool               moved = false;
 
-    while (!p->out_busy && !p->finished) {
-        n = uc->io->recv(uc, p->obuf, PCO_PROXY_OBUF_SIZE);
+    while (!p->out.busy && !p->req.finished) {
+        n = uc->io->recv(uc, p->out.obuf, PCO_PROXY_OBUF_SIZE);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
-            pco_event_wait_timer(&uc->read, p->u->read_timeout, moved);
+            pco_event_wait_timer(&uc->read, p->req.u->read_timeout, moved);
             return;
         }
-        if (n == 0 && !p->resp_chunked && p->resp_left < 0) {
+        if (n == 0 && !p->out.chunked && p->out.left < 0) {
             orc = pco_proxy_output(p, 0, true);
             pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
             return;
@@ -307,7 +307,7 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
     }
-    if (p->out_busy && uc->read.timer_index) {
+    if (p->out.busy && uc->read.timer_index) {
         pco_event_del_timer(&uc->read);
     }
 }
@@ -318,15 +318,15 @@ static void
 pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
 {
     pco_http_request_t  *r = p->r;
-    size_t               rest = p->hbuf_len - p->resp.head_len, len;
+    size_t               rest = p->try.hbuf_len - p->try.resp.head_len, len;
     int                  rc, orc;
 
     if (pco_proxy_set_headers_out(p) != PCO_OK) {
         pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, false);
         return;
     }
-    pco_upstream_done(p->s, failed);
-    p->s = NULL;
+    pco_upstream_done(p->try.counted_server, failed);
+    p->try.counted_server = NULL;
     if (!r->body_done) {
         /* an early answer: the rest of the request body is not read, the connection ends */
         r->keepalive = 0;
@@ -335,21 +335,21 @@ pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
         pco_proxy_finish(p, PCO_ERROR);
         return;
     }
-    p->resp_left = p->resp.content_length;
-    p->resp_chunked = p->resp.chunked;
-    if (r->head.method == PCO_HTTP_HEAD || p->resp.status == 204 || p->resp.status == 304) {
+    p->out.left = p->try.resp.content_length;
+    p->out.chunked = p->try.resp.chunked;
+    if (r->head.method == PCO_HTTP_HEAD || p->try.resp.status == 204 || p->try.resp.status == 304) {
         orc = pco_proxy_output(p, 0, true);
         pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
         return;
     }
-    if (!p->resp_chunked && p->resp_left == 0) {
+    if (!p->out.chunked && p->out.left == 0) {
         orc = pco_proxy_output(p, 0, true);
         pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
         return;
     }
     p->state = PCO_PROXY_READ_BODY;
     if (rest > 0) {
-        memcpy(p->obuf, p->hbuf + p->resp.head_len, rest);
+        memcpy(p->out.obuf, p->try.hbuf + p->try.resp.head_len, rest);
         rc = pco_proxy_body_bytes(p, rest, &len);
         if (rc == PCO_ERROR) {
             pco_proxy_bad_body(p, len);
@@ -397,34 +397,34 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
     pco_http_request_t  *r = p->r;
     pco_connection_t    *c = r->connection;
     pco_http_header_t   *h;
-    size_t               size = 64 + p->resp.reason.len, i;
+    size_t               size = 64 + p->try.resp.reason.len, i;
     u_char              *q;
     ssize_t              n;
 
     if (r->head.version < 11) {
         return PCO_OK;
     }
-    for (i = 0; i < p->resp.nheaders; i++) {
-        size += p->resp.headers[i].name.len + p->resp.headers[i].value.len + 4;
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        size += p->try.resp.headers[i].name.len + p->try.resp.headers[i].value.len + 4;
     }
-    if (size > p->hbuf_size + 512) {
+    if (size > p->try.hbuf_size + 512) {
         return PCO_OK;      /* cannot happen: the head fits hbuf */
     }
-    if (p->ibuf == NULL) {
-        p->ibuf = pco_pnalloc(r->pool, p->hbuf_size + 512);
-        if (p->ibuf == NULL) {
+    if (p->out.ibuf == NULL) {
+        p->out.ibuf = pco_pnalloc(r->pool, p->try.hbuf_size + 512);
+        if (p->out.ibuf == NULL) {
             return PCO_OK;
         }
     }
-    q = p->ibuf;
-    q += snprintf((char *) q, 64, "HTTP/1.1 %03d ", p->resp.status);
-    memcpy(q, p->resp.reason.data, p->resp.reason.len);
-    q += p->resp.reason.len;
+    q = p->out.ibuf;
+    q += snprintf((char *) q, 64, "HTTP/1.1 %03d ", p->try.resp.status);
+    memcpy(q, p->try.resp.reason.data, p->try.resp.reason.len);
+    q += p->try.resp.reason.len;
     *q++ = '\r';
     *q++ = '\n';
-    for (i = 0; i < p->resp.nheaders; i++) {
-        h = &p->resp.headers[i];
-        if (pco_proxy_hop_header(&h->name) || pco_proxy_resp_conn_names(&p->resp, &h->name)) {
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        h = &p->try.resp.headers[i];
+        if (pco_proxy_hop_header(&h->name) || pco_proxy_resp_conn_names(&p->try.resp, &h->name)) {
             continue;
         }
         memcpy(q, h->name.data, h->name.len);
@@ -438,10 +438,10 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
     }
     *q++ = '\r';
     *q++ = '\n';
-    p->ipos = 0;
-    p->ilen = (size_t) (q - p->ibuf);
-    p->interim_sent = true;
-    n = c->io->send(c, p->ibuf, p->ilen);
+    p->out.ipos = 0;
+    p->out.ilen = (size_t) (q - p->out.ibuf);
+    p->req.interim_sent = true;
+    n = c->io->send(c, p->out.ibuf, p->out.ilen);
     if (n == PCO_ERROR) {
         r->client_gone = 1;
         return PCO_ERROR;
@@ -449,8 +449,8 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
     if (n == PCO_AGAIN) {
         n = 0;
     }
-    p->ipos = (size_t) n;
-    if (p->ipos < p->ilen) {
+    p->out.ipos = (size_t) n;
+    if (p->out.ipos < p->out.ilen) {
         c->write.ready = 0;
         pco_event_add_timer(&c->write, pco_http_send_timeout(r));
         return PCO_AGAIN;
@@ -466,8 +466,8 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
     ssize_t            n;
     bool               moved = false;
 
-    while (p->ipos < p->ilen) {
-        n = c->io->send(c, p->ibuf + p->ipos, p->ilen - p->ipos);
+    while (p->out.ipos < p->out.ilen) {
+        n = c->io->send(c, p->out.ibuf + p->out.ipos, p->out.ilen - p->out.ipos);
         if (n == PCO_AGAIN) {
             c->write.ready = 0;
             /* the client's send_timeout, from its last progress (the engine's writer,
@@ -479,7 +479,7 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
             p->r->client_gone = 1;
             return PCO_ERROR;
         }
-        p->ipos += (size_t) n;
+        p->out.ipos += (size_t) n;
         moved = moved || n > 0;
     }
     if (c->write.timer_index) {
@@ -493,30 +493,30 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
 static bool
 pco_proxy_retry_status(pco_proxy_ctx_t *p, unsigned bit)
 {
-    return bit != 0 && (p->u->next_upstream & bit) && pco_proxy_idempotent(p->r)
-           && (p->body_held || !p->body_written) && pco_proxy_can_retry(p);
+    return bit != 0 && (p->req.u->next_upstream & bit) && pco_proxy_idempotent(p->r)
+           && (p->upreq.body_held || !p->upreq.body_written) && pco_proxy_can_retry(p);
 }
 
-/* A complete head is in p->resp: PCO_OK (an interim response was consumed: parse on),
+/* A complete head is in p->try.resp: PCO_OK (an interim response was consumed: parse on),
  * PCO_DONE (handled: the response, the tunnel, a failure) or PCO_AGAIN (an interim head
  * waits for the client). */
 static int
 pco_proxy_head_parsed(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     unsigned           bit;
     int                rc = PCO_OK;
 
-    if (p->resp.status == 101) {
-        if (p->ws && !p->r->header_sent) {
+    if (p->try.resp.status == 101) {
+        if (p->req.ws && !p->r->header_sent) {
             pco_proxy_record(p, 101);
-            pco_upstream_done(p->s, false);
-            p->s = NULL;
+            pco_upstream_done(p->try.counted_server, false);
+            p->try.counted_server = NULL;
             if (pco_proxy_tunnel_start(p)) {
                 return PCO_DONE;
             }
             pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid 101",
-                        (int) p->sname.len, (const char *) p->sname.data);
+                        (int) p->try.sname.len, (const char *) p->try.sname.data);
             if (p->r->header_sent) {
                 p->r->connection->error = 1;
                 pco_proxy_finish(p, PCO_ERROR);
@@ -527,13 +527,13 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
         }
         /* switching protocols nobody asked for */
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent 101 without an upgrade",
-                    (int) p->sname.len, (const char *) p->sname.data);
+                    (int) p->try.sname.len, (const char *) p->try.sname.data);
         pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
         return PCO_DONE;
     }
-    if (p->resp.status < 200) {
+    if (p->try.resp.status < 200) {
         /* 100 Continue is absorbed: portico answered the client's Expect itself */
-        if (p->resp.status != 100) {
+        if (p->try.resp.status != 100) {
             rc = pco_proxy_interim(p);
             if (rc == PCO_ERROR) {
                 pco_proxy_record(p, 0);
@@ -541,20 +541,21 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
                 return PCO_DONE;
             }
         }
-        memmove(p->hbuf, p->hbuf + p->resp.head_len, p->hbuf_len - p->resp.head_len);
-        p->hbuf_len -= p->resp.head_len;
+        memmove(p->try.hbuf, p->try.hbuf + p->try.resp.head_len,
+                p->try.hbuf_len - p->try.resp.head_len);
+        p->try.hbuf_len -= p->try.resp.head_len;
         return rc;
     }
     if (uc->read.timer_index) {
         pco_event_del_timer(&uc->read);
     }
-    pco_proxy_record_head(p, p->resp.status);
-    bit = pco_proxy_status_bit(p->resp.status);
+    pco_proxy_record_head(p, p->try.resp.status);
+    bit = pco_proxy_status_bit(p->try.resp.status);
     if (pco_proxy_retry_status(p, bit)) {
-        pco_proxy_fail(p, p->resp.status, bit, false);
+        pco_proxy_fail(p, p->try.resp.status, bit, false);
         return PCO_DONE;
     }
-    pco_proxy_start_response(p, bit != 0 && (p->u->next_upstream & bit));
+    pco_proxy_start_response(p, bit != 0 && (p->req.u->next_upstream & bit));
     return PCO_DONE;
 }
 
@@ -562,13 +563,13 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
 static void
 pco_proxy_read_head(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     ssize_t            n;
     int                rc;
     bool               moved = false;
 
     for ( ;; ) {
-        if (p->ipos < p->ilen) {
+        if (p->out.ipos < p->out.ilen) {
             /* an interim head is still going out to the client: until it has, the wait is
              * the client's (send_timeout), not the upstream's */
             if (uc->read.timer_index) {
@@ -576,11 +577,11 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             }
             return;
         }
-        if (p->hbuf_len > 0) {
-            rc = pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp);
+        if (p->try.hbuf_len > 0) {
+            rc = pco_proxy_parse_response(p->try.hbuf, p->try.hbuf_len, &p->try.resp);
             if (rc == PCO_ERROR) {
                 pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid response",
-                            (int) p->sname.len, (const char *) p->sname.data);
+                            (int) p->try.sname.len, (const char *) p->try.sname.data);
                 pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
                 return;
             }
@@ -592,28 +593,28 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
                 return;
             }
         }
-        if (p->hbuf_len == p->hbuf_size) {
+        if (p->try.hbuf_len == p->try.hbuf_size) {
             pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent a too large head",
-                        (int) p->sname.len, (const char *) p->sname.data);
+                        (int) p->try.sname.len, (const char *) p->try.sname.data);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
-        n = uc->io->recv(uc, p->hbuf + p->hbuf_len, p->hbuf_size - p->hbuf_len);
+        n = uc->io->recv(uc, p->try.hbuf + p->try.hbuf_len, p->try.hbuf_size - p->try.hbuf_len);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
             /* read_timeout runs between two successful reads: a head sent slowly, or
              * interim responses (102 Processing) while a long job runs, keep it alive */
-            pco_event_wait_timer(&uc->read, p->u->read_timeout, moved);
+            pco_event_wait_timer(&uc->read, p->req.u->read_timeout, moved);
             return;
         }
         if (n <= 0) {
             pco_log_err(PCO_LOG_ERR, uc->log, n < 0 ? errno : 0,
                         "upstream %.*s closed the connection before a response",
-                        (int) p->sname.len, (const char *) p->sname.data);
+                        (int) p->try.sname.len, (const char *) p->try.sname.data);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
-        p->hbuf_len += (size_t) n;
+        p->try.hbuf_len += (size_t) n;
         moved = true;
     }
 }
@@ -629,11 +630,11 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
 static void
 pco_proxy_early(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     ssize_t            n;
 
-    while (p->hbuf_len < p->hbuf_size) {
-        n = uc->io->recv(uc, p->hbuf + p->hbuf_len, p->hbuf_size - p->hbuf_len);
+    while (p->try.hbuf_len < p->try.hbuf_size) {
+        n = uc->io->recv(uc, p->try.hbuf + p->try.hbuf_len, p->try.hbuf_size - p->try.hbuf_len);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
             break;
@@ -641,10 +642,10 @@ pco_proxy_early(pco_proxy_ctx_t *p)
         if (n <= 0) {
             return;     /* the write side reports the failure */
         }
-        p->hbuf_len += (size_t) n;
+        p->try.hbuf_len += (size_t) n;
     }
-    if (pco_proxy_parse_response(p->hbuf, p->hbuf_len, &p->resp) != PCO_OK
-        || p->resp.status < 200)
+    if (pco_proxy_parse_response(p->try.hbuf, p->try.hbuf_len, &p->try.resp) != PCO_OK
+        || p->try.resp.status < 200)
     {
         return;
     }
@@ -657,7 +658,7 @@ pco_proxy_early(pco_proxy_ctx_t *p)
         pco_event_del_timer(&p->r->connection->read);
     }
     p->state = PCO_PROXY_READ_HEAD;
-    pco_event_add_timer(&uc->read, p->u->read_timeout);
+    pco_event_add_timer(&uc->read, p->req.u->read_timeout);
     pco_proxy_read_head(p);
 }
 
@@ -674,7 +675,7 @@ pco_proxy_up_read(pco_event_t *ev)
             return;
         }
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out reading the response",
-                    (int) p->sname.len, (const char *) p->sname.data);
+                    (int) p->try.sname.len, (const char *) p->try.sname.data);
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
     }

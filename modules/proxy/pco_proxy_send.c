@@ -43,10 +43,10 @@ pco_proxy_client_read(pco_http_request_t *r)
 {
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
 
-    if (p == NULL || p->finished || p->state == PCO_PROXY_TUNNEL) {
+    if (p == NULL || p->req.finished || p->state == PCO_PROXY_TUNNEL) {
         return;
     }
-    if (p->state == PCO_PROXY_SENDING && !p->body_held && !p->body_read_done) {
+    if (p->state == PCO_PROXY_SENDING && !p->upreq.body_held && !p->upreq.body_read_done) {
         pco_proxy_send(p);
         return;
     }
@@ -55,8 +55,8 @@ pco_proxy_client_read(pco_http_request_t *r)
     }
     pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
                 "client closed the connection before the response from upstream %.*s ended",
-                (int) p->sname.len, (const char *) p->sname.data);
-    if (p->state != PCO_PROXY_READ_BODY && p->s != NULL) {
+                (int) p->try.sname.len, (const char *) p->try.sname.data);
+    if (p->state != PCO_PROXY_READ_BODY && p->try.counted_server != NULL) {
         pco_proxy_record(p, 0);
     }
     r->client_gone = 1;
@@ -69,23 +69,23 @@ pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done)
     u_char  size[PCO_PROXY_CHUNK_ROOM];
     int     k;
 
-    p->rbuf = p->rdata;
-    p->rbuf_len = n;
-    p->rbuf_sent = 0;
-    if (!p->rechunk) {
+    p->upreq.rbuf = p->upreq.rdata;
+    p->upreq.rbuf_len = n;
+    p->try.rbuf_sent = 0;
+    if (!p->upreq.rechunk) {
         return;
     }
     if (n > 0) {
         /* n <= PCO_PROXY_BUF_SIZE: at most 4 hex digits and CRLF */
         k = snprintf((char *) size, sizeof(size), "%zx\r\n", n);
-        p->rbuf -= k;
-        memcpy(p->rbuf, size, (size_t) k);
-        memcpy(p->rdata + n, "\r\n", 2);
-        p->rbuf_len += (size_t) k + 2;
+        p->upreq.rbuf -= k;
+        memcpy(p->upreq.rbuf, size, (size_t) k);
+        memcpy(p->upreq.rdata + n, "\r\n", 2);
+        p->upreq.rbuf_len += (size_t) k + 2;
     }
     if (done) {
-        memcpy(p->rbuf + p->rbuf_len, "0\r\n\r\n", 5);
-        p->rbuf_len += 5;
+        memcpy(p->upreq.rbuf + p->upreq.rbuf_len, "0\r\n\r\n", 5);
+        p->upreq.rbuf_len += 5;
     }
 }
 
@@ -94,18 +94,19 @@ pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done)
 static ssize_t
 pco_proxy_write_buffered(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     struct iovec       iov[2];
-    size_t             hl = p->head_len - p->head_sent, bl = p->rbuf_len - p->rbuf_sent;
+    size_t             hl = p->upreq.head_len - p->try.head_sent;
+    size_t             bl = p->upreq.rbuf_len - p->try.rbuf_sent;
     ssize_t            n;
     int                iovcnt = 0;
 
     if (hl > 0) {
-        iov[iovcnt].iov_base = p->head + p->head_sent;
+        iov[iovcnt].iov_base = p->upreq.head + p->try.head_sent;
         iov[iovcnt++].iov_len = hl;
     }
     if (bl > 0) {
-        iov[iovcnt].iov_base = p->rbuf + p->rbuf_sent;
+        iov[iovcnt].iov_base = p->upreq.rbuf + p->try.rbuf_sent;
         iov[iovcnt++].iov_len = bl;
     }
     n = uc->io->writev(uc, iov, iovcnt);
@@ -113,11 +114,11 @@ pco_proxy_write_buffered(pco_proxy_ctx_t *p)
         return n;
     }
     if ((size_t) n <= hl) {
-        p->head_sent += (size_t) n;
+        p->try.head_sent += (size_t) n;
     } else {
-        p->head_sent = p->head_len;
-        p->rbuf_sent += (size_t) n - hl;
-        p->body_written = true;
+        p->try.head_sent = p->upreq.head_len;
+        p->try.rbuf_sent += (size_t) n - hl;
+        p->upreq.body_written = true;
     }
     return n;
 }
@@ -126,11 +127,11 @@ pco_proxy_write_buffered(pco_proxy_ctx_t *p)
 static void
 pco_proxy_request_sent(pco_proxy_ctx_t *p)
 {
-    if (p->uc->write.timer_index) {
-        pco_event_del_timer(&p->uc->write);
+    if (p->try.uc->write.timer_index) {
+        pco_event_del_timer(&p->try.uc->write);
     }
     p->state = PCO_PROXY_READ_HEAD;
-    pco_event_add_timer(&p->uc->read, p->u->read_timeout);
+    pco_event_add_timer(&p->try.uc->read, p->req.u->read_timeout);
 }
 
 /*
@@ -145,11 +146,11 @@ pco_proxy_request_sent(pco_proxy_ctx_t *p)
 bool
 pco_proxy_send_now(pco_proxy_ctx_t *p)
 {
-    if (!p->body_held || p->head_sent == p->head_len) {
+    if (!p->upreq.body_held || p->try.head_sent == p->upreq.head_len) {
         return false;
     }
     if (pco_proxy_write_buffered(p) <= 0
-        || p->head_sent < p->head_len || p->rbuf_sent < p->rbuf_len)
+        || p->try.head_sent < p->upreq.head_len || p->try.rbuf_sent < p->upreq.rbuf_len)
     {
         return false;
     }
@@ -160,18 +161,18 @@ pco_proxy_send_now(pco_proxy_ctx_t *p)
 static void
 pco_proxy_send(pco_proxy_ctx_t *p)
 {
-    pco_connection_t  *uc = p->uc;
+    pco_connection_t  *uc = p->try.uc;
     ssize_t            n;
     size_t             got;
     int                rc;
     bool               moved = false;
 
     for ( ;; ) {
-        if (p->head_sent == p->head_len && p->rbuf_sent == p->rbuf_len) {
-            if (p->body_held || p->body_read_done) {
+        if (p->try.head_sent == p->upreq.head_len && p->try.rbuf_sent == p->upreq.rbuf_len) {
+            if (p->upreq.body_held || p->upreq.body_read_done) {
                 break;
             }
-            rc = pco_http_read_body(p->r, p->rdata, p->rbuf_size, &got);
+            rc = pco_http_read_body(p->r, p->upreq.rdata, p->upreq.rbuf_size, &got);
             if (rc == PCO_AGAIN) {
                 if (uc->write.timer_index) {
                     pco_event_del_timer(&uc->write);
@@ -180,7 +181,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             }
             if (rc == PCO_ERROR) {
                 /* the client went away (or timed out) before its body was complete */
-                if (p->s != NULL) {
+                if (p->try.counted_server != NULL) {
                     pco_proxy_record(p, 0);
                 }
                 p->r->client_gone = 1;
@@ -192,9 +193,9 @@ pco_proxy_send(pco_proxy_ctx_t *p)
                 return;
             }
             if (rc == PCO_DONE) {
-                p->body_read_done = true;
+                p->upreq.body_read_done = true;
             }
-            pco_proxy_body_frame(p, got, p->body_read_done);
+            pco_proxy_body_frame(p, got, p->upreq.body_read_done);
             continue;
         }
         n = pco_proxy_write_buffered(p);
@@ -202,12 +203,12 @@ pco_proxy_send(pco_proxy_ctx_t *p)
             uc->write.ready = 0;
             /* send_timeout runs between two successful writes: a client event that moved
              * nothing must not push it back */
-            pco_event_wait_timer(&uc->write, p->u->send_timeout, moved);
+            pco_event_wait_timer(&uc->write, p->req.u->send_timeout, moved);
             return;
         }
         if (n < 0) {
             pco_log_err(PCO_LOG_ERR, uc->log, errno, "writing to upstream %.*s failed",
-                        (int) p->sname.len, (const char *) p->sname.data);
+                        (int) p->try.sname.len, (const char *) p->try.sname.data);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
@@ -230,11 +231,11 @@ pco_proxy_up_handshake(pco_event_t *ev)
     if (ev->timedout) {
         ev->timedout = 0;
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (TLS handshake)",
-                    (int) p->sname.len, (const char *) p->sname.data);
+                    (int) p->try.sname.len, (const char *) p->try.sname.data);
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
     }
-    rc = pco_upstream_tls_ops->handshake(uc, p->ks);
+    rc = pco_upstream_tls_ops->handshake(uc, p->try.uc_server);
     if (rc == PCO_AGAIN) {
         return;
     }
@@ -262,7 +263,7 @@ pco_proxy_up_write(pco_event_t *ev)
     if (ev->timedout) {
         ev->timedout = 0;
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (%s)",
-                    (int) p->sname.len, (const char *) p->sname.data,
+                    (int) p->try.sname.len, (const char *) p->try.sname.data,
                     p->state == PCO_PROXY_CONNECTING ? "connect" : "send");
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
@@ -273,15 +274,15 @@ pco_proxy_up_write(pco_event_t *ev)
         }
         if (err != 0) {
             pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
-                        (int) p->sname.len, (const char *) p->sname.data);
+                        (int) p->try.sname.len, (const char *) p->try.sname.data);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
-        if (p->ks->send_proxy_protocol && pco_proxy_send_proxy_protocol(p) != PCO_OK) {
+        if (p->try.uc_server->send_proxy_protocol && pco_proxy_send_proxy_protocol(p) != PCO_OK) {
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
-        if (p->u->tls != NULL) {
+        if (p->req.u->tls != NULL) {
             /* TLS: the handshake runs under the rest of connect_timeout */
             uc->read.handler = pco_proxy_up_handshake;
             uc->write.handler = pco_proxy_up_handshake;

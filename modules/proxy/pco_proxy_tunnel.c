@@ -26,10 +26,10 @@ pco_proxy_tunnel_end(pco_proxy_ctx_t *p, bool clean)
 
     r->keepalive = 0;
     r->connection->close = 1;
-    p->finished = true;
-    if (p->uc != NULL) {
-        pco_upstream_conn_close(p->uc);
-        p->uc = NULL;
+    p->req.finished = true;
+    if (p->try.uc != NULL) {
+        pco_upstream_conn_close(p->try.uc);
+        p->try.uc = NULL;
     }
     r->read_handler = NULL;
     r->write_handler = NULL;
@@ -45,7 +45,7 @@ pco_proxy_tunnel_client(pco_http_request_t *r)
 {
     pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
 
-    if (p == NULL || p->finished) {
+    if (p == NULL || p->req.finished) {
         return;
     }
     if (r->client_gone) {
@@ -115,14 +115,14 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
     pco_connection_t  *c = p->r->connection;
     int                a, b;
 
-    a = pco_proxy_tunnel_dir(p->uc, c, p->obuf, &p->t_opos, &p->t_olen);
-    b = pco_proxy_tunnel_dir(c, p->uc, p->rbuf, &p->t_ipos, &p->t_ilen);
+    a = pco_proxy_tunnel_dir(p->try.uc, c, p->out.obuf, &p->tunnel.opos, &p->tunnel.olen);
+    b = pco_proxy_tunnel_dir(c, p->try.uc, p->upreq.rbuf, &p->tunnel.ipos, &p->tunnel.ilen);
     if (a == PCO_ERROR || b == PCO_ERROR || a == PCO_DONE || b == PCO_DONE) {
         pco_proxy_tunnel_end(p, a != PCO_ERROR && b != PCO_ERROR);
         return;
     }
     /* tunnel_timeout: nothing moved either way (bytes read from or written to a side) */
-    pco_event_wait_timer(&p->uc->read, p->pcf->spec.tunnel_timeout,
+    pco_event_wait_timer(&p->try.uc->read, p->req.pcf->spec.tunnel_timeout,
                          a == PCO_OK || b == PCO_OK);
 }
 
@@ -138,11 +138,11 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     u_char              *b, *q;
     ssize_t              n;
 
-    if (!p->ws || !p->resp.conn_upgrade) {
+    if (!p->req.ws || !p->try.resp.conn_upgrade) {
         return false;
     }
-    for (i = 0; i < p->resp.nheaders; i++) {
-        h = &p->resp.headers[i];
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        h = &p->try.resp.headers[i];
         if (pco_proxy_tunnel_name(&h->name, "Upgrade")) {
             up = h;
         }
@@ -159,8 +159,8 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     memcpy(q, "HTTP/1.1 101 Switching Protocols\r\n", 34);
     q += 34;
     q = pco_http_std_headers(r, q);
-    for (i = 0; i < p->resp.nheaders; i++) {
-        h = &p->resp.headers[i];
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        h = &p->try.resp.headers[i];
         if (pco_proxy_tunnel_name(&h->name, "Connection")
             || pco_proxy_tunnel_name(&h->name, "Keep-Alive")
             || pco_proxy_tunnel_name(&h->name, "Transfer-Encoding")
@@ -190,18 +190,18 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     r->status = 101;
     r->header_sent = 1;
     r->bytes_sent += n;
-    if (p->uc->read.timer_index) {
-        pco_event_del_timer(&p->uc->read);
+    if (p->try.uc->read.timer_index) {
+        pco_event_del_timer(&p->try.uc->read);
     }
     /* bytes after the 101 head are the upstream's first frames */
-    rest = p->hbuf_len - p->resp.head_len;
-    memcpy(p->obuf, p->hbuf + p->resp.head_len, rest);
-    p->t_opos = 0;
-    p->t_olen = rest;
-    p->t_ipos = p->t_ilen = 0;
+    rest = p->try.hbuf_len - p->try.resp.head_len;
+    memcpy(p->out.obuf, p->try.hbuf + p->try.resp.head_len, rest);
+    p->tunnel.opos = 0;
+    p->tunnel.olen = rest;
+    p->tunnel.ipos = p->tunnel.ilen = 0;
     p->state = PCO_PROXY_TUNNEL;
-    p->uc->read.handler = pco_proxy_tunnel_upstream;
-    p->uc->write.handler = pco_proxy_tunnel_upstream;
+    p->try.uc->read.handler = pco_proxy_tunnel_upstream;
+    p->try.uc->write.handler = pco_proxy_tunnel_upstream;
     r->read_handler = pco_proxy_tunnel_client;
     r->write_handler = pco_proxy_tunnel_client;
     pco_proxy_tunnel_pump(p);
