@@ -27,7 +27,7 @@ static int pco_core_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
 
 pco_cycle_t  *pco_cycle;
 
-/* The same order as in SPEC §9; pco_core_log_level() maps an index to PCO_LOG_*. */
+/* The same order as in docs/settings.md; pco_core_log_level() maps an index to PCO_LOG_*. */
 static const char *const  pco_core_levels[] = {
     "debug", "info", "notice", "warn", "error", "crit", "alert", NULL
 };

@@ -1,10 +1,10 @@
 #!/usr/bin/perl
-# access.t: the `access` route setting (SPEC §4, §5): rules in order with the first match
-# deciding, no match allows (nginx), "deny all", IPv4 and IPv6 CIDRs (a [::1] listener), the
-# exact 403 page with the request id (text and JSON, HEAD), the error-log line, access on
-# return, static and proxy routes (a denied request never reaches the upstream), access
-# checked before auth_basic (403 before 401), a denied Expect: 100-continue, real_ip when it
-# is available, and bad rules as FILE:LINE errors at -t with a warning for shadowed rules.
+# access.t: the `access` route setting (docs/settings.md, docs/http.md): rules in order with the
+# first match deciding, no match allows (nginx), "deny all", IPv4 and IPv6 CIDRs (a [::1] listener),
+# the exact 403 page with the request id (text and JSON, HEAD), the error-log line, access on
+# return, static and proxy routes (a denied request never reaches the upstream), access checked
+# before auth_basic (403 before 401), a denied Expect: 100-continue, real_ip when it is available,
+# and bad rules as FILE:LINE errors at -t with a warning for shadowed rules.
 
 use strict;
 use warnings;

@@ -1,14 +1,13 @@
 #!/usr/bin/perl
-# auth_basic.t: `auth_basic = { realm; users; }` (SPEC §4, §5, §11): each hash format with the
-# right and a wrong password ({SHA}, $apr1$, $5$, $6$, bcrypt), a missing header, malformed
+# auth_basic.t: `auth_basic = { realm; users; }` (docs/settings.md, docs/http.md): each hash format
+# with the right and a wrong password ({SHA}, $apr1$, $5$, $6$, bcrypt), a missing header, malformed
 # Authorization values, an unknown user, the exact 401 with WWW-Authenticate (realm escaped),
-# $remote_user in the access log, routes without auth untouched, a reload that picks up a
-# changed users file, a malformed file as a -t error with its line number (and a reload
-# that keeps the old workers), and the -t warnings. Limits: Basic credentials over 4 KiB of
-# base64 are a 400 with an [info] line and no hashing, a NUL byte in them a 401 without
-# hashing, ':' belongs to the password, bcrypt reads 72 bytes of it, an empty hash is a
-# -t error, and a file mixing hash schemes or costs is a -t warning (timing tells its users
-# from unknown ones).
+# $remote_user in the access log, routes without auth untouched, a reload that picks up a changed
+# users file, a malformed file as a -t error with its line number (and a reload that keeps the old
+# workers), and the -t warnings. Limits: Basic credentials over 4 KiB of base64 are a 400 with an
+# [info] line and no hashing, a NUL byte in them a 401 without hashing, ':' belongs to the password,
+# bcrypt reads 72 bytes of it, an empty hash is a -t error, and a file mixing hash schemes or costs
+# is a -t warning (timing tells its users from unknown ones).
 
 use strict;
 use warnings;

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# cli.t: the command line (SPEC §2): -v, -V, -h, unknown options, -t / -T with their
+# cli.t: the command line (README.md): -v, -V, -h, unknown options, -t / -T with their
 # FILE:LINE error reports, @include, -g, and -s signals through the pid file.
 
 use strict;

@@ -1,9 +1,9 @@
 #!/usr/bin/perl
-# conn_limit.t: conn_limits (SPEC §4, §6, §11) with 2 workers: a slow proxied request holds
-# its key's slot, so a second connection of the same key gets 503 (or the configured
-# status), logged at info; the slot comes back when the request ends, after a client
-# abort, and after kill -9 of the workers holding it; idle keep-alive connections do not
-# count; an empty key is not limited; a reload keeps the counts; -t errors with FILE:LINE.
+# conn_limit.t: conn_limits (docs/settings.md, docs/http.md) with 2 workers: a slow proxied request
+# holds its key's slot, so a second connection of the same key gets 503 (or the configured status),
+# logged at info; the slot comes back when the request ends, after a client abort, and after kill -9
+# of the workers holding it; idle keep-alive connections do not count; an empty key is not limited;
+# a reload keeps the counts; -t errors with FILE:LINE.
 
 use strict;
 use warnings;

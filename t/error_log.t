@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # error_log.t: the error log: line format `YYYY/MM/DD HH:MM:SS [level] PID#N: message` and
-# level filtering (SPEC §9).
+# level filtering (docs/settings.md).
 
 use strict;
 use warnings;

@@ -8,8 +8,8 @@
 # worker_connections limit (no reset, queued clients served later), EMFILE (paused, no spin),
 # HUP with requests in flight and worker_shutdown_timeout, listener backlog and reuseport,
 # -c default, -g merging groups, -t warnings/errors, Server/X-Request-Id/Date on every error
-# status, keep-alive and body timeouts, zero values of SPEC §11, lingering close, and the error
-# log's request context (SPEC §9).
+# status, keep-alive and body timeouts, zero values of docs/http.md, lingering close, and the error
+# log's request context (docs/settings.md).
 
 use strict;
 use warnings;
@@ -96,7 +96,7 @@ ok(-x "$repo/$_", "layout: $_ is executable") for qw(configure .ci/run scripts/i
 like(read_file("$repo/README.md") // '', qr/```sh\nmake run\nmake test\n```/,
      'layout: README quick start is make run / make test');
 
-# ---- Build: ./configure options (SPEC §1) ------------------------------------------------------
+# ---- Build: ./configure options (docs/building.md) -----------------------------------------------
 
 require Cwd;
 {
@@ -427,7 +427,7 @@ SKIP: {
     $p->stop;
 }
 
-# ---- Signals: under load, a reload fails no request (SPEC §3), with and without reuseport ----
+# ---- Signals: under load, a reload fails no request (docs/architecture.md), with and without reuse
 
 for my $rp (qw(false true)) {
     my $conf = <<"EOF";
@@ -680,7 +680,7 @@ EOF
     $p->stop;
 }
 
-# ---- HTTP: timeouts and zero values (SPEC §11) ----------------------------------------------
+# ---- HTTP: timeouts and zero values (docs/http.md) ----------------------------------------------
 
 {
     my $p = Portico->new(conf => <<'EOF', start => 0);
@@ -750,7 +750,7 @@ EOF
         close $sk;
     }
 
-    # send_timeout, and the error log context of SPEC §9 (client, request, request_id)
+    # send_timeout, and the error log context of docs/settings.md (client, request, request_id)
     my $d = http_connect($p->port(1));
     setsockopt($d, SOL_SOCKET, SO_RCVBUF, 4096);
     http_send($d, "GET /big/file.bin HTTP/1.1\r\nHost: x\r\nX-Request-Id: audit-send-timeout\r\n\r\n");
@@ -770,7 +770,7 @@ EOF
         . 'request_id: audit-send-timeout$';
     $re = qr/$re/m;
     ok($p->wait_for(sub { ($p->error_log // '') =~ $re }, 10),
-       'send_timeout: logged with client, request and request_id (SPEC §9 line)')
+       'send_timeout: logged with client, request and request_id (docs/settings.md line)')
         or diag($p->error_log);
     close $d;
     $p->stop;

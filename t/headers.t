@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# headers.t: route-level response_headers (SPEC §11): added or replaced on 2xx/3xx
+# headers.t: route-level response_headers (docs/http.md): added or replaced on 2xx/3xx
 # responses, on every response with `always = true`, values with variables.
 
 use strict;

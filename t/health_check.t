@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# health_check.t: active health checks (SPEC §3, §4 `health_check`, §6) with
+# health_check.t: active health checks (docs/architecture.md, docs/settings.md) with
 # worker_processes = 2: a server failing its check (status, refused, timeout) gets no
 # traffic once `fall` checks failed and comes back after `rise` successes; the check's
 # request (path, Host, Connection, User-Agent); `status` ranges and their -t errors;

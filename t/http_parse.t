@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# http_parse.t: strict request parsing over raw sockets (SPEC §5, §11): every rejection with
+# http_parse.t: strict request parsing over raw sockets (docs/http.md): every rejection with
 # its status and the connection closed after it; slow and byte-by-byte heads; pipelining,
 # keep-alive, HTTP/1.0, keepalive_requests, 100-continue, chunked bodies, HEAD; the headers
 # every response carries; error bodies (text and JSON) with the request id.

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
-# process.t: the master and its workers (SPEC §3): process titles, HUP with a good and a bad
-# configuration, QUIT with a request in flight, TERM, a killed worker respawned, USR1, the
-# pid file, and the worker_connections limit.
+# process.t: the master and its workers (docs/architecture.md): process titles, HUP with a good and
+# a bad configuration, QUIT with a request in flight, TERM, a killed worker respawned, USR1, the pid
+# file, and the worker_connections limit.
 
 use strict;
 use warnings;

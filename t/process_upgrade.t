@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# process_upgrade.t: the master's less common paths (SPEC §3): the respawn throttle after a
-# burst of crashes, and USR2 + WINCH binary upgrade rolled back by stopping the new binary
+# process_upgrade.t: the master's less common paths (docs/architecture.md): the respawn throttle
+# after a burst of crashes, and USR2 + WINCH binary upgrade rolled back by stopping the new binary
 # (the old master renames portico.pid.oldbin back and restarts its workers).
 
 use strict;

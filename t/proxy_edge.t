@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# proxy_edge.t: proxy edge cases (SPEC §5, §11, issue 3): interim responses (100 absorbed,
+# proxy_edge.t: proxy edge cases (docs/http.md, issue 3): interim responses (100 absorbed,
 # 103 forwarded to HTTP/1.1 clients only, even more than the socket holds, 101 without an
 # upgrade -> 502), chunked responses with trailers (trailers dropped, as nginx does),
 # Expect: 100-continue through the proxy, a client that goes away (499 with upstream status

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # proxy_edge_memory.t: memory stays bounded while large bodies stream through the proxy
-# (SPEC §5 "memory per connection stays bounded whatever the body size"): a 256 MiB
+# (docs/http.md): a 256 MiB
 # download to a client that reads slowly and a 256 MiB upload to a backend that reads
 # slowly each grow the worker's VmRSS by less than 16 MiB, and the bytes arrive intact
 # (SHA-256 compared).

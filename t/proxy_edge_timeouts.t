@@ -1,11 +1,11 @@
 #!/usr/bin/perl
-# proxy_edge_timeouts.t: upstream timeouts and retries (SPEC §4, §5): connect_timeout -> 504
-# (a loopback listener with backlog 0 whose queue is already full drops further SYNs),
-# send_timeout -> 504 against a backend that never reads a large upload (and an early answer
-# from such a backend passed on, the client connection then closed), next_upstream
-# statuses (502/503/504 retried for an idempotent request with its held body, never for a
-# written POST, the upstream's own answer passed on otherwise), retries = 0,
-# next_upstream_timeout bounding the tries, tunnel_timeout closing an idle WebSocket.
+# proxy_edge_timeouts.t: upstream timeouts and retries (docs/settings.md, docs/http.md):
+# connect_timeout -> 504 (a loopback listener with backlog 0 whose queue is already full drops
+# further SYNs), send_timeout -> 504 against a backend that never reads a large upload (and an early
+# answer from such a backend passed on, the client connection then closed), next_upstream statuses
+# (502/503/504 retried for an idempotent request with its held body, never for a written POST, the
+# upstream's own answer passed on otherwise), retries = 0, next_upstream_timeout bounding the tries,
+# tunnel_timeout closing an idle WebSocket.
 
 use strict;
 use warnings;

@@ -1,10 +1,9 @@
 #!/usr/bin/perl
-# proxy_failures.t: upstream failures (SPEC §5, §6, §11): 502 for a refused connection and
-# each kind of bad response, a truncated closed client connection when the head was already
-# sent, 503 when no server is left or all are at max_conns, 504 on read_timeout, retries the
-# client never notices ($upstream_addr lists both tries), a written POST never replayed, a
-# GET retried after no response, passive health seen by every worker, error bodies without
-# backend addresses.
+# proxy_failures.t: upstream failures (docs/http.md, docs/settings.md): 502 for a refused connection
+# and each kind of bad response, a truncated closed client connection when the head was already
+# sent, 503 when no server is left or all are at max_conns, 504 on read_timeout, retries the client
+# never notices ($upstream_addr lists both tries), a written POST never replayed, a GET retried
+# after no response, passive health seen by every worker, error bodies without backend addresses.
 
 use strict;
 use warnings;

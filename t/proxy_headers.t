@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# proxy_headers.t: request and response header handling of the proxy action (SPEC §5,
-# §11 Trust): hop-by-hop removal, X-Forwarded-*, X-Real-IP, Host as sent, X-Request-Id both
+# proxy_headers.t: request and response header handling of the proxy action (docs/http.md,
+# "Trust"): hop-by-hop removal, X-Forwarded-*, X-Real-IP, Host as sent, X-Request-Id both
 # ways, set_headers replace/remove, Server replaced, upstream hop-by-hop headers removed.
 
 use strict;

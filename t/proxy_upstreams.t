@@ -1,13 +1,13 @@
 #!/usr/bin/perl
-# proxy_upstreams.t: upstream servers and pools (SPEC §4, §11 "Upstream servers", "Shared
-# zones"): [::1]:PORT, unix:/path and host-name servers (resolved by the master at load and
-# at reload), $upstream_addr for each, -t errors with FILE:LINE, a HUP with an unresolvable
-# name keeping the old workers, a reload that changes the servers; least_conn and max_conns
-# counted per instance with two workers (the backend sees which worker connects); the
-# keep-alive pool (keepalive_requests, keepalive_timeout, keepalive = 0, bounded idle
-# connections, upstream Connection: close); one-server upstreams ignore passive marks;
-# passive state kept across a reload for the same server and reset for a removed one; -T
-# upstream defaults; the per-worker connection counters logged at exit.
+# proxy_upstreams.t: upstream servers and pools (docs/settings.md, docs/http.md): [::1]:PORT,
+# unix:/path and host-name servers (resolved by the master at load and at reload), $upstream_addr
+# for each, -t errors with FILE:LINE, a HUP with an unresolvable name keeping the old workers, a
+# reload that changes the servers; least_conn and max_conns counted per instance with two workers
+# (the backend sees which worker connects); the keep-alive pool (keepalive_requests,
+# keepalive_timeout, keepalive = 0, bounded idle connections, upstream Connection: close);
+# one-server upstreams ignore passive marks; passive state kept across a reload for the same server
+# and reset for a removed one; -T upstream defaults; the per-worker connection counters logged at
+# exit.
 
 use strict;
 use warnings;

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# proxy_websocket.t: WebSocket through the proxy (SPEC §5): with `websocket = true` the
+# proxy_websocket.t: WebSocket through the proxy (docs/http.md): with `websocket = true` the
 # upstream's 101 starts a byte tunnel (echo of small and large frames, ping, close); with
 # `websocket = false` (the default) Upgrade is dropped and the request is an ordinary one;
 # h2c upgrades are never passed on.

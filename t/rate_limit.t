@@ -1,11 +1,11 @@
 #!/usr/bin/perl
-# rate_limit.t: rate_limits (SPEC §4, §6, §11): GCRA per key in a shared zone, so that with
-# 2 and with 4 workers exactly burst + 1 requests of ~20 fresh connections pass at "1r/m",
-# the rest 429 with Retry-After 1..60, logged at info and counted; an empty key is not
-# limited; a configured status; the zone and its keys survive kill -9 of a worker and a HUP
-# reload, a changed size starts fresh with a notice; a worker killed while it holds the
-# zone lock (debug builds: X-Portico-Debug-Limit: crash-in-lock) stalls nobody; -t errors
-# with FILE:LINE for bad rates and unknown limit names.
+# rate_limit.t: rate_limits (docs/settings.md, docs/http.md): GCRA per key in a shared zone, so that
+# with 2 and with 4 workers exactly burst + 1 requests of ~20 fresh connections pass at "1r/m", the
+# rest 429 with Retry-After 1..60, logged at info and counted; an empty key is not limited; a
+# configured status; the zone and its keys survive kill -9 of a worker and a HUP reload, a changed
+# size starts fresh with a notice; a worker killed while it holds the zone lock (debug builds:
+# X-Portico-Debug-Limit: crash-in-lock) stalls nobody; -t errors with FILE:LINE for bad rates and
+# unknown limit names.
 
 use strict;
 use warnings;

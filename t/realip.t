@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# realip.t: real_ip (SPEC §4, §11 "Trust"): off by default (the header ignored); with a
+# realip.t: real_ip (docs/settings.md, docs/http.md): off by default (the header ignored); with a
 # trusted peer the client is the rightmost untrusted address of X-Forwarded-For (trusted
 # entries skipped, the leftmost when all are trusted, an unparsable entry stops the walk);
 # an untrusted peer's header is ignored; IPv6 entries and peers; every field of the header

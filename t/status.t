@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# status.t: the `status` route action (SPEC §4, §9, issue 4): Prometheus text exposition
+# status.t: the `status` route action (docs/settings.md, issue 4): Prometheus text exposition
 # 0.0.4 checked by a strict parser (names, HELP/TYPE once and before the samples, contiguous
 # families, label escaping, no duplicate series, cumulative histogram buckets ending in +Inf =
 # _count), JSON with the same numbers, counters summed over two workers (N requests -> exactly

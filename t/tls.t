@@ -1,12 +1,12 @@
 #!/usr/bin/perl
-# tls.t: TLS termination on `tls = true` listeners (SPEC §7, §4 `tls`, §11): TLS 1.2 and 1.3,
-# older versions refused, SNI certificate selection and the default certificate, RSA and
-# ECDSA pairs on one server, the chain sent, ALPN http/1.1, plain HTTP on a TLS port (400),
-# the handshake bounded by client_header_timeout, keep-alive and pipelining, a 4 MiB static
-# file and a proxied response intact (X-Forwarded-Proto: https), $scheme and $ssl_*,
-# client certificates (on / optional / off, 421 across servers), -t errors and warnings and a
-# reload with a broken key that keeps the old workers serving. Certificates are made with
-# the openssl CLI at test time; the client is `openssl s_client`.
+# tls.t: TLS termination on `tls = true` listeners (docs/tls.md, docs/settings.md, docs/http.md):
+# TLS 1.2 and 1.3, older versions refused, SNI certificate selection and the default certificate,
+# RSA and ECDSA pairs on one server, the chain sent, ALPN http/1.1, plain HTTP on a TLS port (400),
+# the handshake bounded by client_header_timeout, keep-alive and pipelining, a 4 MiB static file and
+# a proxied response intact (X-Forwarded-Proto: https), $scheme and $ssl_*, client certificates (on
+# / optional / off, 421 across servers), -t errors and warnings and a reload with a broken key that
+# keeps the old workers serving. Certificates are made with the openssl CLI at test time; the client
+# is `openssl s_client`.
 
 use strict;
 use warnings;

@@ -1,13 +1,12 @@
 #!/usr/bin/perl
-# tls_upstream.t: TLS to upstream servers (SPEC §4 upstream `tls`, §7): a verified upstream
-# (200, a 1 MiB response and a POST body intact), verification failures (wrong CA, wrong
-# server_name, the address's IP as the default name) -> 502 logged at error with the reason
-# and counted by passive health, verify = false, a client certificate (mTLS backend),
-# keep-alive reuse of TLS connections, session resumption on a new upstream connection,
-# active health checks over TLS (up through a verified handshake, down on a failed one) and
-# -t errors for a bad `ca`. Certificates are made with the openssl CLI at test time; the
-# TLS backend is a second portico instance with `tls = true` listeners (and `openssl
-# s_server -www` for resumption: its page says "Reused" or "New").
+# tls_upstream.t: TLS to upstream servers (docs/settings.md upstream `tls`, docs/tls.md): a verified
+# upstream (200, a 1 MiB response and a POST body intact), verification failures (wrong CA, wrong
+# server_name, the address's IP as the default name) -> 502 logged at error with the reason and
+# counted by passive health, verify = false, a client certificate (mTLS backend), keep-alive reuse
+# of TLS connections, session resumption on a new upstream connection, active health checks over TLS
+# (up through a verified handshake, down on a failed one) and -t errors for a bad `ca`. Certificates
+# are made with the openssl CLI at test time; the TLS backend is a second portico instance with `tls
+# = true` listeners (and `openssl s_server -www` for resumption: its page says "Reused" or "New").
 
 use strict;
 use warnings;

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# tls_websocket.t: WebSocket tunnels over TLS (SPEC §5 websocket, §7, issue 5 item d), on each
+# tls_websocket.t: WebSocket tunnels over TLS (docs/http.md, docs/tls.md, issue 5 item d), on each
 # of client --TLS--> portico --plain--> backend, client --plain--> portico --TLS--> backend
 # (upstream `tls` verified against the test CA) and TLS on both sides: the 101 and its
 # headers, small frames (text, binary, 16- and 64-bit lengths, ping/pong) echoed exactly, a

@@ -1,5 +1,5 @@
 /*
- * pco_access.c: the `access` route setting (SPEC §4, §5):
+ * pco_access.c: the `access` route setting (docs/settings.md, docs/http.md):
  *     access = ["allow 127.0.0.1", "allow 10.0.0.0/8", "allow ::1", "deny all"];
  * Rules are tried in order against the client address (r->client_addr: the peer, or the
  * address real_ip took from a trusted header); the first match decides, "deny" answers 403

@@ -1,6 +1,6 @@
 /*
  * pco_access_log_escape.c: value escaping for access-log lines. Text formats (combined and
- * named formats) escape '"', '\\', control bytes and bytes from 0x7f as \xHH (SPEC §11);
+ * named formats) escape '"', '\\', control bytes and bytes from 0x7f as \xHH (docs/http.md);
  * JSON lines use JSON string escapes and keep valid UTF-8. Pure functions: no state, no
  * allocation, no system calls.
  */

@@ -1,5 +1,5 @@
 /*
- * pco_access_log_module.c: one line per request in an access log (SPEC §9, §11).
+ * pco_access_log_module.c: one line per request in an access log (docs/settings.md, docs/http.md).
  *     log_formats = ( { name = "main"; format = "$remote_addr $status"; } );  # http
  *     access_log = { path = "logs/access.log"; format = "combined"; };  # http, server, route
  *     access_log = false;                                                # off

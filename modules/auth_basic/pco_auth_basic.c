@@ -1,5 +1,5 @@
 /*
- * pco_auth_basic.c: the `auth_basic` route setting (SPEC §4, §5, §11):
+ * pco_auth_basic.c: the `auth_basic` route setting (docs/settings.md, docs/http.md):
  *     auth_basic = { realm = "admin"; users = "conf/htpasswd"; };
  * Requests to the route need `Authorization: Basic` credentials of a user of the htpasswd
  * file; otherwise the answer is 401 with `WWW-Authenticate: Basic realm="admin"` (the same

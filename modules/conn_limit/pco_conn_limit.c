@@ -1,5 +1,5 @@
 /*
- * pco_conn_limit.c: connection limits (SPEC §4, §6, §11 "Shared zones"):
+ * pco_conn_limit.c: connection limits (docs/settings.md, docs/architecture.md):
  *     conn_limits = ( { name = "per_ip_conn"; key = "$remote_addr"; max = 100; status = 503; } );
  *     ... routes = ( { ...; conn_limit = "per_ip_conn"; } )   (also http/server, inherited)
  * Counts, per key, the client connections that have a request in progress, as nginx's

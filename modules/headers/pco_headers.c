@@ -1,7 +1,7 @@
 /*
  * pco_headers.c: `response_headers = ( { name; value; always = false; } )` (http, server or
  * route scope, inherited downwards): adds or replaces response headers such as HSTS or CSP
- * (SPEC §11). Values are templates compiled at conf_done. A header filter in the header-edit
+ * (docs/http.md). Values are templates compiled at conf_done. A header filter in the header-edit
  * band (PCO_HTTP_FILTER_HEADERS) applies them to 2xx and 3xx responses, and to every
  * response for entries with `always = true` (nginx's add_header ... always). An empty
  * value removes the header. No shared state; nothing per worker.

@@ -1,5 +1,5 @@
 /*
- * pco_health_check.c: active health checks (SPEC §3, §4 `health_check`, §6) in one helper
+ * pco_health_check.c: active health checks (docs/architecture.md, docs/settings.md) in one helper
  * process, "portico: health checker", registered at conf_done only when at least one
  * upstream has a `health_check` block (pco_upstream_t.health_check != NULL).
  *

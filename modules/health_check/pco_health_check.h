@@ -1,5 +1,5 @@
 /*
- * pco_health_check.h: active health checks (SPEC §4 `health_check`, §6). The pure parts,
+ * pco_health_check.h: active health checks (docs/settings.md). The pure parts,
  * unit-tested in t/unit/test_health_check.c: the `status` ranges ("200-299,302"), the
  * status line of a check's response and the rise/fall state machine. The module itself
  * (pco_health_check.c) runs the checks in the "portico: health checker" helper process.

@@ -258,7 +258,7 @@ int pco_http_set_header(pco_http_request_t *r, const pco_str_t *name, const pco_
                         bool replace);
 /* Runs the header filters (builds and queues the head). PCO_OK / PCO_ERROR. */
 int pco_http_send_header(pco_http_request_t *r);
-/* The Server, Date and X-Request-Id lines every response carries (SPEC §5), for a module
+/* The Server, Date and X-Request-Id lines every response carries (docs/http.md), for a module
  * that writes a head itself (the proxy's WebSocket 101): pco_http_std_headers writes at most
  * pco_http_std_headers_len(r) bytes at p and returns the end. */
 size_t pco_http_std_headers_len(pco_http_request_t *r);

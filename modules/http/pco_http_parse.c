@@ -2,7 +2,7 @@
  * pco_http_parse.c: the pure HTTP/1.x head parser (no I/O, no allocation, no mutable
  * globals): method bits, a resumable search for the end of a head, strict parsing of a
  * complete head (request line, header fields, the framing and connection headers of RFC 9112
- * and SPEC §5/§11) and case-insensitive header lookup. Path/host normalisation live in
+ * and docs/http.md) and case-insensitive header lookup. Path/host normalisation live in
  * pco_http_parse_path.c, the chunked decoder in pco_http_parse_chunked.c.
  */
 #include "pco_http_parse.h"

@@ -1,7 +1,7 @@
 /*
  * pco_http_parse.h: pure HTTP/1.x parsing, no I/O and no allocation (unit-tested and
  * fuzzed on its own): finding the end of a request head that arrives in pieces, parsing a
- * complete head strictly (RFC 9110/9112 and SPEC §5/§11), path and host normalisation, and
+ * complete head strictly (RFC 9110/9112 and docs/http.md), path and host normalisation, and
  * an incremental chunked-body decoder.
  */
 #ifndef PCO_HTTP_PARSE_H
@@ -64,7 +64,7 @@ size_t pco_http_find_head_end(const u_char *buf, size_t len, pco_http_head_scan_
 
 /*
  * Parses the complete head buf[0..len) (as found above) into h; all strings point into buf.
- * Returns 0 on success or the HTTP status to answer with: 400 (malformed, see SPEC), 405
+ * Returns 0 on success or the HTTP status to answer with: 400 (malformed, see docs/http.md), 405
  * (CONNECT, TRACE), 414 (request line over max_uri), 417 (unknown expectation), 431 (more
  * than PCO_HTTP_MAX_HEADERS headers), 501 (transfer coding other than chunked), 505 (major
  * version other than 1). Host is not validated here (see pco_http_normalize_host).

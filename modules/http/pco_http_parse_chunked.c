@@ -1,5 +1,5 @@
 /*
- * pco_http_parse_chunked.c: the incremental chunked-body decoder (RFC 9112 §7.1, SPEC §11):
+ * pco_http_parse_chunked.c: the incremental chunked-body decoder (RFC 9112 §7.1, docs/http.md):
  * a byte-at-a-time state machine over chunk-size lines, extensions, the CRLF after data and
  * the trailer section, resumable at any split of the input. Chunk data itself is not copied:
  * the caller takes it from the buffer while ctx->left says how much belongs to the chunk.

@@ -1,5 +1,5 @@
 /*
- * pco_http_parse_path.c: pure normalisation of request paths and host names (SPEC §5, §11
+ * pco_http_parse_path.c: pure normalisation of request paths and host names (docs/http.md
  * "Host" and "Targets and paths"): percent-decoding of unreserved characters, dot-segment
  * removal (RFC 3986 §5.2.4) with slash merging, lowercase hosts without port or trailing dot,
  * and the full percent-decoding static files need. No I/O, no allocation.

@@ -1,18 +1,17 @@
 /*
- * pco_proxy.c: the `proxy` route action (SPEC §5 "Proxying", "Failures"): picks a server of
- * the route's upstream (pco_upstream_get), connects without blocking under connect_timeout,
- * reuses a pooled keep-alive connection when one is idle (pco_proxy_pool.c), sends the
- * request head (pco_proxy_request.c) and streams the request body through one 16 KiB
- * buffer with back-pressure (pco_proxy_send.c; bodies up to one buffer are held so an
- * idempotent request can be retried, and a chunked one held whole goes with a
- * Content-Length; a longer chunked body is de-chunked by the engine's reader and chunked
- * again by us, so the client's extensions and trailers never reach the upstream); the response is handled in
- * pco_proxy_response.c and WebSocket tunnels in pco_proxy_tunnel.c.
- * Failures: 502 (refused/reset/invalid), 504 (timeouts), 503 (no usable server); retries
- * per next_upstream / retries / next_upstream_timeout only while nothing of the request
- * body was lost and nothing reached the client. Variables $upstream_addr,
- * $upstream_status, $upstream_response_time. Hooks: conf_done (resolves upstreams, claims
- * routes, registers variables). Per request state in r->pool, closed by a pool cleanup.
+ * pco_proxy.c: the `proxy` route action (docs/http.md): picks a server of the route's upstream
+ * (pco_upstream_get), connects without blocking under connect_timeout, reuses a pooled keep-alive
+ * connection when one is idle (pco_proxy_pool.c), sends the request head (pco_proxy_request.c) and
+ * streams the request body through one 16 KiB buffer with back-pressure (pco_proxy_send.c; bodies
+ * up to one buffer are held so an idempotent request can be retried, and a chunked one held whole
+ * goes with a Content-Length; a longer chunked body is de-chunked by the engine's reader and
+ * chunked again by us, so the client's extensions and trailers never reach the upstream); the
+ * response is handled in pco_proxy_response.c and WebSocket tunnels in pco_proxy_tunnel.c.
+ * Failures: 502 (refused/reset/invalid), 504 (timeouts), 503 (no usable server); retries per
+ * next_upstream / retries / next_upstream_timeout only while nothing of the request body was lost
+ * and nothing reached the client. Variables $upstream_addr, $upstream_status,
+ * $upstream_response_time. Hooks: conf_done (resolves upstreams, claims routes, registers
+ * variables). Per request state in r->pool, closed by a pool cleanup.
  */
 #include <strings.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * pco_proxy_request.c: builds the head of the request sent upstream (SPEC §5 "Proxying"):
+ * pco_proxy_request.c: builds the head of the request sent upstream (docs/http.md):
  * the target in origin-form (original, normalised, rewritten or prefix-stripped; an
  * absolute-form target loses its scheme and authority), HTTP/1.1, one Host (the host the
  * request was routed by), the client's headers minus hop-by-hop ones, those named in

@@ -1,18 +1,17 @@
 /*
- * pco_proxy_response.c: the upstream response (SPEC §5 "Proxying"): reads the head into a
- * 16 KiB buffer and parses it strictly (pco_proxy_parse.c; invalid -> 502), consumes interim
- * responses (100 Continue absorbed, other 1xx forwarded to HTTP/1.1 clients only, 101 handed
- * to the tunnel for WebSocket and 502 otherwise), retries on statuses listed in
- * next_upstream while allowed, passes the head on (hop-by-hop headers, those named in the
- * upstream's Connection, Server and Date dropped; the engine re-derives the framing), and
- * relays the body through one 16 KiB buffer with back-pressure: Content-Length counted,
- * chunked decoded, close-delimited until EOF; a body cut short or badly framed closes the
- * client connection without completing its framing (one error line with the byte counts;
- * the access log sees $request_completion empty). read_timeout runs only while portico
- * waits for upstream bytes, never while the client drains the relay buffer. Trailers of a chunked upstream response
- * are validated and dropped, as nginx does (HAProxy forwards them; the body is de-chunked
- * here and re-framed by the engine, so an HTTP/1.0 client simply gets the bytes).
- * A connection whose response ended cleanly goes back to the keep-alive pool.
+ * pco_proxy_response.c: the upstream response (docs/http.md): reads the head into a 16 KiB buffer
+ * and parses it strictly (pco_proxy_parse.c; invalid -> 502), consumes interim responses (100
+ * Continue absorbed, other 1xx forwarded to HTTP/1.1 clients only, 101 handed to the tunnel for
+ * WebSocket and 502 otherwise), retries on statuses listed in next_upstream while allowed, passes
+ * the head on (hop-by-hop headers, those named in the upstream's Connection, Server and Date
+ * dropped; the engine re-derives the framing), and relays the body through one 16 KiB buffer with
+ * back-pressure: Content-Length counted, chunked decoded, close-delimited until EOF; a body cut
+ * short or badly framed closes the client connection without completing its framing (one error line
+ * with the byte counts; the access log sees $request_completion empty). read_timeout runs only
+ * while portico waits for upstream bytes, never while the client drains the relay buffer. Trailers
+ * of a chunked upstream response are validated and dropped, as nginx does (HAProxy forwards them;
+ * the body is de-chunked here and re-framed by the engine, so an HTTP/1.0 client simply gets the
+ * bytes). A connection whose response ended cleanly goes back to the keep-alive pool.
  */
 #include <strings.h>
 #include <stdio.h>
@@ -385,7 +384,7 @@ pco_proxy_status_bit(int status)
 /*
  * An interim response other than 100 and 101 (102, 103 Early Hints...): forwarded to
  * HTTP/1.1 clients (RFC 9110 §15.2: a proxy forwards the 1xx it did not ask for, as HAProxy
- * does), dropped for HTTP/1.0 clients (SPEC §11). Its head is rebuilt (hop-by-hop headers
+ * does), dropped for HTTP/1.0 clients (docs/http.md). Its head is rebuilt (hop-by-hop headers
  * dropped) into one reused buffer and written directly: nothing else is queued for the
  * client yet. PCO_OK (written or dropped), PCO_AGAIN (the client's socket is full: the rest
  * goes out from pco_proxy_client_write, the upstream is not read meanwhile), PCO_ERROR
@@ -489,7 +488,7 @@ pco_proxy_interim_flush(pco_proxy_ctx_t *p)
 }
 
 /* The upstream's status is listed in next_upstream and another try is allowed for this
- * request (SPEC §5: idempotent, its body still held or never written). */
+ * request (docs/http.md: idempotent, its body still held or never written). */
 static bool
 pco_proxy_retry_status(pco_proxy_ctx_t *p, unsigned bit)
 {

@@ -1,5 +1,5 @@
 /*
- * pco_proxy_send.c: the request side of a try (SPEC §5 "Proxying"): the upstream write event
+ * pco_proxy_send.c: the request side of a try (docs/http.md): the upstream write event
  * (connect completion under connect_timeout, then writing), sending the request head and
  * streaming the request body from the client through one 16 KiB buffer with back-pressure
  * (a chunked body arrives de-chunked and leaves in chunks of our own)
@@ -37,7 +37,7 @@ pco_proxy_client_closed(pco_connection_t *c)
 
 /* The client's read event while proxying: more request body to send, or (the body being
  * complete) a client that went away: the try ends at once, the upstream connection is
- * closed (never pooled) and the request is logged with 499 (SPEC §11). */
+ * closed (never pooled) and the request is logged with 499 (docs/http.md). */
 void
 pco_proxy_client_read(pco_http_request_t *r)
 {

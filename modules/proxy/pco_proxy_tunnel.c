@@ -1,5 +1,5 @@
 /*
- * pco_proxy_tunnel.c: WebSocket pass-through (SPEC §5). When the route allows it, the
+ * pco_proxy_tunnel.c: WebSocket pass-through (docs/http.md). When the route allows it, the
  * request carried `Upgrade: websocket` and the upstream answered 101 with Upgrade: websocket
  * and Connection: upgrade, the 101 head is relayed (minus other hop-by-hop headers, with
  * portico's Server, Date and X-Request-Id instead of the upstream's)

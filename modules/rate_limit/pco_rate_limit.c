@@ -1,5 +1,5 @@
 /*
- * pco_rate_limit.c: request rate limits (SPEC §4, §6, §11 "Shared zones"):
+ * pco_rate_limit.c: request rate limits (docs/settings.md, docs/architecture.md):
  *     rate_limits = ( { name = "per_ip"; key = "$remote_addr"; rate = "10r/s"; burst = 20;
  *                       status = 429; size = "10m"; } );
  *     ... routes = ( { ...; rate_limit = "per_ip"; } )   (also http/server, inherited)

@@ -1,5 +1,5 @@
 /*
- * pco_realip.c: the client address behind trusted proxies (SPEC §4, §11 "Trust").
+ * pco_realip.c: the client address behind trusted proxies (docs/settings.md, docs/http.md).
  *     http = { real_ip = { from = ["10.0.0.0/8", "::1", "unix:"]; header = "X-Forwarded-For"; }; };
  * `from` is empty by default (off). When the connection's peer is in `from`, the header
  * (every field of that name, joined in order) is walked from the right, skipping trusted

@@ -5,7 +5,7 @@
  *     return = { status = 200; body = "ok\n"; };
  * conf_done compiles the templates (a literal body is precomputed once, so it costs nothing
  * per request), warns (-t too) when a location starts with a variable (an open redirect,
- * SPEC §11), and claims every route that sets `return` with pco_http_route_set_action. The
+ * docs/http.md), and claims every route that sets `return` with pco_http_route_set_action. The
  * content handler discards the request body and sends the response through
  * pco_http_send_response (HEAD-aware). No shared state; nothing per worker.
  */

@@ -1,5 +1,5 @@
 /*
- * pco_status.c: the `status` route action (SPEC §4, §9) and the request counters behind it.
+ * pco_status.c: the `status` route action (docs/settings.md) and the request counters behind it.
  *     { match = { path = "/status"; }; status = { format = "prometheus"; }; }   # or "json"
  * conf_done claims every route that sets `status`, notes whether the route has its own
  * `access` list (then the access module decides who may read; otherwise only loopback

@@ -1,5 +1,5 @@
 /*
- * pco_tls_client.c: TLS to upstream servers (SPEC §4 `tls` of an upstream, §7), reached by
+ * pco_tls_client.c: TLS to upstream servers (docs/settings.md, docs/tls.md), reached by
  * modules/upstream through pco_tls_upstream_ops (pco_upstream.h). One client SSL_CTX per
  * upstream, built at conf_done (TLS 1.2+, `ca` or the system store, optional client
  * certificate and key; freed with the generation). The non-blocking client handshake sends

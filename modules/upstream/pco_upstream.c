@@ -1,7 +1,7 @@
 /*
- * pco_upstream.c: the `upstreams` list (SPEC §4, §11): its settings, the servers (host names
- * resolved with getaddrinfo by the master at load: each A/AAAA record becomes a server),
- * the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone
+ * pco_upstream.c: the `upstreams` list (docs/settings.md, docs/http.md): its settings, the servers
+ * (host names resolved with getaddrinfo by the master at load: each A/AAAA record becomes a
+ * server), the balancer and try-observer registry (pco_upstream_registry.c), and the shared zone
  * "pco_upstreams" that holds one pco_upstream_shared_t per server for the whole instance.
  *
  * conf_done builds the pco_upstream_t array (cycle->module_ctx), registers one gauge counter
@@ -358,7 +358,7 @@ pco_upstream_next_bits(pco_conf_t *cf, const pco_conf_src_t *src, const pco_str_
  * What the balancer modules check again at conf_final, checked here at conf_done so that a
  * run reports it together with every other error (conf_final runs only after a clean
  * load): `balance` names a compiled-in balancer module (upstream_NAME), "hash" needs
- * hash_key, and "hash"/"ip_hash" take no backup server (SPEC §11).
+ * hash_key, and "hash"/"ip_hash" take no backup server (docs/http.md).
  */
 static int
 pco_upstream_check_balance(pco_conf_t *cf, pco_upstream_conf_t *uc)

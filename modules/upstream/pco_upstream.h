@@ -21,7 +21,7 @@ extern pco_module_t pco_upstream_module;
 typedef struct pco_upstream_s        pco_upstream_t;
 typedef struct pco_upstream_server_s pco_upstream_server_t;
 
-/* An upstream's `tls` block (SPEC §4): TLS to its servers when enable is true. */
+/* An upstream's `tls` block (docs/settings.md): TLS to its servers when enable is true. */
 typedef struct {
     bool         enable;
     bool         verify;
@@ -77,7 +77,7 @@ typedef struct pco_upstream_balancer_s {
                                    const uint64_t *tried, bool backup);
 } pco_upstream_balancer_t;
 
-/* An upstream's `health_check` block (SPEC §4), run by modules/health_check. */
+/* An upstream's `health_check` block (docs/settings.md), run by modules/health_check. */
 typedef struct {
     pco_str_t    path;
     pco_msec_t   interval;
@@ -99,7 +99,7 @@ struct pco_upstream_s {
     void                           *balancer_data;   /* per generation; per-worker state
                                                          must be created in init_worker */
     pco_http_template_t            *hash_key;    /* hash */
-    /* settings (SPEC §4, §11 defaults) */
+    /* settings (docs/settings.md, docs/http.md defaults) */
     int64_t                         keepalive;   /* idle connections per worker */
     pco_msec_t                      keepalive_timeout;
     int64_t                         keepalive_requests;

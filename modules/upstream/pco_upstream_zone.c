@@ -1,5 +1,5 @@
 /*
- * pco_upstream_zone.c: the shared zone "pco_upstreams" (SPEC §11 "Shared zones") that holds
+ * pco_upstream_zone.c: the shared zone "pco_upstreams" (docs/architecture.md) that holds
  * one pco_upstream_shared_t per server for the whole instance, and the upstream connection
  * counters.
  *

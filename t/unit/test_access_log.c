@@ -1,6 +1,6 @@
 /*
  * test_access_log.c: unit tests of the access_log module's pure helpers: text escaping
- * (combined and named formats, SPEC §11), JSON string escaping with UTF-8 validation, and
+ * (combined and named formats, docs/http.md), JSON string escaping with UTF-8 validation, and
  * the number check used for JSON values.
  * Build: gcc ... -Icore -Iobjs -Imodules/access_log t/unit/test_access_log.c
  *        modules/access_log/pco_access_log_escape.c -lcmocka
