@@ -16,14 +16,6 @@ use Portico;
 
 my $repo = getcwd();
 
-sub write_file
-{
-    my ($path, $text) = @_;
-    open(my $fh, '>', $path) or die "$path: $!";
-    print $fh $text;
-    close($fh);
-}
-
 # ---- t/fuzz/targets: names, files, corpora ------------------------------------------------------
 
 my %targets;
