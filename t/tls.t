@@ -357,8 +357,8 @@ servers = (
 EOF2
     ($rcm, $om) = $t->run_t('-t');
     isnt($rcm, 0, '-t: one address both tls and plain fails');
-    my $l7 = $t->line_of(qr{tls = false});
-    like($om, qr{\Q$f\E:$l7: .*is tls in one server and plain in another},
+    my $l8 = $t->line_of(qr{tls = false});
+    like($om, qr{\Q$f\E:$l8: .*is tls in one server and plain in another},
          '-t: tls/plain conflict on one address, FILE:LINE');
 }
 
