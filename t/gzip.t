@@ -22,7 +22,7 @@ skip_unless_module('proxy');
 # compressible text, and hex digits (compresses to about half: many output buffers)
 sub text_body
 {
-    ($n) = @_;
+    my ($n) = @_;
     my ($s, $i) = ('', 0);
     $s .= "line " . $i++ . ": the quick brown fox\n" while length $s < $n;
     return substr($s, 0, $n);
