@@ -332,15 +332,58 @@ sub round
 }
 get('/mib', @GZ);
 my $base = rss_kb();
-my ($ok1, $peak1) = round();
-is($ok1, 50, '50 concurrent streams: all decompress identical');
-ok($peak1 - $base < 24 * 1024 + $QUARANTINE, "50 concurrent streams: VmRSS grew by " . ($peak1 - $base)
-   . " kB (< 24 MiB: about 270 KiB of deflate state and buffers each)");
-my ($ok2, $peak2) = round();
-is($ok2, 50, 'second round: all identical');
-ok($peak2 - $peak1 < 4 * 1024 + $QUARANTINE, "second round: peak within 4 MiB of the first's ("
-   . ($peak2 - $peak1) . " kB)");
+# the first round may be served from fresh mappings and a later one from the heap the
+# allocator keeps: every round stays under the bound, and the third adds nothing to the
+# second (nothing kept per request)
+my @peak;
+for my $i (1 .. 3) {
+    my ($ok, $peak) = round();
+    push @peak, $peak;
+    is($ok, 50, "round $i: 50 concurrent streams, all decompress identical");
+    ok($peak - $base < 32 * 1024 + $QUARANTINE, "round $i: VmRSS grew by " . ($peak - $base)
+       . " kB (< 32 MiB: 50 x 270 KiB of deflate state and buffers, the proxy's buffers;"
+       . " a body kept whole would be over 50 MiB)");
+}
+ok($peak[2] - $peak[1] < 2 * 1024 + $QUARANTINE, "round 3 peak within 2 MiB of round 2's ("
+   . ($peak[2] - $peak[1]) . " kB)");
 
 $p->check_logs;
 $p->stop;
+
+# -t: bad types and levels, FILE:LINE
+{
+    my $q = Portico->new(start => 0);
+    $q->write_conf(<<'EOF2');
+http = {
+  gzip = {
+    types = ["text/html", "texthtml", "text/"];
+    level = 10;
+  };
+};
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+  routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; gzip = "yes"; } ); } );
+EOF2
+    my ($rc, $out) = $q->run_t('-t');
+    my $f = $q->conf_file;
+    is($rc, 1, '-t: bad gzip settings fail');
+    like($out, qr{^\Q$f\E:@{[ $q->line_of(qr/level = 10/) ]}: http\.gzip\.level: must be between 1 and 9 \(got 10\)$}m,
+         '-t: level out of range, at its line');
+    like($out, qr{^\Q$f\E:@{[ $q->line_of(qr/gzip = "yes"/) ]}: servers\[0\]\.routes\[0\]\.gzip: expected true or false}m,
+         '-t: route gzip must be a bool');
+    $q->write_conf(<<'EOF2');
+http = {
+  gzip = {
+    types = ["text/html", "texthtml", "text/"];
+  };
+};
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+  routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; gzip = true; } ); } );
+EOF2
+    ($rc, $out) = $q->run_t('-t');
+    is($rc, 1, '-t: bad types fail');
+    like($out, qr{^\Q$f\E:@{[ $q->line_of(qr/texthtml/) ]}: http\.gzip\.types: "texthtml" is not a media type}m,
+         '-t: "texthtml" named at its line');
+    like($out, qr{^\Q$f\E:@{[ $q->line_of(qr/texthtml/) ]}: http\.gzip\.types: "text/" is not a media type}m,
+         '-t: "text/" named at its line');
+}
 done_testing();

@@ -135,7 +135,7 @@ pco_gzip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         }
         if (!ok) {
             pco_conf_error_src(cf, PCO_CONF_SRC(gc, pco_gzip_conf_t, spec.types),
-                               "gzip.types: \"%.*s\" is not a media type "
+                               "\"%.*s\" is not a media type "
                                "(\"type/subtype\", or \"*\" for any)",
                                (int) t->len, (char *) t->data);
             rc = PCO_ERROR;
