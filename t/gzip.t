@@ -5,7 +5,8 @@
 # `return` bodies, HTTP/1.0 close-delimited); nothing is compressed for q=0, identity, no
 # Accept-Encoding, other types, short bodies, encoded bodies, 206, HEAD, 204, 304, or static
 # files; Vary is added or merged, a strong ETag weakened; the worker's memory stays bounded
-# over 50 concurrent compressed streams.
+# over 50 concurrent compressed streams. gzip_static serves FILE.gz as it is (not a .gz that
+# is a directory or a link out of the root). -t names bad types, levels and values.
 
 use strict;
 use warnings;
@@ -218,8 +219,9 @@ for my $stc (204, 304) {
     # HEAD: as nginx, the identity headers (Content-Length of the identity body)
     my $r = http_head($port, '/text', @GZ);
     my ($st, $h) = http_parse($r);
-    is("$st " . ($h->{'content-encoding'} // '-') . ' ' . ($h->{'content-length'} // '-'),
-       "200 - " . length $BODY{text}, 'HEAD: not compressed, identity Content-Length');
+    is("$st " . ($h->{'content-encoding'} // '-') . ' ' . ($h->{'content-length'} // '-')
+       . ' ' . ($h->{vary} // '-'), "200 - " . length($BODY{text}) . ' Accept-Encoding',
+       'HEAD: not compressed, identity Content-Length, Vary as GET');
 }
 
 # Vary merged, ETag weakened

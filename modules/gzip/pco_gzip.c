@@ -3,7 +3,8 @@
  * tuned by `http.gzip = { types; level; min_length; }`).
  *
  * The header filter (transform band, so it sees the headers every edit band added) decides
- * per response, as nginx does: status 200, 403 or 404; not HEAD; no Content-Encoding yet;
+ * per response, as nginx does: status 200, 403 or 404; not HEAD (which gets the identity
+ * headers, Vary included, as nginx's); no Content-Encoding yet;
  * Content-Type in `types`; Content-Length unknown or at least `min_length`; the route's action
  * is not `static` (file bodies go out by sendfile and are not compressed: precompressed
  * FILE.gz is what `gzip_static` serves); and the client's Accept-Encoding allows gzip. When
@@ -169,7 +170,8 @@ pco_gzip_out_header(pco_http_request_t *r, const char *name)
     return NULL;
 }
 
-/* Everything but the client's Accept-Encoding allows compressing this response. */
+/* Everything but the method and the client's Accept-Encoding allows compressing this
+ * response: its GET variant depends on Accept-Encoding. */
 static bool
 pco_gzip_eligible(pco_http_request_t *r, const pco_gzip_spec_t *spec)
 {
@@ -177,9 +179,6 @@ pco_gzip_eligible(pco_http_request_t *r, const pco_gzip_spec_t *spec)
 
     if (r->status != 200 && r->status != 403 && r->status != 404) {
         return false;          /* as nginx: not 206 (ranges of the identity body), 204, 304 */
-    }
-    if (r->head.method == PCO_HTTP_HEAD) {
-        return false;          /* as nginx: a HEAD answer describes the identity body */
     }
     if (r->route->action != NULL && strcmp(r->route->action, "static") == 0) {
         return false;
@@ -307,6 +306,9 @@ pco_gzip_header_filter(pco_http_request_t *r)
     rc = pco_gzip_add_vary(r);
     if (rc != PCO_OK) {
         return rc;
+    }
+    if (r->head.method == PCO_HTTP_HEAD) {
+        return PCO_OK;         /* as nginx: a HEAD answer describes the identity body */
     }
     ae = pco_http_head_find(&r->head, "Accept-Encoding", 15);
     if (ae == NULL || !pco_gzip_accepts(ae->value.data, ae->value.len)) {
