@@ -4,6 +4,8 @@
  * keep-alive, responses built once at start-up with a Content-Length:
  *
  *   GET /1m        1 MiB body ("x" bytes)
+ *   GET /json      about 100 KiB of JSON (application/json), varied enough that gzip level 1
+ *                  gives about 4:1, as real API answers do (the gzip case)
  *   GET /__stats   "connections N requests M\n" and Connection: close; the numbers count
  *                  every accepted connection and answered request except the stats ones
  *   GET anything   128-byte body
@@ -32,6 +34,7 @@
 #define PCO_BB_HEAD_MAX  16384
 #define PCO_BB_SMALL     128
 #define PCO_BB_BIG       (1024 * 1024)
+#define PCO_BB_JSON      (100 * 1024)
 #define PCO_BB_MAX_FDS   131072
 
 typedef struct {
@@ -50,8 +53,8 @@ typedef struct {
     char           in[PCO_BB_HEAD_MAX];
 } pco_bb_conn_t;
 
-/* [big][close] */
-static pco_bb_resp_t           pco_bb_resp[2][2];
+/* [kind: 0 small, 1 big, 2 json][close] */
+static pco_bb_resp_t           pco_bb_resp[3][2];
 static pco_bb_conn_t          *pco_bb_conns[PCO_BB_MAX_FDS];
 static volatile sig_atomic_t   pco_bb_stop;
 static uint64_t                pco_bb_accepted;
@@ -65,22 +68,57 @@ pco_bb_on_signal(int signo)
     pco_bb_stop = 1;
 }
 
-static int
-pco_bb_build(pco_bb_resp_t *rs, size_t body, int close)
+/* PCO_BB_JSON bytes of a JSON array of records (deterministic pseudo-random fields). */
+static void
+pco_bb_json(char *p)
 {
-    char   head[256];
-    int    n;
-    char  *p;
+    static const char  *words[] = { "alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
+                                    "golf", "hotel", "india", "juliet", "kilo", "lima" };
+    uint32_t            x = 12345;
+    size_t              len = 0, i = 0;
+    int                 n;
+    char                rec[192];
+
+    p[len++] = '[';
+    for ( ;; ) {
+        x = x * 1103515245u + 12345u;
+        n = snprintf(rec, sizeof(rec), "%s{\"id\":%zu,\"name\":\"%s %s\",\"price\":%u.%02u,"
+                     "\"stock\":%u,\"sku\":\"%08x\",\"active\":%s}", i ? "," : "", i,
+                     words[x % 12], words[(x >> 8) % 12], (x >> 4) % 1000, x % 100,
+                     (x >> 12) % 500, x, (x & 1) ? "true" : "false");
+        if (len + (size_t) n + 1 > PCO_BB_JSON) {
+            break;
+        }
+        memcpy(p + len, rec, (size_t) n);
+        len += (size_t) n;
+        i++;
+    }
+    memset(p + len, ' ', PCO_BB_JSON - 1 - len);     /* pad to the exact size */
+    p[PCO_BB_JSON - 1] = ']';
+}
+
+static int
+pco_bb_build(pco_bb_resp_t *rs, int kind, int close)
+{
+    char    head[256];
+    int     n;
+    char   *p;
+    size_t  body = kind == 0 ? PCO_BB_SMALL : kind == 1 ? PCO_BB_BIG : PCO_BB_JSON;
 
     n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 200 OK\r\nServer: bench-backend\r\nContent-Type: text/plain\r\n"
-                 "Content-Length: %zu\r\n%s\r\n", body, close ? "Connection: close\r\n" : "");
+                 "HTTP/1.1 200 OK\r\nServer: bench-backend\r\nContent-Type: %s\r\n"
+                 "Content-Length: %zu\r\n%s\r\n", kind == 2 ? "application/json" : "text/plain",
+                 body, close ? "Connection: close\r\n" : "");
     p = malloc((size_t) n + body);
     if (p == NULL) {
         return -1;
     }
     memcpy(p, head, (size_t) n);
-    memset(p + n, 'x', body);
+    if (kind == 2) {
+        pco_bb_json(p + n);
+    } else {
+        memset(p + n, 'x', body);
+    }
     rs->data = p;
     rs->len = (size_t) n + body;
     return 0;
@@ -114,7 +152,7 @@ pco_bb_parse(pco_bb_conn_t *c)
     if (line_end != NULL) {
         *line_end = '\0';
     }
-    big = strstr(c->in, " /1m") != NULL;
+    big = strstr(c->in, " /1m") != NULL ? 1 : strstr(c->in, " /json") != NULL ? 2 : 0;
     stats = strstr(c->in, " /__stats") != NULL;
     close = line_end != NULL && strcasestr(line_end + 2, "\nconnection: close") != NULL;
     if (line_end != NULL && strncasecmp(line_end + 2, "connection: close", 17) == 0) {
@@ -240,10 +278,9 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: bench-backend PORT\n");
         return 2;
     }
-    for (big = 0; big < 2; big++) {
+    for (big = 0; big < 3; big++) {
         for (close = 0; close < 2; close++) {
-            if (pco_bb_build(&pco_bb_resp[big][close], big ? PCO_BB_BIG : PCO_BB_SMALL,
-                             close) < 0)
+            if (pco_bb_build(&pco_bb_resp[big][close], big, close) < 0)
             {
                 perror("bench-backend: malloc");
                 return 1;

@@ -9,9 +9,20 @@
  * directories without a trailing slash, serves index files, answers If-Modified-Since with
  * 304 and one byte range with 206/416, and hands the file to the writer as an in-file
  * buffer (sendfile). The descriptor is closed by a request-pool cleanup.
+ *
+ * gzip_static = true (needs the gzip module for the Accept-Encoding rules): when the client
+ * accepts gzip and FILE.gz is a regular file beneath the root next to FILE (or next to the
+ * index file), FILE.gz is sent instead, as it is: Content-Encoding: gzip, the Content-Type
+ * of FILE, the length and Last-Modified of FILE.gz; a Range applies to the bytes of FILE.gz,
+ * as on any file. Every file answer of such a route carries Vary: Accept-Encoding, whichever
+ * variant it is, so that a cache keeps both apart.
  */
 #include "pco_http.h"
 #include "pco_static.h"
+#include "pco_string.h"
+#if PCO_HAVE_GZIP
+#include "pco_gzip.h"
+#endif
 #include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -28,6 +39,7 @@
 typedef struct {
     pco_str_t   root;
     pco_str_t   index;
+    bool        gzip_static;
 } pco_static_spec_t;
 
 typedef struct {
@@ -50,13 +62,18 @@ static const pco_setting_t pco_static_members[] = {
       .flags = PCO_CONF_REQUIRED, .help = "directory served (relative to the prefix)" },
     { .name = "index", .type = PCO_CONF_STRING, .offset = offsetof(pco_static_spec_t, index),
       .def = "\"index.html\"", .help = "file served for a directory URI ending in '/'" },
+    { .name = "gzip_static", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_static_spec_t, gzip_static), .def = "false",
+      .help = "serve FILE.gz (as it is, Content-Encoding: gzip) when it exists and the client "
+              "accepts gzip" },
     PCO_SETTINGS_END
 };
 
 static const pco_setting_t pco_static_settings[] = {
     { .name = "static", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_static_route_conf_t, st), .sub = pco_static_members,
-      .flags = PCO_CONF_NOINHERIT, .help = "route action: serve files { root; index; }" },
+      .flags = PCO_CONF_NOINHERIT,
+      .help = "route action: serve files { root; index; gzip_static; }" },
     PCO_SETTINGS_END
 };
 
@@ -157,6 +174,13 @@ pco_static_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         }
         any = true;
         src = PCO_CONF_SRC(scf, pco_static_route_conf_t, st);
+#if !PCO_HAVE_GZIP
+        if (scf->st.gzip_static) {
+            pco_conf_error_src(cf, PCO_CONF_SRC(scf, pco_static_route_conf_t, st.gzip_static),
+                               "gzip_static needs the gzip module (built --without-gzip)");
+            rc = PCO_ERROR;
+        }
+#endif
         if (first == NULL) {
             first = src;
         }
@@ -397,7 +421,7 @@ pco_static_redirect_dir(pco_http_request_t *r)
 /* Opens the file for r; *fdp (pool-owned, closed by cleanup), *st, *name for the type. */
 static int
 pco_static_open(pco_http_request_t *r, pco_static_route_conf_t *scf, int *fdp,
-                struct stat *st, const char **name)
+                struct stat *st, const char **name, const char **dir)
 {
     char  *rel = NULL;
     int    rc, root = scf->root_fd, fd;
@@ -423,6 +447,7 @@ pco_static_open(pco_http_request_t *r, pco_static_route_conf_t *scf, int *fdp,
         goto done;
     }
     *name = rel;
+    *dir = NULL;
     if (S_ISDIR(st->st_mode)) {
         if (r->uri.len == 0 || r->uri.data[r->uri.len - 1] != '/') {
             rc = 301;
@@ -446,6 +471,7 @@ pco_static_open(pco_http_request_t *r, pco_static_route_conf_t *scf, int *fdp,
             goto done;
         }
         *name = (const char *) scf->st.index.data;
+        *dir = rel;
     }
     if (S_ISREG(st->st_mode) && *name == rel && r->uri.len > 1
         && r->uri.data[r->uri.len - 1] == '/')
@@ -464,8 +490,11 @@ done:
 }
 
 static int
-pco_static_send(pco_http_request_t *r, int fd, const struct stat *st, const pco_str_t *type)
+pco_static_send(pco_http_request_t *r, int fd, const struct stat *st, const pco_str_t *type,
+                bool gz)
 {
+    static const pco_str_t  ce_name = pco_string("Content-Encoding");
+    static const pco_str_t  ce_gzip = pco_string("gzip");
     static const pco_str_t  accept_ranges = pco_string("Accept-Ranges");
     static const pco_str_t  bytes = pco_string("bytes");
     static const pco_str_t  content_range = pco_string("Content-Range");
@@ -526,6 +555,9 @@ pco_static_send(pco_http_request_t *r, int fd, const struct stat *st, const pco_
             end = st->st_size - 1;
         }
     }
+    if (gz && pco_http_set_header(r, &ce_name, &ce_gzip, true) != PCO_OK) {
+        return 500;
+    }
     r->status = status;
     r->out.content_type = *type;
     r->out.content_length = (int64_t) (end - start + 1);
@@ -551,6 +583,58 @@ pco_static_send(pco_http_request_t *r, int fd, const struct stat *st, const pco_
     return rc == PCO_ERROR ? PCO_ERROR : PCO_OK;
 }
 
+/*
+ * gzip_static: when the client accepts gzip and NAME.gz (in dir, relative to the root) is a
+ * regular file, *fdp and *st become the .gz's (the original descriptor is closed) and true
+ * is returned. Any failure to find it leaves the original in place.
+ */
+static bool
+pco_static_gzip(pco_http_request_t *r, pco_static_route_conf_t *scf, const char *name,
+                const char *dir, int *fdp, struct stat *st)
+{
+#if PCO_HAVE_GZIP
+    pco_http_header_t  *ae = pco_http_head_find(&r->head, "Accept-Encoding", 15);
+    struct stat         gst;
+    pco_str_t           path;
+    int                 root = scf->root_fd, fd;
+
+    if (ae == NULL || !pco_gzip_accepts(ae->value.data, ae->value.len)) {
+        return false;
+    }
+    path = (dir != NULL && strcmp(dir, ".") != 0)
+           ? pco_psprintf(r->pool, "%s/%s.gz", dir, name)
+           : pco_psprintf(r->pool, "%s.gz", name);
+    if (path.data == NULL) {
+        return false;
+    }
+    if (root < 0) {
+        root = open(scf->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) {
+            return false;
+        }
+    }
+    fd = pco_static_open_beneath(root, (const char *) path.data,
+                                 O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (root != scf->root_fd) {
+        close(root);
+    }
+    if (fd < 0) {
+        return false;
+    }
+    if (fstat(fd, &gst) != 0 || !S_ISREG(gst.st_mode)) {
+        close(fd);
+        return false;
+    }
+    close(*fdp);
+    *fdp = fd;
+    *st = gst;
+    return true;
+#else
+    (void) r; (void) scf; (void) name; (void) dir; (void) fdp; (void) st;
+    return false;
+#endif
+}
+
 static int
 pco_static_handler(pco_http_request_t *r)
 {
@@ -560,9 +644,12 @@ pco_static_handler(pco_http_request_t *r)
     pco_static_route_conf_t  *scf = pco_http_route_conf(r, &pco_static_module);
     pco_static_ctx_t         *sc = pco_cycle->module_ctx[pco_static_module.index];
     const pco_str_t          *type = NULL;
-    const char               *name = NULL;
+    static const pco_str_t    vary = pco_string("Vary");
+    static const pco_str_t    vary_ae = pco_string("Accept-Encoding");
+    const char               *name = NULL, *dir = NULL;
     struct stat               st;
     int                      *fdp, rc;
+    bool                      gz = false;
 
     rc = pco_http_discard_body(r);
     if (rc != PCO_OK) {
@@ -586,7 +673,7 @@ pco_static_handler(pco_http_request_t *r)
     if (pco_pool_cleanup_add(r->pool, pco_static_close_fd, fdp) != PCO_OK) {
         return 500;
     }
-    rc = pco_static_open(r, scf, fdp, &st, &name);
+    rc = pco_static_open(r, scf, fdp, &st, &name, &dir);
     if (rc == 301) {
         return pco_static_redirect_dir(r);
     }
@@ -596,5 +683,11 @@ pco_static_handler(pco_http_request_t *r)
     if (sc != NULL && name != NULL) {
         type = pco_static_mime_lookup(&sc->mime, (const u_char *) name, strlen(name));
     }
-    return pco_static_send(r, *fdp, &st, type ? type : &octet);
+    if (scf->st.gzip_static && name != NULL) {
+        if (pco_http_set_header(r, &vary, &vary_ae, true) != PCO_OK) {
+            return 500;
+        }
+        gz = pco_static_gzip(r, scf, name, dir, fdp, &st);
+    }
+    return pco_static_send(r, *fdp, &st, type ? type : &octet, gz);
 }

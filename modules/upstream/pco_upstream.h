@@ -185,8 +185,6 @@ typedef struct {
 pco_upstream_rr_t *pco_upstream_rr_create(pco_pool_t *pool, const pco_upstream_t *u);
 pco_upstream_server_t *pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr,
                                             const uint64_t *tried, bool backup);
-/* CRC-32 (IEEE) used by the hash balancers. */
-uint32_t pco_upstream_crc32(const u_char *p, size_t len, uint32_t crc);
 
 /* Per-worker counters (core/pco_shm.h slots, summed by readers; -1 until registered at
  * conf_done, and pco_counter_add ignores -1): "upstream_requests" (tries sent: one per

@@ -218,30 +218,3 @@ pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr, const uint64_t *t
     }
     return best;
 }
-
-static uint32_t  pco_upstream_crc_table[256];
-static bool      pco_upstream_crc_ready;
-
-uint32_t
-pco_upstream_crc32(const u_char *p, size_t len, uint32_t crc)
-{
-    size_t  i;
-
-    if (!pco_upstream_crc_ready) {
-        uint32_t  c, n, k;
-
-        for (n = 0; n < 256; n++) {
-            c = n;
-            for (k = 0; k < 8; k++) {
-                c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            }
-            pco_upstream_crc_table[n] = c;
-        }
-        pco_upstream_crc_ready = true;
-    }
-    crc = ~crc;
-    for (i = 0; i < len; i++) {
-        crc = pco_upstream_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    }
-    return ~crc;
-}

@@ -10,6 +10,7 @@
 #include "pco_upstream.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #define PCO_UPSTREAM_HASH_POINTS  160
 #define PCO_UPSTREAM_HASH_MAX     (1u << 20)
@@ -23,6 +24,21 @@ typedef struct {
     pco_upstream_hash_point_t  *points;
     size_t                      n;
 } pco_upstream_hash_ring_t;
+
+/* zlib's CRC-32 (IEEE); keys longer than uInt are hashed in pieces. */
+static uint32_t
+pco_upstream_hash_crc32(const pco_str_t *key)
+{
+    uLong   crc = crc32(0, Z_NULL, 0);
+    size_t  off = 0, n;
+
+    do {
+        n = pco_min(key->len - off, (size_t) 1 << 30);
+        crc = crc32(crc, key->data + off, (uInt) n);
+        off += n;
+    } while (off < key->len);
+    return (uint32_t) crc;
+}
 
 static int pco_upstream_hash_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u);
@@ -114,7 +130,7 @@ pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
         for (k = 0; k < per && n < PCO_UPSTREAM_HASH_MAX; k++) {
             len = snprintf(buf, sizeof(buf), "%.*s-%zu", (int) pco_min(s->name.len, 400),
                            s->name.data, k);
-            ring->points[n].hash = pco_upstream_crc32((u_char *) buf, (size_t) len, 0);
+            ring->points[n].hash = (uint32_t) crc32(0, (const Bytef *) buf, (uInt) len);
             ring->points[n].server = i;
             n++;
         }
@@ -136,7 +152,7 @@ pco_upstream_hash_pick(pco_upstream_t *u, const pco_str_t *key, const uint64_t *
     if (backup || ring == NULL || ring->n == 0) {
         return NULL;
     }
-    h = key != NULL ? pco_upstream_crc32(key->data, key->len, 0) : 0;
+    h = key != NULL ? pco_upstream_hash_crc32(key) : 0;
     lo = 0;
     hi = ring->n;
     while (lo < hi) {                 /* first point with hash >= h */
