@@ -229,6 +229,23 @@ void pco_http_prng_seed(void);
 
 /* pco_http_request.c (pco_http_close, pco_http_tls_done: pco_http_conn.h) */
 void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
+/* pco_http_connection.c / pco_http_request.c: the hand-overs between a connection and its
+ * requests. */
+void pco_http_set_idle(pco_connection_t *c, bool idle);
+void pco_http_start_lingering(pco_connection_t *c);
+void pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len);
+/* A request for the complete head in data[0..total) (head_len bytes of head); NULL when
+ * memory runs out. */
+pco_http_request_t *pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a,
+                                            const u_char *data, size_t total,
+                                            size_t head_len);
+
+/* The http settings of an address: those of its default server. */
+static inline pco_http_conf_t *
+pco_http_addr_conf(pco_http_addr_t *a)
+{
+    return a->default_server->node->confs[pco_http_module.index];
+}
 void pco_http_empty_handler(pco_event_t *ev);
 /* pco_http_body.c */
 void pco_http_send_continue(pco_http_request_t *r);
