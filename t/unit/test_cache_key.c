@@ -293,7 +293,7 @@ pco_test_path(void **state)
     assert_string_equal(out, "/c/29/b7f54b2df7773722d382f4809d65029c");
 
     /* exactly enough room for the NUL; one byte short */
-    assert_int_equal(pco_cache_key_path(out, 56, &dir, l12, 2, &k), 50);
+    assert_int_equal(pco_cache_key_path(out, 51, &dir, l12, 2, &k), 50);
     assert_int_equal(pco_cache_key_path(out, 50, &dir, l12, 2, &k), -1);
     assert_int_equal(pco_cache_key_path(out, sizeof(out), &empty, l12, 2, &k), -1);
     /* levels */
