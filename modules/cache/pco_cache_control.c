@@ -78,7 +78,9 @@ pco_cache_next_item(const u_char **pp, const u_char *e, pco_cache_item_t *it)
             while (p < e && *p != '"') {
                 if (*p == '\\') {
                     it->bad = true;     /* escapes never occur in a usable value */
-                    p++;
+                    if (p + 1 < e) {
+                        p++;
+                    }
                 }
                 p++;
             }

@@ -137,6 +137,7 @@ pco_test_resp_values(void **state)
     assert_int_equal(pco_test_cc("max-age=1.5").max_age, 0);
     assert_int_equal(pco_test_cc("max-age=\"6\\0\"").max_age, 0);
     assert_int_equal(pco_test_cc("max-age=\"60").max_age, 0);
+    assert_int_equal(pco_test_cc("max-age=\"6\\").max_age, 0);   /* ends in a backslash */
     assert_int_equal(pco_test_cc("max-age = 60").max_age, 0);
     assert_int_equal(pco_test_cc("max-age=60 x").max_age, 0);
     assert_int_equal(pco_test_cc("s-maxage=x").s_maxage, 0);
@@ -162,6 +163,11 @@ pco_test_resp_values(void **state)
     /* an unterminated quote swallows the rest of the line */
     cc = pco_test_cc("foo=\"abc, no-store");
     assert_false(cc.no_store);
+    /* an escaped quote does not end the string */
+    cc = pco_test_cc("foo=\"x\\\", no-store");
+    assert_false(cc.no_store);
+    cc = pco_test_cc("foo=\"x\\\"\", no-store");
+    assert_true(cc.no_store);
 }
 
 static void
