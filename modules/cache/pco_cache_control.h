@@ -47,12 +47,12 @@ typedef struct {
 
 /* Request Cache-Control (and Pragma, Authorization). */
 typedef struct {
-    unsigned   no_cache:1;          /* Cache-Control: no-cache, or Pragma: no-cache alone */
+    unsigned   no_cache:1;          /* Cache-Control: no-cache */
     unsigned   no_store:1;
     unsigned   only_if_cached:1;
     unsigned   authorization:1;
     unsigned   has_cache_control:1; /* Pragma counts only without Cache-Control */
-    unsigned   pragma_no_cache:1;
+    unsigned   pragma_no_cache:1;   /* Pragma: no-cache (counts only without Cache-Control) */
     int64_t    max_age;             /* PCO_CACHE_NONE when absent; 0 when malformed */
     int64_t    max_stale;           /* PCO_CACHE_NONE absent or malformed; ANY without value */
     int64_t    min_fresh;           /* PCO_CACHE_NONE when absent or malformed */
