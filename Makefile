@@ -5,8 +5,8 @@
 #                   conf/portico.conf (prefix: this directory)
 #   make test       build, run the unit tests (t/unit/test_*.c, cmocka) and the black-box
 #                   suite (prove -r t/); non-zero exit on any failure
-#   make test-asan  the same against a sanitizer build in objs-asan/ (with the example module,
-#                   which default builds leave out)
+#   make test-asan  the same against a sanitizer build in objs-asan/ (with the example and
+#                   cache modules, which default builds leave out)
 #   make fuzz       build the libFuzzer targets listed in t/fuzz/targets (clang, objs-fuzz/)
 #                   and run each for FUZZ_TIME seconds (default 60): make fuzz FUZZ_TIME=30
 #   make install    install under the configured prefix (DESTDIR honoured)
@@ -47,7 +47,7 @@ $(BA)/.configured: $(CONF_DEPS)
 	@if [ -f $(BA)/Makefile ]; then \
 	    echo "make: re-running configure for $(BA)"; $(MAKE) -f $(BA)/Makefile reconfigure; \
 	else \
-	    ./configure --builddir=$(BA) --with-sanitizers --with-debug --with-example; \
+	    ./configure --builddir=$(BA) --with-sanitizers --with-debug --with-example --with-cache; \
 	fi
 	@touch $@
 
