@@ -365,7 +365,9 @@ for my $i (1 .. 3) {
        . " kB (< 32 MiB: 50 x 270 KiB of deflate state and buffers, the proxy's buffers;"
        . " a body kept whole would be over 50 MiB)");
 }
-ok($peak[2] - $peak[1] < 2 * 1024 + $QUARANTINE, "round 3 peak within 2 MiB of round 2's ("
+# (a leak of per-stream state would add about 13 MiB a round; the allocator's own drift under
+# a parallel test run has been seen at 3.5 MiB)
+ok($peak[2] - $peak[1] < 6 * 1024 + $QUARANTINE, "round 3 peak within 6 MiB of round 2's ("
    . ($peak[2] - $peak[1]) . " kB)");
 
 $p->check_logs;

@@ -122,6 +122,8 @@ typedef struct {
     bool                     chunked;
     bool                     busy;          /* client writer holds obuf */
     bool                     extra;         /* bytes after the response body */
+    bool                     more;          /* the last read filled obuf: more is likely
+                                               waiting, so the buffer asks for no flush */
     u_char                  *ibuf;          /* interim 1xx head being written (reused) */
     size_t                   ipos, ilen;
 } pco_proxy_out_t;

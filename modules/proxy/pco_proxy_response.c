@@ -147,7 +147,11 @@ pco_proxy_output(pco_proxy_ctx_t *p, size_t len, bool done)
     p->out.ob->pos = p->out.obuf;
     p->out.ob->last = p->out.obuf + len;
     p->out.ob->last_buf = done;
-    p->out.ob->flush = 1;
+    /* A flush makes a transforming filter (gzip) emit what it holds, at some cost in output
+     * size and CPU; ask for it only when the upstream has nothing more right now, so that a
+     * trickling stream still reaches the client at once. */
+    p->out.ob->flush = !p->out.more;
+    p->out.more = false;
     cl.buf = p->out.ob;
     cl.next = NULL;
     rc = pco_http_output(p->r, &cl);
@@ -290,6 +294,7 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
         moved = true;
+        p->out.more = (size_t) n == PCO_PROXY_OBUF_SIZE;
         rc = pco_proxy_body_bytes(p, (size_t) n, &len);
         if (rc == PCO_ERROR) {
             pco_proxy_bad_body(p, len);
