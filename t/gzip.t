@@ -113,18 +113,9 @@ my $conf = read_file($p->conf_file);
 my $retbody = join(',', map { "{\\\"n\\\": $_}" } 1 .. 200);
 $conf =~ s/%%RETBODY%%/$retbody/;
 write_file($p->conf_file, $conf);
-# Under ASan freed memory waits in a quarantine (256 MiB by default) and shows in the RSS: a
-# sanitizer build gets an 8 MiB one, and the RSS bounds are raised by that much.
-my $QUARANTINE = 0;
-{
-    my ($rc, $out, $err) = Portico::run_cmd(portico_bin(), '-V');
-    $QUARANTINE = 8 * 1024 if ($out . $err) =~ /--with-sanitizers/;
-}
-{
-    local $ENV{ASAN_OPTIONS} = join(':', grep { defined && length } $ENV{ASAN_OPTIONS},
-                                    'quarantine_size_mb=8') if $QUARANTINE;
-    $p->start;
-}
+# RSS bounds below are raised by the ASan quarantine (see Portico.pm).
+my $QUARANTINE = quarantine_kb();
+$p->start_small_quarantine;
 my $port = $p->port(1);
 
 sub get

@@ -202,20 +202,9 @@ $routes
     ); }
 );
 EOF
-# Under ASan every free goes to a 256 MiB quarantine by default, and the TLS record buffers
-# (SSL_MODE_RELEASE_BUFFERS) are allocated and freed per record: 64 MiB through a tunnel
-# would grow the RSS by the quarantine, not by anything portico keeps. A sanitizer build gets
-# an 8 MiB quarantine here, and the RSS bounds below are raised by that much.
-my $QUARANTINE = 0;
-{
-    my ($rc, $out, $err) = Portico::run_cmd(portico_bin(), '-V');
-    $QUARANTINE = 8 * 1024 if ($out . $err) =~ /--with-sanitizers/;
-}
-{
-    local $ENV{ASAN_OPTIONS} = join(':', grep { defined && length } $ENV{ASAN_OPTIONS},
-                                    'quarantine_size_mb=8') if $QUARANTINE;
-    $p->start;
-}
+# RSS bounds below are raised by the ASan quarantine (see Portico.pm).
+my $QUARANTINE = quarantine_kb();
+$p->start_small_quarantine;
 my ($TLSPORT, $PLAINPORT) = ($p->port(1), $p->port(2));
 # (the listeners accept before the worker has set its title: wait for it)
 my $WORKER;

@@ -112,6 +112,24 @@ pco_module_t pco_gzip_module = {
     .conf_done = pco_gzip_conf_done,
 };
 
+/* Whether any route has gzip = true. */
+static bool
+pco_gzip_used(pco_cycle_t *cycle)
+{
+    pco_http_route_t  **routes;
+    size_t              n, i;
+
+    n = pco_http_routes(cycle, &routes);
+    for (i = 0; i < n; i++) {
+        pco_gzip_conf_t *gc = pco_conf_get(routes[i]->node, &pco_gzip_module);
+
+        if (gc != NULL && gc->on) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int
 pco_gzip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
@@ -146,6 +164,9 @@ pco_gzip_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return rc;
     }
     cycle->module_ctx[pco_gzip_module.index] = &gc->spec;
+    if (!pco_gzip_used(cycle)) {
+        return PCO_OK;          /* no route compresses: no filter on any response's path */
+    }
     if (pco_http_add_header_filter(cf, cycle, PCO_HTTP_FILTER_TRANSFORM, &pco_gzip_module,
                                    pco_gzip_header_filter) != PCO_OK)
     {
