@@ -7,6 +7,7 @@
  * Pure functions over caller buffers: no I/O, no allocation, no state.
  */
 #include "pco_proxy_protocol.h"
+#include "pco_string.h"
 #include <arpa/inet.h>
 #include <stdio.h>
 
@@ -28,23 +29,13 @@ pco_proxy_protocol_fail(pco_proxy_protocol_t *pp, const char *why)
     return PCO_ERROR;
 }
 
-/* A decimal port of 1 to 5 digits, at most 65535, in s[0..len). */
+/* A decimal port of 1 to 5 digits, at most 65535, in s[0..len), into *port (network order). */
 static bool
 pco_proxy_protocol_port(const u_char *s, size_t len, in_port_t *port)
 {
-    unsigned  v = 0;
-    size_t    i;
+    unsigned  v;
 
-    if (len == 0 || len > 5) {
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned) (s[i] - '0');
-    }
-    if (v > 65535) {
+    if (!pco_port_parse(s, len, &v)) {
         return false;
     }
     *port = htons((in_port_t) v);

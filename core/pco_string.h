@@ -47,6 +47,32 @@ pco_str_caseeq_lit(const pco_str_t *a, const char *lit)
     return a->len == n && pco_mem_caseeq(a->data, (const u_char *) lit, n);
 }
 
+/* A decimal port of 1 to 5 digits in p[0..len), 0..65535; its value in *port (host order)
+ * when port is not NULL. Port 0 passes: callers that need 1..65535 check it. */
+static inline bool
+pco_port_parse(const u_char *p, size_t len, unsigned *port)
+{
+    unsigned  v = 0;
+    size_t    i;
+
+    if (len == 0 || len > 5) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned) (p[i] - '0');
+    }
+    if (v > 65535) {
+        return false;
+    }
+    if (port != NULL) {
+        *port = v;
+    }
+    return true;
+}
+
 /* printf into memory from pool: the text (NUL-terminated, the NUL not counted in len), or
  * { 0, NULL } when the pool refuses the bytes or the format fails. */
 pco_str_t pco_psprintf(pco_pool_t *pool, const char *fmt, ...)

@@ -126,25 +126,6 @@ pco_realip_trusted(const pco_cidr_t *from, size_t nfrom, const pco_sockaddr_t *s
     return false;
 }
 
-/* true when p[0..len) is a port: 1 to 5 digits, at most 65535. */
-static bool
-pco_realip_port(const u_char *p, size_t len)
-{
-    size_t    i;
-    unsigned  v = 0;
-
-    if (len == 0 || len > 5) {
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned) (p[i] - '0');
-    }
-    return v <= 65535;
-}
-
 int
 pco_realip_parse_entry(const u_char *p, size_t len, pco_sockaddr_t *out, socklen_t *outlen)
 {
@@ -162,7 +143,7 @@ pco_realip_parse_entry(const u_char *p, size_t len, pco_sockaddr_t *out, socklen
             return PCO_ERROR;                /* brackets are for IPv6 only */
         }
         q++;
-        if (q != p + len && (*q != ':' || !pco_realip_port(q + 1, (size_t) (p + len - q - 1)))) {
+        if (q != p + len && (*q != ':' || !pco_port_parse(q + 1, (size_t) (p + len - q - 1), NULL))) {
             return PCO_ERROR;
         }
         return pco_addr_parse((const char *) p + 1, alen, out, outlen);
@@ -170,7 +151,7 @@ pco_realip_parse_entry(const u_char *p, size_t len, pco_sockaddr_t *out, socklen
     q = memchr(p, ':', len);
     if (q != NULL && memchr(q + 1, ':', (size_t) (p + len - q - 1)) == NULL) {
         /* a single colon: IPv4 with a port */
-        if (!pco_realip_port(q + 1, (size_t) (p + len - q - 1))) {
+        if (!pco_port_parse(q + 1, (size_t) (p + len - q - 1), NULL)) {
             return PCO_ERROR;
         }
         if (pco_addr_parse((const char *) p, (size_t) (q - p), out, outlen) != PCO_OK
