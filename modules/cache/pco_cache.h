@@ -1,0 +1,185 @@
+/*
+ * pco_cache.h: internals shared by the cache module's files (not a public API).
+ *
+ *   pco_cache.c          settings, conf_done (zones, handlers, filters, variables,
+ *                        counters, helpers), the zone init
+ *   pco_cache_lookup.c   PRECONTENT: key, PURGE, lookup, fetch lock, what to do
+ *   pco_cache_serve.c    answers from an entry file (headers, Age, 304, Range, HEAD, sendfile)
+ *   pco_cache_store.c    header and body filters: store a proxied response, refresh on 304,
+ *                        serve stale on upstream errors
+ *   pco_cache_loader.c   the "cache loader" helper: entries on disk into the index
+ *   pco_cache_manager.c  the "cache manager" helper: max_size and inactive
+ *   pco_cache_index.c    the shared index (pco_cache_index.h)
+ *   pco_cache_control.c, pco_cache_key.c, pco_cache_entry.c: pure building blocks
+ */
+#ifndef PCO_CACHE_H
+#define PCO_CACHE_H
+
+#include "pco_http.h"
+#include "pco_event.h"
+#include "pco_access.h"
+#include "pco_cache_control.h"
+#include "pco_cache_key.h"
+#include "pco_cache_entry.h"
+#include "pco_cache_index.h"
+
+extern pco_module_t pco_cache_module;
+
+/* use_stale bits */
+#define PCO_CACHE_STALE_ERROR     0x01
+#define PCO_CACHE_STALE_TIMEOUT   0x02
+#define PCO_CACHE_STALE_500       0x04
+#define PCO_CACHE_STALE_502       0x08
+#define PCO_CACHE_STALE_503       0x10
+#define PCO_CACHE_STALE_504       0x20
+#define PCO_CACHE_STALE_UPDATING  0x40
+
+/* One element of `caches`: a zone. */
+typedef struct {
+    pco_str_t            name;
+    pco_str_t            path;               /* as written (prefix-relative or absolute) */
+    int64_t              max_size;           /* bytes on disk, 0: no limit */
+    pco_msec_t           inactive;           /* unused for this long: removed */
+    int64_t              keys_size;          /* the index zone */
+    pco_access_list_t    purge;              /* who may PURGE: empty, or no rule matching,
+                                                is nobody */
+    /* settled at conf_done */
+    pco_str_t            dir;                /* absolute path, no trailing '/' */
+    pco_shm_zone_t      *zone;
+    unsigned             levels[2];          /* 1:2 */
+    /* counters (ids) */
+    int                  c_hit, c_miss, c_expired, c_stale, c_updating, c_revalidated,
+                         c_bypass, c_bytes, c_entries, c_disk, c_evictions;
+} pco_cache_zone_t;
+
+/* One element of a route's `valid`. */
+typedef struct {
+    pco_int_list_t       status;
+    pco_msec_t           time;
+} pco_cache_valid_t;
+
+/* The route's `cache` group. */
+typedef struct {
+    pco_str_t            zone_name;          /* `zone` */
+    pco_str_t            key;
+    pco_conf_list_t      valid;              /* pco_cache_valid_t */
+    pco_str_list_t       use_stale;
+    bool                 lock;
+    pco_msec_t           lock_timeout;
+    bool                 store_set_cookie;
+    /* settled at conf_done */
+    pco_cache_zone_t    *zone;
+    pco_http_template_t *key_tpl;
+    unsigned             stale;              /* PCO_CACHE_STALE_* */
+} pco_cache_route_t;
+
+typedef struct {
+    pco_conf_list_t      caches;             /* top: pco_cache_zone_t */
+    pco_cache_route_t    route;              /* route: `cache`; zone_name empty = none */
+    bool                 route_set;
+} pco_cache_conf_t;
+
+/* The index of a zone in this process (the zone's data). */
+static inline pco_cache_index_t *
+pco_cache_zone_index(pco_cache_zone_t *z)
+{
+    return z->zone->data;
+}
+
+/* What the lookup decided. */
+typedef enum {
+    PCO_CACHE_ACT_NONE = 0,     /* not cached: the route has no cache, or a method we skip */
+    PCO_CACHE_ACT_FETCH,        /* go upstream (MISS, EXPIRED, BYPASS): store if allowed */
+    PCO_CACHE_ACT_SERVE         /* answered from the entry */
+} pco_cache_act_e;
+
+/* Per request (r->pool). */
+typedef struct {
+    pco_http_request_t  *r;
+    pco_cache_route_t   *rc;
+    pco_cache_zone_t    *z;
+    pco_str_t            key_text;           /* the evaluated key */
+    pco_cache_key_t      main;               /* hash of key_text */
+    pco_cache_key_t      key;                /* the entry's key (variant or main) */
+    pco_cache_req_t      req;                /* request Cache-Control */
+    pco_cache_status_t   status;             /* the outcome, for headers and logs */
+    pco_cache_act_e      act;
+    /* the entry found (valid when have_entry) */
+    bool                 have_entry;
+    pco_cache_meta_t     meta;
+    pco_cache_use_e      use;
+    /* the fetch */
+    bool                 locked;             /* this request holds the fetch lock */
+    bool                 revalidating;       /* conditional headers of ours went upstream */
+    bool                 stale_ok_error;     /* the entry may stand in for an upstream error */
+    bool                 may_store;          /* not bypassed (request no-store) */
+    /* client conditionals, saved before ours replace them upstream */
+    pco_str_t            if_none_match;
+    pco_str_t            if_modified_since;
+    /* lock wait */
+    pco_event_t          wait;
+    pco_msec_t           wait_until;
+    /* storing (pco_cache_store.c) */
+    int                  fd;                 /* the temporary file, -1 none */
+    char                *tmp_path;
+    char                *path;               /* where the entry goes */
+    uint64_t             written;            /* body bytes written */
+    pco_cache_meta_t     new_meta;
+    bool                 storing;
+    bool                 store_failed;
+    /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
+    int                  serve_fd;
+    pco_cache_entry_t    entry;
+    u_char              *entry_head;         /* the file's header bytes (entry points in) */
+    bool                 swap_body;          /* the body filter replaces the upstream body */
+    off_t                body_start, body_end;   /* file range of the body to send */
+} pco_cache_ctx_t;
+
+/* pco_cache_lookup.c */
+int pco_cache_precontent(pco_http_request_t *r);
+int pco_cache_purge(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+
+/*
+ * pco_cache_serve.c: opens the entry file of ctx->key, reads and checks its header into
+ * ctx->entry (ctx->entry_head, ctx->serve_fd; the descriptor is closed with r->pool).
+ * PCO_OK, PCO_DECLINED when the file is missing or not a valid entry of that key (the
+ * index entry is then removed: the caller treats it as a miss), PCO_ERROR.
+ */
+int pco_cache_open_entry(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+/*
+ * Sets r's status and headers from the opened entry: the stored headers, Age (current age
+ * at now), X-Cache-Status and Cache-Status from ctx->status; the client's conditionals
+ * (ctx->if_none_match / if_modified_since) turn a 200 into 304; Range into 206 or 416.
+ * Fills ctx->body_start/end with the file range of the body to send (end < start: none).
+ * Returns the status set, or 500.
+ */
+int pco_cache_prepare(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+/* Sends the response pco_cache_prepare prepared (head, then the file range by sendfile):
+ * what a content handler returns (PCO_OK, PCO_ERROR). */
+int pco_cache_send(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+/* The headers every cache answer carries: X-Cache-Status and Cache-Status from
+ * ctx->status. PCO_OK / PCO_ERROR. */
+int pco_cache_status_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+/* A chain link with the body range of the opened entry (in_file, last_buf), for the body
+ * filter that swaps an upstream body for the entry's. NULL on memory failure. */
+pco_chain_t *pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+
+/* pco_cache_store.c */
+int pco_cache_header_filter(pco_http_request_t *r);
+int pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in);
+
+/* pco_cache_loader.c / pco_cache_manager.c: the helpers' init and exit (pco_helper_t). */
+int pco_cache_loader_init(pco_cycle_t *cycle);
+int pco_cache_manager_init(pco_cycle_t *cycle);
+
+/* pco_cache.c */
+pco_cache_ctx_t *pco_cache_ctx(pco_http_request_t *r);
+/* Every zone of the current generation. */
+size_t pco_cache_zones(pco_cycle_t *cycle, pco_cache_zone_t **zones);
+/* The entry path of key in zone z into r->pool (NULL: memory). */
+char *pco_cache_entry_path(pco_pool_t *pool, pco_cache_zone_t *z, const pco_cache_key_t *key);
+/* Fills a meta's freshness facts from f. */
+void pco_cache_meta_set_fresh(pco_cache_meta_t *m, const pco_cache_fresh_t *f);
+void pco_cache_meta_get_fresh(const pco_cache_meta_t *m, pco_cache_fresh_t *f);
+
+#endif
