@@ -577,6 +577,10 @@ pco_t_variants(void **state)
     assert_int_equal(m.lock_pid, 9);
     pco_t_stats(t.idx, 1, 3, 100);
     assert_int_equal(pco_cache_index_remove_variants(t.idx, &main, out, 4), 0);
+    /* a key's own entry (no Vary) is not a variant of itself */
+    main = pco_t_key(15);
+    assert_int_equal(pco_cache_index_remove_variants(t.idx, &main, out, 4), 0);
+    assert_true(pco_t_has(t.idx, 15, NULL));
     pco_t_check_lists(t.idx);
     pco_t_free(&t);
 }
