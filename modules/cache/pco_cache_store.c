@@ -488,10 +488,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
                     "least recently used entries are being removed", (int) ctx->z->name.len,
                     (const char *) ctx->z->name.data);
     }
-    if (ctx->locked) {
-        pco_cache_index_unlock(idx, &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
-    }
+    pco_cache_lock_release(ctx);
 }
 
 /* ---- the filters ---- */
@@ -545,10 +542,9 @@ pco_cache_header_filter(pco_http_request_t *r)
     if (pco_cache_store_decide(r, ctx) != PCO_OK) {
         return PCO_ERROR;
     }
-    if (!ctx->storing && ctx->locked) {
+    if (!ctx->storing) {
         /* nothing will be stored: the waiters may go upstream now */
-        pco_cache_index_unlock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
+        pco_cache_lock_release(ctx);
     }
     pco_cache_count_fetch(ctx);
     return pco_cache_status_headers(r, ctx);
