@@ -325,6 +325,7 @@ pco_cache_store_abort(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *w
     }
     ctx->storing = false;
     ctx->store_failed = true;
+    r->keep_producing = 0;
 }
 
 /* Opens the temporary file and writes the entry's head into it. */
@@ -361,6 +362,8 @@ pco_cache_store_start(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_cache_ent
     }
     ctx->storing = true;
     ctx->written = 0;
+    /* a client that goes away does not cut what others will be served */
+    r->keep_producing = 1;
     return PCO_OK;
 }
 
@@ -466,6 +469,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return;
     }
     ctx->storing = false;
+    r->keep_producing = 0;
     ctx->new_meta.body_len = ctx->written;
     ctx->new_meta.file_size = ctx->entry.header_len + ctx->written;
     if (ctx->new_meta.vary_len > 0) {
