@@ -550,7 +550,8 @@ pco_cache_make_dir(pco_cycle_t *cycle, pco_cache_zone_t *z)
             continue;
         }
         path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        /* parents 0755: workers reach the zone folder after dropping root */
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
             goto failed;
         }
         path[i] = '/';
