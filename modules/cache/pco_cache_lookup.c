@@ -347,7 +347,9 @@ pco_cache_lookup(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 
     if (pco_cache_find(r, ctx)) {
         rc = pco_cache_found(r, ctx);
-        if (rc != PCO_DECLINED) {
+        /* PCO_DECLINED is a miss only when the entry was gone: after pco_cache_fetch
+         * (EXPIRED) it means "go upstream" and the outcome is already set */
+        if (rc != PCO_DECLINED || ctx->act != PCO_CACHE_ACT_NONE) {
             return rc;
         }
     }
