@@ -271,7 +271,7 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->meta.kind != PCO_CACHE_NODE_MARKER) {
         return ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return false;
     }

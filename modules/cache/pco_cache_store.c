@@ -299,7 +299,7 @@ pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t
         ctx->key = ctx->main;
         return PCO_OK;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return PCO_ERROR;
     }
