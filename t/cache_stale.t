@@ -179,7 +179,8 @@ res($r, 200, 'STALE', "set 1\n", 'use_stale timeout: read_timeout 1s passed');
 $b->set('/up/a', headers => $CC60, delay_ms => 1500, body => "up {n}\n");
 my $refresh = async_send($port, 'GET', '/up/a');
 sleep 0.3;
-my @upd = map { async_read(async_send($port, 'GET', '/up/a'), 5) } 1 .. 3;
+my @upd = map { async_send($port, 'GET', '/up/a') } 1 .. 3;
+@upd = map { async_read($_, 5) } @upd;
 for my $i (0 .. $#upd) {
     res($upd[$i], 200, 'UPDATING', "up 1\n", "use_stale updating: request $i during the refresh");
     ok($upd[$i]->{elapsed} < 0.8, "use_stale updating: request $i answered at once")
