@@ -320,7 +320,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     /* stale: one request refreshes it; the others may be answered with it meanwhile */
     updating_ok = pco_cache_stale_ok(&f, PCO_CACHE_STALE_UPDATING,
-                                     (ctx->rc->stale & PCO_CACHE_STALE_UPDATING) != 0,
+                                     (ctx->rc->stale & PCO_CACHE_STALE_ON_UPDATING) != 0,
                                      pco_time_sec)
                   && !ctx->req.no_cache;
     rc = pco_cache_take_lock(ctx, updating_ok);
