@@ -305,6 +305,32 @@ is($r->{status}, 416, 'Range beyond the end: 416');
 is($r->{h}{'content-range'}, 'bytes */1000', '416: Content-Range bytes */1000');
 is($b->count('/range/a'), 1, 'ranges: the backend saw only the first request');
 
+# ---- a miss that is a HEAD, a Range or a conditional request ----------------------------------
+# whatever the miss answered, what it stored must be the whole 200 response
+$b->set('/missk/head', headers => $CC60, body => "mh {n}\n");
+$r = chead($port, '/missk/head');
+ok($r->{status} == 200 && $r->{body} eq '', 'HEAD miss: 200 without a body');
+$r = get('/missk/head');
+ok($r->{status} == 200 && $r->{body} =~ /^mh \d\n$/, 'GET after a HEAD miss: 200 with the body')
+    or diag("$r->{status} [$r->{body}]");
+res(get('/missk/head'), 200, 'HIT', $r->{body}, 'GET after a HEAD miss: then a hit');
+$b->set('/missk/range', headers => $CC60, size => 1000);
+$r = get('/missk/range', Range => 'bytes=10-19');
+ok(($r->{status} == 206 && $r->{body} eq substr($R1000, 10, 10))
+   || ($r->{status} == 200 && $r->{body} eq $R1000),
+   'Range on a miss: 206 with exactly bytes 10-19 (or the whole 200)')
+    or diag("$r->{status}, " . length($r->{body}) . ' bytes');
+$r = get('/missk/range');
+ok($r->{status} == 200 && $r->{body} eq $R1000, 'GET after a Range miss: the whole 1000 bytes');
+$b->set('/missk/inm', headers => $CC60, etag => '"i1"', body => "inm {n}\n");
+$r = get('/missk/inm', 'If-None-Match' => '"i1"');
+ok($r->{status} == 304 || ($r->{status} == 200 && $r->{body} eq "inm 1\n"),
+   'If-None-Match on a miss: 304 (or the whole 200)') or diag($r->{status});
+$r = get('/missk/inm');
+ok($r->{status} == 200 && $r->{body} =~ /^inm \d\n$/, 'GET after a conditional miss: 200 with the body')
+    or diag("$r->{status} [$r->{body}]");
+res(get('/missk/inm'), 200, 'HIT', $r->{body}, 'GET after a conditional miss: then a hit');
+
 # ---- large bodies -------------------------------------------------------------------------------
 my $BIG = 5 << 20;
 my $BIG_SHA = sha256_hex(pattern_bytes($BIG));
