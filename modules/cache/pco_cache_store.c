@@ -326,6 +326,7 @@ pco_cache_store_abort(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *w
     }
     ctx->storing = false;
     ctx->store_failed = true;
+    r->keep_producing = 0;
 }
 
 /* Opens the temporary file and writes the entry's head into it. */
@@ -362,6 +363,8 @@ pco_cache_store_start(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_cache_ent
     }
     ctx->storing = true;
     ctx->written = 0;
+    /* a client that goes away does not cut what others will be served */
+    r->keep_producing = 1;
     return PCO_OK;
 }
 
@@ -467,6 +470,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return;
     }
     ctx->storing = false;
+    r->keep_producing = 0;
     ctx->new_meta.body_len = ctx->written;
     ctx->new_meta.file_size = ctx->entry.header_len + ctx->written;
     if (ctx->new_meta.vary_len > 0) {
@@ -489,10 +493,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
                     "least recently used entries are being removed", (int) ctx->z->name.len,
                     (const char *) ctx->z->name.data);
     }
-    if (ctx->locked) {
-        pco_cache_index_unlock(idx, &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
-    }
+    pco_cache_lock_release(ctx);
 }
 
 /* ---- the filters ---- */
@@ -546,10 +547,9 @@ pco_cache_header_filter(pco_http_request_t *r)
     if (pco_cache_store_decide(r, ctx) != PCO_OK) {
         return PCO_ERROR;
     }
-    if (!ctx->storing && ctx->locked) {
+    if (!ctx->storing) {
         /* nothing will be stored: the waiters may go upstream now */
-        pco_cache_index_unlock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
+        pco_cache_lock_release(ctx);
     }
     pco_cache_count_fetch(ctx);
     return pco_cache_status_headers(r, ctx);
