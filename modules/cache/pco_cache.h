@@ -25,14 +25,14 @@
 
 extern pco_module_t pco_cache_module;
 
-/* use_stale bits */
-#define PCO_CACHE_STALE_ERROR     0x01
-#define PCO_CACHE_STALE_TIMEOUT   0x02
-#define PCO_CACHE_STALE_500       0x04
-#define PCO_CACHE_STALE_502       0x08
-#define PCO_CACHE_STALE_503       0x10
-#define PCO_CACHE_STALE_504       0x20
-#define PCO_CACHE_STALE_UPDATING  0x40
+/* use_stale bits (not the pco_cache_stale_e reasons of pco_cache_control.h) */
+#define PCO_CACHE_STALE_ON_ERROR    0x01
+#define PCO_CACHE_STALE_ON_TIMEOUT  0x02
+#define PCO_CACHE_STALE_ON_500      0x04
+#define PCO_CACHE_STALE_ON_502      0x08
+#define PCO_CACHE_STALE_ON_503      0x10
+#define PCO_CACHE_STALE_ON_504      0x20
+#define PCO_CACHE_STALE_ON_UPDATING 0x40
 
 /* One element of `caches`: a zone. */
 typedef struct {

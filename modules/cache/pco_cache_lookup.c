@@ -316,7 +316,7 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->meta.kind != PCO_CACHE_NODE_MARKER) {
         return ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return false;
     }
@@ -365,7 +365,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     /* stale: one request refreshes it; the others may be answered with it meanwhile */
     updating_ok = pco_cache_stale_ok(&f, PCO_CACHE_STALE_UPDATING,
-                                     (ctx->rc->stale & PCO_CACHE_STALE_UPDATING) != 0,
+                                     (ctx->rc->stale & PCO_CACHE_STALE_ON_UPDATING) != 0,
                                      pco_time_sec)
                   && !ctx->req.no_cache;
     rc = pco_cache_take_lock(ctx, updating_ok);

@@ -140,12 +140,13 @@ pco_cache_stale_for_error(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return false;
     }
     if (r->error_page) {
-        bit = r->status == 504 ? PCO_CACHE_STALE_TIMEOUT
-              : (r->status == 502 || r->status == 503) ? PCO_CACHE_STALE_ERROR : 0;
+        bit = r->status == 504 ? PCO_CACHE_STALE_ON_TIMEOUT
+              : (r->status == 502 || r->status == 503) ? PCO_CACHE_STALE_ON_ERROR : 0;
     } else {
-        bit = r->status == 500 ? PCO_CACHE_STALE_500 : r->status == 502 ? PCO_CACHE_STALE_502
-              : r->status == 503 ? PCO_CACHE_STALE_503 : r->status == 504 ? PCO_CACHE_STALE_504
-              : 0;
+        bit = r->status == 500 ? PCO_CACHE_STALE_ON_500
+              : r->status == 502 ? PCO_CACHE_STALE_ON_502
+              : r->status == 503 ? PCO_CACHE_STALE_ON_503
+              : r->status == 504 ? PCO_CACHE_STALE_ON_504 : 0;
     }
     if (bit == 0) {
         return false;
@@ -299,7 +300,7 @@ pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t
         ctx->key = ctx->main;
         return PCO_OK;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return PCO_ERROR;
     }
