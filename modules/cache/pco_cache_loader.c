@@ -44,6 +44,7 @@ typedef struct {
     char                path[PATH_MAX];
     unsigned            loaded;         /* valid entries (inserted or already present) */
     unsigned            removed;        /* files unlinked */
+    uint64_t            evictions;      /* the index's count when the walk started */
     pco_msec_t          start;
 } pco_cache_loader_zone_t;
 
@@ -358,8 +359,12 @@ pco_cache_loader_pop(pco_cache_loader_zone_t *lz)
 static bool
 pco_cache_loader_open(pco_cache_loader_zone_t *lz)
 {
-    pco_cache_zone_t  *z = lz->z;
+    pco_cache_zone_t         *z = lz->z;
 
+    pco_cache_index_stats_t   st;
+
+    pco_cache_index_stats(lz->idx, &st);
+    lz->evictions = st.evictions;
     lz->start = pco_current_msec;
     if (z->dir.len >= sizeof(lz->path)) {
         return false;
@@ -417,15 +422,26 @@ pco_cache_loader_step(pco_cache_loader_zone_t *lz)
 static void
 pco_cache_loader_done(pco_cache_loader_zone_t *lz)
 {
+    pco_cache_index_stats_t  st;
+
     pco_cache_index_set_loaded(lz->idx, true);
+    pco_cache_index_stats(lz->idx, &st);
+    if (st.evictions > lz->evictions) {
+        /* the least recently used entries made room for the others: their files are gone */
+        pco_log_err(PCO_LOG_WARN, pco_log, 0, "cache \"%.*s\": keys_size is too small for "
+                    "the entries on disk: %" PRIu64 " entries dropped while loading",
+                    (int) lz->z->name.len, (const char *) lz->z->name.data,
+                    st.evictions - lz->evictions);
+    }
     pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "cache \"%.*s\": %u entries loaded, %u invalid "
                 "files removed in %" PRIu64 " ms", (int) lz->z->name.len,
                 (const char *) lz->z->name.data, lz->loaded, lz->removed,
                 (uint64_t) (pco_current_msec - lz->start));
 }
 
-/* The timer: one slice of the walk, then the next tick right away (after the loop has
- * looked at signals) until every zone is done. */
+/* The timer: one slice of the walk, then the next tick 1 ms later (a timer due at once
+ * would run again in the same pass of the loop, before it looks at signals) until every
+ * zone is done. */
 static void
 pco_cache_loader_tick(pco_event_t *ev)
 {
@@ -448,7 +464,7 @@ pco_cache_loader_tick(pco_event_t *ev)
         }
     }
     if (ld->cur < ld->nzones && !pco_worker_exiting) {
-        pco_event_add_timer(ev, 0);
+        pco_event_add_timer(ev, 1);
     }
 }
 
