@@ -5,6 +5,8 @@
  * publishes the zone's figures: the gauges cache_entries:Z and cache_disk_bytes:Z (entries
  * and bytes on disk the index accounts for) and the monotonic cache_evictions:Z (entries
  * the index recycled because every node was in use, taken from the index's own count).
+ * It also unlinks the files of entries a fetch lock recycled (pco_cache_index_orphans:
+ * nobody could be told at the time).
  *
  * A tick removes at most PCO_CACHE_MANAGER_BATCH x PCO_CACHE_MANAGER_BATCHES entries per
  * zone (each batch under the index lock for a moment, each file unlinked outside it); when
@@ -68,6 +70,33 @@ pco_cache_manager_unlink(pco_cache_zone_t *z, const pco_cache_meta_t *m)
     return m->file_size;
 }
 
+/* The files of entries a fetch lock recycled when the index was full (at most the
+ * index's short list of them per pass). */
+static void
+pco_cache_manager_orphans(pco_cache_zone_t *z, pco_cache_index_t *idx)
+{
+    pco_cache_key_t  keys[PCO_CACHE_MANAGER_BATCH];
+    char             path[PATH_MAX];
+    size_t           n, i;
+    unsigned         k;
+
+    for (k = 0; k < PCO_CACHE_MANAGER_BATCHES; k++) {
+        n = pco_cache_index_orphans(idx, keys, PCO_CACHE_MANAGER_BATCH);
+        for (i = 0; i < n; i++) {
+            if (pco_cache_key_path(path, sizeof(path), &z->dir, z->levels,
+                                   PCO_CACHE_MANAGER_LEVELS, &keys[i]) > 0
+                && unlink(path) != 0 && errno != ENOENT)
+            {
+                pco_log_err(PCO_LOG_ERR, pco_log, errno, "cache \"%.*s\": unlink(\"%s\") "
+                            "failed", (int) z->name.len, (const char *) z->name.data, path);
+            }
+        }
+        if (n < PCO_CACHE_MANAGER_BATCH) {
+            break;
+        }
+    }
+}
+
 /* One zone's pass. true when it stopped at its bound with more perhaps left to remove. */
 static bool
 pco_cache_manager_zone(pco_cache_manager_zone_t *mz)
@@ -95,6 +124,7 @@ pco_cache_manager_zone(pco_cache_manager_zone_t *mz)
         }
     }
     more = k == PCO_CACHE_MANAGER_BATCHES;
+    pco_cache_manager_orphans(z, mz->idx);
 
     pco_cache_index_stats(mz->idx, &st);
     pco_cache_manager_gauge(z->c_entries, (int64_t) st.entries);
