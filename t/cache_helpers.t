@@ -75,6 +75,16 @@ sub summaries
     return @s;
 }
 
+# Files a test writes as root must belong to the worker user (`user`, "nobody" by default),
+# like the ones portico writes: the loader runs as that user and unlinks the invalid ones.
+sub chown_tree
+{
+    my ($dir) = @_;
+    return unless $> == 0;
+    my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+    find({ no_chdir => 1, wanted => sub { chown($uid, $gid, $_) } }, $dir);
+}
+
 sub backend_requests { my ($b) = @_; return $b->stats->{requests}; }
 
 my $CONF = <<'EOF';
@@ -82,7 +92,8 @@ worker_processes = 1;
 caches = (
   { name = "main"; path = "cache/main"; },
   { name = "small"; path = "cache/small"; max_size = "%%MAX%%"; },
-  { name = "idle"; path = "cache/idle"; inactive = "2s"; }
+  { name = "idle"; path = "cache/idle"; inactive = "2s"; },
+  { name = "tiny"; path = "cache/tiny"; keys_size = "64k"; }
 );
 upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%%PORT2%%"; } ); } );
 servers = (
@@ -153,6 +164,7 @@ my ($old_tmp, $new_tmp) = ("$dir/tmp/old.1", "$dir/tmp/new.1");
 write_file($old_tmp, 'partial');
 write_file($new_tmp, 'partial');
 utime(time - 120, time - 120, $old_tmp);
+chown_tree($dir);
 
 $p->start;
 ok(wait_until(sub { summaries($p, 'main') >= 1 }, 10), 'after restart: loader summary');
@@ -248,6 +260,7 @@ ok(wait_until(sub { (metric($port, 'portico_cache_entries{zone="idle"}') // -1) 
 ($s, $h) = get($port, '/idle/a?n=10');
 is(cache_status($h), 'MISS', 'idle: MISS again');
 
+unlike($p->error_log, qr/\[error\]/, 'no [error] line (every unlink and read succeeded)');
 $p->stop;
 
 # ---- 10,000 entries written beforehand: loaded within a second ---------------------------
@@ -261,6 +274,12 @@ for my $i (1 .. 10000) {
     write_cache_entry($qdir, key_text => "/pre/$i", status => 200,
                       headers => "Content-Type: text/plain\r\n", body => "entry $i\n");
 }
+# an index of 64 KiB holds a few hundred entries: the loader keeps what fits
+my $tdir = $q->prefix . '/cache/tiny';
+for my $i (1 .. 1000) {
+    write_cache_entry($tdir, key_text => "/tiny/$i", body => "t$i\n");
+}
+chown_tree($tdir);
 $q->start;
 ok(wait_until(sub { summaries($q, 'main') >= 1 }, 10), '10,000 entries: loader summary');
 my ($n, $rm, $ms) = @{ (summaries($q, 'main'))[0] // [0, 0, 99999] };
@@ -275,6 +294,26 @@ is($b, "entry 5000\n", 'a pre-written entry: its body');
 is(backend_requests($be2), 0, 'backend never asked');
 ok(wait_until(sub { (metric($q->port(1), 'portico_cache_entries{zone="main"}') // -1) == 10000 },
               5), 'gauge: 10000 entries');
+
+# ---- keys_size too small: the least recently used entries dropped, files unlinked ---------
+
+ok(wait_until(sub { summaries($q, 'tiny') >= 1 }, 10), 'tiny: loader summary');
+is((summaries($q, 'tiny'))[0][0], 1000, 'tiny: 1000 valid entries read');
+like($q->error_log, qr/\[warn\].*cache "tiny": keys_size is too small for the entries on disk: (\d+) entries dropped while loading/,
+     'tiny: warning about keys_size');
+my ($dropped) = $q->error_log =~ /cache "tiny": keys_size is too small .*: (\d+) entries dropped/;
+my $kept;
+ok(wait_until(sub { $kept = metric($q->port(1), 'portico_cache_entries{zone="tiny"}');
+                    defined $kept && $kept > 0 }, 5), 'tiny: entries gauge');
+cmp_ok($kept, '<', 1000, "tiny: $kept entries kept");
+is(scalar(keys %{ entry_files($tdir) }), $kept, 'tiny: the files of dropped entries unlinked');
+is($dropped, 1000 - $kept, 'tiny: dropped + kept = 1000');
+ok(wait_until(sub { (metric($q->port(1), 'portico_cache_evictions_total{zone="tiny"}') // -1)
+                    == 1000 - $kept }, 5), 'tiny: portico_cache_evictions_total counts them');
+($s, $h, $b) = get($q->port(1), '/metrics.json');
+is((eval { decode_json($b) } // {})->{caches}{tiny}{evictions}, 1000 - $kept,
+   'tiny: JSON evictions');
+unlike($q->error_log, qr/\[error\]/, 'no [error] line');
 $q->stop;
 
 done_testing();
