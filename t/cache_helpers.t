@@ -8,8 +8,10 @@
 #   - 10,000 entries written beforehand are loaded in less than a second, and served;
 #   - max_size: the manager removes the least recently used entries first and unlinks their
 #     files; inactive: entries unused for that long go;
+#   - keys_size too small for what is on disk: the loader keeps what fits, unlinks the
+#     files of the dropped entries, warns; portico_cache_evictions_total counts them;
 #   - the gauges portico_cache_entries / portico_cache_disk_bytes (and JSON "caches") match
-#     the files on disk; the counters of hits and misses;
+#     the files on disk; every portico_cache_* family has one TYPE and a series per zone;
 #   - ps titles "portico: cache loader" / "portico: cache manager"; both respawned after
 #     kill -9 (a respawned loader walks again and inserts nothing twice).
 
@@ -203,6 +205,16 @@ ok(wait_until(sub { (metric($port, 'portico_cache_entries{zone="main"}') // -1) 
 is(metric($port, 'portico_cache_disk_bytes{zone="main"}'), disk_bytes($dir),
    'gauge: portico_cache_disk_bytes{zone="main"} = the entry file\'s size');
 ok(metric($port, 'portico_cache_hits_total{zone="main"}') >= 1, 'counter: hits');
+my (undef, undef, $prom) = get($port, '/metrics');
+for my $f (qw(hits_total:counter misses_total:counter expired_total:counter stale_total:counter
+              updating_total:counter revalidated_total:counter bypass_total:counter
+              served_bytes_total:counter evictions_total:counter entries:gauge
+              disk_bytes:gauge)) {
+    my ($name, $type) = split /:/, $f;
+    my $types = () = $prom =~ /^# TYPE portico_cache_\Q$name\E \Q$type\E\n/mg;
+    my $series = () = $prom =~ /^portico_cache_\Q$name\E\{zone="(?:main|small|idle|tiny)"\} \d+\n/mg;
+    ok($types == 1 && $series == 4, "portico_cache_$name: one TYPE $type, a series per zone");
+}
 my ($js, $jh, $jb) = get($port, '/metrics.json');
 my $j = eval { decode_json($jb) } // {};
 is($j->{caches}{main}{entries}, 1, 'JSON: caches.main.entries = 1');
