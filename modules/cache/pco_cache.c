@@ -550,8 +550,9 @@ pco_cache_make_dir(pco_cycle_t *cycle, pco_cache_zone_t *z)
             continue;
         }
         path[i] = '\0';
-        /* parents 0755: workers reach the zone folder after dropping root */
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        /* the folders above DIR may be new too ("cache/main"): the worker user must be
+         * able to pass through them, so only DIR and DIR/tmp are private */
+        if (mkdir(path, i < z->dir.len ? 0755 : 0700) != 0 && errno != EEXIST) {
             goto failed;
         }
         path[i] = '/';
