@@ -159,7 +159,7 @@ $b->set('/f/ma0', headers => [['Cache-Control', 'max-age=0']], body => "ma0 {n}\
 for my $t (qw(/f/exp /f/s0 /f/s1 /f/exf /f/ex1 /f/exp0 /f/excc /f/ma0)) {
     is(get($t)->{xcs}, 'MISS', "$t: first is a MISS");
 }
-res(get('/f/exp'), 200, 'HIT', "exp 1\n", 'max-age=1: hit at once');
+# (no "hit at once" for max-age=1: in whole seconds it may already be over)
 res(get('/f/s0'), 200, 'HIT', "s0 1\n", 'max-age=0, s-maxage=60: s-maxage wins, stored');
 $r = get('/f/exf');
 res($r, 200, 'HIT', "exf 1\n", 'Expires in 60 s: stored');
