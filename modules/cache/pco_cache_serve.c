@@ -188,7 +188,7 @@ pco_cache_set_age(pco_http_request_t *r, pco_cache_ctx_t *ctx, int64_t age)
     if (v.data == NULL) {
         return PCO_ERROR;
     }
-    v.len = (size_t) snprintf((char *) v.data, 24, "%" PRId64, age);
+    v.len = (size_t) (pco_sprint_i64(v.data, age) - v.data);
     pco_unused(ctx);
     return pco_http_set_header(r, &name, &v, true);
 }
