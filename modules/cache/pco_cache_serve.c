@@ -152,28 +152,14 @@ static int
 pco_cache_stored_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     const u_char  *p = ctx->entry.headers.data, *end = p + ctx->entry.headers.len;
-    const u_char  *colon, *eol;
     pco_str_t      name, value;
 
-    while (p < end) {
-        eol = memchr(p, '\r', (size_t) (end - p));
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (eol == NULL || colon == NULL || colon > eol) {
-            break;           /* the parser let only well-formed lines in */
-        }
-        name.data = (u_char *) p;
-        name.len = (size_t) (colon - p);
-        value.data = (u_char *) colon + 1;
-        while (value.data < eol && *value.data == ' ') {
-            value.data++;
-        }
-        value.len = (size_t) (eol - value.data);
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
         if (pco_str_caseeq_lit(&name, "Content-Type")) {
             r->out.content_type = value;
         } else if (pco_http_set_header(r, &name, &value, false) != PCO_OK) {
             return PCO_ERROR;
         }
-        p = eol + 2;
     }
     return PCO_OK;
 }
