@@ -13,7 +13,7 @@
 #   - the gauges portico_cache_entries / portico_cache_disk_bytes (and JSON "caches") match
 #     the files on disk; every portico_cache_* family has one TYPE and a series per zone;
 #   - ps titles "portico: cache loader" / "portico: cache manager"; both respawned after
-#     kill -9 (a respawned loader walks again and inserts nothing twice).
+#     kill -9 (a respawned loader walks again and inserts nothing twice); replaced on HUP.
 
 use strict;
 use warnings;
@@ -239,6 +239,20 @@ is_deeply([ (summaries($p, 'main'))[-1]->@[0, 1] ], [1, 0],
 is(cache_status($h), 'HIT', 'after the respawns: still a HIT');
 ok(wait_until(sub { (metric($port, 'portico_cache_entries{zone="main"}') // -1) == 1 }, 5),
    'after the respawns: the gauge says 1 entry (nothing inserted twice)');
+
+# ---- a reload: new helpers, the index kept, the new loader walks again ---------------------
+
+my @old_helpers = (helper_pids($p, 'loader'), helper_pids($p, 'manager'));
+my $walks = () = summaries($p, 'main');
+$p->signal('HUP');
+ok(wait_until(sub { summaries($p, 'main') > $walks }, 10), 'HUP: the new loader walks again');
+ok(wait_until(sub {
+    my @now = (helper_pids($p, 'loader'), helper_pids($p, 'manager'));
+    @now == 2 && !grep { my $o = $_; grep { $_ == $o } @now } @old_helpers;
+}, 10), 'HUP: one new loader and one new manager, the old ones gone');
+($s, $h) = get($port, '/bytes?n=300');
+is(cache_status($h), 'HIT', 'HUP: still a HIT');
+is(backend_requests($be), $asked, 'HUP: backend not asked');
 
 # ---- max_size: least recently used first, files unlinked -------------------------------
 
