@@ -2,7 +2,8 @@
 # cache_helpers.t: the cache's two helper processes (modules/cache/pco_cache_loader.c and
 # pco_cache_manager.c) and the cache figures of the status route.
 #   - entries survive a restart: after stop and start, the first request once the loader
-#     is done is a HIT answered from the file (the backend is not asked again);
+#     is done is a HIT answered from the file (the backend is not asked again); so do the
+#     variants of a Vary response (the loader inserts their marker too);
 #   - the loader removes corrupt, truncated and misplaced files and temporary files older
 #     than a minute (newer ones stay), one notice per removal and one summary line;
 #   - 10,000 entries written beforehand are loaded in less than a second, and served;
@@ -23,6 +24,7 @@ use File::Find;
 use lib 't/lib';
 use Portico;
 use PorticoBackend;
+use PorticoCacheBackend;
 use PorticoCacheEntry qw(cache_key_hex cache_entry_path write_cache_entry);
 
 skip_unless_module('cache', 'proxy', 'status');
@@ -348,5 +350,32 @@ is((eval { decode_json($b) } // {})->{caches}{tiny}{evictions}, 1000 - $kept,
    'tiny: JSON evictions');
 unlike($q->error_log, qr/\[error\]/, 'no [error] line');
 $q->stop;
+
+# ---- Vary: the variants and their marker come back after a restart ------------------------
+
+my $v = Portico->new(start => 0);
+my $vb = PorticoCacheBackend->new(port => $v->port(2));
+$v->write_conf($conf2);
+$vb->set('/v', headers => [['Cache-Control', 'max-age=600'], ['Vary', 'Accept-Encoding']],
+         body => "v {n}\n");
+$v->start;
+my $vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'gzip');
+is("$vr->{xcs} $vr->{body}", "MISS v 1\n", 'Vary: gzip variant stored');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'br');
+is("$vr->{xcs} $vr->{body}", "MISS v 2\n", 'Vary: br variant stored');
+ok(wait_until(sub { keys %{ entry_files($v->prefix . '/cache/main') } == 2 }, 5),
+   'Vary: two entry files');
+$v->stop;
+$v->start;
+ok(wait_until(sub { summaries($v, 'main') >= 2 }, 10), 'Vary: loader summary after restart');
+is((summaries($v, 'main'))[-1][0], 2, 'Vary: 2 entries loaded');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'gzip');
+is("$vr->{xcs} $vr->{body}", "HIT v 1\n", 'Vary after restart: the gzip variant is a HIT');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'br');
+is("$vr->{xcs} $vr->{body}", "HIT v 2\n", 'Vary after restart: the br variant is a HIT');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'identity');
+is("$vr->{xcs} $vr->{body}", "MISS v 3\n", 'Vary after restart: another value is a MISS');
+is($vb->count('/v'), 3, 'Vary: three backend requests in all');
+$v->stop;
 
 done_testing();
