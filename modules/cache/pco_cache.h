@@ -117,6 +117,9 @@ struct pco_cache_ctx_s {
     bool                 revalidating;       /* conditional headers of ours went upstream */
     bool                 stale_ok_error;     /* the entry may stand in for an upstream error */
     bool                 may_store;          /* not bypassed (request no-store) */
+    bool                 background;         /* the client was answered stale: the fetch
+                                                refreshes the entry behind it */
+    bool                 bg_head;            /* the background response's head was seen */
     /* the client's conditionals and range, saved before a fetch drops them (ours then
      * replace them upstream) */
     bool                 cond_saved;

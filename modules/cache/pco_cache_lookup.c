@@ -339,6 +339,30 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
            && ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
 }
 
+/*
+ * The entry is stale, may be served while it is refreshed, and this request holds the
+ * refresh: the client is answered from the entry at once (UPDATING), then the route's
+ * handler (the proxy) fetches the new response behind it, with our validators; the body
+ * filter stores it (or renews the entry on a 304) and drops it, and the request ends when
+ * both are done (r->background).
+ */
+static int
+pco_cache_refresh_behind(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+{
+    int  rc = pco_cache_answer(r, ctx, PCO_CACHE_STATUS_UPDATING);
+
+    if (rc != PCO_DONE) {
+        return rc;
+    }
+    pco_http_background_start(r);
+    ctx->background = true;
+    ctx->act = PCO_CACHE_ACT_FETCH;
+    ctx->may_store = true;
+    ctx->stale_ok_error = false;
+    pco_cache_fetch_headers(r, ctx);
+    return PCO_OK;
+}
+
 /* An entry was found: serve it, or go upstream to refresh it. */
 static int
 pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
@@ -380,6 +404,9 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
             ctx->have_entry = false;
             return PCO_AGAIN;
         }
+    }
+    if (updating_ok && ctx->locked && r->head.method == PCO_HTTP_GET) {
+        return pco_cache_refresh_behind(r, ctx);
     }
     ctx->stale_ok_error = true;
     return pco_cache_fetch(r, ctx, PCO_CACHE_STATUS_EXPIRED);
