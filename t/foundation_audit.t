@@ -119,7 +119,7 @@ require Cwd;
     like($list, qr/\bpco_auditmod_module\b/, '--add-module: in the generated module list');
     unlike($list, qr/\bpco_realip_module\b/, '--without-realip: left out of the module list');
     unlike($list, qr/\bpco_example_module\b/, 'the example module is not built by default');
-    unlike($list, qr/\bpco_cache_module\b/, 'the cache module is not built by default yet');
+    like($list, qr/\bpco_cache_module\b/, 'the cache module is built by default');
     like($list, qr/\bpco_static_module\b/, 'generated module list: bundled modules present');
     ok(-f "$b/pco_auto_config.h", 'configure writes a config header');
 
