@@ -141,7 +141,8 @@ struct pco_cache_ctx_s {
     /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
     int                  serve_fd;
     pco_cache_entry_t    entry;
-    u_char              *entry_head;         /* the file's header bytes (entry points in) */
+    u_char              *entry_head;         /* the file's first bytes (entry points in) */
+    size_t               entry_read;         /* how many: a small body is among them */
     bool                 swap_body;          /* the body filter replaces the upstream body */
     off_t                body_start, body_end;   /* file range of the body to send */
 };

@@ -37,19 +37,18 @@ pco_cache_forget(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *path, 
 }
 
 /* Reads the header of the entry file fd into ctx: PCO_OK, PCO_DECLINED (not a valid entry
- * of ctx->key), PCO_ERROR. */
+ * of ctx->key), PCO_ERROR. The first read takes PCO_CACHE_HEAD_READ bytes: a small entry
+ * comes whole (its body is then sent from memory, and a short read is its size). */
 static int
 pco_cache_read_head(pco_http_request_t *r, pco_cache_ctx_t *ctx, int fd)
 {
     struct stat  st;
     u_char      *buf;
     size_t       size = PCO_CACHE_HEAD_READ;
+    uint64_t     file_size;
     ssize_t      n;
     int          rc;
 
-    if (fstat(fd, &st) != 0) {
-        return PCO_DECLINED;
-    }
     for ( ;; ) {
         buf = pco_pnalloc(r->pool, size);
         if (buf == NULL) {
@@ -68,12 +67,20 @@ pco_cache_read_head(pco_http_request_t *r, pco_cache_ctx_t *ctx, int fd)
         }
         size = ctx->entry.header_len;
     }
-    if (!pco_cache_entry_size_ok(&ctx->entry, (uint64_t) st.st_size)
+    if ((size_t) n < size) {
+        file_size = (uint64_t) n;           /* read to its end */
+    } else if (fstat(fd, &st) == 0) {
+        file_size = (uint64_t) st.st_size;
+    } else {
+        return PCO_DECLINED;
+    }
+    if (!pco_cache_entry_size_ok(&ctx->entry, file_size)
         || memcmp(ctx->entry.key.md, ctx->key.md, PCO_CACHE_KEY_LEN) != 0)
     {
         return PCO_DECLINED;
     }
     ctx->entry_head = buf;
+    ctx->entry_read = (size_t) n;
     return PCO_OK;
 }
 
@@ -363,10 +370,19 @@ pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (r->status != 304 && r->head.method != PCO_HTTP_HEAD
         && ctx->body_end > ctx->body_start)
     {
-        b->fd = ctx->serve_fd;
-        b->file_pos = ctx->body_start;
-        b->file_last = ctx->body_end;
-        b->in_file = 1;
+        if ((size_t) ctx->body_end <= ctx->entry_read) {
+            /* read with the header: one write with the head, no sendfile */
+            b->pos = ctx->entry_head + ctx->body_start;
+            b->last = ctx->entry_head + ctx->body_end;
+            b->start = b->pos;
+            b->end = b->last;
+            b->memory = 1;
+        } else {
+            b->fd = ctx->serve_fd;
+            b->file_pos = ctx->body_start;
+            b->file_last = ctx->body_end;
+            b->in_file = 1;
+        }
         pco_counter_add(ctx->z->c_bytes, (int64_t) (ctx->body_end - ctx->body_start));
     }
     b->last_buf = 1;
