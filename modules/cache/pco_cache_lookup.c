@@ -305,9 +305,7 @@ static bool
 pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     pco_cache_index_t   *idx = pco_cache_zone_index(ctx->z);
-    pco_cache_header_t  *hs;
     pco_str_t            names;
-    unsigned             i;
 
     ctx->key = ctx->main;
     if (!pco_cache_index_lookup(idx, &ctx->main, pco_time_sec, true, &ctx->meta)) {
@@ -316,23 +314,13 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->meta.kind != PCO_CACHE_NODE_MARKER) {
         return ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
     }
-    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
-    if (hs == NULL) {
-        return false;
-    }
-    for (i = 0; i < r->head.nheaders; i++) {
-        hs[i].name = r->head.headers[i].name;
-        hs[i].value = r->head.headers[i].value;
-    }
     names.data = pco_pnalloc(r->pool, ctx->meta.vary_len + 1);
     if (names.data == NULL) {
         return false;
     }
     memcpy(names.data, ctx->meta.vary, ctx->meta.vary_len);
     names.len = ctx->meta.vary_len;
-    if (pco_cache_key_variant(&ctx->key, &ctx->key_text, &names, hs, r->head.nheaders)
-        != PCO_OK)
-    {
+    if (pco_cache_entry_key(r, ctx, &names) != PCO_OK) {
         return false;
     }
     return pco_cache_index_lookup(idx, &ctx->key, pco_time_sec, true, &ctx->meta)

@@ -414,8 +414,7 @@ pco_cache_vary(pco_http_request_t *r, pco_str_t *names)
     return true;
 }
 
-/* The key the response is stored under: the main key, or the variant of this request. */
-static int
+int
 pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t *names)
 {
     pco_cache_header_t  *hs;
