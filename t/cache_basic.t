@@ -286,6 +286,15 @@ for my $c (['If-None-Match', '"c1"', 304], ['If-None-Match', 'W/"c1"', 304],
 }
 is($b->count('/cond/a'), 1, 'client conditionals: the backend saw only the first request');
 
+# ---- request only-if-cached ---------------------------------------------------------------------
+$r = get('/oic/none', 'Cache-Control' => 'only-if-cached');
+is($r->{status}, 504, 'only-if-cached, nothing stored: 504');
+is($b->count('/oic/none'), 0, 'only-if-cached: the backend was not asked');
+$b->set('/oic/a', headers => $CC60, body => "oic {n}\n");
+res(get('/oic/a'), 200, 'MISS', "oic 1\n", 'only-if-cached: the entry stored');
+res(get('/oic/a', 'Cache-Control' => 'only-if-cached'), 200, 'HIT', "oic 1\n",
+    'only-if-cached, stored: a hit');
+
 # ---- Range on a hit ---------------------------------------------------------------------------
 my $R1000 = pattern_bytes(1000);
 $b->set('/range/a', headers => $CC60, size => 1000);

@@ -141,7 +141,8 @@ struct pco_cache_ctx_s {
     /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
     int                  serve_fd;
     pco_cache_entry_t    entry;
-    u_char              *entry_head;         /* the file's header bytes (entry points in) */
+    u_char              *entry_head;         /* the file's first bytes (entry points in) */
+    size_t               entry_read;         /* how many: a small body is among them */
     bool                 swap_body;          /* the body filter replaces the upstream body */
     off_t                body_start, body_end;   /* file range of the body to send */
 };
@@ -178,6 +179,9 @@ int pco_cache_status_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 pco_chain_t *pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 
 /* pco_cache_store.c */
+/* Sets ctx->key: the main key when names (canonical Vary names) is empty, else the
+ * variant of this request's values of those headers. PCO_OK / PCO_ERROR. */
+int pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t *names);
 int pco_cache_header_filter(pco_http_request_t *r);
 int pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in);
 

@@ -4,8 +4,9 @@
  * "$scheme$host$request_uri"); a response with Vary is stored under a variant key that
  * also hashes the normalised values of the request headers it varies on. The entry file is
  * DIR/<levels>/<32 hex digits>, the levels taken from the end of the hex name as nginx's
- * levels=1:2 does: DIR/c/29/b7f54b2df7773722d382f4809d65029c. Pure functions: no I/O, no
- * shared state; hashing allocates one OpenSSL digest context per call and frees it.
+ * levels=1:2 does: DIR/c/29/b7f54b2df7773722d382f4809d65029c. No I/O, nothing shared
+ * between processes; hashing reuses one OpenSSL digest context per process, made on first
+ * use and kept for the process's life.
  */
 #ifndef PCO_CACHE_KEY_H
 #define PCO_CACHE_KEY_H

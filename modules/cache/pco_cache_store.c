@@ -46,25 +46,12 @@ pco_cache_resp_from_out(pco_http_request_t *r, pco_cache_resp_t *resp)
 static void
 pco_cache_resp_from_lines(const pco_str_t *lines, pco_cache_resp_t *resp)
 {
-    const u_char  *p = lines->data, *end = p + lines->len, *eol, *colon;
+    const u_char  *p = lines->data, *end = p + lines->len;
     pco_str_t      name, value;
 
     pco_cache_resp_init(resp);
-    while (p < end) {
-        eol = memchr(p, '\r', (size_t) (end - p));
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (eol == NULL || colon == NULL || colon > eol) {
-            return;
-        }
-        name.data = (u_char *) p;
-        name.len = (size_t) (colon - p);
-        value.data = (u_char *) colon + 1;
-        while (value.data < eol && *value.data == ' ') {
-            value.data++;
-        }
-        value.len = (size_t) (eol - value.data);
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
         pco_cache_resp_header(resp, &name, &value);
-        p = eol + 2;
     }
 }
 
@@ -198,9 +185,8 @@ pco_cache_in_304(pco_http_request_t *r, const pco_str_t *name)
 static int
 pco_cache_merged_lines(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_str_t *out)
 {
-    const u_char  *p = ctx->entry.headers.data, *end = p + ctx->entry.headers.len;
-    const u_char  *eol, *colon;
-    pco_str_t      fresh, name;
+    const u_char  *p = ctx->entry.headers.data, *end = p + ctx->entry.headers.len, *line;
+    pco_str_t      fresh, name, value;
     u_char        *q;
 
     if (pco_cache_header_lines(r, &fresh) != PCO_OK) {
@@ -211,18 +197,12 @@ pco_cache_merged_lines(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_str_t *o
         return PCO_ERROR;
     }
     out->data = q;
-    while (p < end) {
-        eol = memchr(p, '\r', (size_t) (end - p));
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (eol == NULL || colon == NULL || colon > eol) {
-            break;
-        }
-        name.data = (u_char *) p;
-        name.len = (size_t) (colon - p);
+    line = p;
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
         if (!pco_cache_in_304(r, &name)) {
-            q = (u_char *) memcpy(q, p, (size_t) (eol + 2 - p)) + (eol + 2 - p);
+            q = (u_char *) memcpy(q, line, (size_t) (p - line)) + (p - line);
         }
-        p = eol + 2;
+        line = p;
     }
     q = (u_char *) memcpy(q, fresh.data, fresh.len) + fresh.len;
     out->len = (size_t) (q - out->data);
@@ -434,8 +414,7 @@ pco_cache_vary(pco_http_request_t *r, pco_str_t *names)
     return true;
 }
 
-/* The key the response is stored under: the main key, or the variant of this request. */
-static int
+int
 pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t *names)
 {
     pco_cache_header_t  *hs;

@@ -319,7 +319,9 @@ pco_http_head_filter(pco_http_request_t *r)
         p = pco_http_lit(p, "\r\n");
     }
     if (r->out.content_length >= 0) {
-        p += sprintf((char *) p, "Content-Length: %lld\r\n", (long long) r->out.content_length);
+        p = pco_http_lit(p, "Content-Length: ");
+        p = pco_sprint_i64(p, r->out.content_length);
+        p = pco_http_lit(p, "\r\n");
     } else if (r->chunked_out) {
         p = pco_http_lit(p, "Transfer-Encoding: chunked\r\n");
     }
