@@ -19,6 +19,27 @@ typedef struct {
     bool         started;       /* an element was written: the next one needs a comma */
 } pco_cache_sink_t;
 
+static void pco_cache_emit(pco_cache_sink_t *s, const void *p, size_t n);
+
+/* Emits p[0..n) lowercased (request header values a response varies on compare without
+ * case: "EN" and "en" are one variant). */
+static void
+pco_cache_emit_lower(pco_cache_sink_t *s, const u_char *p, size_t n)
+{
+    u_char  buf[256];
+    size_t  k, i;
+
+    while (n > 0) {
+        k = pco_min(n, sizeof(buf));
+        for (i = 0; i < k; i++) {
+            buf[i] = pco_ascii_lower(p[i]);
+        }
+        pco_cache_emit(s, buf, k);
+        p += k;
+        n -= k;
+    }
+}
+
 static void
 pco_cache_emit(pco_cache_sink_t *s, const void *p, size_t n)
 {
@@ -75,7 +96,7 @@ pco_cache_normalize_into(pco_cache_sink_t *s, const u_char *p, size_t len)
             while (el < ee && !pco_cache_ws(*el)) {
                 el++;
             }
-            pco_cache_emit(s, w, (size_t) (el - w));
+            pco_cache_emit_lower(s, w, (size_t) (el - w));
             if (el < ee) {
                 pco_cache_emit(s, " ", 1);
                 while (el < ee && pco_cache_ws(*el)) {

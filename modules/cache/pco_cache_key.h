@@ -51,7 +51,8 @@ ssize_t pco_cache_vary_names(u_char *out, size_t size, const pco_str_t *values, 
 /*
  * Normalises one header value: list elements trimmed, whitespace inside each collapsed to
  * one space, empty elements dropped, joined with ",". "gzip ,  deflate,, br" and
- * "gzip,deflate,br" are equal; case is kept (values may be case-sensitive). Writes at most
+ * "gzip,deflate,br" are equal; letters are lowercased ("EN" and "en" are one variant: the
+ * Accept-* values a response varies on ignore case). Writes at most
  * len bytes to out (which must hold len bytes) and returns the length written.
  */
 size_t pco_cache_vary_normalize(u_char *out, const u_char *p, size_t len);
