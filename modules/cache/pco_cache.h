@@ -95,6 +95,7 @@ typedef enum {
 
 /* Per request (r->pool). */
 typedef struct pco_cache_ctx_s  pco_cache_ctx_t;
+typedef struct pco_cache_open_s pco_cache_open_t;
 
 struct pco_cache_ctx_s {
     pco_http_request_t  *r;
@@ -140,6 +141,8 @@ struct pco_cache_ctx_s {
     bool                 store_failed;
     /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
     int                  serve_fd;
+    pco_cache_open_t    *open;               /* the worker's open slot serve_fd is from */
+    bool                 open_cleanup;
     pco_cache_entry_t    entry;
     u_char              *entry_head;         /* the file's first bytes (entry points in) */
     size_t               entry_read;         /* how many: a small body is among them */
@@ -177,6 +180,15 @@ int pco_cache_status_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 /* A chain link with the body range of the opened entry (in_file, last_buf), for the body
  * filter that swaps an upstream body for the entry's. NULL on memory failure. */
 pco_chain_t *pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+
+/* pco_cache_open.c: the entries a worker keeps open. find: true when the slot of
+ * ctx->key holds the entry of ctx->meta (same stamp): ctx->entry, entry_head, entry_read
+ * and serve_fd are set from it. keep: after a file was opened and read, hands serve_fd and
+ * a copy of the bytes read to the slot (when small enough and the slot is free). close:
+ * gives the entry up (the slot's use, or the descriptor). */
+bool pco_cache_open_find(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+void pco_cache_open_keep(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+void pco_cache_close_entry(pco_cache_ctx_t *ctx);
 
 /* pco_cache_store.c */
 /* Sets ctx->key: the main key when names (canonical Vary names) is empty, else the

@@ -118,10 +118,7 @@ pco_cache_cleanup(void *data)
             (void) unlink(ctx->tmp_path);
         }
     }
-    if (ctx->serve_fd >= 0) {
-        close(ctx->serve_fd);
-        ctx->serve_fd = -1;
-    }
+    pco_cache_close_entry(ctx);
     pco_cache_lock_release(ctx);
 }
 
@@ -389,8 +386,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         }
         rc = pco_cache_wait(ctx);
         if (rc == PCO_AGAIN) {
-            close(ctx->serve_fd);
-            ctx->serve_fd = -1;
+            pco_cache_close_entry(ctx);
             ctx->have_entry = false;
             return PCO_AGAIN;
         }

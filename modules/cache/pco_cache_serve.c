@@ -87,15 +87,16 @@ pco_cache_read_head(pco_http_request_t *r, pco_cache_ctx_t *ctx, int fd)
 int
 pco_cache_open_entry(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
-    char  *path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
+    char  *path;
     int    fd, rc;
 
+    pco_cache_close_entry(ctx);
+    if (pco_cache_open_find(r, ctx)) {
+        return PCO_OK;
+    }
+    path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
     if (path == NULL) {
         return PCO_ERROR;
-    }
-    if (ctx->serve_fd >= 0) {
-        close(ctx->serve_fd);
-        ctx->serve_fd = -1;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -116,6 +117,7 @@ pco_cache_open_entry(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return rc;
     }
     ctx->serve_fd = fd;
+    pco_cache_open_keep(r, ctx);
     return PCO_OK;
 }
 
