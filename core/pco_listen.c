@@ -284,7 +284,7 @@ pco_listen_bind(int fd, pco_listening_t *ls)
         if (err != EADDRINUSE || !pco_listen_starting || try >= PCO_BIND_TRIES) {
             break;
         }
-        pco_log_error(PCO_LOG_STDERR, pco_log, err, "bind() to %.*s failed, trying again in "
+        pco_log_error(PCO_LOG_WARN, pco_log, err, "bind() to %.*s failed, trying again in "
                       "%d ms", (int) ls->addr_text.len, ls->addr_text.data, PCO_BIND_DELAY);
         (void) nanosleep(&delay, NULL);
     }
