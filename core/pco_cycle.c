@@ -5,9 +5,10 @@
  * error_log, ...) into pco_core_conf_t, checks them in conf_done (the user exists when we
  * run as root, "debug" only in a --with-debug build) and registers the master's counters
  * "reloads", "reloads_failed" and "worker_restarts". pco_cycle_create loads a
- * configuration and runs every module's conf_done then conf_final; nothing in it has side effects outside the cycle's
- * pool, so -t, -s and a rejected reload leave the running generation untouched. The error
- * log is opened in a separate step (pco_cycle_open_log) for a real start or reload.
+ * configuration and runs every module's conf_done then conf_final; nothing in it has side
+ * effects outside the cycle's pool, so -t, -s and a rejected reload leave the running
+ * generation untouched. The error log is opened in a separate step (pco_cycle_open_log) for
+ * a real start or reload.
  */
 #include "pco_core.h"
 #include "pco_cycle.h"

@@ -180,7 +180,8 @@ sub occupy
     is($rc, 1, 'an address in use for good: the start fails');
     ok($took >= 1.8 && $took < 8, "... after the retries ($took s)");
     my $port = $q->port(1);
-    is(scalar(() = $err =~ /\[warn\] .*bind\(\) to 127\.0\.0\.1:$port failed, trying again in 500 ms \(98: /g), 4,
+    my $retry = qr/\[warn\] .*bind\(\) to 127\.0\.0\.1:$port failed, trying again in 500 ms \(98: /;
+    is(scalar(() = $err =~ /$retry/g), 4,
        '... four retries announced');
     like($err, qr/still could not bind\(\) to 127\.0\.0\.1:$port after 5 tries 500 ms apart/,
          '... and a clear last message');
@@ -195,7 +196,8 @@ sub occupy
     close $sock;            # the child keeps the socket open for a second
     $q->start;
     # (start() returns as soon as a connection is accepted, by the child's socket too)
-    ok(wait_until(sub { ((http_parse(http_get($q->port(1), '/', timeout => 1)))[2] // '') eq "up\n" }, 10),
+    my $up = sub { ((http_parse(http_get($q->port(1), '/', timeout => 1)))[2] // '') eq "up\n" };
+    ok(wait_until($up, 10),
        'an address in use for a second: the start succeeds and serves');
     like($q->stderr_log // '', qr/\[warn\] .*trying again in 500 ms/, '... after a retry');
     ok($q->alive, '... and the master runs');

@@ -28,11 +28,12 @@ my $LOAD = Portico::repo_root() . '/t/lib/reload_load.py';
 sub conf_gen
 {
     my ($g) = @_;
-    my @s = (['a', 2], ['a', 2], ['b', 3]);
-    my $servers = $g % 3 == 0 ? '{ address = "127.0.0.1:%%PORT2%%"; }'
-                : $g % 3 == 1 ? '{ address = "127.0.0.1:%%PORT2%%"; }, { address = "127.0.0.1:%%PORT3%%"; }'
-                :               '{ address = "127.0.0.1:%%PORT3%%"; }';
-    my $extra = $g % 2 ? qq(,\n    { match = { path = "/odd"; }; return = { status = 200; body = "odd"; }; }) : '';
+    my $a = '{ address = "127.0.0.1:%%PORT2%%"; }';
+    my $b = '{ address = "127.0.0.1:%%PORT3%%"; }';
+    my $servers = $g % 3 == 0 ? $a : $g % 3 == 1 ? "$a, $b" : $b;
+    my $extra = $g % 2
+        ? qq(,\n    { match = { path = "/odd"; }; return = { status = 200; body = "odd"; }; })
+        : '';
     return <<"EOF";
 worker_processes = 2;
 worker_shutdown_timeout = "60s";

@@ -329,7 +329,8 @@ pco_test_caches(void **state)
         assert_true(ids[i] >= 0);
     }
     other = pco_test_reg("cache_hits:o\"z");       /* a zone with only its hits counter */
-    ctx.reloads = ctx.reloads_failed = ctx.restarts = ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
+    ctx.reloads = ctx.reloads_failed = ctx.restarts = -1;
+    ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
     ctx.up_requests = ctx.up_reused = ctx.up_opened = -1;
     ctx.http.requests = -1;
     for (i = 0; i < 5; i++) {
