@@ -80,6 +80,8 @@ $p->allow(qr/\[emerg\] .*bind\(\) to 127\.0\.0\.1:\d+ failed \(98/);    # the fa
     is((get_on($silent, '/'))[2], "v1\n", 'keep-alive connection 2 served');
     # a slow request with a second one pipelined behind it, both read at once
     http_send($pipe, http_request('GET', '/sleep?ms=1200') . http_request('GET', '/'));
+    my $inflight = http_connect($p->port(1));
+    http_send($inflight, http_request('GET', '/sleep?ms=1200'));
     sleep 0.2;
 
     $p->write_conf(conf_with('v2'));
@@ -107,6 +109,11 @@ $p->allow(qr/\[emerg\] .*bind\(\) to 127\.0\.0\.1:\d+ failed \(98/);    # the fa
     is("$st2 $b2", "200 v1\n", 'pipelined: the second request is answered too');
     is(lc($h2->{connection} // ''), 'close', '... with Connection: close');
     ok(http_closed($pipe, 3), '... then the connection is closed');
+
+    my ($st3, $h3, $b3) = http_parse(http_read_response($inflight, timeout => 5));
+    is("$st3 $b3", '200 b1', 'a request in flight at the reload is answered');
+    is(lc($h3->{connection} // ''), 'close', '... with Connection: close');
+    ok(http_closed($inflight, 3), '... then the connection is closed');
 
     ok(wait_until(sub { !kill 0, $w }, 10), 'the old worker exits');
     is((http_parse(http_get($p->port(1), '/')))[2], "v2\n", 'the new configuration serves');
