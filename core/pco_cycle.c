@@ -4,10 +4,11 @@
  * pco_core_module declares the top-level settings (daemon, worker_processes, user, pid,
  * error_log, ...) into pco_core_conf_t, checks them in conf_done (the user exists when we
  * run as root, "debug" only in a --with-debug build) and registers the master's counters
- * "reloads" and "worker_restarts". pco_cycle_create loads a configuration and runs every
- * module's conf_done then conf_final; nothing in it has side effects outside the cycle's
- * pool, so -t, -s and a rejected reload leave the running generation untouched. The error
- * log is opened in a separate step (pco_cycle_open_log) for a real start or reload.
+ * "reloads", "reloads_failed" and "worker_restarts". pco_cycle_create loads a
+ * configuration and runs every module's conf_done then conf_final; nothing in it has side
+ * effects outside the cycle's pool, so -t, -s and a rejected reload leave the running
+ * generation untouched. The error log is opened in a separate step (pco_cycle_open_log) for
+ * a real start or reload.
  */
 #include "pco_core.h"
 #include "pco_cycle.h"
@@ -164,6 +165,7 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return PCO_ERROR;
     }
     if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
+        || pco_counter_register(cf, cycle, "reloads_failed", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0)
     {
         return PCO_ERROR;

@@ -171,13 +171,45 @@ pco_pid_file_write(pco_cycle_t *cycle)
     return PCO_OK;
 }
 
+/* PIDFILE.reload: the outcome of the latest reload for `-s reload` (pco_process.h). The
+ * master of an old binary leaves it to the new one, which owns the pid file now. */
+static void
+pco_reload_result(bool ok)
+{
+    static unsigned  n;
+    char             path[PATH_MAX + 16], tmp[PATH_MAX + 24], line[64];
+    int              fd, len;
+
+    n++;
+    if (pco_pid_path[0] == '\0' || pco_pid_oldbin) {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s" PCO_RELOAD_RESULT_SUFFIX, pco_pid_path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    len = snprintf(line, sizeof(line), "%d %u %s\n", (int) getpid(), n, ok ? "ok" : "failed");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        pco_plog(PCO_LOG_WARN, errno, "open() \"%s\" failed", tmp);
+        return;
+    }
+    if (write(fd, line, (size_t) len) != len || rename(tmp, path) == -1) {
+        pco_plog(PCO_LOG_WARN, errno, "cannot write the reload result to \"%s\"", path);
+        (void) unlink(tmp);
+    }
+    close(fd);
+}
+
 static void
 pco_pid_file_delete(void)
 {
-    char  oldbin[PATH_MAX + 8];
+    char  oldbin[PATH_MAX + 8], result[PATH_MAX + 16];
 
     if (pco_pid_path[0] == '\0') {
         return;
+    }
+    if (!pco_pid_oldbin) {
+        snprintf(result, sizeof(result), "%s" PCO_RELOAD_RESULT_SUFFIX, pco_pid_path);
+        (void) unlink(result);
     }
     if (pco_pid_oldbin) {
         snprintf(oldbin, sizeof(oldbin), "%s.oldbin", pco_pid_path);
@@ -322,10 +354,13 @@ pco_reload(void)
     pco_retire(old);
     pco_retired_collect();
     pco_count_master("reloads");
+    pco_reload_result(true);
     return;
 
 failed:
     pco_plog(PCO_LOG_ERR, 0, "configuration reload failed, keeping the old one");
+    pco_count_master("reloads_failed");
+    pco_reload_result(false);
 }
 
 static void

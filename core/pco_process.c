@@ -264,6 +264,7 @@ pco_spawn(pco_cycle_t *cycle, int kind, unsigned index)
         pco_plog(PCO_LOG_WARN, 0, "no free counter slot: the new process is not counted");
     }
 
+    pco_child_master = getpid();
     pid = fork();
     if (pid == -1) {
         pco_plog(PCO_LOG_ALERT, errno, "fork() failed");

@@ -23,6 +23,16 @@ extern volatile sig_atomic_t  pco_sig_quit, pco_sig_terminate, pco_sig_reopen,
 extern int                    pco_argc;
 extern char                 **pco_argv;
 
+/*
+ * The outcome of each reload, for `-s reload`: after every HUP the master replaces the file
+ * PIDFILE.reload (written aside and renamed, so never read half-written) with one line
+ * "PID N ok" or "PID N failed", N counting the master's reloads. The signalling process
+ * notes the line before it sends HUP and waits (at most PCO_RELOAD_WAIT ms) for a new line
+ * of the master it signalled.
+ */
+#define PCO_RELOAD_RESULT_SUFFIX  ".reload"
+#define PCO_RELOAD_WAIT           10000
+
 /* Runs the master (never returns except on exit): forks workers and helpers, supervises. */
 int pco_master_run(pco_cycle_t *cycle);
 /* Sets the process title as ps shows it ("portico: worker process"). */

@@ -419,6 +419,9 @@ SKIP: {
     http_send($slow, "Connection: close\r\n\r\n");
     my ($st, $h, $b) = http_parse(http_read_response($slow, timeout => 5));
     is("$st $b", "200 v1\n", 'HUP: the in-flight request finishes on the old configuration');
+    # a retiring worker half-closes after Connection: close and waits (up to 2 s) for the
+    # client's end: a client that has its answer closes, so only the stuck one is left
+    close $slow;
     ok(http_closed($stuck, 15), 'HUP: a stuck request is closed by worker_shutdown_timeout');
     ok($p->wait_for(sub { !kill 0, $w }, 15), 'HUP: the old worker exits');
     my $took = time - $t0;

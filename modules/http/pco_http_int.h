@@ -233,6 +233,9 @@ void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
  * requests. */
 void pco_http_set_idle(pco_connection_t *c, bool idle);
 void pco_http_start_lingering(pco_connection_t *c);
+/* An old-generation worker retires this request's connection: its response says
+ * `Connection: close` unless requests already read wait behind it (answered first). */
+bool pco_http_conn_retiring(pco_http_request_t *r);
 void pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len);
 /* A request for the complete head in data[0..total) (head_len bytes of head); NULL when
  * memory runs out. */

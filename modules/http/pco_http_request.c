@@ -8,6 +8,7 @@
  */
 #include "pco_http_int.h"
 #include "pco_shm.h"
+#include "pco_process.h"
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -332,6 +333,20 @@ pco_http_run_phases(pco_http_request_t *r)
     }
 }
 
+bool
+pco_http_conn_retiring(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    bool             body_left;
+
+    if (!pco_worker_exiting && !r->connection->close) {
+        return false;
+    }
+    /* bytes after the head are the next requests only once this one's body is read */
+    body_left = !r->body_done && (r->head.content_length > 0 || r->head.chunked);
+    return body_left || rq->rest >= rq->rest_last;
+}
+
 void
 pco_http_request_done(pco_http_request_t *r)
 {
@@ -373,8 +388,12 @@ pco_http_request_done(pco_http_request_t *r)
         pco_http_close(c);
         return;
     }
-    if (!r->keepalive || rq->close_after || c->close) {
-        if (r->lingering) {
+    /* the response head decided keep-alive (pco_http_conn_retiring included); a connection
+     * kept alive in a retiring worker goes idle and is retired from there */
+    if (!r->keepalive || rq->close_after) {
+        if (r->lingering || (pco_worker_exiting && c->io == &pco_conn_plain_io)) {
+            /* a retiring worker closes with a FIN after `Connection: close`: a request the
+             * client sent meanwhile must not turn into a reset that destroys the response */
             pco_http_start_lingering(c);
         } else {
             pco_http_close(c);

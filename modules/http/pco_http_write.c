@@ -275,7 +275,7 @@ pco_http_head_filter(pco_http_request_t *r)
     if (st == 204) {
         r->out.content_type.len = 0;     /* nothing to describe (as nginx) */
     }
-    if (!r->keepalive || rq->close_after || c->close) {
+    if (!r->keepalive || rq->close_after || pco_http_conn_retiring(r)) {
         r->keepalive = 0;
     }
     if (hc->keepalive_requests > 0 && c->requests >= (uint64_t) hc->keepalive_requests) {
