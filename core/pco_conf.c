@@ -33,7 +33,7 @@ static void pco_conf_walk(pco_conf_t *cf, pco_conf_node_t *node, const config_se
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static const char *
+const char *
 pco_conf_show_file(const char *file)
 {
     if (file == NULL) {
@@ -706,8 +706,45 @@ pco_conf_inherit(pco_conf_t *cf, pco_conf_node_t *node, unsigned depth)
 
 /* ---- -g merge -------------------------------------------------------------------------- */
 
-static int
-pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
+/* The name shown for where src was written: o->label, or for a file that the included file
+ * pulls in with libconfig's @include, that file joined to the include directory as the main
+ * file's @includes are shown (pco_conf_cs_where). The last name made is remembered: the
+ * settings of one file come in a row. */
+static const char *
+pco_conf_origin_file(pco_conf_t *cf, pco_conf_origin_t *o, const config_setting_t *src)
+{
+    const char  *f = o->from ? config_setting_source_file(src) : NULL;
+    const char  *dir;
+    char        *p;
+    size_t       l;
+
+    if (f == NULL || strcmp(f, o->label) == 0) {
+        return o->label;
+    }
+    if (f == o->raw) {
+        return o->shown;
+    }
+    dir = config_get_include_dir(o->from);
+    if (f[0] == '/' || dir == NULL) {
+        p = pco_pstrndup(cf->pool, f, strlen(f));
+    } else {
+        l = strlen(dir) + strlen(f) + 2;
+        p = pco_pnalloc(cf->pool, l);
+        if (p != NULL) {
+            snprintf(p, l, "%s/%s", dir, f);
+        }
+    }
+    if (p == NULL) {
+        return o->label;
+    }
+    o->raw = f;
+    o->shown = pco_conf_show_file(p);
+    return o->shown;
+}
+
+int
+pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src,
+              pco_conf_origin_t *o)
 {
     config_setting_t  *d;
     const char        *name;
@@ -718,7 +755,7 @@ pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src
     if (g == NULL) {
         return PCO_ERROR;
     }
-    g->file = "-g";
+    g->file = pco_conf_origin_file(cf, o, src);
     g->line = config_setting_source_line(src);
     config_setting_set_hook(dst, g);
 
@@ -747,7 +784,7 @@ pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src
         type = config_setting_type(e);
         name = (config_setting_type(src) == CONFIG_TYPE_GROUP) ? config_setting_name(e) : NULL;
         d = config_setting_add(dst, name, type);
-        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
+        if (d == NULL || pco_conf_copy(cf, d, e, o) != PCO_OK) {
             return PCO_ERROR;
         }
     }
@@ -756,7 +793,8 @@ pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src
 
 /* Merges group src into group dst: groups merge recursively, anything else replaces. */
 static int
-pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
+pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src,
+               pco_conf_origin_t *o)
 {
     const config_setting_t  *e;
     config_setting_t        *d;
@@ -770,7 +808,7 @@ pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *sr
         if (d != NULL && config_setting_type(d) == CONFIG_TYPE_GROUP
             && config_setting_type(e) == CONFIG_TYPE_GROUP)
         {
-            if (pco_conf_merge(cf, d, e) != PCO_OK) {
+            if (pco_conf_merge(cf, d, e, o) != PCO_OK) {
                 return PCO_ERROR;
             }
             continue;
@@ -779,7 +817,7 @@ pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *sr
             config_setting_remove(dst, name);
         }
         d = config_setting_add(dst, name, config_setting_type(e));
-        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
+        if (d == NULL || pco_conf_copy(cf, d, e, o) != PCO_OK) {
             return PCO_ERROR;
         }
     }
@@ -789,20 +827,29 @@ pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *sr
 static int
 pco_conf_load_extra(pco_conf_t *cf, const char *extra)
 {
-    config_t  c;
-    int       rc = PCO_OK;
+    config_t           c;
+    int                rc = PCO_OK;
+    pco_conf_origin_t  o = { .label = "-g" };
 
     config_init(&c);
     config_set_options(&c, config_get_options(&c) & ~CONFIG_OPTION_AUTOCONVERT);
     if (config_read_string(&c, extra) != CONFIG_TRUE) {
-        fprintf(cf->err ? cf->err : stderr, "-g:%d: %s\n", config_error_line(&c),
-                config_error_text(&c));
+        char  shown[PCO_CONF_HINT_SHOWN + 8], hint[256];
+
+        shown[0] = hint[0] = '\0';
+        if (strcmp(config_error_text(&c), "syntax error") == 0) {
+            pco_conf_syntax_hint(extra, strlen(extra), config_error_line(&c), shown,
+                                 sizeof(shown), hint, sizeof(hint));
+        }
+        fprintf(cf->err ? cf->err : stderr, "-g:%d: %s%s%s%s%s%s\n", config_error_line(&c),
+                config_error_text(&c), shown[0] ? " in `" : "", shown, shown[0] ? "`" : "",
+                hint[0] ? ": " : "", hint);
         cf->errors++;
         config_destroy(&c);
         return PCO_ERROR;
     }
     pco_conf_widen_ints(&c, NULL, extra);
-    if (pco_conf_merge(cf, config_root_setting(&cf->config), config_root_setting(&c))
+    if (pco_conf_merge(cf, config_root_setting(&cf->config), config_root_setting(&c), &o)
         != PCO_OK)
     {
         fprintf(cf->err ? cf->err : stderr, "-g: cannot merge the settings\n");
@@ -814,6 +861,78 @@ pco_conf_load_extra(pco_conf_t *cf, const char *extra)
 }
 
 /* ---- load ------------------------------------------------------------------------------ */
+
+/* Reads the text of the file that c failed on (NULL when it cannot: the message goes
+ * without the line). */
+static char *
+pco_conf_read_text(const char *path, size_t *len)
+{
+    FILE    *f = fopen(path, "rb");
+    char    *buf = NULL;
+    size_t   cap = 0, n;
+
+    *len = 0;
+    if (f == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        if (*len == cap) {
+            char *nb = (cap < 16 * 1024 * 1024) ? realloc(buf, cap ? 2 * cap : 4096) : NULL;
+
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = cap ? 2 * cap : 4096;
+        }
+        n = fread(buf + *len, 1, cap - *len, f);
+        if (n == 0) {
+            break;
+        }
+        *len += n;
+    }
+    fclose(f);
+    return buf;
+}
+
+void
+pco_conf_read_error(pco_conf_t *cf, const config_t *c, const char *file)
+{
+    FILE        *out = cf->err ? cf->err : stderr;
+    const char  *ef = config_error_file(c), *dir = config_get_include_dir(c);
+    char         path[PATH_MAX], shown[PCO_CONF_HINT_SHOWN + 8], hint[256], *text;
+    size_t       len;
+    int          line = config_error_line(c);
+
+    cf->errors++;
+    if (config_error_type(c) == CONFIG_ERR_FILE_IO && ef == NULL) {
+        fprintf(out, "%s: cannot read the configuration file: %s\n", file, strerror(errno));
+        return;
+    }
+    /* libconfig names a file it reached through @include as written there */
+    if (ef == NULL || strcmp(ef, file) == 0 || ef[0] == '/' || dir == NULL) {
+        snprintf(path, sizeof(path), "%s", ef ? ef : file);
+    } else {
+        snprintf(path, sizeof(path), "%s/%s", dir, ef);
+    }
+    text = (strcmp(config_error_text(c), "syntax error") == 0)
+           ? pco_conf_read_text(path, &len) : NULL;
+    if (text == NULL) {
+        fprintf(out, "%s:%d: %s\n", pco_conf_show_file(path), line, config_error_text(c));
+        return;
+    }
+    pco_conf_syntax_hint(text, len, line, shown, sizeof(shown), hint, sizeof(hint));
+    free(text);
+    if (shown[0] != '\0') {
+        fprintf(out, "%s:%d: syntax error in `%s`%s%s\n", pco_conf_show_file(path), line, shown,
+                hint[0] ? ": " : "", hint);
+    } else {
+        fprintf(out, "%s:%d: syntax error at the end of the file%s%s\n",
+                pco_conf_show_file(path), line, hint[0] ? ": " : "", hint);
+    }
+}
 
 static int
 pco_conf_paths(pco_conf_t *cf, const char *file, char **incdir)
@@ -869,24 +988,15 @@ pco_conf_load(pco_conf_t *cf, const char *file, const char *extra)
     config_set_include_dir(&cf->config, incdir);
 
     if (config_read_file(&cf->config, file) != CONFIG_TRUE) {
-        if (config_error_type(&cf->config) == CONFIG_ERR_FILE_IO
-            && config_error_file(&cf->config) == NULL)
-        {
-            fprintf(cf->err ? cf->err : stderr, "%s: cannot read the configuration file: %s\n",
-                    file, strerror(errno));
-        } else {
-            fprintf(cf->err ? cf->err : stderr, "%s:%d: %s\n",
-                    pco_conf_show_file(config_error_file(&cf->config)
-                                       ? config_error_file(&cf->config) : file),
-                    config_error_line(&cf->config), config_error_text(&cf->config));
-        }
-        cf->errors++;
+        pco_conf_read_error(cf, &cf->config, file);
         return PCO_ERROR;
     }
     pco_conf_widen_ints(&cf->config, file, NULL);
     if (extra != NULL && extra[0] != '\0' && pco_conf_load_extra(cf, extra) != PCO_OK) {
         return PCO_ERROR;
     }
+    /* after -g, which may replace the list of includes as it replaces any other setting */
+    pco_conf_include(cf);
 
     cf->root = pco_conf_node_create(cf, NULL, PCO_SCOPE_TOP, NULL, NULL, 0);
     if (cf->root == NULL) {

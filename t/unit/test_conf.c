@@ -741,11 +741,13 @@ pco_test_include_and_g(void **state)
     /* syntax errors */
     pco_test_load(&t, "main.conf", NULL, "daemon = ;");
     assert_int_equal(t.rc, PCO_ERROR);
-    assert_string_equal(t.errbuf, "-g:1: syntax error\n");
+    assert_string_equal(t.errbuf, "-g:1: syntax error in `daemon = ;`: `daemon =` without a "
+                        "value\n");
     pco_test_done(&t);
     pco_test_load(&t, "syntax.conf", "daemon = true;\n\nhttp = { x = };\n", NULL);
     assert_int_equal(t.rc, PCO_ERROR);
-    pco_test_has(&t, "syntax.conf:3: syntax error");
+    pco_test_has(&t, "syntax.conf:3: syntax error in `http = { x = };`: `x =` without a "
+                 "value");
     pco_test_done(&t);
     pco_test_load(&t, "missing.conf.none", NULL, NULL);
     assert_int_equal(t.rc, PCO_ERROR);
