@@ -151,11 +151,11 @@ pco_hint_value(pco_hint_t *h, const char *p, size_t len, bool word)
     if (top != '{' && h->state == PCO_HINT_VALUE) {
         if (h->value_line != h->line) {
             snprintf(h->hint, h->size, "missing `,` at the end of line %d (the elements of "
-                     "a %s are separated by commas)", h->value_line,
-                     top == '(' ? "list" : "array");
+                     "%s are separated by commas)", h->value_line,
+                     top == '(' ? "a list" : "an array");
         } else {
-            snprintf(h->hint, h->size, "missing `,` between two elements (the elements of a "
-                     "%s are separated by commas)", top == '(' ? "list" : "array");
+            snprintf(h->hint, h->size, "missing `,` between two elements (the elements of "
+                     "%s are separated by commas)", top == '(' ? "a list" : "an array");
         }
         return true;
     }
@@ -224,7 +224,7 @@ pco_hint_sep(pco_hint_t *h, char c)
     int   at = (h->depth && h->depth <= PCO_HINT_DEPTH) ? h->open_line[h->depth - 1] : 0;
 
     if (h->state == PCO_HINT_NAME) {
-        pco_hint_nginx(h, h->p);
+        snprintf(h->hint, h->size, "`%.*s` without `= value`", (int) h->name_len, h->name);
         return true;
     }
     if (h->state == PCO_HINT_ASSIGN) {
@@ -249,8 +249,8 @@ pco_hint_sep(pco_hint_t *h, char c)
             q++;
         }
         if (q < h->end && *q == pco_hint_closer(top)) {
-            snprintf(h->hint, h->size, "a `,` after the last element of a %s is not allowed",
-                     top == '(' ? "list" : "array");
+            snprintf(h->hint, h->size, "a `,` after the last element of %s is not allowed",
+                     top == '(' ? "a list" : "an array");
             return true;
         }
     }
@@ -483,7 +483,7 @@ pco_conf_syntax_hint(const char *text, size_t len, int line, char *shown, size_t
                  pco_hint_closer(h.open[h.depth - 1]), h.open[h.depth - 1],
                  h.open_line[h.depth - 1]);
     } else if (h.state == PCO_HINT_NAME) {
-        snprintf(hint, hint_size, "`%.*s` without `= value;`", (int) h.name_len, h.name);
+        snprintf(hint, hint_size, "`%.*s` without `= value`", (int) h.name_len, h.name);
     } else if (h.state == PCO_HINT_ASSIGN) {
         snprintf(hint, hint_size, "`%.*s =` without a value", (int) h.name_len, h.name);
     }
