@@ -35,6 +35,8 @@ typedef struct {
     pco_hint_state_e   state;
     int                value_line;      /* where the last value ended */
     bool               string;          /* the last value was a string */
+    int                multi_start;     /* the first closed string that spans lines: */
+    int                multi_end;       /* its first and last line (0: none) */
     const char        *name;            /* the last setting name and its length */
     size_t             name_len;
     int                name_line;
@@ -283,6 +285,10 @@ pco_hint_skip(pco_hint_t *h, int *str_line)
             h->line += (*p == '\n');
         }
         if (p < h->end) {
+            if (h->line != *str_line && h->multi_start == 0) {
+                h->multi_start = *str_line;
+                h->multi_end = h->line;
+            }
             *str_line = 0;
             p++;
         }
@@ -303,6 +309,9 @@ pco_hint_token(pco_hint_t *h, int *str_line)
     if (c == '"') {
         s = p;
         (void) pco_hint_skip(h, str_line);
+        if (*str_line != 0) {
+            return false;               /* not closed: said at the end */
+        }
         if (h->state == PCO_HINT_VALUE && h->string) {
             return false;               /* "a" "b": libconfig joins adjacent strings */
         }
@@ -475,7 +484,11 @@ pco_conf_syntax_hint(const char *text, size_t len, int line, char *shown, size_t
     if (h.p < h.end || shown[0] != '\0') {
         return;                         /* the error is on a line that looks right */
     }
-    if (str_line != 0) {
+    if (str_line != 0 && h.multi_start != 0) {
+        /* "a;\nb = "c"; the string that swallowed the newline is the one to fix */
+        snprintf(hint, hint_size, "a `\"` is probably missing on line %d (the string opened "
+                 "there ends on line %d)", h.multi_start, h.multi_end);
+    } else if (str_line != 0) {
         snprintf(hint, hint_size, "the string opened at line %d is not closed (missing `\"`)",
                  str_line);
     } else if (h.depth > 0 && h.depth <= PCO_HINT_DEPTH) {

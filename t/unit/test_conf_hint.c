@@ -69,6 +69,8 @@ static const pco_test_hint_t  pco_test_hints[] = {
       "missing `)`: the `(` opened at line 1 is not closed" },
     { "a = \"abc;\nb = 1;\n", 3, "",
       "the string opened at line 1 is not closed (missing `\"`)" },
+    { "pid = \"x.pid;\nuser = \"nobody\";\n", 3, "",
+      "a `\"` is probably missing on line 1 (the string opened there ends on line 2)" },
     /* values */
     { "daemon = ;", 1, "daemon = ;", "`daemon =` without a value" },
     { "a = 1\n2;\n", 2, "2;", "a value without a name: settings are written `name = value;`" },
