@@ -89,7 +89,8 @@ static const pco_setting_t  pco_core_settings[] = {
       .offset = offsetof(pco_core_conf_t, include), .flags = PCO_CONF_DUMP_NOTE,
       .help = "files whose upstreams, servers, rate_limits, conn_limits and caches lists are "
               "appended to this file's: paths relative to the prefix or absolute, glob "
-              "patterns in sorted order (matching nothing is fine); one level only" },
+              "patterns in sorted order (matching nothing is fine); one level only; see "
+              "docs/configuration.md" },
     PCO_SETTINGS_END
 };
 
