@@ -743,21 +743,32 @@ pco_conf_origin_file(pco_conf_t *cf, pco_conf_origin_t *o, const config_setting_
 }
 
 int
+pco_conf_set_origin(pco_conf_t *cf, config_setting_t *cs, const char *file, int line)
+{
+    pco_conf_gsrc_t  *g = pco_palloc(cf->pool, sizeof(pco_conf_gsrc_t));
+
+    if (g == NULL) {
+        return PCO_ERROR;
+    }
+    g->file = file;
+    g->line = line;
+    config_setting_set_hook(cs, g);
+    return PCO_OK;
+}
+
+int
 pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src,
               pco_conf_origin_t *o)
 {
     config_setting_t  *d;
     const char        *name;
-    pco_conf_gsrc_t   *g;
     int                i, n, type;
 
-    g = pco_palloc(cf->pool, sizeof(pco_conf_gsrc_t));
-    if (g == NULL) {
+    if (pco_conf_set_origin(cf, dst, pco_conf_origin_file(cf, o, src),
+                            config_setting_source_line(src)) != PCO_OK)
+    {
         return PCO_ERROR;
     }
-    g->file = pco_conf_origin_file(cf, o, src);
-    g->line = config_setting_source_line(src);
-    config_setting_set_hook(dst, g);
 
     switch (config_setting_type(src)) {
     case CONFIG_TYPE_INT:

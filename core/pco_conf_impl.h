@@ -80,6 +80,8 @@ typedef struct {
  * keeps src's line and o's file name for the messages. */
 int pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src,
                   pco_conf_origin_t *o);
+/* Makes the messages about cs say it was written at file:line (file must outlive cf). */
+int pco_conf_set_origin(pco_conf_t *cf, config_setting_t *cs, const char *file, int line);
 const char *pco_conf_show_file(const char *file);
 /* Reports c's read error (syntax error: with the offending line and a hint) for file. */
 void pco_conf_read_error(pco_conf_t *cf, const config_t *c, const char *file);

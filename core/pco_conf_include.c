@@ -85,7 +85,14 @@ pco_conf_include_target(pco_conf_t *cf, const char *file, const config_setting_t
 
     t = config_setting_get_member(root, name);
     if (t == NULL) {
-        return config_setting_add(root, name, CONFIG_TYPE_LIST);
+        /* the list starts where its first elements were written */
+        t = config_setting_add(root, name, CONFIG_TYPE_LIST);
+        if (t != NULL && pco_conf_set_origin(cf, t, file, config_setting_source_line(e))
+                         != PCO_OK)
+        {
+            return NULL;
+        }
+        return t;
     }
     if (config_setting_type(t) == CONFIG_TYPE_LIST) {
         return t;

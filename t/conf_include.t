@@ -243,6 +243,12 @@ EOF
     ($rc, $out) = check_main("include = \"conf/conf.d/*.conf\";\n");
     is($rc, 0, 'a main file without servers: the included ones serve') or diag($out);
 
+    # a list the main file does not have starts in the included file
+    $p->write_conf("servers = ();\n", 'conf/conf.d/10-a.conf');
+    ($rc, $out) = check_main("include = \"conf/conf.d/*.conf\";\n");
+    like($out, qr/^\Q$prefix\E\/conf\/conf\.d\/10-a\.conf:1: servers: no servers configured \(the list is empty\)$/m,
+         'a list only the included file has: its messages name the included file');
+
     # -g may replace include like any other setting
     ($rc, $out) = $p->run_t('-t', '-g', 'include = [];');
     like($out, qr/no servers configured/, '-g include = [] reads nothing');
