@@ -119,6 +119,14 @@ for my $c (@cases) {
     is($first, "$f:$line: $msg", "syntax error: $msg");
 }
 
+# in a file pasted with libconfig's @include: that file's path (joined to the directory of
+# the main file) and the hint
+write_file("$prefix/conf/inc/part.conf", "http = {\n  server_tokens true;\n};\n");
+write_file($f, "\@include \"inc/part.conf\"\n");
+($rc, $out) = $p->run_t('-t');
+like($out, qr/^\Q$prefix\E\/conf\/inc\/part\.conf:2: syntax error in `server_tokens true;`: libconfig settings are written `name = value;` \(did you mean `server_tokens = true;`\?\)$/m,
+     '@include: the pasted file, its line and the hint');
+
 # a long line is cut
 write_file($f, "names " . ('x' x 100) . ";\n");
 ($rc, $out) = $p->run_t('-t');
