@@ -39,7 +39,6 @@ typedef struct {
     int                multi_end;       /* its first and last line (0: none) */
     const char        *name;            /* the last setting name and its length */
     size_t             name_len;
-    int                name_line;
     char              *hint;
     size_t             size;
 } pco_hint_t;
@@ -346,7 +345,6 @@ pco_hint_token(pco_hint_t *h, int *str_line)
         {
             h->name = s;
             h->name_len = (size_t) (p - s);
-            h->name_line = h->line;
             h->state = PCO_HINT_NAME;
             return false;
         }
