@@ -1,7 +1,8 @@
 /*
- * pco_conf.c: the configuration loader. Reads the libconfig file (includes relative to the
- * main file's directory), merges the -g text into it (scalars replace, groups merge), then
- * walks the tree scope by scope: every member must be a setting of some module allowed in
+ * pco_conf.c: the configuration loader. Reads the libconfig file (@includes relative to the
+ * main file's directory), merges the -g text into it (scalars replace, groups merge), appends
+ * the lists of the files named by `include` (pco_conf_include.c), then walks the tree scope
+ * by scope: every member must be a setting of some module allowed in
  * that scope (else "unknown setting" with a did-you-mean), is type-checked, parsed with its
  * units and bounds into the module's conf struct of that node, and its source and "was set"
  * bit are recorded in a hidden header in front of the conf (with the sources of the members
