@@ -237,4 +237,12 @@ void pco_conf_suggest(const char *name, const char *cand, const char **best, siz
 const char *pco_conf_suggest_str(const char *name, const pco_str_t *names, size_t n,
                                  size_t stride);
 
+/* pco_conf_hint.c: what a libconfig syntax error at line `line` (1-based; past the last
+ * line: at the end) of text probably is. Pure. Writes the offending line, trimmed and cut
+ * to PCO_CONF_HINT_SHOWN bytes ("..." appended when cut; "" at the end of the text) into
+ * shown, and a hint ("" when there is none) into hint. */
+#define PCO_CONF_HINT_SHOWN  60
+void pco_conf_syntax_hint(const char *text, size_t len, int line, char *shown,
+                          size_t shown_size, char *hint, size_t hint_size);
+
 #endif

@@ -13,7 +13,6 @@
  */
 #include "pco_core.h"
 #include "pco_conf.h"
-#include "pco_conf_impl.h"
 #include <stdio.h>
 
 #define PCO_HINT_DEPTH  64

@@ -5,8 +5,8 @@
  * inheritance http -> server -> route with the inherit_scope sibling rule, lists of groups
  * with required members, @include relative to the main file, -g merge, FILE:LINE, -T round
  * trip, docs.
- * Build: gcc ... -Icore -Iobjs t/unit/test_conf.c core/pco_conf.c core/pco_conf_parse.c
- *        core/pco_conf_dump.c core/pco_pool.c core/pco_module.c -lconfig -lcmocka
+ * Build: gcc ... -Icore -Iobjs t/unit/test_conf.c core/pco_conf*.c core/pco_pool.c
+ *        core/pco_module.c -lconfig -lcmocka
  * (or `make unit`: it links objs/libportico.a; the pco_modules[] below replaces the
  * generated one).
  */

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "pco_conf.h"
-#include "pco_conf_impl.h"
 
 typedef struct {
     const char  *text;
