@@ -86,6 +86,12 @@ static const pco_setting_t  pco_core_settings[] = {
       .offset = offsetof(pco_core_conf_t, worker_rlimit_nofile), .def = "0",
       .min = 0, .max = 16777216,
       .help = "RLIMIT_NOFILE for the processes; 0 = 2 * worker_connections + 64" },
+    { .name = "include", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRLIST,
+      .offset = offsetof(pco_core_conf_t, include), .flags = PCO_CONF_DUMP_NOTE,
+      .help = "files whose upstreams, servers, rate_limits, conn_limits and caches lists are "
+              "appended to this file's: paths relative to the prefix or absolute, glob "
+              "patterns in sorted order (matching nothing is fine); one level only; see "
+              "docs/configuration.md" },
     PCO_SETTINGS_END
 };
 

@@ -36,6 +36,7 @@ typedef struct {
     } error_log;
     int64_t      shared_memory;
     int64_t      worker_rlimit_nofile;    /* 0 = computed from worker_connections */
+    pco_str_list_t include;               /* as written; read by the loader itself */
 } pco_core_conf_t;
 
 struct pco_cycle_s {

@@ -104,6 +104,7 @@ static const pco_setting_t pco_cache_settings[] = {
     { .name = "caches", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_LIST,
       .offset = offsetof(pco_cache_conf_t, caches), .sub = pco_cache_zone_members,
       .elt_size = sizeof(pco_cache_zone_t),
+      .flags = PCO_CONF_INCLUDABLE,
       .help = "response caches: ( { name; path; max_size; inactive; keys_size; purge; } )" },
     { .name = "cache", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_cache_conf_t, route), .sub = pco_cache_route_members,

@@ -73,6 +73,7 @@ typedef struct {
 typedef struct {
     pcre2_code          *re;
     pco_http_server_t   *server;
+    pco_str_t            text;       /* as written, without the "~" (duplicate check) */
 } pco_http_name_re_t;
 
 /* One listening address with its virtual servers. */
