@@ -220,6 +220,13 @@ pco_show_version(bool full)
     printf("configure arguments:%s%s\n",
            pco_configure_args != NULL && pco_configure_args[0] != '\0' ? " " : "",
            pco_configure_args != NULL ? pco_configure_args : "");
+    /* the compiled-in defaults (configure --conf-path=... --user=...); a relative path is
+     * relative to the prefix, -p at run time */
+    printf("prefix: %s\n", PCO_PREFIX);
+    printf("paths: conf %s, error log %s, access log %s, pid %s, cache %s\n", PCO_CONF_PATH,
+           PCO_ERROR_LOG_PATH, PCO_HTTP_LOG_PATH, PCO_PID_PATH, PCO_CACHE_PATH);
+    printf("user: %s, group: %s\n", PCO_USER,
+           PCO_GROUP[0] != '\0' ? PCO_GROUP : "(the user's primary group)");
     printf("module API version: %u\n", (unsigned) PCO_MODULE_API_VERSION);
     printf("modules:");
     for (i = 0; pco_module_names[i] != NULL; i++) {
