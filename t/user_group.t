@@ -57,7 +57,11 @@ sub ids
     return $st =~ /^$what:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m ? "$1 $2 $3 $4" : '';
 }
 
-sub owner { my @s = stat($_[0]); return @s ? sprintf('%d:%d %04o', $s[4], $s[5], $s[2] & 07777) : ''; }
+sub owner
+{
+    my @s = stat($_[0]);
+    return @s ? sprintf('%d:%d %04o', $s[4], $s[5], $s[2] & 07777) : '';
+}
 
 # ---- group set: workers (and the cache helpers) run with it ----------------------------------
 
@@ -83,7 +87,8 @@ sub owner { my @s = stat($_[0]); return @s ? sprintf('%d:%d %04o', $s[4], $s[5],
     http_get($p->port(1), '/');
     ok($p->wait_for(sub { -s "$prefix/logs/access.log" }, 5),
        'USR1: the worker writes the new access log');
-    is(owner("$prefix/logs/access.log"), "$uid:$gid 0640", 'USR1: new access log nobody:group, 0640');
+    is(owner("$prefix/logs/access.log"), "$uid:$gid 0640",
+       'USR1: new access log nobody:group, 0640');
     is(owner("$prefix/logs/error.log"), "$uid:$gid 0640", 'USR1: new error log nobody:group, 0640');
 
     SKIP: {
