@@ -44,9 +44,9 @@ pco_usage(FILE *out)
         "  -T            test the configuration, print it with defaults and exit\n"
         "  -s SIGNAL     send a signal to the master: stop, quit, reload, reopen\n"
         "  -p PREFIX     prefix for relative paths (default: %s)\n"
-        "  -c FILE       configuration file (default: PREFIX/%s)\n"
+        "  -c FILE       configuration file (default: %s%s)\n"
         "  -g SETTINGS   extra top-level settings, e.g. 'daemon = false;'\n",
-        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH);
+        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH[0] == '/' ? "" : "PREFIX/", PCO_CONF_PATH);
 }
 
 int

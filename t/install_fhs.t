@@ -73,7 +73,29 @@ like($out, qr{^configure arguments: .*--conf-path=/etc/portico/portico\.conf}m,
 ($rc, $out) = run(20, $bin, '-t', '-c', '/nonexistent/portico.conf');
 like($out, qr{/nonexistent/portico\.conf}, '-c still overrides the compiled-in path');
 ($rc, $out) = run(20, $bin, '-h');
-like($out, qr{-c FILE\s+configuration file \(default: PREFIX/}, '-h names the default');
+like($out, qr{-c FILE\s+configuration file \(default: /etc/portico/portico\.conf\)},
+     '-h names the absolute default');
+
+# --prefix alone keeps the prefix layout; values that would need quoting are refused
+{
+    my $tmpb = tempdir('portico-inst-cfg-XXXXXX', DIR => '/tmp', CLEANUP => 1);
+    my ($crc, $cout) = run(120, './configure', "--builddir=$tmpb/b", '--prefix=/opt/pco');
+    is($crc, 0, 'configure --prefix alone') or diag($cout);
+    my $h = read_file("$tmpb/b/pco_auto_config.h") // '';
+    my %def = $h =~ /^#define (PCO_\w+)\s+(.*)$/mg;
+    is(join(' ', map { "$_=" . ($def{$_} // '?') }
+                 qw(PCO_PREFIX PCO_CONF_PATH PCO_ERROR_LOG_PATH PCO_HTTP_LOG_PATH PCO_PID_PATH
+                    PCO_CACHE_PATH PCO_USER PCO_GROUP PCO_STOCK_LAYOUT)),
+       'PCO_PREFIX="/opt/pco/" PCO_CONF_PATH="conf/portico.conf" '
+       . 'PCO_ERROR_LOG_PATH="logs/error.log" PCO_HTTP_LOG_PATH="logs/access.log" '
+       . 'PCO_PID_PATH="logs/portico.pid" PCO_CACHE_PATH="cache" PCO_USER="nobody" '
+       . 'PCO_GROUP="" PCO_STOCK_LAYOUT=1',
+       '--prefix alone: every path prefix-relative, as before');
+    ($crc, $cout) = run(60, './configure', "--builddir=$tmpb/c", '--conf-path=/etc/a b.conf');
+    is($crc, 1, 'a path with a space is refused');
+    like($cout, qr/^configure: error: --conf-path: unusable value "\/etc\/a b\.conf"$/m,
+         'with one line naming the option');
+}
 
 # ---- make install DESTDIR --------------------------------------------------------------------
 
