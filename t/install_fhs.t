@@ -6,7 +6,7 @@
 # or logrotate snippet; the unit passes `systemd-analyze verify` (where it exists) and holds the
 # stop, reload and hardening settings; the logrotate snippet sends USR1; the man page's
 # settings agree with docs/settings.md; the prefix layout of the stock build puts the unit,
-# snippet and man page under the prefix. Then, where dpkg-deb exists, the package: its
+# snippet and man page under the prefix; the production configuration serves its welcome page. Then, where dpkg-deb exists, the package: its
 # control fields, conffiles, contents and maintainer scripts, lintian (where installed), and
 # `portico -t` on the configuration extracted into a scratch root. Every command is bounded.
 
@@ -240,6 +240,23 @@ SKIP: {
     }
     ok($rows > 100, "docs/settings.md has $rows settings");
     is($bad, 0, 'man page and docs/settings.md agree on every setting');
+}
+
+# ---- the production configuration serves (on a test port instead of :80) --------------------
+
+SKIP: {
+    my $pb = portico_bin();
+    skip('no portico binary', 4) unless -x $pb;
+    (my $prod = read_file("$repo/conf/production.conf")) =~ s/"\*:80"/"127.0.0.1:%%PORT1%%"/
+        or BAIL_OUT('no *:80 listener in conf/production.conf');
+    my $page = read_file("$repo/html/index.html");
+    my $p = Portico->new(conf => $prod, files => { 'html/index.html' => $page });
+    my ($st, $h, $body) = http_parse(http_get($p->port(1), '/'));
+    is($st, 200, 'production configuration: / answers 200');
+    is($body, $page, 'production configuration: the welcome page');
+    ($st, $h, $body) = http_parse(http_get($p->port(1), '/healthz'));
+    is("$st $body", "200 ok\n", 'production configuration: /healthz');
+    $p->stop;
 }
 
 # ---- the Debian package ----------------------------------------------------------------------
