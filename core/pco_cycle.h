@@ -29,6 +29,7 @@ typedef struct {
     int64_t      worker_connections;
     pco_msec_t   worker_shutdown_timeout;
     pco_str_t    user;
+    pco_str_t    group;                   /* empty: the user's primary group */
     pco_str_t    pid;
     struct {
         pco_str_t  path;

@@ -44,9 +44,9 @@ pco_usage(FILE *out)
         "  -T            test the configuration, print it with defaults and exit\n"
         "  -s SIGNAL     send a signal to the master: stop, quit, reload, reopen\n"
         "  -p PREFIX     prefix for relative paths (default: %s)\n"
-        "  -c FILE       configuration file (default: PREFIX/%s)\n"
+        "  -c FILE       configuration file (default: %s%s)\n"
         "  -g SETTINGS   extra top-level settings, e.g. 'daemon = false;'\n",
-        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH);
+        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH[0] == '/' ? "" : "PREFIX/", PCO_CONF_PATH);
 }
 
 int
@@ -276,6 +276,13 @@ pco_show_version(bool full)
     printf("configure arguments:%s%s\n",
            pco_configure_args != NULL && pco_configure_args[0] != '\0' ? " " : "",
            pco_configure_args != NULL ? pco_configure_args : "");
+    /* the compiled-in defaults (configure --conf-path=... --user=...); a relative path is
+     * relative to the prefix, -p at run time */
+    printf("prefix: %s\n", PCO_PREFIX);
+    printf("paths: conf %s, error log %s, access log %s, pid %s, cache %s\n", PCO_CONF_PATH,
+           PCO_ERROR_LOG_PATH, PCO_HTTP_LOG_PATH, PCO_PID_PATH, PCO_CACHE_PATH);
+    printf("user: %s, group: %s\n", PCO_USER,
+           PCO_GROUP[0] != '\0' ? PCO_GROUP : "(the user's primary group)");
     printf("module API version: %u\n", (unsigned) PCO_MODULE_API_VERSION);
     printf("modules:");
     for (i = 0; pco_module_names[i] != NULL; i++) {

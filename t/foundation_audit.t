@@ -153,8 +153,8 @@ SKIP: {
     ok(-f "$root/conf/mime.types", 'make install: conf/mime.types');
     ok(-d "$root/logs", 'make install: logs/');
     ok(-d "$root/cache", 'make install: cache folder');
-    is(read_file("$root/conf/portico.conf"), read_file("$repo/conf/portico.conf"),
-       'make install: the demo configuration');
+    is(read_file("$root/conf/portico.conf"), read_file("$repo/conf/production.conf"),
+       'make install: the production starting point (conf/production.conf), not the demo');
     write_file("$root/conf/portico.conf", "# the operator's own configuration\n");
     ($rc, $out, $err) = Portico::run_cmd('make', '-s', '-f', $mf, '-o', 'build', 'install',
                                          "DESTDIR=$dest");
