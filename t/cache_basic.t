@@ -159,8 +159,8 @@ $b->set('/f/ma0', headers => [['Cache-Control', 'max-age=0']], body => "ma0 {n}\
 for my $t (qw(/f/exp /f/s0 /f/s1 /f/exf /f/ex1 /f/exp0 /f/excc /f/ma0)) {
     is(get($t)->{xcs}, 'MISS', "$t: first is a MISS");
 }
-# an entry is fresh for at least its lifetime, whole seconds or not (the store rounds its
-# time up): a max-age=1 entry asked again within the second is a hit
+# an entry is fresh for at least its lifetime, whole seconds or not (freshness is judged a
+# second back): a max-age=1 entry asked again within the second is a hit
 res(get('/f/exp'), 200, 'HIT', "exp 1\n", 'max-age=1: hit at once');
 res(get('/f/s0'), 200, 'HIT', "s0 1\n", 'max-age=0, s-maxage=60: s-maxage wins, stored');
 $r = get('/f/exf');

@@ -86,6 +86,18 @@ pco_cache_zone_index(pco_cache_zone_t *z)
     return z->zone->data;
 }
 
+/*
+ * The time freshness is judged at. Entries keep whole seconds, so an age is off by up to
+ * a second either way; judging one second back makes an entry fresh for at least its
+ * lifetime (a max-age=1 response is not stale a millisecond after it was stored) and at
+ * most a second more, as nginx's whole-second expiry does. Age headers use the real time.
+ */
+static inline time_t
+pco_cache_fresh_now(void)
+{
+    return pco_time_sec - 1;
+}
+
 /* What the lookup decided. */
 typedef enum {
     PCO_CACHE_ACT_NONE = 0,     /* not cached: the route has no cache, or a method we skip */

@@ -356,7 +356,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     bool               updating_ok;
 
     pco_cache_meta_get_fresh(&ctx->meta, &f);
-    ctx->use = pco_cache_use(&f, &ctx->req, pco_time_sec);
+    ctx->use = pco_cache_use(&f, &ctx->req, pco_cache_fresh_now());
     rc = pco_cache_open_entry(r, ctx);
     if (rc == PCO_ERROR) {
         return 500;
@@ -377,7 +377,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     /* stale: one request refreshes it; the others may be answered with it meanwhile */
     updating_ok = pco_cache_stale_ok(&f, PCO_CACHE_STALE_UPDATING,
                                      (ctx->rc->stale & PCO_CACHE_STALE_ON_UPDATING) != 0,
-                                     pco_time_sec)
+                                     pco_cache_fresh_now())
                   && !ctx->req.no_cache;
     rc = pco_cache_take_lock(ctx, updating_ok);
     if (rc == PCO_BUSY) {

@@ -57,15 +57,14 @@ pco_cache_resp_from_lines(const pco_str_t *lines, pco_cache_resp_t *resp)
 
 /*
  * When the response was received and its request sent, in the whole seconds entries keep:
- * the response time is rounded up, so that an entry is fresh for at least its lifetime
- * (ages are whole seconds: a floor could make a max-age=1 response stale a millisecond
- * after it was stored), and the request time is that less the whole seconds the upstream
- * took (the response delay RFC 9111 adds to the age).
+ * the request time is the response time less the whole seconds the upstream took (the
+ * response delay RFC 9111 adds to the age), measured on the monotonic clock so that a
+ * fast response crossing a second adds nothing.
  */
 static void
 pco_cache_times(pco_http_request_t *r, time_t *request_time, time_t *response_time)
 {
-    *response_time = pco_time_sec + (pco_time_msec_part > 0);
+    *response_time = pco_time_sec;
     *request_time = *response_time - (time_t) ((pco_current_msec - r->start_msec) / 1000);
 }
 
@@ -158,7 +157,7 @@ pco_cache_stale_for_error(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     pco_cache_meta_get_fresh(&ctx->meta, &f);
     return pco_cache_stale_ok(&f, PCO_CACHE_STALE_ERROR, (ctx->rc->stale & bit) != 0,
-                              pco_time_sec);
+                              pco_cache_fresh_now());
 }
 
 /* Whether the 304 (r->out) carries a header named name. */
