@@ -25,8 +25,10 @@ FUZZ_TIME = 60
 PROVE = prove
 PROVE_JOBS = 2
 
+# PORTICO_TEST_ASAN: the tests that build binaries of their own (configure options, add-on
+# modules, install layouts) test the build, not the sanitized binary: make test runs them.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PORTICO_TEST_ASAN=1
 
 CONF_DEPS = configure $(wildcard auto/* auto/lib/*) core $(wildcard modules/*/) \
             $(wildcard modules/*/config)

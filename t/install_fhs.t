@@ -16,6 +16,10 @@ use Test::More;
 use File::Temp qw(tempdir);
 use Cwd qw(getcwd);
 use lib 't/lib';
+
+# builds binaries of its own: it tests the build, which make test covers; make test-asan
+# (PORTICO_TEST_ASAN) leaves it out
+plan(skip_all => 'builds its own binaries: run by make test') if $ENV{PORTICO_TEST_ASAN};
 use Portico;
 
 my $repo = Portico::repo_root();
