@@ -158,9 +158,11 @@ pco_proxy_output(pco_proxy_ctx_t *p, size_t len, bool done)
     p->out.ob->last = p->out.obuf + len;
     p->out.ob->last_buf = done;
     /* A flush makes a transforming filter (gzip) emit what it holds, at some cost in output
-     * size and CPU; ask for it only when the upstream has nothing more right now, so that a
-     * trickling stream still reaches the client at once. */
-    p->out.ob->flush = !p->out.more;
+     * size and CPU; ask for it only for a stream (no Content-Length: chunked or
+     * close-delimited) when the upstream has nothing more right now, so that a trickling
+     * stream still reaches the client at once. A body of known length is compressed as
+     * one stream, as nginx does: its size does not depend on how the bytes arrived. */
+    p->out.ob->flush = !p->out.more && p->out.left < 0;
     p->out.more = false;
     cl.buf = p->out.ob;
     cl.next = NULL;
