@@ -113,9 +113,13 @@ typedef struct {
     bool                 revalidating;       /* conditional headers of ours went upstream */
     bool                 stale_ok_error;     /* the entry may stand in for an upstream error */
     bool                 may_store;          /* not bypassed (request no-store) */
-    /* client conditionals, saved before ours replace them upstream */
+    /* the client's conditionals and range, saved before a fetch drops them (ours then
+     * replace them upstream) */
+    bool                 cond_saved;
     pco_str_t            if_none_match;
     pco_str_t            if_modified_since;
+    pco_str_t            range;
+    bool                 if_range;
     /* lock wait */
     pco_event_t          wait;
     pco_msec_t           wait_until;

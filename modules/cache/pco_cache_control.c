@@ -509,7 +509,8 @@ pco_cache_stale_ok(const pco_cache_fresh_t *f, pco_cache_stale_e why, bool confi
 const char *
 pco_cache_status_name(pco_cache_status_e outcome)
 {
-    static const char  *names[] = { "MISS", "HIT", "EXPIRED", "STALE", "UPDATING", "BYPASS" };
+    static const char  *names[] = { "MISS", "HIT", "EXPIRED", "STALE", "UPDATING", "BYPASS",
+                                         "REVALIDATED" };
 
     return (unsigned) outcome < pco_nelems(names) ? names[outcome] : "MISS";
 }
@@ -517,7 +518,7 @@ pco_cache_status_name(pco_cache_status_e outcome)
 size_t
 pco_cache_status_format(u_char *buf, size_t size, const pco_cache_status_t *s)
 {
-    static const char  *fwd[] = { "miss", NULL, "stale", "stale", NULL, "bypass" };
+    static const char  *fwd[] = { "miss", NULL, "stale", "stale", NULL, "bypass", "stale" };
     char               *p = (char *) buf;
     const char         *how;
     size_t              n = 0;

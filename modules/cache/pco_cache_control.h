@@ -104,7 +104,8 @@ typedef enum {
     PCO_CACHE_STATUS_EXPIRED,
     PCO_CACHE_STATUS_STALE,
     PCO_CACHE_STATUS_UPDATING,
-    PCO_CACHE_STATUS_BYPASS
+    PCO_CACHE_STATUS_BYPASS,
+    PCO_CACHE_STATUS_REVALIDATED    /* expired, the upstream answered 304: the entry served */
 } pco_cache_status_e;
 
 typedef struct {

@@ -110,6 +110,7 @@ int pco_cache_index_insert(pco_cache_index_t *idx, const pco_cache_meta_t *m,
                            pco_cache_meta_t *evicted, bool *had_evicted);
 
 /* Like insert, but only when the key is absent (the loader: a worker's newer entry wins).
+ * A lock-only key counts as absent (the fetching worker's entry will replace this one).
  * PCO_OK (inserted), PCO_DECLINED (present), PCO_ERROR (full of locked nodes). */
 int pco_cache_index_insert_new(pco_cache_index_t *idx, const pco_cache_meta_t *m,
                                pco_cache_meta_t *evicted, bool *had_evicted);
@@ -125,7 +126,9 @@ bool pco_cache_index_remove(pco_cache_index_t *idx, const pco_cache_key_t *key,
 
 /*
  * Removes the entries whose main key is main (the variants of a marker), at most max of
- * them per call, into out; returns how many. Call until it returns less than max.
+ * them per call, into out; returns how many. Call until it returns less than max. An
+ * entry stored under main itself is not a variant (pco_cache_index_remove takes it); a
+ * locked variant stays as a lock-only node.
  */
 size_t pco_cache_index_remove_variants(pco_cache_index_t *idx, const pco_cache_key_t *main,
                                        pco_cache_meta_t *out, size_t max);
@@ -149,7 +152,9 @@ size_t pco_cache_index_purge_prefix(pco_cache_index_t *idx, const u_char *prefix
  * entries' bytes exceed max_bytes (0: no limit) or the least recently used entry was last
  * accessed at or before now_sec - inactive_sec (inactive_sec 0: never). Locked entries are
  * skipped. Removed entries are copied to out (the caller unlinks their files); returns
- * how many.
+ * how many. A marker not accessed for inactive_sec goes too, reported with its kind
+ * (PCO_CACHE_NODE_MARKER: no file of its own); markers are skipped while only max_bytes
+ * is exceeded.
  */
 size_t pco_cache_index_expire(pco_cache_index_t *idx, int64_t now_sec, int64_t inactive_sec,
                               uint64_t max_bytes, pco_cache_meta_t *out, size_t max);
@@ -160,6 +165,9 @@ size_t pco_cache_index_expire(pco_cache_index_t *idx, int64_t now_sec, int64_t i
  * live process holds it (*holder_until then tells until when), PCO_ERROR when no node
  * could be had. A lock whose time is over, or whose holder is not a live process
  * (kill(pid, 0) fails with ESRCH), is taken over. pid == the holder's pid renews it.
+ * When the index is full the lock-only node recycles the least recently used unlocked
+ * node as insert does; an entry evicted so cannot be reported here, so its key is kept for
+ * pco_cache_index_orphans.
  */
 #define PCO_BUSY  (-10)
 int pco_cache_index_lock(pco_cache_index_t *idx, const pco_cache_key_t *key, int32_t pid,
@@ -168,6 +176,12 @@ int pco_cache_index_lock(pco_cache_index_t *idx, const pco_cache_key_t *key, int
 void pco_cache_index_unlock(pco_cache_index_t *idx, const pco_cache_key_t *key, int32_t pid);
 /* Releases every lock pid holds (the master, when a worker died). */
 void pco_cache_index_unlock_pid(pco_cache_index_t *idx, int32_t pid);
+/*
+ * The keys of entries pco_cache_index_lock evicted (the newest 128 are kept), at most max
+ * per call, into out; returns how many. A key stored again since is left out (the file is
+ * the new entry's). The manager unlinks their files on each pass.
+ */
+size_t pco_cache_index_orphans(pco_cache_index_t *idx, pco_cache_key_t *out, size_t max);
 
 /* Totals; the loader marks its end with pco_cache_index_set_loaded. */
 void pco_cache_index_stats(pco_cache_index_t *idx, pco_cache_index_stats_t *st);

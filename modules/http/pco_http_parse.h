@@ -35,6 +35,9 @@ typedef struct {
     pco_str_t          authority;        /* absolute-form host[:port], else empty */
     pco_str_t          request_line;     /* without CRLF ($request) */
     unsigned           version;          /* 10 or 11 */
+    /* A module removes a header before it is forwarded by setting its name's length to 0
+     * (the proxy skips such headers), and adds one by appending while nheaders is below
+     * the maximum: the well-known indexes below stay valid either way. */
     pco_http_header_t  headers[PCO_HTTP_MAX_HEADERS];
     unsigned           nheaders;
     /* well-known headers (index into headers[] + 1; 0 = absent) */

@@ -58,6 +58,9 @@ pco_proxy_skip_header(pco_proxy_ctx_t *p, const pco_str_t *n)
     const pco_proxy_header_t *sh = p->req.pcf->spec.set_headers.elts;
     size_t                    i;
 
+    if (n->len == 0) {
+        return true;            /* removed by a module (pco_http_parse.h) */
+    }
     for (i = 0; drop[i] != NULL; i++) {
         if (pco_str_caseeq_lit(n, drop[i])) {
             return true;
