@@ -396,10 +396,10 @@ pco_cache_conf_use_stale(pco_conf_t *cf, pco_cache_conf_t *c)
         const char  *name;
         unsigned     bit;
     } names[] = {
-        { "error", PCO_CACHE_STALE_ERROR }, { "timeout", PCO_CACHE_STALE_TIMEOUT },
-        { "http_500", PCO_CACHE_STALE_500 }, { "http_502", PCO_CACHE_STALE_502 },
-        { "http_503", PCO_CACHE_STALE_503 }, { "http_504", PCO_CACHE_STALE_504 },
-        { "updating", PCO_CACHE_STALE_UPDATING },
+        { "error", PCO_CACHE_STALE_ON_ERROR }, { "timeout", PCO_CACHE_STALE_ON_TIMEOUT },
+        { "http_500", PCO_CACHE_STALE_ON_500 }, { "http_502", PCO_CACHE_STALE_ON_502 },
+        { "http_503", PCO_CACHE_STALE_ON_503 }, { "http_504", PCO_CACHE_STALE_ON_504 },
+        { "updating", PCO_CACHE_STALE_ON_UPDATING },
     };
     pco_cache_route_t  *rc = &c->route;
     size_t              i, k;
@@ -550,7 +550,9 @@ pco_cache_make_dir(pco_cycle_t *cycle, pco_cache_zone_t *z)
             continue;
         }
         path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        /* the folders above DIR may be new too ("cache/main"): the worker user must be
+         * able to pass through them, so only DIR and DIR/tmp are private */
+        if (mkdir(path, i < z->dir.len ? 0755 : 0700) != 0 && errno != EEXIST) {
             goto failed;
         }
         path[i] = '/';

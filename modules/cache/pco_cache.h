@@ -25,14 +25,14 @@
 
 extern pco_module_t pco_cache_module;
 
-/* use_stale bits */
-#define PCO_CACHE_STALE_ERROR     0x01
-#define PCO_CACHE_STALE_TIMEOUT   0x02
-#define PCO_CACHE_STALE_500       0x04
-#define PCO_CACHE_STALE_502       0x08
-#define PCO_CACHE_STALE_503       0x10
-#define PCO_CACHE_STALE_504       0x20
-#define PCO_CACHE_STALE_UPDATING  0x40
+/* use_stale bits (not the pco_cache_stale_e reasons of pco_cache_control.h) */
+#define PCO_CACHE_STALE_ON_ERROR    0x01
+#define PCO_CACHE_STALE_ON_TIMEOUT  0x02
+#define PCO_CACHE_STALE_ON_500      0x04
+#define PCO_CACHE_STALE_ON_502      0x08
+#define PCO_CACHE_STALE_ON_503      0x10
+#define PCO_CACHE_STALE_ON_504      0x20
+#define PCO_CACHE_STALE_ON_UPDATING 0x40
 
 /* One element of `caches`: a zone. */
 typedef struct {
@@ -94,7 +94,9 @@ typedef enum {
 } pco_cache_act_e;
 
 /* Per request (r->pool). */
-typedef struct {
+typedef struct pco_cache_ctx_s  pco_cache_ctx_t;
+
+struct pco_cache_ctx_s {
     pco_http_request_t  *r;
     pco_cache_route_t   *rc;
     pco_cache_zone_t    *z;
@@ -110,6 +112,8 @@ typedef struct {
     pco_cache_use_e      use;
     /* the fetch */
     bool                 locked;             /* this request holds the fetch lock */
+    pco_cache_ctx_t     *lock_next;          /* this worker's requests holding locks */
+    pco_cache_ctx_t     *lock_prev;
     bool                 revalidating;       /* conditional headers of ours went upstream */
     bool                 stale_ok_error;     /* the entry may stand in for an upstream error */
     bool                 may_store;          /* not bypassed (request no-store) */
@@ -137,10 +141,12 @@ typedef struct {
     u_char              *entry_head;         /* the file's header bytes (entry points in) */
     bool                 swap_body;          /* the body filter replaces the upstream body */
     off_t                body_start, body_end;   /* file range of the body to send */
-} pco_cache_ctx_t;
+};
 
 /* pco_cache_lookup.c */
 int pco_cache_precontent(pco_http_request_t *r);
+/* Gives the fetch lock back (the entry is stored, or nothing will be). */
+void pco_cache_lock_release(pco_cache_ctx_t *ctx);
 int pco_cache_purge(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 
 /*

@@ -557,8 +557,9 @@ pco_cache_index_purge_prefix(pco_cache_index_t *idx, const u_char *prefix, size_
             }
             continue;
         }
-        /* the stored start matches but the key goes on beyond it: only the file knows */
-        if (memcmp(m->text, prefix, kept) == 0) {
+        /* the stored start matches but the key goes on beyond it: only the file knows
+         * (max_unsure 0: the caller does not want these) */
+        if (max_unsure > 0 && memcmp(m->text, prefix, kept) == 0) {
             if (u == max_unsure) {
                 break;              /* this node again in the next call */
             }

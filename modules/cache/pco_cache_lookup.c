@@ -122,10 +122,7 @@ pco_cache_cleanup(void *data)
         close(ctx->serve_fd);
         ctx->serve_fd = -1;
     }
-    if (ctx->locked) {
-        pco_cache_index_unlock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
-    }
+    pco_cache_lock_release(ctx);
 }
 
 static pco_cache_ctx_t *
@@ -213,6 +210,26 @@ pco_cache_wait_handler(pco_event_t *ev)
     pco_http_run_phases(r);
 }
 
+/*
+ * The index's lock is held by a process; the requests of this worker that hold one are
+ * listed here, so that a second request of the same worker for the same key waits as one
+ * of another worker would.
+ */
+static pco_cache_ctx_t  *pco_cache_local_locks;
+
+static bool
+pco_cache_locked_here(const pco_cache_ctx_t *ctx)
+{
+    const pco_cache_ctx_t  *l;
+
+    for (l = pco_cache_local_locks; l != NULL; l = l->lock_next) {
+        if (l->z == ctx->z && memcmp(l->main.md, ctx->main.md, PCO_CACHE_KEY_LEN) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes the fetch lock of the main key: PCO_OK (ours, or the route has no lock and this
  * is not an update), PCO_BUSY (another request fetches it), PCO_ERROR. */
 static int
@@ -224,13 +241,41 @@ pco_cache_take_lock(pco_cache_ctx_t *ctx, bool always)
     if ((!ctx->rc->lock && !always) || ctx->locked) {
         return PCO_OK;
     }
+    if (pco_cache_locked_here(ctx)) {
+        return PCO_BUSY;
+    }
     rc = pco_cache_index_lock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid(),
                               (int64_t) pco_current_msec, (int64_t) ctx->rc->lock_timeout,
                               &until);
     if (rc == PCO_OK) {
         ctx->locked = true;
+        ctx->lock_prev = NULL;
+        ctx->lock_next = pco_cache_local_locks;
+        if (pco_cache_local_locks != NULL) {
+            pco_cache_local_locks->lock_prev = ctx;
+        }
+        pco_cache_local_locks = ctx;
     }
     return rc;
+}
+
+void
+pco_cache_lock_release(pco_cache_ctx_t *ctx)
+{
+    if (!ctx->locked) {
+        return;
+    }
+    pco_cache_index_unlock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid());
+    ctx->locked = false;
+    if (ctx->lock_prev != NULL) {
+        ctx->lock_prev->lock_next = ctx->lock_next;
+    } else {
+        pco_cache_local_locks = ctx->lock_next;
+    }
+    if (ctx->lock_next != NULL) {
+        ctx->lock_next->lock_prev = ctx->lock_prev;
+    }
+    ctx->lock_next = ctx->lock_prev = NULL;
 }
 
 /* Waits for the key's fetch to end: PCO_AGAIN while it may, PCO_DECLINED when the wait is
@@ -271,7 +316,7 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->meta.kind != PCO_CACHE_NODE_MARKER) {
         return ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return false;
     }
@@ -320,7 +365,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     /* stale: one request refreshes it; the others may be answered with it meanwhile */
     updating_ok = pco_cache_stale_ok(&f, PCO_CACHE_STALE_UPDATING,
-                                     (ctx->rc->stale & PCO_CACHE_STALE_UPDATING) != 0,
+                                     (ctx->rc->stale & PCO_CACHE_STALE_ON_UPDATING) != 0,
                                      pco_time_sec)
                   && !ctx->req.no_cache;
     rc = pco_cache_take_lock(ctx, updating_ok);
@@ -347,8 +392,8 @@ pco_cache_lookup(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 
     if (pco_cache_find(r, ctx)) {
         rc = pco_cache_found(r, ctx);
-        if (rc != PCO_DECLINED) {
-            return rc;
+        if (rc != PCO_DECLINED || ctx->act != PCO_CACHE_ACT_NONE) {
+            return rc;          /* answered, waiting, or going upstream to refresh */
         }
     }
     ctx->key = ctx->main;

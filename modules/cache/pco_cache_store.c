@@ -140,12 +140,13 @@ pco_cache_stale_for_error(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return false;
     }
     if (r->error_page) {
-        bit = r->status == 504 ? PCO_CACHE_STALE_TIMEOUT
-              : (r->status == 502 || r->status == 503) ? PCO_CACHE_STALE_ERROR : 0;
+        bit = r->status == 504 ? PCO_CACHE_STALE_ON_TIMEOUT
+              : (r->status == 502 || r->status == 503) ? PCO_CACHE_STALE_ON_ERROR : 0;
     } else {
-        bit = r->status == 500 ? PCO_CACHE_STALE_500 : r->status == 502 ? PCO_CACHE_STALE_502
-              : r->status == 503 ? PCO_CACHE_STALE_503 : r->status == 504 ? PCO_CACHE_STALE_504
-              : 0;
+        bit = r->status == 500 ? PCO_CACHE_STALE_ON_500
+              : r->status == 502 ? PCO_CACHE_STALE_ON_502
+              : r->status == 503 ? PCO_CACHE_STALE_ON_503
+              : r->status == 504 ? PCO_CACHE_STALE_ON_504 : 0;
     }
     if (bit == 0) {
         return false;
@@ -299,7 +300,7 @@ pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t
         ctx->key = ctx->main;
         return PCO_OK;
     }
-    hs = pco_pnalloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
+    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
     if (hs == NULL) {
         return PCO_ERROR;
     }
@@ -325,6 +326,7 @@ pco_cache_store_abort(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *w
     }
     ctx->storing = false;
     ctx->store_failed = true;
+    r->keep_producing = 0;
 }
 
 /* Opens the temporary file and writes the entry's head into it. */
@@ -361,6 +363,8 @@ pco_cache_store_start(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_cache_ent
     }
     ctx->storing = true;
     ctx->written = 0;
+    /* a client that goes away does not cut what others will be served */
+    r->keep_producing = 1;
     return PCO_OK;
 }
 
@@ -466,6 +470,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return;
     }
     ctx->storing = false;
+    r->keep_producing = 0;
     ctx->new_meta.body_len = ctx->written;
     ctx->new_meta.file_size = ctx->entry.header_len + ctx->written;
     if (ctx->new_meta.vary_len > 0) {
@@ -488,10 +493,7 @@ pco_cache_store_finish(pco_http_request_t *r, pco_cache_ctx_t *ctx)
                     "least recently used entries are being removed", (int) ctx->z->name.len,
                     (const char *) ctx->z->name.data);
     }
-    if (ctx->locked) {
-        pco_cache_index_unlock(idx, &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
-    }
+    pco_cache_lock_release(ctx);
 }
 
 /* ---- the filters ---- */
@@ -545,10 +547,9 @@ pco_cache_header_filter(pco_http_request_t *r)
     if (pco_cache_store_decide(r, ctx) != PCO_OK) {
         return PCO_ERROR;
     }
-    if (!ctx->storing && ctx->locked) {
+    if (!ctx->storing) {
         /* nothing will be stored: the waiters may go upstream now */
-        pco_cache_index_unlock(pco_cache_zone_index(ctx->z), &ctx->main, (int32_t) getpid());
-        ctx->locked = false;
+        pco_cache_lock_release(ctx);
     }
     pco_cache_count_fetch(ctx);
     return pco_cache_status_headers(r, ctx);

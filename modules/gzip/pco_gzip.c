@@ -29,10 +29,13 @@
 #include "pco_http.h"
 #include "pco_string.h"
 #include "pco_gzip.h"
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define PCO_GZIP_OBUF_SIZE  8192
+#define PCO_GZIP_FILE_CHUNK 65536
 
 typedef struct {
     pco_str_list_t  types;
@@ -427,6 +430,39 @@ pco_gzip_deflate(pco_http_request_t *r, pco_gzip_ctx_t *ctx, u_char *data, size_
     }
 }
 
+/* Compresses the file range of b (a cached response's entry): read in pieces, as a
+ * disk read is, and consumed (file_pos = file_last) like a memory buffer. */
+static int
+pco_gzip_file(pco_http_request_t *r, pco_gzip_ctx_t *ctx, pco_buf_t *b, pco_chain_t ***tail)
+{
+    u_char   *chunk;
+    ssize_t   n;
+    size_t    want;
+    int       rc = PCO_OK;
+
+    chunk = malloc(PCO_GZIP_FILE_CHUNK);
+    if (chunk == NULL) {
+        return PCO_ERROR;
+    }
+    while (b->file_pos < b->file_last) {
+        want = (size_t) pco_min((off_t) PCO_GZIP_FILE_CHUNK, b->file_last - b->file_pos);
+        n = pread(b->fd, chunk, want, b->file_pos);
+        if (n <= 0) {
+            pco_log_err(PCO_LOG_ERR, r->connection->log, n < 0 ? errno : 0,
+                        "gzip: reading a cached body failed");
+            rc = PCO_ERROR;
+            break;
+        }
+        if (pco_gzip_deflate(r, ctx, chunk, (size_t) n, Z_NO_FLUSH, tail) != PCO_OK) {
+            rc = PCO_ERROR;
+            break;
+        }
+        b->file_pos += n;
+    }
+    free(chunk);
+    return rc;
+}
+
 static int
 pco_gzip_body_filter(pco_http_request_t *r, pco_chain_t *in)
 {
@@ -450,10 +486,11 @@ pco_gzip_body_filter(pco_http_request_t *r, pco_chain_t *in)
         last = last || b->last_buf;
         flush = flush || b->flush;
         if (b->in_file) {
-            /* static routes are excluded above: no producer hands files here */
-            pco_log_err(PCO_LOG_ERR, r->connection->log, 0, "gzip: a file body cannot be "
-                        "compressed");
-            return PCO_ERROR;
+            /* a cached response, sent from its entry file */
+            if (pco_gzip_file(r, ctx, b, &tail) != PCO_OK) {
+                return PCO_ERROR;
+            }
+            continue;
         }
         while (b->pos < b->last) {
             len = pco_min((size_t) (b->last - b->pos), (size_t) 1 << 30);

@@ -245,6 +245,11 @@ struct pco_http_request_s {
                                               * socket ($request_completion "OK") */
     unsigned                 lingering:1;
     unsigned                 error_page:1;   /* we are sending a generated error page */
+    unsigned                 keep_producing:1;   /* a body filter still needs the whole
+                                              * response (the cache stores it): when the
+                                              * client goes away, a producer that can (the
+                                              * proxy) goes on to the end, the writer
+                                              * dropping what it is given */
 };
 
 #define pco_http_get_ctx(r, m)      ((r)->ctx[(m)->index])

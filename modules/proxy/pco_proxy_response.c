@@ -137,6 +137,16 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
     return rc;
 }
 
+/* The client is gone (the writer failed): true when the body is read on all the same,
+ * for a filter that stores it (r->keep_producing). */
+static bool
+pco_proxy_keep_producing(pco_proxy_ctx_t *p)
+{
+    p->r->client_gone = 1;
+    p->out.busy = false;
+    return p->r->keep_producing;
+}
+
 /* Passes obuf[0, len) to the client; done adds last_buf. */
 static int
 pco_proxy_output(pco_proxy_ctx_t *p, size_t len, bool done)
@@ -168,6 +178,12 @@ pco_proxy_client_write(pco_http_request_t *r)
     int               rc;
 
     if (p == NULL || p->req.finished) {
+        return;
+    }
+    if (r->client_gone && r->keep_producing && p->state == PCO_PROXY_READ_BODY) {
+        /* a filter stores the response: the body is read to its end all the same */
+        p->out.busy = false;
+        pco_proxy_relay(p);
         return;
     }
     if (r->client_gone) {
@@ -301,13 +317,12 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
         orc = pco_proxy_output(p, len, rc == PCO_DONE);
-        if (orc == PCO_ERROR) {
-            p->r->client_gone = 1;
+        if (orc == PCO_ERROR && !pco_proxy_keep_producing(p)) {
             pco_proxy_finish(p, PCO_ERROR);
             return;
         }
         if (rc == PCO_DONE) {
-            pco_proxy_body_done(p, orc);
+            pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
             return;
         }
     }
@@ -360,13 +375,12 @@ pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
             return;
         }
         orc = pco_proxy_output(p, len, rc == PCO_DONE);
-        if (orc == PCO_ERROR) {
-            r->client_gone = 1;
+        if (orc == PCO_ERROR && !pco_proxy_keep_producing(p)) {
             pco_proxy_finish(p, PCO_ERROR);
             return;
         }
         if (rc == PCO_DONE) {
-            pco_proxy_body_done(p, orc);
+            pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
             return;
         }
     }

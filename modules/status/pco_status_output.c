@@ -15,7 +15,12 @@
  *   portico_upstream_server_responses_total{upstream,server,class},
  *   portico_upstream_response_seconds{upstream} (histogram, per try),
  *   portico_rate_limit_rejected_total{limit}, portico_conn_limit_rejected_total{limit}
- *     (every counter named rate_limit_rejected:NAME / conn_limit_rejected:NAME).
+ *     (every counter named rate_limit_rejected:NAME / conn_limit_rejected:NAME),
+ *   portico_cache_{hits,misses,expired,stale,updating,revalidated,bypass}_total{zone},
+ *   portico_cache_served_bytes_total{zone}, portico_cache_evictions_total{zone},
+ *   portico_cache_entries{zone} and portico_cache_disk_bytes{zone} (gauges): from the
+ *     counters cache_hits:ZONE ... cache_disk_bytes:ZONE, only when there are such counters
+ *     (JSON: "caches", an object keyed by zone).
  * Series that share counters (servers with the same first name) are written once.
  * Runs in a worker, reads only; never blocks.
  */
@@ -296,6 +301,72 @@ pco_status_prom_prefixed(pco_status_buf_t *b, const char *prefix, const char *fa
     }
 }
 
+/* The cache module's counters: counter name prefix, Prometheus family, JSON key. */
+static const struct {
+    const char  *prefix;
+    const char  *family;
+    const char  *type;
+    const char  *help;
+    const char  *json;
+} pco_status_cache_families[] = {
+    { "cache_hits:", "cache_hits_total", "counter",
+      "Requests answered from the cache (HIT).", "hits" },
+    { "cache_misses:", "cache_misses_total", "counter",
+      "Cacheable requests with no stored response (MISS).", "misses" },
+    { "cache_expired:", "cache_expired_total", "counter",
+      "Requests whose stored response had expired and went upstream (EXPIRED).", "expired" },
+    { "cache_stale:", "cache_stale_total", "counter",
+      "Stale responses served in place of an upstream error (STALE).", "stale" },
+    { "cache_updating:", "cache_updating_total", "counter",
+      "Stale responses served while being refreshed (UPDATING).", "updating" },
+    { "cache_revalidated:", "cache_revalidated_total", "counter",
+      "Stored responses the upstream confirmed unchanged (REVALIDATED).", "revalidated" },
+    { "cache_bypass:", "cache_bypass_total", "counter",
+      "Requests that bypassed the cache (BYPASS).", "bypass" },
+    { "cache_bytes_served:", "cache_served_bytes_total", "counter",
+      "Body bytes served from the cache.", "served_bytes" },
+    { "cache_evictions:", "cache_evictions_total", "counter",
+      "Entries dropped because the cache's index was full.", "evictions" },
+    { "cache_entries:", "cache_entries", "gauge", "Entries in the cache.", "entries" },
+    { "cache_disk_bytes:", "cache_disk_bytes", "gauge",
+      "Bytes of the cache's entry files on disk.", "disk_bytes" },
+};
+
+/* True when some counter's name starts with prefix. */
+static bool
+pco_status_have_prefix(const char *prefix)
+{
+    size_t  plen = strlen(prefix);
+    int     id, n = pco_counter_count();
+
+    for (id = 0; id < n; id++) {
+        const char  *name = pco_counter_name(id);
+
+        if (name != NULL && strncmp(name, prefix, plen) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The cache families, when the cache module registered its counters. */
+static void
+pco_status_prom_caches(pco_status_buf_t *b)
+{
+    size_t  f;
+
+    if (!pco_status_have_prefix(pco_status_cache_families[0].prefix)) {
+        return;
+    }
+    for (f = 0; f < pco_nelems(pco_status_cache_families); f++) {
+        pco_status_prom_family(b, pco_status_cache_families[f].family,
+                               pco_status_cache_families[f].type,
+                               pco_status_cache_families[f].help);
+        pco_status_prom_prefixed(b, pco_status_cache_families[f].prefix,
+                                 pco_status_cache_families[f].family, "zone");
+    }
+}
+
 static void
 pco_status_prom_one(pco_status_buf_t *b, const char *name, const char *type, const char *help,
                     int id)
@@ -365,6 +436,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_family(b, "conn_limit_rejected_total", "counter",
                            "Requests rejected by a connection limit.");
     pco_status_prom_prefixed(b, "conn_limit_rejected:", "conn_limit_rejected_total", "limit");
+    pco_status_prom_caches(b);
 }
 
 /* ---- JSON ---- */
@@ -410,6 +482,43 @@ pco_status_json_prefixed(pco_status_buf_t *b, const char *key, const char *prefi
             pco_status_json_key(b, name + plen, pco_counter_read(id), comma);
             comma = true;
         }
+    }
+    pco_status_buf_cstr(b, "}");
+}
+
+/* "caches": {"ZONE": {"hits": N, ...}}, the zones named by the cache_hits:ZONE counters
+ * (nothing when there are none). */
+static void
+pco_status_json_caches(pco_status_buf_t *b)
+{
+    const char  *hits = pco_status_cache_families[0].prefix;
+    char         name[PCO_COUNTER_NAME_LEN + 32];
+    size_t       hlen = strlen(hits), f;
+    int          id, n = pco_counter_count();
+    bool         comma = false;
+
+    if (!pco_status_have_prefix(hits)) {
+        return;
+    }
+    pco_status_buf_cstr(b, ",\"caches\":{");
+    for (id = 0; id < n; id++) {
+        const char  *cname = pco_counter_name(id);
+        const char  *zone;
+
+        if (cname == NULL || strncmp(cname, hits, hlen) != 0) {
+            continue;
+        }
+        zone = cname + hlen;
+        pco_status_buf_cstr(b, comma ? "," : "");
+        comma = true;
+        pco_status_json_string(b, (const u_char *) zone, strlen(zone));
+        pco_status_buf_cstr(b, ":{");
+        for (f = 0; f < pco_nelems(pco_status_cache_families); f++) {
+            snprintf(name, sizeof(name), "%s%s", pco_status_cache_families[f].prefix, zone);
+            pco_status_json_key(b, pco_status_cache_families[f].json,
+                                pco_status_read(pco_counter_find(name)), f > 0);
+        }
+        pco_status_buf_cstr(b, "}");
     }
     pco_status_buf_cstr(b, "}");
 }
@@ -530,5 +639,6 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_buf_cstr(b, "]");
     pco_status_json_prefixed(b, "rate_limit_rejected", "rate_limit_rejected:");
     pco_status_json_prefixed(b, "conn_limit_rejected", "conn_limit_rejected:");
+    pco_status_json_caches(b);
     pco_status_buf_cstr(b, "}\n");
 }

@@ -15,6 +15,9 @@ package PorticoBackend;
 #   PorticoBackend->new(port => P, listen => ['unix:/tmp/x.sock', '[::1]:N'], peer_pids => 1)
 #                             # also serves on those addresses (stats stay on the port);
 #                             # stats then has by_listener / peer_pids (see backend.py)
+#   PorticoBackend->new(port => P, script => 'other.py')
+#                             # runs t/lib/other.py (same --port/--id arguments, prints
+#                             # "ready"); subclasses such as PorticoCacheBackend use it
 #
 # The backend prints "ready" once it listens; new() waits for it at most 10 s. Backends are
 # stopped by PID (TERM, bounded wait, KILL). Only 127.0.0.1 is used.
@@ -40,7 +43,8 @@ sub new
 {
     my ($class, %o) = @_;
     croak "port required" unless $o{port};
-    my @cmd = ('python3', $SCRIPT, '--port', $o{port}, '--id', defined $o{id} ? $o{id} : 'b');
+    my $script = $o{script} ? dirname(__FILE__) . "/$o{script}" : $SCRIPT;
+    my @cmd = ('python3', $script, '--port', $o{port}, '--id', defined $o{id} ? $o{id} : 'b');
     push @cmd, map { ('--mode', $_) } @{ $o{mode} || [] };
     push @cmd, '--keepalive-close-after', $o{keepalive_close_after}
         if $o{keepalive_close_after};

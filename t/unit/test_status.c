@@ -3,7 +3,8 @@
  * label escaping and sample lines, family headers, JSON string escaping, the capped output
  * buffer, the loopback test, the $upstream_response_time element parser, and whole
  * documents (Prometheus and JSON) rendered from counters in a local counter table with a
- * hand-built server/route/upstream table: exact lines, cumulative histogram buckets, health.
+ * hand-built server/route/upstream table: exact lines, cumulative histogram buckets, health;
+ * the cache families, present only once cache counters exist.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +278,7 @@ pco_test_documents(void **state)
         "portico_upstream_response_seconds_sum{upstream=\"app\"} 12.345\n"
         "portico_upstream_response_seconds_count{upstream=\"app\"} 6\n"));
     assert_non_null(strstr(t, "\nportico_rate_limit_rejected_total{limit=\"per_ip\"} 9\n"));
+    assert_null(strstr(t, "portico_cache_"));          /* no cache counters: no families */
     assert_int_equal(t[b.len - 1], '\n');
     pco_status_buf_free(&b);
 
@@ -297,6 +299,86 @@ pco_test_documents(void **state)
     free(mem);
 }
 
+/* Cache counters (registered by the cache module per zone) as families labelled by zone,
+ * and as "caches" in JSON; a zone missing a counter shows 0. */
+static void
+pco_test_caches(void **state)
+{
+    static const char *const  names[] = {
+        "cache_hits:", "cache_misses:", "cache_expired:", "cache_stale:", "cache_updating:",
+        "cache_revalidated:", "cache_bypass:", "cache_bytes_served:", "cache_evictions:",
+        "cache_entries:", "cache_disk_bytes:"
+    };
+    static pco_status_ctx_t   ctx;
+    pco_status_buf_t          b;
+    const char               *t;
+    char                      name[64];
+    void                     *mem;
+    int                       ids[11], other;
+    size_t                    i;
+
+    (void) state;
+    for (i = 0; i < 11; i++) {
+        snprintf(name, sizeof(name), "%smain", names[i]);
+        ids[i] = pco_counter_register(NULL, NULL, name, i >= 9 ? PCO_COUNTER_GAUGE
+                                                               : PCO_COUNTER_MONOTONIC);
+        assert_true(ids[i] >= 0);
+    }
+    other = pco_test_reg("cache_hits:o\"z");       /* a zone with only its hits counter */
+    ctx.reloads = ctx.restarts = ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
+    ctx.up_requests = ctx.up_reused = ctx.up_opened = -1;
+    ctx.http.requests = -1;
+    for (i = 0; i < 5; i++) {
+        ctx.http.cls[i] = -1;
+    }
+
+    mem = calloc(1, pco_counters_zone_size());
+    assert_non_null(mem);
+    pco_counters_attach_memory(mem, true);
+    pco_counter_slot_attach(pco_counter_slot_alloc());
+    for (i = 0; i < 11; i++) {
+        pco_counter_add(ids[i], (int64_t) (i + 1) * 10);
+    }
+    pco_counter_add(other, 3);
+
+    pco_status_buf_init(&b, 1 << 20);
+    pco_status_prometheus(&ctx, &b);
+    t = pco_test_text(&b);
+    assert_non_null(strstr(t, "# HELP portico_cache_hits_total Requests answered from the "
+                              "cache (HIT).\n# TYPE portico_cache_hits_total counter\n"
+                              "portico_cache_hits_total{zone=\"main\"} 10\n"
+                              "portico_cache_hits_total{zone=\"o\\\"z\"} 3\n"));
+    assert_non_null(strstr(t, "\nportico_cache_misses_total{zone=\"main\"} 20\n"));
+    assert_non_null(strstr(t, "\nportico_cache_expired_total{zone=\"main\"} 30\n"));
+    assert_non_null(strstr(t, "\nportico_cache_stale_total{zone=\"main\"} 40\n"));
+    assert_non_null(strstr(t, "\nportico_cache_updating_total{zone=\"main\"} 50\n"));
+    assert_non_null(strstr(t, "\nportico_cache_revalidated_total{zone=\"main\"} 60\n"));
+    assert_non_null(strstr(t, "\nportico_cache_bypass_total{zone=\"main\"} 70\n"));
+    assert_non_null(strstr(t, "\nportico_cache_served_bytes_total{zone=\"main\"} 80\n"));
+    assert_non_null(strstr(t, "\nportico_cache_evictions_total{zone=\"main\"} 90\n"));
+    assert_non_null(strstr(t, "# TYPE portico_cache_entries gauge\n"
+                              "portico_cache_entries{zone=\"main\"} 100\n"));
+    assert_non_null(strstr(t, "# TYPE portico_cache_disk_bytes gauge\n"
+                              "portico_cache_disk_bytes{zone=\"main\"} 110\n"));
+    assert_null(strstr(t, "portico_cache_misses_total{zone=\"o"));
+    pco_status_buf_free(&b);
+
+    pco_status_buf_init(&b, 1 << 20);
+    pco_status_json(&ctx, &b);
+    t = pco_test_text(&b);
+    assert_non_null(strstr(t, ",\"caches\":{\"main\":{\"hits\":10,\"misses\":20,"
+                              "\"expired\":30,\"stale\":40,\"updating\":50,"
+                              "\"revalidated\":60,\"bypass\":70,\"served_bytes\":80,"
+                              "\"evictions\":90,\"entries\":100,\"disk_bytes\":110},"
+                              "\"o\\\"z\":{\"hits\":3,\"misses\":0,\"expired\":0,"
+                              "\"stale\":0,\"updating\":0,\"revalidated\":0,\"bypass\":0,"
+                              "\"served_bytes\":0,\"evictions\":0,\"entries\":0,"
+                              "\"disk_bytes\":0}}}\n"));
+    pco_status_buf_free(&b);
+    pco_counters_attach_memory(NULL, false);
+    free(mem);
+}
+
 int
 main(void)
 {
@@ -307,6 +389,7 @@ main(void)
         cmocka_unit_test(pco_test_buf_cap),
         cmocka_unit_test(pco_test_loopback),
         cmocka_unit_test(pco_test_documents),
+        cmocka_unit_test(pco_test_caches),         /* after documents: adds counters */
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
