@@ -1,7 +1,9 @@
 /*
- * pco_conf.c: the configuration loader. Reads the libconfig file (includes relative to the
- * main file's directory), merges the -g text into it (scalars replace, groups merge), then
- * walks the tree scope by scope: every member must be a setting of some module allowed in
+ * pco_conf.c: the configuration loader. Reads the libconfig file (@includes relative to the
+ * main file's directory), merges the -g text into it (scalars replace, groups merge:
+ * pco_conf_merge.c), appends the lists of the files named by `include`
+ * (pco_conf_include.c), then walks the tree scope
+ * by scope: every member must be a setting of some module allowed in
  * that scope (else "unknown setting" with a did-you-mean), is type-checked, parsed with its
  * units and bounds into the module's conf struct of that node, and its source and "was set"
  * bit are recorded in a hidden header in front of the conf (with the sources of the members
@@ -24,16 +26,11 @@
 
 #define PCO_CONF_PATH_MAX  512
 
-typedef struct {
-    const char  *file;
-    int          line;
-} pco_conf_gsrc_t;
-
 static void pco_conf_walk(pco_conf_t *cf, pco_conf_node_t *node, const config_setting_t *g);
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-static const char *
+const char *
 pco_conf_show_file(const char *file)
 {
     if (file == NULL) {
@@ -704,116 +701,79 @@ pco_conf_inherit(pco_conf_t *cf, pco_conf_node_t *node, unsigned depth)
     return PCO_OK;
 }
 
-/* ---- -g merge -------------------------------------------------------------------------- */
-
-static int
-pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
-{
-    config_setting_t  *d;
-    const char        *name;
-    pco_conf_gsrc_t   *g;
-    int                i, n, type;
-
-    g = pco_palloc(cf->pool, sizeof(pco_conf_gsrc_t));
-    if (g == NULL) {
-        return PCO_ERROR;
-    }
-    g->file = "-g";
-    g->line = config_setting_source_line(src);
-    config_setting_set_hook(dst, g);
-
-    switch (config_setting_type(src)) {
-    case CONFIG_TYPE_INT:
-        return config_setting_set_int(dst, config_setting_get_int(src)) ? PCO_OK : PCO_ERROR;
-    case CONFIG_TYPE_INT64:
-        return config_setting_set_int64(dst, config_setting_get_int64(src)) ? PCO_OK
-                                                                              : PCO_ERROR;
-    case CONFIG_TYPE_FLOAT:
-        return config_setting_set_float(dst, config_setting_get_float(src)) ? PCO_OK
-                                                                              : PCO_ERROR;
-    case CONFIG_TYPE_STRING:
-        return config_setting_set_string(dst, config_setting_get_string(src)) ? PCO_OK
-                                                                                : PCO_ERROR;
-    case CONFIG_TYPE_BOOL:
-        return config_setting_set_bool(dst, config_setting_get_bool(src)) ? PCO_OK
-                                                                            : PCO_ERROR;
-    default:
-        break;
-    }
-    n = config_setting_length(src);
-    for (i = 0; i < n; i++) {
-        const config_setting_t *e = config_setting_get_elem(src, (unsigned) i);
-
-        type = config_setting_type(e);
-        name = (config_setting_type(src) == CONFIG_TYPE_GROUP) ? config_setting_name(e) : NULL;
-        d = config_setting_add(dst, name, type);
-        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
-            return PCO_ERROR;
-        }
-    }
-    return PCO_OK;
-}
-
-/* Merges group src into group dst: groups merge recursively, anything else replaces. */
-static int
-pco_conf_merge(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src)
-{
-    const config_setting_t  *e;
-    config_setting_t        *d;
-    const char              *name;
-    int                      i, n = config_setting_length(src);
-
-    for (i = 0; i < n; i++) {
-        e = config_setting_get_elem(src, (unsigned) i);
-        name = config_setting_name(e);
-        d = config_setting_get_member(dst, name);
-        if (d != NULL && config_setting_type(d) == CONFIG_TYPE_GROUP
-            && config_setting_type(e) == CONFIG_TYPE_GROUP)
-        {
-            if (pco_conf_merge(cf, d, e) != PCO_OK) {
-                return PCO_ERROR;
-            }
-            continue;
-        }
-        if (d != NULL) {
-            config_setting_remove(dst, name);
-        }
-        d = config_setting_add(dst, name, config_setting_type(e));
-        if (d == NULL || pco_conf_copy(cf, d, e) != PCO_OK) {
-            return PCO_ERROR;
-        }
-    }
-    return PCO_OK;
-}
-
-static int
-pco_conf_load_extra(pco_conf_t *cf, const char *extra)
-{
-    config_t  c;
-    int       rc = PCO_OK;
-
-    config_init(&c);
-    config_set_options(&c, config_get_options(&c) & ~CONFIG_OPTION_AUTOCONVERT);
-    if (config_read_string(&c, extra) != CONFIG_TRUE) {
-        fprintf(cf->err ? cf->err : stderr, "-g:%d: %s\n", config_error_line(&c),
-                config_error_text(&c));
-        cf->errors++;
-        config_destroy(&c);
-        return PCO_ERROR;
-    }
-    pco_conf_widen_ints(&c, NULL, extra);
-    if (pco_conf_merge(cf, config_root_setting(&cf->config), config_root_setting(&c))
-        != PCO_OK)
-    {
-        fprintf(cf->err ? cf->err : stderr, "-g: cannot merge the settings\n");
-        cf->errors++;
-        rc = PCO_ERROR;
-    }
-    config_destroy(&c);
-    return rc;
-}
-
 /* ---- load ------------------------------------------------------------------------------ */
+
+/* Reads the text of the file that c failed on (NULL when it cannot: the message goes
+ * without the line). */
+static char *
+pco_conf_read_text(const char *path, size_t *len)
+{
+    FILE    *f = fopen(path, "rb");
+    char    *buf = NULL;
+    size_t   cap = 0, n;
+
+    *len = 0;
+    if (f == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        if (*len == cap) {
+            char *nb = (cap < 16 * 1024 * 1024) ? realloc(buf, cap ? 2 * cap : 4096) : NULL;
+
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = cap ? 2 * cap : 4096;
+        }
+        n = fread(buf + *len, 1, cap - *len, f);
+        if (n == 0) {
+            break;
+        }
+        *len += n;
+    }
+    fclose(f);
+    return buf;
+}
+
+void
+pco_conf_read_error(pco_conf_t *cf, const config_t *c, const char *file)
+{
+    FILE        *out = cf->err ? cf->err : stderr;
+    const char  *ef = config_error_file(c), *dir = config_get_include_dir(c);
+    char         path[PATH_MAX], shown[PCO_CONF_HINT_SHOWN + 8], hint[256], *text;
+    size_t       len;
+    int          line = config_error_line(c);
+
+    cf->errors++;
+    if (config_error_type(c) == CONFIG_ERR_FILE_IO && ef == NULL) {
+        fprintf(out, "%s: cannot read the configuration file: %s\n", file, strerror(errno));
+        return;
+    }
+    /* libconfig names a file it reached through @include as written there */
+    if (ef == NULL || strcmp(ef, file) == 0 || ef[0] == '/' || dir == NULL) {
+        snprintf(path, sizeof(path), "%s", ef ? ef : file);
+    } else {
+        snprintf(path, sizeof(path), "%s/%s", dir, ef);
+    }
+    text = (strcmp(config_error_text(c), "syntax error") == 0)
+           ? pco_conf_read_text(path, &len) : NULL;
+    if (text == NULL) {
+        fprintf(out, "%s:%d: %s\n", pco_conf_show_file(path), line, config_error_text(c));
+        return;
+    }
+    pco_conf_syntax_hint(text, len, line, shown, sizeof(shown), hint, sizeof(hint));
+    free(text);
+    if (shown[0] != '\0') {
+        fprintf(out, "%s:%d: syntax error in `%s`%s%s\n", pco_conf_show_file(path), line, shown,
+                hint[0] ? ": " : "", hint);
+    } else {
+        fprintf(out, "%s:%d: syntax error at the end of the file%s%s\n",
+                pco_conf_show_file(path), line, hint[0] ? ": " : "", hint);
+    }
+}
 
 static int
 pco_conf_paths(pco_conf_t *cf, const char *file, char **incdir)
@@ -869,24 +829,15 @@ pco_conf_load(pco_conf_t *cf, const char *file, const char *extra)
     config_set_include_dir(&cf->config, incdir);
 
     if (config_read_file(&cf->config, file) != CONFIG_TRUE) {
-        if (config_error_type(&cf->config) == CONFIG_ERR_FILE_IO
-            && config_error_file(&cf->config) == NULL)
-        {
-            fprintf(cf->err ? cf->err : stderr, "%s: cannot read the configuration file: %s\n",
-                    file, strerror(errno));
-        } else {
-            fprintf(cf->err ? cf->err : stderr, "%s:%d: %s\n",
-                    pco_conf_show_file(config_error_file(&cf->config)
-                                       ? config_error_file(&cf->config) : file),
-                    config_error_line(&cf->config), config_error_text(&cf->config));
-        }
-        cf->errors++;
+        pco_conf_read_error(cf, &cf->config, file);
         return PCO_ERROR;
     }
     pco_conf_widen_ints(&cf->config, file, NULL);
     if (extra != NULL && extra[0] != '\0' && pco_conf_load_extra(cf, extra) != PCO_OK) {
         return PCO_ERROR;
     }
+    /* after -g, which may replace the list of includes as it replaces any other setting */
+    pco_conf_include(cf);
 
     cf->root = pco_conf_node_create(cf, NULL, PCO_SCOPE_TOP, NULL, NULL, 0);
     if (cf->root == NULL) {

@@ -56,6 +56,10 @@ typedef enum {
 #define PCO_CONF_NOCTL     0x10   /* STRING/STRLIST: no control character but HTAB (text that
                                      becomes a header value: CR or LF would inject headers) */
 #define PCO_CONF_TOKEN     0x20   /* STRING/STRLIST: a token (text that becomes a header name) */
+#define PCO_CONF_INCLUDABLE 0x40  /* top-level LIST/SCOPE: files named by `include` may hold
+                                     it; their elements are appended to the main file's */
+#define PCO_CONF_DUMP_NOTE 0x80   /* -T prints it as a comment: its effect is already in the
+                                     dump (`include`: the included elements are listed) */
 
 /* Parses cs into field; returns PCO_OK or PCO_ERROR after pco_conf_error(). */
 typedef int (*pco_conf_custom_pt)(pco_conf_t *cf, const config_setting_t *cs, void *field,
@@ -145,6 +149,8 @@ struct pco_conf_s {
                                        core; names the module in registration errors) */
     struct pco_conf_sink_s *sink;   /* loader-private: where the sources of the group
                                        members being parsed are recorded (NULL: nowhere) */
+    const char      **included;     /* the files read through `include`, in order (-T) */
+    size_t            nincluded;
 };
 
 /* Loads file (plus -g text, may be NULL) for modules; PCO_OK or PCO_ERROR when any error
@@ -230,5 +236,13 @@ void pco_conf_suggest(const char *name, const char *cand, const char **best, siz
  * two edits, or NULL: the "did you mean" of a list a module owns. */
 const char *pco_conf_suggest_str(const char *name, const pco_str_t *names, size_t n,
                                  size_t stride);
+
+/* pco_conf_hint.c: what a libconfig syntax error at line `line` (1-based; past the last
+ * line: at the end) of text probably is. Pure. Writes the offending line, trimmed and cut
+ * to PCO_CONF_HINT_SHOWN bytes ("..." appended when cut; "" at the end of the text) into
+ * shown, and a hint ("" when there is none) into hint. */
+#define PCO_CONF_HINT_SHOWN  60
+void pco_conf_syntax_hint(const char *text, size_t len, int line, char *shown,
+                          size_t shown_size, char *hint, size_t hint_size);
 
 #endif

@@ -321,7 +321,8 @@ pco_conf_dump_value(FILE *out, const pco_setting_t *s, const void *field, int in
 static void pco_conf_dump_node(FILE *out, const pco_conf_node_t *node, int indent);
 
 static void
-pco_conf_dump_commented(FILE *out, const pco_setting_t *s, const void *field, int indent)
+pco_conf_dump_commented(FILE *out, const pco_setting_t *s, const void *field, int indent,
+                        const char *note)
 {
     char    *buf = NULL, *line, *nl;
     size_t   len = 0;
@@ -332,7 +333,7 @@ pco_conf_dump_commented(FILE *out, const pco_setting_t *s, const void *field, in
     }
     fprintf(mem, "%s = ", s->name);
     pco_conf_dump_value(mem, s, field, 0);
-    fputs(";  (not set)\n", mem);
+    fprintf(mem, ";  (%s)\n", note);
     fclose(mem);
     for (line = buf; line != NULL && *line != '\0'; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
@@ -367,7 +368,15 @@ pco_conf_dump_setting(FILE *out, const pco_conf_hdr_t *h, size_t k, const void *
     if (!set && s->def == NULL && s->type == PCO_CONF_GROUP) {
         /* never written: show the member defaults as a comment, so that loading the dump
          * does not turn an unset group into a set one */
-        pco_conf_dump_commented(out, s, field, indent);
+        pco_conf_dump_commented(out, s, field, indent, "not set");
+        return;
+    }
+    if (s->flags & PCO_CONF_DUMP_NOTE) {
+        /* include: what the files hold is in the dump already; loading the dump again
+         * must not add it twice */
+        if (set) {
+            pco_conf_dump_commented(out, s, field, indent, "read: their contents are below");
+        }
         return;
     }
     if (!pco_conf_dumpable(s, field)) {
@@ -454,7 +463,12 @@ pco_conf_dump_node(FILE *out, const pco_conf_node_t *node, int indent)
 void
 pco_conf_dump(pco_conf_t *cf, FILE *out)
 {
+    size_t  i;
+
     fprintf(out, "# effective configuration of %s\n", cf->file ? cf->file : "?");
+    for (i = 0; i < cf->nincluded; i++) {
+        fprintf(out, "# included: %s\n", cf->included[i]);
+    }
     if (cf->root != NULL) {
         pco_conf_dump_node(out, cf->root, 0);
     }

@@ -1,5 +1,5 @@
 /*
- * pco_conf_impl.h: private to the configuration loader (pco_conf.c, pco_conf_dump.c): the
+ * pco_conf_impl.h: private to the configuration loader (core/pco_conf*.c): the
  * hidden header that precedes every module conf (set bits, sources, group members' sources,
  * the settings as written), the member source records and their sink, and the node wrapper
  * that remembers which SCOPE setting opened a node.
@@ -66,7 +66,37 @@ void pco_conf_unknown(pco_conf_t *cf, const config_setting_t *cs, const char *be
 /* pco_conf_int.c: gives back the 64-bit value of integer literals that libconfig 1.5 cut
  * to 32 bits, after c was read from file (with its includes) or from text. */
 void pco_conf_widen_ints(config_t *c, const char *file, const char *text);
+/* The origin hook of a copied setting (-g, an included file): where it was written. */
+typedef struct {
+    const char  *file;
+    int          line;
+} pco_conf_gsrc_t;
+
+/* Where the settings copied by pco_conf_copy say they were written: label ("-g", or an
+ * included file's path), or the file that `from` read them from with @include. */
+typedef struct {
+    const char          *label;
+    const config_t      *from;      /* NULL: every copy is label's */
+    const char          *raw;       /* the last @include'd file seen, as libconfig names it */
+    const char          *shown;     /* and its name as shown */
+} pco_conf_origin_t;
+
+/* pco_conf_merge.c */
+/* Reads the -g text and merges it into cf->config; PCO_ERROR (reported) when it cannot. */
+int pco_conf_load_extra(pco_conf_t *cf, const char *extra);
+/* Copies src (any type, recursively) into dst, a new setting of the same type; every copy
+ * keeps src's line and o's file name for the messages. */
+int pco_conf_copy(pco_conf_t *cf, config_setting_t *dst, const config_setting_t *src,
+                  pco_conf_origin_t *o);
+/* Makes the messages about cs say it was written at file:line (file must outlive cf). */
+int pco_conf_set_origin(pco_conf_t *cf, config_setting_t *cs, const char *file, int line);
 /* pco_conf.c */
+const char *pco_conf_show_file(const char *file);
+/* Reports c's read error (syntax error: with the offending line and a hint) for file. */
+void pco_conf_read_error(pco_conf_t *cf, const config_t *c, const char *file);
 void pco_conf_src_set(pco_conf_t *cf, pco_conf_src_t *src, const config_setting_t *cs);
 
+/* pco_conf_include.c: reads the files named by the top-level `include` and appends their
+ * lists to the main file's, before the walk. Errors are reported and counted in cf. */
+void pco_conf_include(pco_conf_t *cf);
 #endif

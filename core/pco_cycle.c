@@ -1,13 +1,14 @@
 /*
  * pco_cycle.c: one configuration generation and the core module.
  *
- * pco_core_module declares the top-level settings (daemon, worker_processes, user, pid,
- * error_log, ...) into pco_core_conf_t, checks them in conf_done (the user exists when we
- * run as root, "debug" only in a --with-debug build) and registers the master's counters
- * "reloads" and "worker_restarts". pco_cycle_create loads a configuration and runs every
- * module's conf_done then conf_final; nothing in it has side effects outside the cycle's
- * pool, so -t, -s and a rejected reload leave the running generation untouched. The error
- * log is opened in a separate step (pco_cycle_open_log) for a real start or reload.
+ * pco_core_module declares the top-level settings (daemon, worker_processes, user, group,
+ * pid, error_log, ...) into pco_core_conf_t, checks them in conf_done (the user and the
+ * group exist when we run as root, "debug" only in a --with-debug build) and registers the
+ * master's counters "reloads", "reloads_failed" and "worker_restarts". pco_cycle_create
+ * loads a configuration and runs every module's conf_done then conf_final; nothing in it
+ * has side effects outside the cycle's pool, so -t, -s and a rejected reload leave the
+ * running generation untouched. The error log is opened in a separate step
+ * (pco_cycle_open_log) for a real start or reload.
  */
 #include "pco_core.h"
 #include "pco_cycle.h"
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <pwd.h>
+#include <grp.h>
 
 static int pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_core_conf_final(pco_conf_t *cf, pco_cycle_t *cycle);
@@ -42,7 +44,7 @@ static const unsigned  pco_core_level_map[] = {
 
 static const pco_setting_t  pco_core_error_log_settings[] = {
     { .name = "path", .type = PCO_CONF_STRING, .offset = pco_core_elog_off(path),
-      .def = "\"logs/error.log\"",
+      .def = "\"" PCO_ERROR_LOG_PATH "\"",
       .help = "error log file, relative to the prefix, or \"stderr\"" },
     { .name = "level", .type = PCO_CONF_ENUM, .offset = pco_core_elog_off(level),
       .def = "\"notice\"", .values = pco_core_levels,
@@ -68,10 +70,14 @@ static const pco_setting_t  pco_core_settings[] = {
       .min = 0, .max = PCO_CONF_DAY,
       .help = "graceful shutdown limit after which an old worker closes everything" },
     { .name = "user", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_core_conf_t, user), .def = "\"nobody\"",
+      .offset = offsetof(pco_core_conf_t, user), .def = "\"" PCO_USER "\"",
       .help = "user the workers run as when started as root" },
+    { .name = "group", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRING,
+      .offset = offsetof(pco_core_conf_t, group), .def = "\"" PCO_GROUP "\"",
+      .help = "group the workers run as when started as root; empty: the user's primary "
+              "group" },
     { .name = "pid", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRING,
-      .offset = offsetof(pco_core_conf_t, pid), .def = "\"logs/portico.pid\"",
+      .offset = offsetof(pco_core_conf_t, pid), .def = "\"" PCO_PID_PATH "\"",
       .help = "pid file of the master, relative to the prefix" },
     { .name = "error_log", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_core_conf_t, error_log), .sub = pco_core_error_log_settings,
@@ -85,6 +91,12 @@ static const pco_setting_t  pco_core_settings[] = {
       .offset = offsetof(pco_core_conf_t, worker_rlimit_nofile), .def = "0",
       .min = 0, .max = 16777216,
       .help = "RLIMIT_NOFILE for the processes; 0 = 2 * worker_connections + 64" },
+    { .name = "include", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_STRLIST,
+      .offset = offsetof(pco_core_conf_t, include), .flags = PCO_CONF_DUMP_NOTE,
+      .help = "files whose upstreams, servers, rate_limits, conn_limits and caches lists are "
+              "appended to this file's: paths relative to the prefix or absolute, glob "
+              "patterns in sorted order (matching nothing is fine); one level only; see "
+              "docs/configuration.md" },
     PCO_SETTINGS_END
 };
 
@@ -147,6 +159,10 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, user), "unknown user \"%s\"",
                            (char *) ccf->user.data);
     }
+    if (geteuid() == 0 && ccf->group.len > 0 && getgrnam((char *) ccf->group.data) == NULL) {
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, group),
+                           "unknown group \"%s\"", (char *) ccf->group.data);
+    }
 
 #ifndef PCO_DEBUG
     if (pco_core_log_level(ccf->error_log.level) == PCO_LOG_DEBUG) {
@@ -164,6 +180,7 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         return PCO_ERROR;
     }
     if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
+        || pco_counter_register(cf, cycle, "reloads_failed", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0)
     {
         return PCO_ERROR;
@@ -355,6 +372,8 @@ pco_cycle_open_log(pco_cycle_t *cycle)
             pco_log_error(PCO_LOG_ALERT, pco_log, errno, "open() \"%s\" failed", path);
             return PCO_ERROR;
         }
+        /* workers reopen it by name on USR1 after the privilege drop */
+        pco_give_to_workers(cycle, fd, path);
         log->fd = fd;
         log->path.data = (u_char *) path;
         log->path.len = strlen(path);

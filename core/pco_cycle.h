@@ -29,6 +29,7 @@ typedef struct {
     int64_t      worker_connections;
     pco_msec_t   worker_shutdown_timeout;
     pco_str_t    user;
+    pco_str_t    group;                   /* empty: the user's primary group */
     pco_str_t    pid;
     struct {
         pco_str_t  path;
@@ -36,6 +37,7 @@ typedef struct {
     } error_log;
     int64_t      shared_memory;
     int64_t      worker_rlimit_nofile;    /* 0 = computed from worker_connections */
+    pco_str_list_t include;               /* as written; read by the loader itself */
 } pco_core_conf_t;
 
 struct pco_cycle_s {

@@ -31,6 +31,7 @@ static int           pco_listen_env_n = -1;       /* -1: not parsed yet */
 static pco_cycle_t  *pco_listen_worker_cycle;     /* worker: the cycle accepting */
 static pco_event_t   pco_listen_pause_ev;         /* EMFILE back-off timer */
 static time_t        pco_listen_warned;
+static bool          pco_listen_starting;         /* master: binding for a start, not a reload */
 
 /* ---- parsing ---- */
 
@@ -259,6 +260,45 @@ pco_listen_env_take(const pco_listening_t *ls)
     return -1;
 }
 
+/*
+ * At start-up, an address still in use (a previous instance that has not finished closing,
+ * a service being moved from another process) is tried PCO_BIND_TRIES times,
+ * PCO_BIND_DELAY ms apart, as nginx does, before the start fails: one transient conflict
+ * must not abort a start under a service manager. A reload does not wait: it fails at once
+ * and the running configuration stays.
+ */
+#define PCO_BIND_TRIES  5
+#define PCO_BIND_DELAY  500
+
+static int
+pco_listen_bind(int fd, pco_listening_t *ls)
+{
+    struct timespec  delay = { PCO_BIND_DELAY / 1000, (PCO_BIND_DELAY % 1000) * 1000000L };
+    int              try, err;
+
+    for (try = 1; ; try++) {
+        if (bind(fd, &ls->sockaddr.sa, ls->socklen) == 0) {
+            return PCO_OK;
+        }
+        err = errno;
+        if (err != EADDRINUSE || !pco_listen_starting || try >= PCO_BIND_TRIES) {
+            break;
+        }
+        pco_log_error(PCO_LOG_WARN, pco_log, err, "bind() to %.*s failed, trying again in "
+                      "%d ms", (int) ls->addr_text.len, ls->addr_text.data, PCO_BIND_DELAY);
+        (void) nanosleep(&delay, NULL);
+    }
+    pco_log_error(PCO_LOG_STDERR, pco_log, err, "bind() to %.*s failed",
+                  (int) ls->addr_text.len, ls->addr_text.data);
+    if (err == EADDRINUSE && pco_listen_starting) {
+        pco_log_error(PCO_LOG_STDERR, pco_log, 0, "still could not bind() to %.*s "
+                      "after %d tries %d ms apart: is another server using it?",
+                      (int) ls->addr_text.len, ls->addr_text.data, PCO_BIND_TRIES,
+                      PCO_BIND_DELAY);
+    }
+    return PCO_ERROR;
+}
+
 static int
 pco_listen_socket(pco_listening_t *ls)
 {
@@ -300,9 +340,7 @@ pco_listen_socket(pco_listening_t *ls)
         /* a stale socket file from a previous run; a live one we took over above */
         unlink(ls->sockaddr.sun.sun_path);
     }
-    if (bind(fd, &ls->sockaddr.sa, ls->socklen) == -1) {
-        pco_log_error(PCO_LOG_STDERR, pco_log, errno, "bind() to %.*s failed",
-                      (int) ls->addr_text.len, ls->addr_text.data);
+    if (pco_listen_bind(fd, ls) != PCO_OK) {
         goto failed;
     }
     if (listen(fd, pco_listen_backlog(ls)) == -1) {
@@ -436,6 +474,7 @@ pco_listen_open(pco_cycle_t *cycle, pco_cycle_t *old)
     if (pco_listen_env_n == -1) {
         pco_listen_env_parse();
     }
+    pco_listen_starting = old == NULL;
     count = cycle->workers == 0 ? 1 : pco_min(cycle->workers, (unsigned) PCO_MAX_WORKERS);
 
     for (ls = cycle->listening; ls != NULL; ls = ls->next) {

@@ -68,7 +68,8 @@ pco_log_open_file(const char *path)
     if (strcmp(path, "stderr") == 0) {
         return STDERR_FILENO;
     }
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    /* logs hold client addresses: not for every local user (0640, as distributions do) */
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
 static void

@@ -44,9 +44,9 @@ pco_usage(FILE *out)
         "  -T            test the configuration, print it with defaults and exit\n"
         "  -s SIGNAL     send a signal to the master: stop, quit, reload, reopen\n"
         "  -p PREFIX     prefix for relative paths (default: %s)\n"
-        "  -c FILE       configuration file (default: PREFIX/%s)\n"
+        "  -c FILE       configuration file (default: %s%s)\n"
         "  -g SETTINGS   extra top-level settings, e.g. 'daemon = false;'\n",
-        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH);
+        PCO_NAME, PCO_PREFIX, PCO_CONF_PATH[0] == '/' ? "" : "PREFIX/", PCO_CONF_PATH);
 }
 
 int
@@ -133,10 +133,63 @@ pco_cli_parse(int argc, char *const *argv, pco_cli_t *cli, FILE *err)
     return PCO_OK;
 }
 
+/* The line of PIDFILE.reload (pco_process.h) into buf; "" when there is none. */
+static void
+pco_reload_result_read(const char *pid_path, char *buf, size_t size)
+{
+    char     path[PATH_MAX + 16];
+    int      fd;
+    ssize_t  n;
+
+    buf[0] = '\0';
+    snprintf(path, sizeof(path), "%s" PCO_RELOAD_RESULT_SUFFIX, pid_path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return;
+    }
+    n = read(fd, buf, size - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+}
+
+/* After HUP: waits for the master to write the outcome of this reload. 0 when it took the
+ * new configuration; 1 when it kept the old one (the reason is in its error log), died or
+ * said nothing within PCO_RELOAD_WAIT ms. */
+static int
+pco_reload_wait(const char *pid_path, pid_t pid, const char *before)
+{
+    struct timespec  step = { 0, 50 * 1000000L };
+    char             line[64], mine[24];
+    unsigned         waited;
+
+    snprintf(mine, sizeof(mine), "%d ", (int) pid);
+    for (waited = 0; waited < PCO_RELOAD_WAIT; waited += 50) {
+        (void) nanosleep(&step, NULL);
+        pco_reload_result_read(pid_path, line, sizeof(line));
+        if (strcmp(line, before) == 0 || strncmp(line, mine, strlen(mine)) != 0) {
+            if (kill(pid, 0) == -1 && errno == ESRCH) {
+                fprintf(stderr, "%s: the master process %d exited during the reload\n",
+                        PCO_NAME, (int) pid);
+                return 1;
+            }
+            continue;
+        }
+        if (strstr(line, " ok") != NULL) {
+            return 0;
+        }
+        fprintf(stderr, "%s: reload failed: the master process %d keeps the running "
+                "configuration (the reason is in its error log)\n", PCO_NAME, (int) pid);
+        return 1;
+    }
+    fprintf(stderr, "%s: no reload result from the master process %d within %d s\n",
+            PCO_NAME, (int) pid, PCO_RELOAD_WAIT / 1000);
+    return 1;
+}
+
 int
 pco_signal_process(pco_cycle_t *cycle, const char *action)
 {
-    char     *path, buf[32], *end;
+    char     *path, buf[32], *end, before[64];
     ssize_t   n;
     long      pid;
     int       fd, signo;
@@ -185,13 +238,16 @@ pco_signal_process(pco_cycle_t *cycle, const char *action)
         return 1;
     }
 
+    if (signo == SIGHUP) {
+        pco_reload_result_read(path, before, sizeof(before));
+    }
     if (kill((pid_t) pid, signo) == -1) {
         fprintf(stderr, "%s: kill(%ld, %d) failed (%d: %s)\n", PCO_NAME, pid, signo, errno,
                 strerror(errno));
         return 1;
     }
 
-    return 0;
+    return signo == SIGHUP ? pco_reload_wait(path, (pid_t) pid, before) : 0;
 }
 
 static void
@@ -220,6 +276,13 @@ pco_show_version(bool full)
     printf("configure arguments:%s%s\n",
            pco_configure_args != NULL && pco_configure_args[0] != '\0' ? " " : "",
            pco_configure_args != NULL ? pco_configure_args : "");
+    /* the compiled-in defaults (configure --conf-path=... --user=...); a relative path is
+     * relative to the prefix, -p at run time */
+    printf("prefix: %s\n", PCO_PREFIX);
+    printf("paths: conf %s, error log %s, access log %s, pid %s, cache %s\n", PCO_CONF_PATH,
+           PCO_ERROR_LOG_PATH, PCO_HTTP_LOG_PATH, PCO_PID_PATH, PCO_CACHE_PATH);
+    printf("user: %s, group: %s\n", PCO_USER,
+           PCO_GROUP[0] != '\0' ? PCO_GROUP : "(the user's primary group)");
     printf("module API version: %u\n", (unsigned) PCO_MODULE_API_VERSION);
     printf("modules:");
     for (i = 0; pco_module_names[i] != NULL; i++) {

@@ -11,6 +11,7 @@
  * through a throttle; USR2 execs a new binary that inherits the listeners through
  * PORTICO_LISTEN; WINCH stops our workers while that new binary runs; QUIT and TERM stop
  * the children and then the master, with SIGKILL for those still there after a deadline.
+ * systemd hears of readiness, reloads and the stop through pco_notify.c.
  * Shared state touched: the master's counter slot (pco_shm.h), the pid file.
  */
 #include "pco_core.h"
@@ -23,6 +24,7 @@
 #include "pco_time.h"
 #include "pco_listen.h"
 #include "pco_shm.h"
+#include "pco_notify.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,6 +43,10 @@ bool                   pco_no_respawn;
 static pid_t           pco_new_binary;            /* USR2 child master, 0 when none */
 static bool            pco_pid_oldbin;            /* the pid file was renamed to .oldbin */
 static char            pco_pid_path[PATH_MAX];
+/* systemd (pco_notify.c): this master was started by USR2 (its parent is the old master),
+ * and this master handed the service over to such a new binary (MAINPID) */
+static pid_t           pco_upgraded_from;
+static bool            pco_handed_over;
 
 /* ---------------------------------------------------------------- master ---- */
 
@@ -75,6 +81,11 @@ pco_reap(pco_msec_t now)
         if (pid == pco_new_binary) {
             pco_plog(PCO_LOG_NOTICE, 0, "new binary process %d exited", (int) pid);
             pco_new_binary = 0;
+            if (pco_handed_over && !pco_shutting_down) {
+                /* the upgrade was rolled back: systemd must follow this master again */
+                pco_handed_over = false;
+                pco_notify_ready(true);
+            }
             if (pco_pid_oldbin) {
                 snprintf(oldbin, sizeof(oldbin), "%s.oldbin", pco_pid_path);
                 if (rename(oldbin, pco_pid_path) == -1) {
@@ -171,13 +182,45 @@ pco_pid_file_write(pco_cycle_t *cycle)
     return PCO_OK;
 }
 
+/* PIDFILE.reload: the outcome of the latest reload for `-s reload` (pco_process.h). The
+ * master of an old binary leaves it to the new one, which owns the pid file now. */
+static void
+pco_reload_result(bool ok)
+{
+    static unsigned  n;
+    char             path[PATH_MAX + 16], tmp[PATH_MAX + 24], line[64];
+    int              fd, len;
+
+    n++;
+    if (pco_pid_path[0] == '\0' || pco_pid_oldbin) {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s" PCO_RELOAD_RESULT_SUFFIX, pco_pid_path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    len = snprintf(line, sizeof(line), "%d %u %s\n", (int) getpid(), n, ok ? "ok" : "failed");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        pco_plog(PCO_LOG_WARN, errno, "open() \"%s\" failed", tmp);
+        return;
+    }
+    if (write(fd, line, (size_t) len) != len || rename(tmp, path) == -1) {
+        pco_plog(PCO_LOG_WARN, errno, "cannot write the reload result to \"%s\"", path);
+        (void) unlink(tmp);
+    }
+    close(fd);
+}
+
 static void
 pco_pid_file_delete(void)
 {
-    char  oldbin[PATH_MAX + 8];
+    char  oldbin[PATH_MAX + 8], result[PATH_MAX + 16];
 
     if (pco_pid_path[0] == '\0') {
         return;
+    }
+    if (!pco_pid_oldbin) {
+        snprintf(result, sizeof(result), "%s" PCO_RELOAD_RESULT_SUFFIX, pco_pid_path);
+        (void) unlink(result);
     }
     if (pco_pid_oldbin) {
         snprintf(oldbin, sizeof(oldbin), "%s.oldbin", pco_pid_path);
@@ -322,10 +365,13 @@ pco_reload(void)
     pco_retire(old);
     pco_retired_collect();
     pco_count_master("reloads");
+    pco_reload_result(true);
     return;
 
 failed:
     pco_plog(PCO_LOG_ERR, 0, "configuration reload failed, keeping the old one");
+    pco_count_master("reloads_failed");
+    pco_reload_result(false);
 }
 
 static void
@@ -395,6 +441,7 @@ pco_exec_new_binary(pco_cycle_t *cycle)
     }
 
     pco_new_binary = pid;
+    pco_handed_over = true;           /* it announces MAINPID to systemd once it is ready */
     pco_pid_oldbin = pco_pid_path[0] != '\0';
     pco_plog(PCO_LOG_NOTICE, 0, "start new binary process %d", (int) pid);
 }
@@ -423,6 +470,11 @@ pco_master_shutdown(int how, pco_msec_t now)
         return;
     }
     pco_shutting_down = how;
+    /* not when a new binary carries on (this master exits after an upgrade), nor in a new
+     * binary whose old master still runs (an upgrade rolled back) */
+    if (pco_new_binary == 0 && !(pco_upgraded_from > 0 && getppid() == pco_upgraded_from)) {
+        (void) pco_notify("STOPPING=1\n");
+    }
     if (how == SIGTERM) {
         wait = PCO_TERM_WAIT;
     } else {
@@ -481,7 +533,9 @@ pco_master_signals(void)
 {
     if (pco_sig_reconfigure) {
         pco_sig_reconfigure = 0;
+        pco_notify_reloading();
         pco_reload();
+        pco_notify_ready(false);      /* systemd waits for it after RELOADING=1, either way */
     }
 
     if (pco_sig_reopen) {
@@ -529,12 +583,16 @@ pco_master_run(pco_cycle_t *cycle)
     pco_signals_block(&set);
     sigemptyset(&empty);
 
+    if (getenv("PORTICO_LISTEN") != NULL) {
+        pco_upgraded_from = getppid();
+    }
     if (pco_master_start(cycle) != PCO_OK) {
         return 1;
     }
 
     pco_plog(PCO_LOG_NOTICE, 0, "%s/%s started", PCO_NAME, PCO_VERSION_STR);
     pco_start_processes(cycle);
+    pco_notify_ready(pco_upgraded_from > 0);
 
     for (;;) {
         pco_master_arm_timer(pco_master_now());

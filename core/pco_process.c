@@ -25,6 +25,7 @@
 #include <pwd.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #define PCO_PROCS_MAX     256
@@ -170,12 +171,7 @@ pco_reopen_files(pco_cycle_t *cycle)
             }
             close(fd);
             /* the workers reopen after the master: let them write to the new file */
-            if (pco_process_type == PCO_PROCESS_MASTER && pco_run_as_user && geteuid() == 0
-                && fchown(log->fd, pco_run_uid, (gid_t) -1) == -1)
-            {
-                pco_plog(PCO_LOG_ALERT, errno, "fchown() \"%s\" failed",
-                         (char *) log->path.data);
-            }
+            pco_give_to_workers(cycle, log->fd, (char *) log->path.data);
         }
     }
 
@@ -209,25 +205,70 @@ pco_drop_privileges(void)
     return PCO_OK;
 }
 
-/* Master: looks up the user of cycle for the next forks (the name was checked at load). */
+int
+pco_worker_ids(const pco_cycle_t *cycle, uid_t *uid, gid_t *gid)
+{
+    struct passwd  *pw;
+    struct group   *gr;
+
+    if (geteuid() != 0 || cycle == NULL || cycle->core == NULL || cycle->core->user.len == 0) {
+        return PCO_DECLINED;
+    }
+    pw = getpwnam((const char *) cycle->core->user.data);
+    if (pw == NULL) {
+        pco_plog(PCO_LOG_ALERT, errno, "getpwnam(\"%s\") failed",
+                 (const char *) cycle->core->user.data);
+        return PCO_ERROR;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (cycle->core->group.len > 0) {
+        gr = getgrnam((const char *) cycle->core->group.data);
+        if (gr == NULL) {
+            pco_plog(PCO_LOG_ALERT, errno, "getgrnam(\"%s\") failed",
+                     (const char *) cycle->core->group.data);
+            return PCO_ERROR;
+        }
+        *gid = gr->gr_gid;
+    }
+    return PCO_OK;
+}
+
+void
+pco_give_to_workers(const pco_cycle_t *cycle, int fd, const char *path)
+{
+    struct stat  st;
+    uid_t        uid;
+    gid_t        gid;
+
+    if (pco_process_type != PCO_PROCESS_MASTER || pco_worker_ids(cycle, &uid, &gid) != PCO_OK) {
+        return;
+    }
+    /* a device or a pipe (/dev/null, /dev/stderr) is not ours to hand over */
+    if (fd >= 0 ? fstat(fd, &st) != 0 : stat(path, &st) != 0) {
+        return;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        return;
+    }
+    if (st.st_uid == uid && st.st_gid == gid) {
+        return;
+    }
+    if ((fd >= 0 ? fchown(fd, uid, gid) : chown(path, uid, gid)) != 0) {
+        pco_plog(PCO_LOG_WARN, errno, "chown(\"%s\", %d, %d) failed", path, (int) uid,
+                 (int) gid);
+    }
+}
+
+/* Master: resolves the user and group of cycle for the next forks (checked at load). */
 static void
 pco_resolve_user(pco_cycle_t *cycle)
 {
-    struct passwd  *pw;
-
     pco_run_as_user = false;
-    if (geteuid() != 0 || cycle->core->user.len == 0) {
-        return;
-    }
-    pw = getpwnam((char *) cycle->core->user.data);
-    if (pw == NULL) {
-        pco_plog(PCO_LOG_ALERT, errno, "getpwnam(\"%s\") failed",
-                 (char *) cycle->core->user.data);
+    if (pco_worker_ids(cycle, &pco_run_uid, &pco_run_gid) != PCO_OK) {
         return;
     }
     pco_run_as_user = true;
-    pco_run_uid = pw->pw_uid;
-    pco_run_gid = pw->pw_gid;
     snprintf(pco_run_user, sizeof(pco_run_user), "%s", (char *) cycle->core->user.data);
 }
 
@@ -264,6 +305,7 @@ pco_spawn(pco_cycle_t *cycle, int kind, unsigned index)
         pco_plog(PCO_LOG_WARN, 0, "no free counter slot: the new process is not counted");
     }
 
+    pco_child_master = getpid();
     pid = fork();
     if (pid == -1) {
         pco_plog(PCO_LOG_ALERT, errno, "fork() failed");

@@ -23,6 +23,16 @@ extern volatile sig_atomic_t  pco_sig_quit, pco_sig_terminate, pco_sig_reopen,
 extern int                    pco_argc;
 extern char                 **pco_argv;
 
+/*
+ * The outcome of each reload, for `-s reload`: after every HUP the master replaces the file
+ * PIDFILE.reload (written aside and renamed, so never read half-written) with one line
+ * "PID N ok" or "PID N failed", N counting the master's reloads. The signalling process
+ * notes the line before it sends HUP and waits (at most PCO_RELOAD_WAIT ms) for a new line
+ * of the master it signalled.
+ */
+#define PCO_RELOAD_RESULT_SUFFIX  ".reload"
+#define PCO_RELOAD_WAIT           10000
+
 /* Runs the master (never returns except on exit): forks workers and helpers, supervises. */
 int pco_master_run(pco_cycle_t *cycle);
 /* Sets the process title as ps shows it ("portico: worker process"). */
@@ -33,6 +43,14 @@ void pco_reopen_files(pco_cycle_t *cycle);
 /* Registered by modules to reopen their files on USR1 (access logs), per cycle. */
 typedef void (*pco_reopen_pt)(pco_cycle_t *cycle, void *data);
 int pco_reopen_add(pco_cycle_t *cycle, pco_reopen_pt handler, void *data);
+/* Master started as root with a user: the uid and gid the workers of cycle run as (gid:
+ * the group setting, else the user's primary group); PCO_DECLINED when privileges are not
+ * dropped, PCO_ERROR after logging a failed look-up. */
+int pco_worker_ids(const pco_cycle_t *cycle, uid_t *uid, gid_t *gid);
+/* Master: gives a regular file or folder it created (fd, or path when fd is -1) to the
+ * workers' user and group, so that they can reopen and write it after the privilege drop.
+ * No-op in other processes, when not root, and for devices; a failure is a warning. */
+void pco_give_to_workers(const pco_cycle_t *cycle, int fd, const char *path);
 /* Registered by modules for graceful shutdown of a worker (flush logs, close pools). */
 typedef void (*pco_shutdown_pt)(pco_cycle_t *cycle);
 

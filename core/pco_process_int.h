@@ -99,6 +99,8 @@ void pco_master_arm_timer(pco_msec_t now);
 
 /* pco_worker.c */
 extern const pco_child_kind_t  pco_child_kinds[PCO_CHILD_KIND_END];
+/* The master's pid, set before fork(): a child watches it. */
+extern pid_t pco_child_master;
 /* Child, right after fork(): becomes process index of kind; never returns. */
 void pco_child_run(pco_cycle_t *cycle, int kind, unsigned index, int slot);
 

@@ -3,7 +3,9 @@
  * comparison of byte ranges and pco_str_t (ASCII case only, every byte compared: a NUL is
  * an ordinary byte), and formatting into a pool. The token test (pco_is_tchar,
  * pco_str_is_token) and the control-character test (pco_str_has_ctl) are in pco_core.h.
- * Nothing here blocks; only pco_psprintf allocates (from the pool given).
+ * Nothing here blocks; only pco_psprintf allocates (from the pool given). pco_sprint_u64
+ * and pco_sprint_i64 write a decimal number without the cost of printf's format parsing,
+ * for the numbers every response carries (Content-Length, Age).
  */
 #ifndef PCO_STRING_H
 #define PCO_STRING_H
@@ -15,6 +17,34 @@ static inline u_char
 pco_ascii_lower(u_char ch)
 {
     return (ch >= 'A' && ch <= 'Z') ? (u_char) (ch | 0x20) : ch;
+}
+
+/* Writes v in decimal at p (at most 20 bytes) and returns the end. */
+static inline u_char *
+pco_sprint_u64(u_char *p, uint64_t v)
+{
+    u_char   tmp[20];
+    size_t   n = 0;
+
+    do {
+        tmp[n++] = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* Writes v in decimal at p (at most 20 bytes, "-" included) and returns the end. */
+static inline u_char *
+pco_sprint_i64(u_char *p, int64_t v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return pco_sprint_u64(p, (uint64_t) 0 - (uint64_t) v);
+    }
+    return pco_sprint_u64(p, (uint64_t) v);
 }
 
 /* True when a[0..n) and b[0..n) are equal ignoring ASCII case. */

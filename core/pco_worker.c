@@ -25,8 +25,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 
-bool  pco_worker_exiting;
+bool          pco_worker_exiting;
+pid_t         pco_child_master;      /* the master that forks (pco_spawn sets it) */
+
+/*
+ * A child whose master is gone (killed, crashed) must not serve an old configuration
+ * forever with nobody to stop it: it shuts down gracefully, as on QUIT. The kernel sends
+ * SIGQUIT when the parent dies (PR_SET_PDEATHSIG, set after the privilege drop, which
+ * clears it); the loop also compares getppid() with the master's pid at every turn (at
+ * least once a second), which covers a master that died before the prctl() call and
+ * systems without it.
+ */
+static void
+pco_watch_master(void)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGQUIT) == -1) {
+        pco_plog(PCO_LOG_WARN, errno, "prctl(PR_SET_PDEATHSIG) failed");
+    }
+}
+
+static bool
+pco_master_gone(void)
+{
+    return pco_child_master > 1 && getppid() != pco_child_master;
+}
 
 /* Child: keep only the listening descriptors this process accepts on. */
 static void
@@ -68,6 +93,12 @@ pco_child_loop(pco_cycle_t *cycle, int kind, const char *title)
             pco_sig_reopen = 0;
             pco_plog(PCO_LOG_NOTICE, 0, "reopening logs");
             pco_reopen_files(cycle);
+        }
+
+        if (!pco_worker_exiting && pco_master_gone()) {
+            pco_plog(PCO_LOG_ALERT, 0, "master process %d is gone: finishing in-flight "
+                     "requests and exiting", (int) pco_child_master);
+            pco_sig_quit = 1;
         }
 
         if (pco_sig_quit && !pco_worker_exiting) {
@@ -231,6 +262,7 @@ pco_child_run(pco_cycle_t *cycle, int kind, unsigned index, int slot)
         exit(PCO_EXIT_FATAL);
     }
 
+    pco_watch_master();
     pco_close_foreign_listeners(cycle, kind, index);
 
     pco_time_update();

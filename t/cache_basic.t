@@ -159,6 +159,8 @@ $b->set('/f/ma0', headers => [['Cache-Control', 'max-age=0']], body => "ma0 {n}\
 for my $t (qw(/f/exp /f/s0 /f/s1 /f/exf /f/ex1 /f/exp0 /f/excc /f/ma0)) {
     is(get($t)->{xcs}, 'MISS', "$t: first is a MISS");
 }
+# an entry is fresh for at least its lifetime, whole seconds or not (freshness is judged a
+# second back): a max-age=1 entry asked again within the second is a hit
 res(get('/f/exp'), 200, 'HIT', "exp 1\n", 'max-age=1: hit at once');
 res(get('/f/s0'), 200, 'HIT', "s0 1\n", 'max-age=0, s-maxage=60: s-maxage wins, stored');
 $r = get('/f/exf');
@@ -261,8 +263,7 @@ res(get('/vary/a', 'ACCEPT-LANGUAGE' => 'de'), 200, 'HIT', "lang=de n=4\n",
 res(get('/vary/a'), 200, 'MISS', "lang=- n=5\n", 'Vary, header absent: its own variant');
 res(get('/vary/a'), 200, 'HIT', "lang=- n=5\n", 'Vary, header absent: hit');
 res(get('/vary/a', $AL => ''), 200, 'MISS', "lang= n=6\n", 'Vary, empty header: not the absent one');
-TODO: {
-    local $TODO = 'issue 12 says values are normalised for case; pco_cache_key.h keeps case';
+{
     my $x = get('/vary/a', $AL => 'EN');
     ok($x->{xcs} eq 'HIT' && $x->{body} eq "lang=en n=1\n", 'Vary "EN": same variant as "en"')
         or diag("$x->{xcs} $x->{body}");
@@ -285,6 +286,15 @@ for my $c (['If-None-Match', '"c1"', 304], ['If-None-Match', 'W/"c1"', 304],
     is($r->{h}{etag}, '"c1"', "$h: $v: ETag sent");
 }
 is($b->count('/cond/a'), 1, 'client conditionals: the backend saw only the first request');
+
+# ---- request only-if-cached ---------------------------------------------------------------------
+$r = get('/oic/none', 'Cache-Control' => 'only-if-cached');
+is($r->{status}, 504, 'only-if-cached, nothing stored: 504');
+is($b->count('/oic/none'), 0, 'only-if-cached: the backend was not asked');
+$b->set('/oic/a', headers => $CC60, body => "oic {n}\n");
+res(get('/oic/a'), 200, 'MISS', "oic 1\n", 'only-if-cached: the entry stored');
+res(get('/oic/a', 'Cache-Control' => 'only-if-cached'), 200, 'HIT', "oic 1\n",
+    'only-if-cached, stored: a hit');
 
 # ---- Range on a hit ---------------------------------------------------------------------------
 my $R1000 = pattern_bytes(1000);

@@ -2,7 +2,8 @@
 # cache_helpers.t: the cache's two helper processes (modules/cache/pco_cache_loader.c and
 # pco_cache_manager.c) and the cache figures of the status route.
 #   - entries survive a restart: after stop and start, the first request once the loader
-#     is done is a HIT answered from the file (the backend is not asked again);
+#     is done is a HIT answered from the file (the backend is not asked again); so do the
+#     variants of a Vary response (the loader inserts their marker too);
 #   - the loader removes corrupt, truncated and misplaced files and temporary files older
 #     than a minute (newer ones stay), one notice per removal and one summary line;
 #   - 10,000 entries written beforehand are loaded in less than a second, and served;
@@ -13,7 +14,7 @@
 #   - the gauges portico_cache_entries / portico_cache_disk_bytes (and JSON "caches") match
 #     the files on disk; every portico_cache_* family has one TYPE and a series per zone;
 #   - ps titles "portico: cache loader" / "portico: cache manager"; both respawned after
-#     kill -9 (a respawned loader walks again and inserts nothing twice).
+#     kill -9 (a respawned loader walks again and inserts nothing twice); replaced on HUP.
 
 use strict;
 use warnings;
@@ -23,6 +24,7 @@ use File::Find;
 use lib 't/lib';
 use Portico;
 use PorticoBackend;
+use PorticoCacheBackend;
 use PorticoCacheEntry qw(cache_key_hex cache_entry_path write_cache_entry);
 
 skip_unless_module('cache', 'proxy', 'status');
@@ -71,7 +73,8 @@ sub summaries
     my ($p, $zone) = @_;
     my $log = $p->error_log // '';
     my @s;
-    while ($log =~ /cache "\Q$zone\E": (\d+) entries loaded, (\d+) invalid files removed in (\d+) ms/g) {
+    my $re = qr/cache "\Q$zone\E": (\d+) entries loaded, (\d+) invalid files removed/;
+    while ($log =~ /$re in (\d+) ms/g) {
         push @s, [$1, $2, $3];
     }
     return @s;
@@ -212,7 +215,8 @@ for my $f (qw(hits_total:counter misses_total:counter expired_total:counter stal
               disk_bytes:gauge)) {
     my ($name, $type) = split /:/, $f;
     my $types = () = $prom =~ /^# TYPE portico_cache_\Q$name\E \Q$type\E\n/mg;
-    my $series = () = $prom =~ /^portico_cache_\Q$name\E\{zone="(?:main|small|idle|tiny)"\} \d+\n/mg;
+    my $series = () = $prom =~ /^portico_cache_\Q$name\E\{zone="(?:main|small|idle|tiny)"\}
+                                 \ \d+\n/mgx;
     ok($types == 1 && $series == 4, "portico_cache_$name: one TYPE $type, a series per zone");
 }
 my ($js, $jh, $jb) = get($port, '/metrics.json');
@@ -239,6 +243,20 @@ is_deeply([ (summaries($p, 'main'))[-1]->@[0, 1] ], [1, 0],
 is(cache_status($h), 'HIT', 'after the respawns: still a HIT');
 ok(wait_until(sub { (metric($port, 'portico_cache_entries{zone="main"}') // -1) == 1 }, 5),
    'after the respawns: the gauge says 1 entry (nothing inserted twice)');
+
+# ---- a reload: new helpers, the index kept, the new loader walks again ---------------------
+
+my @old_helpers = (helper_pids($p, 'loader'), helper_pids($p, 'manager'));
+my $walks = () = summaries($p, 'main');
+$p->signal('HUP');
+ok(wait_until(sub { summaries($p, 'main') > $walks }, 10), 'HUP: the new loader walks again');
+ok(wait_until(sub {
+    my @now = (helper_pids($p, 'loader'), helper_pids($p, 'manager'));
+    @now == 2 && !grep { my $o = $_; grep { $_ == $o } @now } @old_helpers;
+}, 10), 'HUP: one new loader and one new manager, the old ones gone');
+($s, $h) = get($port, '/bytes?n=300');
+is(cache_status($h), 'HIT', 'HUP: still a HIT');
+is(backend_requests($be), $asked, 'HUP: backend not asked');
 
 # ---- max_size: least recently used first, files unlinked -------------------------------
 
@@ -315,7 +333,8 @@ ok(wait_until(sub { (metric($q->port(1), 'portico_cache_entries{zone="main"}') /
 
 ok(wait_until(sub { summaries($q, 'tiny') >= 1 }, 10), 'tiny: loader summary');
 is((summaries($q, 'tiny'))[0][0], 1000, 'tiny: 1000 valid entries read');
-like($q->error_log, qr/\[warn\].*cache "tiny": keys_size is too small for the entries on disk: (\d+) entries dropped while loading/,
+like($q->error_log,
+     qr/\[warn\].*cache "tiny": keys_size is too small for the entries on disk: \d+ entries/,
      'tiny: warning about keys_size');
 my ($dropped) = $q->error_log =~ /cache "tiny": keys_size is too small .*: (\d+) entries dropped/;
 my $kept;
@@ -331,5 +350,32 @@ is((eval { decode_json($b) } // {})->{caches}{tiny}{evictions}, 1000 - $kept,
    'tiny: JSON evictions');
 unlike($q->error_log, qr/\[error\]/, 'no [error] line');
 $q->stop;
+
+# ---- Vary: the variants and their marker come back after a restart ------------------------
+
+my $v = Portico->new(start => 0);
+my $vb = PorticoCacheBackend->new(port => $v->port(2));
+$v->write_conf($conf2);
+$vb->set('/v', headers => [['Cache-Control', 'max-age=600'], ['Vary', 'Accept-Encoding']],
+         body => "v {n}\n");
+$v->start;
+my $vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'gzip');
+is("$vr->{xcs} $vr->{body}", "MISS v 1\n", 'Vary: gzip variant stored');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'br');
+is("$vr->{xcs} $vr->{body}", "MISS v 2\n", 'Vary: br variant stored');
+ok(wait_until(sub { keys %{ entry_files($v->prefix . '/cache/main') } == 2 }, 5),
+   'Vary: two entry files');
+$v->stop;
+$v->start;
+ok(wait_until(sub { summaries($v, 'main') >= 2 }, 10), 'Vary: loader summary after restart');
+is((summaries($v, 'main'))[-1][0], 2, 'Vary: 2 entries loaded');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'gzip');
+is("$vr->{xcs} $vr->{body}", "HIT v 1\n", 'Vary after restart: the gzip variant is a HIT');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'br');
+is("$vr->{xcs} $vr->{body}", "HIT v 2\n", 'Vary after restart: the br variant is a HIT');
+$vr = cget($v->port(1), '/v', 'Accept-Encoding' => 'identity');
+is("$vr->{xcs} $vr->{body}", "MISS v 3\n", 'Vary after restart: another value is a MISS');
+is($vb->count('/v'), 3, 'Vary: three backend requests in all');
+$v->stop;
 
 done_testing();

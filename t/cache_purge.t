@@ -6,7 +6,7 @@
 # allow (a non-matching allow, "deny all", no list at all) -> 403 and the entry stays, PURGE
 # of a Vary entry removes every variant, `PURGE /prefix*` removes exactly the entries whose
 # key starts with the prefix (404 when none); then the per-zone counters in Prometheus
-# (portico_cache_{hits,misses,expired,stale,updating,revalidated,bypass,bytes_served}_total,
+# (portico_cache_{hits,misses,expired,stale,updating,revalidated,bypass,served_bytes}_total,
 # the entries and disk_bytes gauges, evictions) with exact numbers after a known sequence.
 
 use strict;
@@ -153,7 +153,7 @@ for my $i (0 .. $#seq) {
     is($seq[$i][0]{xcs}, $seq[$i][1], "stats sequence $i: $seq[$i][1]");
 }
 my %want = (hits => 3, misses => 4, expired => 1, stale => 1, updating => 0,
-            revalidated => 1, bypass => 1, bytes_served => 2234, evictions => 0);
+            revalidated => 1, bypass => 1, served_bytes => 2234, evictions => 0);
 my $m = prom_text($port, '/metrics');
 for my $k (sort keys %want) {
     my $name = "portico_cache_${k}_total";

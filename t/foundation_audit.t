@@ -119,7 +119,7 @@ require Cwd;
     like($list, qr/\bpco_auditmod_module\b/, '--add-module: in the generated module list');
     unlike($list, qr/\bpco_realip_module\b/, '--without-realip: left out of the module list');
     unlike($list, qr/\bpco_example_module\b/, 'the example module is not built by default');
-    unlike($list, qr/\bpco_cache_module\b/, 'the cache module is not built by default yet');
+    like($list, qr/\bpco_cache_module\b/, 'the cache module is built by default');
     like($list, qr/\bpco_static_module\b/, 'generated module list: bundled modules present');
     ok(-f "$b/pco_auto_config.h", 'configure writes a config header');
 
@@ -153,8 +153,8 @@ SKIP: {
     ok(-f "$root/conf/mime.types", 'make install: conf/mime.types');
     ok(-d "$root/logs", 'make install: logs/');
     ok(-d "$root/cache", 'make install: cache folder');
-    is(read_file("$root/conf/portico.conf"), read_file("$repo/conf/portico.conf"),
-       'make install: the demo configuration');
+    is(read_file("$root/conf/portico.conf"), read_file("$repo/conf/production.conf"),
+       'make install: the production starting point (conf/production.conf), not the demo');
     write_file("$root/conf/portico.conf", "# the operator's own configuration\n");
     ($rc, $out, $err) = Portico::run_cmd('make', '-s', '-f', $mf, '-o', 'build', 'install',
                                          "DESTDIR=$dest");
@@ -419,6 +419,9 @@ SKIP: {
     http_send($slow, "Connection: close\r\n\r\n");
     my ($st, $h, $b) = http_parse(http_read_response($slow, timeout => 5));
     is("$st $b", "200 v1\n", 'HUP: the in-flight request finishes on the old configuration');
+    # a retiring worker half-closes after Connection: close and waits (up to 2 s) for the
+    # client's end: a client that has its answer closes, so only the stuck one is left
+    close $slow;
     ok(http_closed($stuck, 15), 'HUP: a stuck request is closed by worker_shutdown_timeout');
     ok($p->wait_for(sub { !kill 0, $w }, 15), 'HUP: the old worker exits');
     my $took = time - $t0;

@@ -25,7 +25,6 @@
 #include "pco_access_log.h"
 #include <fcntl.h>
 #include <unistd.h>
-#include <pwd.h>
 
 #define PCO_ACCESS_LOG_BUF_SIZE  65536
 #define PCO_ACCESS_LOG_FLUSH_MS  1000
@@ -96,7 +95,7 @@ static const pco_setting_t pco_access_log_format_members[] = {
 
 static const pco_setting_t pco_access_log_members[] = {
     { .name = "path", .type = PCO_CONF_STRING, .offset = offsetof(pco_access_log_spec_t, path),
-      .def = "\"logs/access.log\"", .help = "log file (relative to the prefix)" },
+      .def = "\"" PCO_HTTP_LOG_PATH "\"", .help = "log file (relative to the prefix)" },
     { .name = "format", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_access_log_spec_t, format), .def = "\"combined\"",
       .help = "combined | json | a log_formats name" },
@@ -111,7 +110,7 @@ static const pco_setting_t pco_access_log_settings[] = {
     { .name = "access_log", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_access_log_conf_t, log), .sub = pco_access_log_members,
       .flags = PCO_CONF_FALSE_OFF,
-      .help = "{ path; format; } or false; default logs/access.log, combined" },
+      .help = "{ path; format; } or false; default " PCO_HTTP_LOG_PATH ", combined" },
     PCO_SETTINGS_END
 };
 
@@ -209,7 +208,7 @@ static int
 pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
                        const pco_access_log_conf_t *mcf, pco_conf_node_t *node)
 {
-    static const pco_str_t    def_path = pco_string("logs/access.log");
+    static const pco_str_t    def_path = pco_string(PCO_HTTP_LOG_PATH);
     static const pco_str_t    def_format = pco_string("combined");
     pco_access_log_conf_t    *alc = pco_conf_get(node, &pco_access_log_module);
     const pco_conf_src_t     *src;
@@ -444,21 +443,16 @@ pco_access_log_flush_all(pco_cycle_t *cycle)
     }
 }
 
-/* Opens path for appending. A master running as root hands the file to the worker user,
- * so that workers (after the privilege drop) can open it again on USR1. */
+/* Opens path for appending (0640: client addresses are not for every local user). A master
+ * running as root hands the file to the worker user and group, so that workers (after the
+ * privilege drop) can open it again on USR1. */
 static int
 pco_access_log_open(pco_cycle_t *cycle, const char *path)
 {
-    int             fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    struct passwd  *pw;
+    int  fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 
-    if (fd >= 0 && geteuid() == 0 && pco_process_type == PCO_PROCESS_MASTER
-        && cycle->core != NULL && cycle->core->user.len > 0)
-    {
-        pw = getpwnam((const char *) cycle->core->user.data);
-        if (pw != NULL && fchown(fd, pw->pw_uid, (gid_t) -1) != 0) {
-            pco_log_err(PCO_LOG_WARN, cycle->log, errno, "fchown(\"%s\") failed", path);
-        }
+    if (fd >= 0) {
+        pco_give_to_workers(cycle, fd, path);
     }
     return fd;
 }

@@ -16,7 +16,6 @@
  * and "cache manager" in their own files.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,6 +103,7 @@ static const pco_setting_t pco_cache_settings[] = {
     { .name = "caches", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_LIST,
       .offset = offsetof(pco_cache_conf_t, caches), .sub = pco_cache_zone_members,
       .elt_size = sizeof(pco_cache_zone_t),
+      .flags = PCO_CONF_INCLUDABLE,
       .help = "response caches: ( { name; path; max_size; inactive; keys_size; purge; } )" },
     { .name = "cache", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_cache_conf_t, route), .sub = pco_cache_route_members,
@@ -532,18 +532,14 @@ pco_cache_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
 
 /* ---- folders ---- */
 
-/* Creates dir (and its parents) and dir/tmp, owned by the worker user when the master runs
- * as root, so that workers and helpers can write there after dropping privileges. */
+/* Creates dir (and its parents) and dir/tmp, 0700 and owned by the worker user and group
+ * when the master runs as root, so that workers and helpers can write there after dropping privileges. */
 static int
 pco_cache_make_dir(pco_cycle_t *cycle, pco_cache_zone_t *z)
 {
-    char            path[4096];
-    struct passwd  *pw = NULL;
-    size_t          i;
+    char    path[4096];
+    size_t  i;
 
-    if (geteuid() == 0 && cycle->core != NULL && cycle->core->user.len > 0) {
-        pw = getpwnam((const char *) cycle->core->user.data);
-    }
     snprintf(path, sizeof(path), "%s/tmp", (const char *) z->dir.data);
     for (i = 1; path[i] != '\0'; i++) {
         if (path[i] != '/') {
@@ -560,12 +556,8 @@ pco_cache_make_dir(pco_cycle_t *cycle, pco_cache_zone_t *z)
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
         goto failed;
     }
-    if (pw != NULL
-        && (chown((const char *) z->dir.data, pw->pw_uid, pw->pw_gid) != 0
-            || chown(path, pw->pw_uid, pw->pw_gid) != 0))
-    {
-        pco_log_err(PCO_LOG_WARN, cycle->log, errno, "chown(\"%s\") failed", path);
-    }
+    pco_give_to_workers(cycle, -1, (const char *) z->dir.data);
+    pco_give_to_workers(cycle, -1, path);
     return PCO_OK;
 
 failed:

@@ -86,6 +86,18 @@ pco_cache_zone_index(pco_cache_zone_t *z)
     return z->zone->data;
 }
 
+/*
+ * The time freshness is judged at. Entries keep whole seconds, so an age is off by up to
+ * a second either way; judging one second back makes an entry fresh for at least its
+ * lifetime (a max-age=1 response is not stale a millisecond after it was stored) and at
+ * most a second more, as nginx's whole-second expiry does. Age headers use the real time.
+ */
+static inline time_t
+pco_cache_fresh_now(void)
+{
+    return pco_time_sec - 1;
+}
+
 /* What the lookup decided. */
 typedef enum {
     PCO_CACHE_ACT_NONE = 0,     /* not cached: the route has no cache, or a method we skip */
@@ -95,6 +107,7 @@ typedef enum {
 
 /* Per request (r->pool). */
 typedef struct pco_cache_ctx_s  pco_cache_ctx_t;
+typedef struct pco_cache_open_s pco_cache_open_t;
 
 struct pco_cache_ctx_s {
     pco_http_request_t  *r;
@@ -117,6 +130,9 @@ struct pco_cache_ctx_s {
     bool                 revalidating;       /* conditional headers of ours went upstream */
     bool                 stale_ok_error;     /* the entry may stand in for an upstream error */
     bool                 may_store;          /* not bypassed (request no-store) */
+    bool                 background;         /* the client was answered stale: the fetch
+                                                refreshes the entry behind it */
+    bool                 bg_head;            /* the background response's head was seen */
     /* the client's conditionals and range, saved before a fetch drops them (ours then
      * replace them upstream) */
     bool                 cond_saved;
@@ -137,8 +153,11 @@ struct pco_cache_ctx_s {
     bool                 store_failed;
     /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
     int                  serve_fd;
+    pco_cache_open_t    *open;               /* the worker's open slot serve_fd is from */
+    bool                 open_cleanup;
     pco_cache_entry_t    entry;
-    u_char              *entry_head;         /* the file's header bytes (entry points in) */
+    u_char              *entry_head;         /* the file's first bytes (entry points in) */
+    size_t               entry_read;         /* how many: a small body is among them */
     bool                 swap_body;          /* the body filter replaces the upstream body */
     off_t                body_start, body_end;   /* file range of the body to send */
 };
@@ -174,7 +193,19 @@ int pco_cache_status_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx);
  * filter that swaps an upstream body for the entry's. NULL on memory failure. */
 pco_chain_t *pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 
+/* pco_cache_open.c: the entries a worker keeps open. find: true when the slot of
+ * ctx->key holds the entry of ctx->meta (same stamp): ctx->entry, entry_head, entry_read
+ * and serve_fd are set from it. keep: after a file was opened and read, hands serve_fd and
+ * a copy of the bytes read to the slot (when small enough and the slot is free). close:
+ * gives the entry up (the slot's use, or the descriptor). */
+bool pco_cache_open_find(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+void pco_cache_open_keep(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+void pco_cache_close_entry(pco_cache_ctx_t *ctx);
+
 /* pco_cache_store.c */
+/* Sets ctx->key: the main key when names (canonical Vary names) is empty, else the
+ * variant of this request's values of those headers. PCO_OK / PCO_ERROR. */
+int pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t *names);
 int pco_cache_header_filter(pco_http_request_t *r);
 int pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in);
 

@@ -515,42 +515,55 @@ pco_cache_status_name(pco_cache_status_e outcome)
     return (unsigned) outcome < pco_nelems(names) ? names[outcome] : "MISS";
 }
 
+/* Appends text to buf[*n..size), or marks *n past size (then nothing more fits). */
+static void
+pco_cache_put(u_char *buf, size_t size, size_t *n, const char *text, size_t len)
+{
+    if (*n + len >= size) {
+        *n = size;
+        return;
+    }
+    memcpy(buf + *n, text, len);
+    *n += len;
+}
+
+static void
+pco_cache_put_num(u_char *buf, size_t size, size_t *n, int64_t v)
+{
+    u_char  tmp[24];
+
+    pco_cache_put(buf, size, n, (const char *) tmp, (size_t) (pco_sprint_i64(tmp, v) - tmp));
+}
+
+/* Written by hand rather than with snprintf: every answer of a cached route carries it. */
 size_t
 pco_cache_status_format(u_char *buf, size_t size, const pco_cache_status_t *s)
 {
     static const char  *fwd[] = { "miss", NULL, "stale", "stale", NULL, "bypass", "stale" };
-    char               *p = (char *) buf;
     const char         *how;
     size_t              n = 0;
-    int                 rc;
-    bool                forwarded;
 
     how = (unsigned) s->outcome < pco_nelems(fwd) ? fwd[s->outcome] : "miss";
-    forwarded = how != NULL;
-
-#define PCO_CACHE_PUT(...)                                                      \
-    do {                                                                        \
-        rc = snprintf(p + n, n < size ? size - n : 0, __VA_ARGS__);             \
-        if (rc < 0 || (size_t) rc >= (n < size ? size - n : 0)) {               \
-            return 0;                                                           \
-        }                                                                       \
-        n += (size_t) rc;                                                       \
-    } while (0)
-
     /* "hit": answered from the cache without going to the upstream (RFC 9211) */
-    PCO_CACHE_PUT("portico; %s%s", forwarded ? "fwd=" : "hit", forwarded ? how : "");
-    if (forwarded && s->fwd_status != 0) {
-        PCO_CACHE_PUT("; fwd-status=%u", s->fwd_status);
+    if (how == NULL) {
+        pco_cache_put(buf, size, &n, "portico; hit", 12);
+    } else {
+        pco_cache_put(buf, size, &n, "portico; fwd=", 13);
+        pco_cache_put(buf, size, &n, how, strlen(how));
+        if (s->fwd_status != 0) {
+            pco_cache_put(buf, size, &n, "; fwd-status=", 13);
+            pco_cache_put_num(buf, size, &n, (int64_t) s->fwd_status);
+        }
     }
     if (s->has_ttl) {
-        PCO_CACHE_PUT("; ttl=%lld", (long long) s->ttl);
+        pco_cache_put(buf, size, &n, "; ttl=", 6);
+        pco_cache_put_num(buf, size, &n, s->ttl);
     }
-    if (forwarded && s->stored) {
-        PCO_CACHE_PUT("; stored");
+    if (how != NULL && s->stored) {
+        pco_cache_put(buf, size, &n, "; stored", 8);
     }
     if (s->outcome == PCO_CACHE_STATUS_STALE) {
-        PCO_CACHE_PUT("; detail=served-stale");
+        pco_cache_put(buf, size, &n, "; detail=served-stale", 21);
     }
-#undef PCO_CACHE_PUT
-    return n;
+    return n >= size ? 0 : n;
 }

@@ -273,6 +273,31 @@ pco_cache_entry_parse(pco_cache_entry_t *e, const u_char *buf, size_t len)
 }
 
 bool
+pco_cache_entry_next_header(const u_char **p, const u_char *end, pco_str_t *name,
+                            pco_str_t *value)
+{
+    const u_char  *eol, *colon;
+
+    if (*p >= end) {
+        return false;
+    }
+    eol = memchr(*p, '\r', (size_t) (end - *p));
+    colon = memchr(*p, ':', (size_t) (end - *p));
+    if (eol == NULL || colon == NULL || colon > eol || eol + 1 >= end) {
+        return false;
+    }
+    name->data = (u_char *) *p;
+    name->len = (size_t) (colon - *p);
+    value->data = (u_char *) colon + 1;
+    while (value->data < eol && *value->data == ' ') {
+        value->data++;
+    }
+    value->len = (size_t) (eol - value->data);
+    *p = eol + 2;
+    return true;
+}
+
+bool
 pco_cache_entry_size_ok(const pco_cache_entry_t *e, uint64_t file_size)
 {
     return file_size >= e->header_len && file_size - e->header_len == e->body_len;

@@ -70,6 +70,12 @@ ssize_t pco_cache_entry_serialize(u_char *buf, size_t size, pco_cache_entry_t *e
  */
 int pco_cache_entry_parse(pco_cache_entry_t *e, const u_char *buf, size_t len);
 
+/* The next "Name: value\r\n" line of stored header lines at *p (before end): true with
+ * name and value set (the value without its leading spaces) and *p moved past the line;
+ * false at the end (or at a line the serialiser could not have written). */
+bool pco_cache_entry_next_header(const u_char **p, const u_char *end, pco_str_t *name,
+                                 pco_str_t *value);
+
 /* Whether file_size matches a parsed header and its body length. */
 bool pco_cache_entry_size_ok(const pco_cache_entry_t *e, uint64_t file_size);
 

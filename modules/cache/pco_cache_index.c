@@ -262,6 +262,7 @@ pco_cache_index_repair(pco_cache_index_t *idx)
         pco_cache_chain_push(idx, nd, i);
         pco_cache_lru_push(idx, nd, i);
         pco_cache_count(idx, &nd[i].m, 1);
+        idx->stamp = pco_max(idx->stamp, nd[i].m.stamp);
     }
     if (idx->orphan_first >= PCO_CACHE_ORPHANS || idx->orphan_count > PCO_CACHE_ORPHANS) {
         idx->orphan_first = idx->orphan_count = 0;
@@ -367,6 +368,7 @@ pco_cache_place(pco_cache_index_t *idx, pco_cache_node_t *nd, uint32_t i,
     nd[i].m = *m;
     nd[i].m.lock_pid = 0;
     nd[i].m.lock_until = 0;
+    nd[i].m.stamp = ++idx->stamp;
     nd[i].used = 1;         /* before the links: a repair sees the whole node or none */
     pco_cache_chain_push(idx, nd, i);
     pco_cache_lru_push(idx, nd, i);
@@ -407,6 +409,7 @@ pco_cache_store(pco_cache_index_t *idx, const pco_cache_meta_t *m, pco_cache_met
         *cur = *m;
         cur->lock_pid = pid;
         cur->lock_until = until;
+        cur->stamp = ++idx->stamp;
         pco_cache_count(idx, cur, 1);
         pco_cache_lru_touch(idx, nd, (uint32_t) i);
         pco_cache_index_mutex_unlock(idx);
@@ -481,6 +484,7 @@ pco_cache_index_refresh(pco_cache_index_t *idx, const pco_cache_meta_t *m)
         cur->stale_while_revalidate = m->stale_while_revalidate;
         cur->stale_if_error = m->stale_if_error;
         cur->no_stale = m->no_stale;
+        cur->stamp = ++idx->stamp;
     }
     pco_cache_index_mutex_unlock(idx);
     return ok;

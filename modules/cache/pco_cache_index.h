@@ -61,6 +61,9 @@ typedef struct {
     u_char            text[PCO_CACHE_TEXT_MAX];  /* its first bytes */
     uint32_t          vary_len;         /* markers */
     u_char            vary[PCO_CACHE_VARY_MAX];
+    /* set by the index: a new value each time the key's entry is stored or refreshed, so
+     * that a worker holding the entry's file open knows when it changed */
+    uint64_t          stamp;
     /* the fetch lock (lookups report it; only the lock functions change it) */
     int32_t           lock_pid;         /* 0: not locked */
     int64_t           lock_until;       /* msec, pco_current_msec's clock */

@@ -9,7 +9,7 @@
 #include "pco_cache_index.h"
 
 #define PCO_CACHE_INDEX_MAGIC    0x70636369u    /* "pcci" */
-#define PCO_CACHE_INDEX_VERSION  1u
+#define PCO_CACHE_INDEX_VERSION  2u
 #define PCO_CACHE_INDEX_MIN      16             /* nodes */
 #define PCO_CACHE_EVICT_SCAN     64             /* LRU nodes looked at for one eviction */
 #define PCO_CACHE_ORPHANS        128            /* evicted entries pco_cache_index_lock
@@ -41,6 +41,7 @@ struct pco_cache_index_s {
     uint64_t          bytes;
     uint64_t          evictions;
     uint64_t          repairs;
+    uint64_t          stamp;        /* the last stamp given (pco_cache_meta_t.stamp) */
     /* "index full" warnings */
     int64_t           last_warn;    /* msec */
     uint64_t          warned_evictions;

@@ -19,6 +19,27 @@ typedef struct {
     bool         started;       /* an element was written: the next one needs a comma */
 } pco_cache_sink_t;
 
+static void pco_cache_emit(pco_cache_sink_t *s, const void *p, size_t n);
+
+/* Emits p[0..n) lowercased (request header values a response varies on compare without
+ * case: "EN" and "en" are one variant). */
+static void
+pco_cache_emit_lower(pco_cache_sink_t *s, const u_char *p, size_t n)
+{
+    u_char  buf[256];
+    size_t  k, i;
+
+    while (n > 0) {
+        k = pco_min(n, sizeof(buf));
+        for (i = 0; i < k; i++) {
+            buf[i] = pco_ascii_lower(p[i]);
+        }
+        pco_cache_emit(s, buf, k);
+        p += k;
+        n -= k;
+    }
+}
+
 static void
 pco_cache_emit(pco_cache_sink_t *s, const void *p, size_t n)
 {
@@ -75,7 +96,7 @@ pco_cache_normalize_into(pco_cache_sink_t *s, const u_char *p, size_t len)
             while (el < ee && !pco_cache_ws(*el)) {
                 el++;
             }
-            pco_cache_emit(s, w, (size_t) (el - w));
+            pco_cache_emit_lower(s, w, (size_t) (el - w));
             if (el < ee) {
                 pco_cache_emit(s, " ", 1);
                 while (el < ee && pco_cache_ws(*el)) {
@@ -126,6 +147,36 @@ pco_cache_variant_header(pco_cache_sink_t *s, const u_char *name, size_t len,
     }
 }
 
+/*
+ * The digest and its context, made once per process and reused: every request of a cached
+ * route hashes its key, and OpenSSL 3's implicit fetch (EVP_sha256() in an init) and a
+ * context allocation each time cost more than the hash of a short key. A process has one
+ * thread, and no call here is re-entered.
+ */
+static EVP_MD      *pco_cache_sha256;
+static EVP_MD_CTX  *pco_cache_md_ctx;
+
+static EVP_MD_CTX *
+pco_cache_digest_start(void)
+{
+    if (pco_cache_sha256 == NULL) {
+        pco_cache_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (pco_cache_sha256 == NULL) {
+            return NULL;
+        }
+    }
+    if (pco_cache_md_ctx == NULL) {
+        pco_cache_md_ctx = EVP_MD_CTX_new();
+        if (pco_cache_md_ctx == NULL) {
+            return NULL;
+        }
+    }
+    if (EVP_DigestInit_ex2(pco_cache_md_ctx, pco_cache_sha256, NULL) != 1) {
+        return NULL;
+    }
+    return pco_cache_md_ctx;
+}
+
 int
 pco_cache_key_variant(pco_cache_key_t *key, const pco_str_t *text, const pco_str_t *vary_names,
                       const pco_cache_header_t *headers, size_t n)
@@ -136,12 +187,9 @@ pco_cache_key_variant(pco_cache_key_t *key, const pco_str_t *text, const pco_str
     const u_char     *p, *e, *w;
     int               rc = PCO_ERROR;
 
-    s.md = EVP_MD_CTX_new();
+    s.md = pco_cache_digest_start();
     if (s.md == NULL) {
         return PCO_ERROR;
-    }
-    if (EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
-        goto done;
     }
     pco_cache_emit(&s, text->data, text->len);
     if (vary_names != NULL && vary_names->len > 0) {
@@ -164,8 +212,6 @@ pco_cache_key_variant(pco_cache_key_t *key, const pco_str_t *text, const pco_str
         memcpy(key->md, md, PCO_CACHE_KEY_LEN);
         rc = PCO_OK;
     }
-done:
-    EVP_MD_CTX_free(s.md);
     return rc;
 }
 

@@ -4,8 +4,9 @@
  * "$scheme$host$request_uri"); a response with Vary is stored under a variant key that
  * also hashes the normalised values of the request headers it varies on. The entry file is
  * DIR/<levels>/<32 hex digits>, the levels taken from the end of the hex name as nginx's
- * levels=1:2 does: DIR/c/29/b7f54b2df7773722d382f4809d65029c. Pure functions: no I/O, no
- * shared state; hashing allocates one OpenSSL digest context per call and frees it.
+ * levels=1:2 does: DIR/c/29/b7f54b2df7773722d382f4809d65029c. No I/O, nothing shared
+ * between processes; hashing reuses one OpenSSL digest context per process, made on first
+ * use and kept for the process's life.
  */
 #ifndef PCO_CACHE_KEY_H
 #define PCO_CACHE_KEY_H
@@ -50,7 +51,8 @@ ssize_t pco_cache_vary_names(u_char *out, size_t size, const pco_str_t *values, 
 /*
  * Normalises one header value: list elements trimmed, whitespace inside each collapsed to
  * one space, empty elements dropped, joined with ",". "gzip ,  deflate,, br" and
- * "gzip,deflate,br" are equal; case is kept (values may be case-sensitive). Writes at most
+ * "gzip,deflate,br" are equal; letters are lowercased ("EN" and "en" are one variant: the
+ * Accept-* values a response varies on ignore case). Writes at most
  * len bytes to out (which must hold len bytes) and returns the length written.
  */
 size_t pco_cache_vary_normalize(u_char *out, const u_char *p, size_t len);

@@ -473,17 +473,21 @@ pco_cache_loader_init(pco_cycle_t *cycle)
 {
     pco_cache_loader_t  *ld = &pco_cache_loader;
     pco_cache_zone_t    *zones;
-    size_t               i;
+    size_t               i, n;
 
-    ld->nzones = pco_cache_zones(cycle, &zones);
-    ld->zones = pco_pcalloc(cycle->pool, ld->nzones * sizeof(pco_cache_loader_zone_t) + 1);
+    n = pco_cache_zones(cycle, &zones);
+    ld->zones = pco_pcalloc(cycle->pool, n * sizeof(pco_cache_loader_zone_t) + 1);
     ld->buf = pco_pnalloc(cycle->pool, PCO_CACHE_LOADER_BUF);
     if (ld->zones == NULL || ld->buf == NULL) {
         return PCO_ERROR;
     }
-    for (i = 0; i < ld->nzones; i++) {
-        ld->zones[i].z = &zones[i];
-        ld->zones[i].idx = pco_cache_zone_index(&zones[i]);
+    ld->nzones = 0;
+    for (i = 0; i < n; i++) {
+        if (zones[i].zone != NULL && zones[i].zone->data != NULL) {     /* has its index */
+            ld->zones[ld->nzones].z = &zones[i];
+            ld->zones[ld->nzones].idx = pco_cache_zone_index(&zones[i]);
+            ld->nzones++;
+        }
     }
     ld->cur = 0;
     ld->timer.data = ld;

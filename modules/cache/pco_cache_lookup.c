@@ -118,10 +118,7 @@ pco_cache_cleanup(void *data)
             (void) unlink(ctx->tmp_path);
         }
     }
-    if (ctx->serve_fd >= 0) {
-        close(ctx->serve_fd);
-        ctx->serve_fd = -1;
-    }
+    pco_cache_close_entry(ctx);
     pco_cache_lock_release(ctx);
 }
 
@@ -281,7 +278,7 @@ pco_cache_lock_release(pco_cache_ctx_t *ctx)
 /* Waits for the key's fetch to end: PCO_AGAIN while it may, PCO_DECLINED when the wait is
  * over (lock_timeout) and the request goes upstream itself. */
 static int
-pco_cache_wait(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+pco_cache_wait(pco_cache_ctx_t *ctx)
 {
     if (ctx->wait_until == 0) {
         ctx->wait_until = pco_current_msec + ctx->rc->lock_timeout;
@@ -293,7 +290,6 @@ pco_cache_wait(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     pco_event_add_timer(&ctx->wait, pco_min((pco_msec_t) PCO_CACHE_LOCK_POLL,
                                             ctx->wait_until - pco_current_msec));
-    (void) r;
     return PCO_AGAIN;
 }
 
@@ -305,9 +301,7 @@ static bool
 pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     pco_cache_index_t   *idx = pco_cache_zone_index(ctx->z);
-    pco_cache_header_t  *hs;
     pco_str_t            names;
-    unsigned             i;
 
     ctx->key = ctx->main;
     if (!pco_cache_index_lookup(idx, &ctx->main, pco_time_sec, true, &ctx->meta)) {
@@ -316,27 +310,41 @@ pco_cache_find(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->meta.kind != PCO_CACHE_NODE_MARKER) {
         return ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
     }
-    hs = pco_palloc(r->pool, (r->head.nheaders + 1) * sizeof(pco_cache_header_t));
-    if (hs == NULL) {
-        return false;
-    }
-    for (i = 0; i < r->head.nheaders; i++) {
-        hs[i].name = r->head.headers[i].name;
-        hs[i].value = r->head.headers[i].value;
-    }
     names.data = pco_pnalloc(r->pool, ctx->meta.vary_len + 1);
     if (names.data == NULL) {
         return false;
     }
     memcpy(names.data, ctx->meta.vary, ctx->meta.vary_len);
     names.len = ctx->meta.vary_len;
-    if (pco_cache_key_variant(&ctx->key, &ctx->key_text, &names, hs, r->head.nheaders)
-        != PCO_OK)
-    {
+    if (pco_cache_entry_key(r, ctx, &names) != PCO_OK) {
         return false;
     }
     return pco_cache_index_lookup(idx, &ctx->key, pco_time_sec, true, &ctx->meta)
            && ctx->meta.kind == PCO_CACHE_NODE_ENTRY;
+}
+
+/*
+ * The entry is stale, may be served while it is refreshed, and this request holds the
+ * refresh: the client is answered from the entry at once (UPDATING), then the route's
+ * handler (the proxy) fetches the new response behind it, with our validators; the body
+ * filter stores it (or renews the entry on a 304) and drops it, and the request ends when
+ * both are done (r->background).
+ */
+static int
+pco_cache_refresh_behind(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+{
+    int  rc = pco_cache_answer(r, ctx, PCO_CACHE_STATUS_UPDATING);
+
+    if (rc != PCO_DONE) {
+        return rc;
+    }
+    pco_http_background_start(r);
+    ctx->background = true;
+    ctx->act = PCO_CACHE_ACT_FETCH;
+    ctx->may_store = true;
+    ctx->stale_ok_error = false;
+    pco_cache_fetch_headers(r, ctx);
+    return PCO_OK;
 }
 
 /* An entry was found: serve it, or go upstream to refresh it. */
@@ -348,7 +356,7 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     bool               updating_ok;
 
     pco_cache_meta_get_fresh(&ctx->meta, &f);
-    ctx->use = pco_cache_use(&f, &ctx->req, pco_time_sec);
+    ctx->use = pco_cache_use(&f, &ctx->req, pco_cache_fresh_now());
     rc = pco_cache_open_entry(r, ctx);
     if (rc == PCO_ERROR) {
         return 500;
@@ -363,23 +371,28 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (ctx->use == PCO_CACHE_USE_STALE_ALLOWED) {
         return pco_cache_answer(r, ctx, PCO_CACHE_STATUS_STALE);
     }
+    if (ctx->req.only_if_cached) {
+        return 504;             /* RFC 9111 section 5.2.1.7: nothing usable is stored */
+    }
     /* stale: one request refreshes it; the others may be answered with it meanwhile */
     updating_ok = pco_cache_stale_ok(&f, PCO_CACHE_STALE_UPDATING,
                                      (ctx->rc->stale & PCO_CACHE_STALE_ON_UPDATING) != 0,
-                                     pco_time_sec)
+                                     pco_cache_fresh_now())
                   && !ctx->req.no_cache;
     rc = pco_cache_take_lock(ctx, updating_ok);
     if (rc == PCO_BUSY) {
         if (updating_ok) {
             return pco_cache_answer(r, ctx, PCO_CACHE_STATUS_UPDATING);
         }
-        rc = pco_cache_wait(r, ctx);
+        rc = pco_cache_wait(ctx);
         if (rc == PCO_AGAIN) {
-            close(ctx->serve_fd);
-            ctx->serve_fd = -1;
+            pco_cache_close_entry(ctx);
             ctx->have_entry = false;
             return PCO_AGAIN;
         }
+    }
+    if (updating_ok && ctx->locked && r->head.method == PCO_HTTP_GET) {
+        return pco_cache_refresh_behind(r, ctx);
     }
     ctx->stale_ok_error = true;
     return pco_cache_fetch(r, ctx, PCO_CACHE_STATUS_EXPIRED);
@@ -397,9 +410,12 @@ pco_cache_lookup(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         }
     }
     ctx->key = ctx->main;
+    if (ctx->req.only_if_cached) {
+        return 504;
+    }
     rc = pco_cache_take_lock(ctx, false);
     if (rc == PCO_BUSY) {
-        rc = pco_cache_wait(r, ctx);
+        rc = pco_cache_wait(ctx);
         if (rc == PCO_AGAIN) {
             return PCO_AGAIN;
         }

@@ -162,27 +162,32 @@ pco_cache_manager_init(pco_cycle_t *cycle)
 {
     pco_cache_manager_t      *mg = &pco_cache_manager;
     pco_cache_index_stats_t   st;
+    pco_cache_manager_zone_t *mz;
     pco_cache_zone_t         *zones;
     int64_t                   counted;
-    size_t                    i;
+    size_t                    i, n;
 
-    mg->nzones = pco_cache_zones(cycle, &zones);
-    mg->zones = pco_pcalloc(cycle->pool, mg->nzones * sizeof(pco_cache_manager_zone_t) + 1);
+    n = pco_cache_zones(cycle, &zones);
+    mg->zones = pco_pcalloc(cycle->pool, n * sizeof(pco_cache_manager_zone_t) + 1);
     if (mg->zones == NULL) {
         return PCO_ERROR;
     }
-    for (i = 0; i < mg->nzones; i++) {
-        mg->zones[i].z = &zones[i];
-        mg->zones[i].idx = pco_cache_zone_index(&zones[i]);
+    mg->nzones = 0;
+    for (i = 0; i < n; i++) {
+        if (zones[i].zone == NULL || zones[i].zone->data == NULL) {
+            continue;                       /* no index */
+        }
+        mz = &mg->zones[mg->nzones++];
+        mz->z = &zones[i];
+        mz->idx = pco_cache_zone_index(&zones[i]);
         /*
          * Only this helper adds to cache_evictions:Z, so the counter's total is what earlier
          * managers (a respawn, a reload) already added of the index's count: continue from
          * there. An index formatted afresh (keys_size changed) counts from a lower figure.
          */
-        pco_cache_index_stats(mg->zones[i].idx, &st);
+        pco_cache_index_stats(mz->idx, &st);
         counted = zones[i].c_evictions >= 0 ? pco_counter_read(zones[i].c_evictions) : 0;
-        mg->zones[i].evictions = (uint64_t) counted <= st.evictions ? (uint64_t) counted
-                                                                    : st.evictions;
+        mz->evictions = (uint64_t) counted <= st.evictions ? (uint64_t) counted : st.evictions;
     }
     mg->timer.data = mg;
     mg->timer.handler = pco_cache_manager_tick;

@@ -37,19 +37,18 @@ pco_cache_forget(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *path, 
 }
 
 /* Reads the header of the entry file fd into ctx: PCO_OK, PCO_DECLINED (not a valid entry
- * of ctx->key), PCO_ERROR. */
+ * of ctx->key), PCO_ERROR. The first read takes PCO_CACHE_HEAD_READ bytes: a small entry
+ * comes whole (its body is then sent from memory, and a short read is its size). */
 static int
 pco_cache_read_head(pco_http_request_t *r, pco_cache_ctx_t *ctx, int fd)
 {
     struct stat  st;
     u_char      *buf;
     size_t       size = PCO_CACHE_HEAD_READ;
+    uint64_t     file_size;
     ssize_t      n;
     int          rc;
 
-    if (fstat(fd, &st) != 0) {
-        return PCO_DECLINED;
-    }
     for ( ;; ) {
         buf = pco_pnalloc(r->pool, size);
         if (buf == NULL) {
@@ -68,27 +67,36 @@ pco_cache_read_head(pco_http_request_t *r, pco_cache_ctx_t *ctx, int fd)
         }
         size = ctx->entry.header_len;
     }
-    if (!pco_cache_entry_size_ok(&ctx->entry, (uint64_t) st.st_size)
+    if ((size_t) n < size) {
+        file_size = (uint64_t) n;           /* read to its end */
+    } else if (fstat(fd, &st) == 0) {
+        file_size = (uint64_t) st.st_size;
+    } else {
+        return PCO_DECLINED;
+    }
+    if (!pco_cache_entry_size_ok(&ctx->entry, file_size)
         || memcmp(ctx->entry.key.md, ctx->key.md, PCO_CACHE_KEY_LEN) != 0)
     {
         return PCO_DECLINED;
     }
     ctx->entry_head = buf;
+    ctx->entry_read = (size_t) n;
     return PCO_OK;
 }
 
 int
 pco_cache_open_entry(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
-    char  *path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
+    char  *path;
     int    fd, rc;
 
+    pco_cache_close_entry(ctx);
+    if (pco_cache_open_find(r, ctx)) {
+        return PCO_OK;
+    }
+    path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
     if (path == NULL) {
         return PCO_ERROR;
-    }
-    if (ctx->serve_fd >= 0) {
-        close(ctx->serve_fd);
-        ctx->serve_fd = -1;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -109,6 +117,7 @@ pco_cache_open_entry(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         return rc;
     }
     ctx->serve_fd = fd;
+    pco_cache_open_keep(r, ctx);
     return PCO_OK;
 }
 
@@ -145,28 +154,14 @@ static int
 pco_cache_stored_headers(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     const u_char  *p = ctx->entry.headers.data, *end = p + ctx->entry.headers.len;
-    const u_char  *colon, *eol;
     pco_str_t      name, value;
 
-    while (p < end) {
-        eol = memchr(p, '\r', (size_t) (end - p));
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (eol == NULL || colon == NULL || colon > eol) {
-            break;           /* the parser let only well-formed lines in */
-        }
-        name.data = (u_char *) p;
-        name.len = (size_t) (colon - p);
-        value.data = (u_char *) colon + 1;
-        while (value.data < eol && *value.data == ' ') {
-            value.data++;
-        }
-        value.len = (size_t) (eol - value.data);
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
         if (pco_str_caseeq_lit(&name, "Content-Type")) {
             r->out.content_type = value;
         } else if (pco_http_set_header(r, &name, &value, false) != PCO_OK) {
             return PCO_ERROR;
         }
-        p = eol + 2;
     }
     return PCO_OK;
 }
@@ -181,7 +176,7 @@ pco_cache_set_age(pco_http_request_t *r, pco_cache_ctx_t *ctx, int64_t age)
     if (v.data == NULL) {
         return PCO_ERROR;
     }
-    v.len = (size_t) snprintf((char *) v.data, 24, "%" PRId64, age);
+    v.len = (size_t) (pco_sprint_i64(v.data, age) - v.data);
     pco_unused(ctx);
     return pco_http_set_header(r, &name, &v, true);
 }
@@ -363,10 +358,19 @@ pco_cache_body_link(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (r->status != 304 && r->head.method != PCO_HTTP_HEAD
         && ctx->body_end > ctx->body_start)
     {
-        b->fd = ctx->serve_fd;
-        b->file_pos = ctx->body_start;
-        b->file_last = ctx->body_end;
-        b->in_file = 1;
+        if ((size_t) ctx->body_end <= ctx->entry_read) {
+            /* read with the header: one write with the head, no sendfile */
+            b->pos = ctx->entry_head + ctx->body_start;
+            b->last = ctx->entry_head + ctx->body_end;
+            b->start = b->pos;
+            b->end = b->last;
+            b->memory = 1;
+        } else {
+            b->fd = ctx->serve_fd;
+            b->file_pos = ctx->body_start;
+            b->file_last = ctx->body_end;
+            b->in_file = 1;
+        }
         pco_counter_add(ctx->z->c_bytes, (int64_t) (ctx->body_end - ctx->body_start));
     }
     b->last_buf = 1;

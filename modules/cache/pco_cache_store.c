@@ -25,6 +25,10 @@
 #include "pco_log.h"
 #include "pco_string.h"
 
+static void pco_cache_unlink_evicted(pco_http_request_t *r, pco_cache_ctx_t *ctx,
+                                     pco_cache_meta_t *m);
+static int pco_cache_header_lines(pco_http_request_t *r, pco_str_t *out);
+
 /* ---- what the response says ---- */
 
 static void
@@ -42,26 +46,26 @@ pco_cache_resp_from_out(pco_http_request_t *r, pco_cache_resp_t *resp)
 static void
 pco_cache_resp_from_lines(const pco_str_t *lines, pco_cache_resp_t *resp)
 {
-    const u_char  *p = lines->data, *end = p + lines->len, *eol, *colon;
+    const u_char  *p = lines->data, *end = p + lines->len;
     pco_str_t      name, value;
 
     pco_cache_resp_init(resp);
-    while (p < end) {
-        eol = memchr(p, '\r', (size_t) (end - p));
-        colon = memchr(p, ':', (size_t) (end - p));
-        if (eol == NULL || colon == NULL || colon > eol) {
-            return;
-        }
-        name.data = (u_char *) p;
-        name.len = (size_t) (colon - p);
-        value.data = (u_char *) colon + 1;
-        while (value.data < eol && *value.data == ' ') {
-            value.data++;
-        }
-        value.len = (size_t) (eol - value.data);
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
         pco_cache_resp_header(resp, &name, &value);
-        p = eol + 2;
     }
+}
+
+/*
+ * When the response was received and its request sent, in the whole seconds entries keep:
+ * the request time is the response time less the whole seconds the upstream took (the
+ * response delay RFC 9111 adds to the age), measured on the monotonic clock so that a
+ * fast response crossing a second adds nothing.
+ */
+static void
+pco_cache_times(pco_http_request_t *r, time_t *request_time, time_t *response_time)
+{
+    *response_time = pco_time_sec;
+    *request_time = *response_time - (time_t) ((pco_current_msec - r->start_msec) / 1000);
 }
 
 /* The route's `valid` time for status, in seconds; PCO_CACHE_NONE when none. */
@@ -153,43 +157,137 @@ pco_cache_stale_for_error(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     }
     pco_cache_meta_get_fresh(&ctx->meta, &f);
     return pco_cache_stale_ok(&f, PCO_CACHE_STALE_ERROR, (ctx->rc->stale & bit) != 0,
-                              pco_time_sec);
+                              pco_cache_fresh_now());
 }
 
-/* Writes the refreshed freshness into the entry file's header (so that a restart keeps
- * it); a failure only costs a revalidation after the restart. */
-static void
-pco_cache_refresh_file(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+/* Whether the 304 (r->out) carries a header named name. */
+static bool
+pco_cache_in_304(pco_http_request_t *r, const pco_str_t *name)
 {
-    pco_cache_entry_t  e = ctx->entry;
-    char              *path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
-    u_char            *buf = pco_pnalloc(r->pool, ctx->entry.header_len);
-    int                fd;
+    unsigned  i;
 
-    if (path == NULL || buf == NULL
-        || pco_cache_entry_serialize(buf, ctx->entry.header_len, &e) != (ssize_t) e.header_len)
-    {
-        return;
+    if (name->len == 12 && pco_str_caseeq_lit(name, "Content-Type")) {
+        return r->out.content_type.len > 0;
     }
-    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        return;
+    for (i = 0; i < r->out.nheaders; i++) {
+        if (r->out.headers[i].value.data != NULL
+            && pco_str_caseeq(&r->out.headers[i].name, name))
+        {
+            return true;
+        }
     }
-    if (pwrite(fd, buf, PCO_CACHE_ENTRY_FIXED, 0) != PCO_CACHE_ENTRY_FIXED) {
-        pco_log_err(PCO_LOG_WARN, r->connection->log, errno, "cache: pwrite(\"%s\") failed",
-                    path);
-    }
-    close(fd);
+    return false;
 }
 
-/* Our revalidation came back 304: new freshness from the 304 (its Cache-Control and
- * Expires when it has them, the stored ones else), then the entry is served. */
+/* The stored header lines updated by a 304 (RFC 9111 section 4.3.4): a field the 304
+ * carries replaces the stored one(s) of that name, the others stay. */
 static int
-pco_cache_revalidated(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+pco_cache_merged_lines(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_str_t *out)
+{
+    const u_char  *p = ctx->entry.headers.data, *end = p + ctx->entry.headers.len, *line;
+    pco_str_t      fresh, name, value;
+    u_char        *q;
+
+    if (pco_cache_header_lines(r, &fresh) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    q = pco_pnalloc(r->pool, ctx->entry.headers.len + fresh.len + 1);
+    if (q == NULL) {
+        return PCO_ERROR;
+    }
+    out->data = q;
+    line = p;
+    while (pco_cache_entry_next_header(&p, end, &name, &value)) {
+        if (!pco_cache_in_304(r, &name)) {
+            q = (u_char *) memcpy(q, line, (size_t) (p - line)) + (p - line);
+        }
+        line = p;
+    }
+    q = (u_char *) memcpy(q, fresh.data, fresh.len) + fresh.len;
+    out->len = (size_t) (q - out->data);
+    return PCO_OK;
+}
+
+/* Copies len bytes at from_off of in to the end of out. */
+static int
+pco_cache_copy_body(int in, off_t from_off, int out, uint64_t len)
+{
+    loff_t   off = from_off;
+    ssize_t  n;
+
+    while (len > 0) {
+        n = copy_file_range(in, &off, out, NULL, (size_t) pco_min(len, (uint64_t) 1 << 30), 0);
+        if (n <= 0) {
+            return PCO_ERROR;
+        }
+        len -= (uint64_t) n;
+    }
+    return PCO_OK;
+}
+
+/*
+ * Rewrites the entry file with e's header (new freshness and header lines) and the body of
+ * the opened entry, through a temporary file renamed into place (a reader holding the old
+ * file keeps reading it). PCO_OK with e->header_len set; a failure only costs the refresh
+ * after a restart (the index has it) and is logged.
+ */
+static int
+pco_cache_rewrite_file(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_cache_entry_t *e)
+{
+    size_t   size = pco_cache_entry_header_size(e), tlen = ctx->z->dir.len + 80;
+    u_char  *head = pco_pnalloc(r->pool, size);
+    char    *tmp = pco_pnalloc(r->pool, tlen);
+    char    *path = pco_cache_entry_path(r->pool, ctx->z, &ctx->key);
+    ssize_t  n;
+    int      fd;
+
+    if (head == NULL || tmp == NULL || path == NULL
+        || (n = pco_cache_entry_serialize(head, size, e)) < 0)
+    {
+        return PCO_ERROR;
+    }
+    snprintf(tmp, tlen, "%s/tmp/refresh.%d.%p", (const char *) ctx->z->dir.data,
+             (int) getpid(), (void *) ctx);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        goto failed;
+    }
+    if (pco_cache_entry_write_fd(fd, head, (size_t) n) != PCO_OK
+        || pco_cache_copy_body(ctx->serve_fd, (off_t) ctx->entry.header_len, fd,
+                               ctx->entry.body_len) != PCO_OK
+        || close(fd) != 0)
+    {
+        close(fd);
+        (void) unlink(tmp);
+        goto failed;
+    }
+    if (pco_cache_entry_commit(tmp, path, ctx->z->dir.len) != PCO_OK) {
+        (void) unlink(tmp);
+        goto failed;
+    }
+    return PCO_OK;
+
+failed:
+    pco_log_err(PCO_LOG_WARN, r->connection->log, errno, "cache \"%.*s\": the refreshed "
+                "entry could not be written", (int) ctx->z->name.len,
+                (const char *) ctx->z->name.data);
+    return PCO_ERROR;
+}
+
+/* Our revalidation came back 304: the entry gets the 304's freshness (its Cache-Control
+ * and Expires when it has them, the stored ones else) and header fields, in the index and
+ * in its file. ctx->entry keeps the opened file's layout (the body is read from there)
+ * with the merged header lines. */
+static int
+pco_cache_refresh(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     pco_cache_resp_t   stored, fresh;
-    pco_cache_meta_t   m = ctx->meta;
+    pco_cache_entry_t  e;
+    pco_cache_meta_t   m = ctx->meta, evicted;
+    pco_str_t          lines;
     int64_t            lifetime;
+    time_t             req_t, resp_t;
+    bool               had;
 
     pco_cache_resp_from_lines(&ctx->entry.headers, &stored);
     pco_cache_resp_from_out(r, &fresh);
@@ -205,11 +303,37 @@ pco_cache_revalidated(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (lifetime == PCO_CACHE_NONE) {
         lifetime = 0;
     }
-    pco_cache_fresh_init(&ctx->entry.fresh, &fresh, lifetime, r->start_sec, pco_time_sec);
+    if (pco_cache_merged_lines(r, ctx, &lines) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    pco_cache_times(r, &req_t, &resp_t);
+    pco_cache_fresh_init(&ctx->entry.fresh, &fresh, lifetime, req_t, resp_t);
+    ctx->entry.headers = lines;
+    e = ctx->entry;
+    if (fresh.has_expires) {
+        e.expires = fresh.expires;
+    }
     pco_cache_meta_set_fresh(&m, &ctx->entry.fresh);
-    (void) pco_cache_index_refresh(pco_cache_zone_index(ctx->z), &m);
+    if (pco_cache_rewrite_file(r, ctx, &e) == PCO_OK) {
+        m.file_size = e.header_len + e.body_len;
+        if (pco_cache_index_insert(pco_cache_zone_index(ctx->z), &m, &evicted, &had) == PCO_OK
+            && had)
+        {
+            pco_cache_unlink_evicted(r, ctx, &evicted);
+        }
+    } else {
+        (void) pco_cache_index_refresh(pco_cache_zone_index(ctx->z), &m);
+    }
     ctx->meta = m;
-    pco_cache_refresh_file(r, ctx);
+    return PCO_OK;
+}
+
+static int
+pco_cache_revalidated(pco_http_request_t *r, pco_cache_ctx_t *ctx)
+{
+    if (pco_cache_refresh(r, ctx) != PCO_OK) {
+        return PCO_ERROR;
+    }
     return pco_cache_replace(r, ctx, PCO_CACHE_STATUS_REVALIDATED);
 }
 
@@ -289,8 +413,7 @@ pco_cache_vary(pco_http_request_t *r, pco_str_t *names)
     return true;
 }
 
-/* The key the response is stored under: the main key, or the variant of this request. */
-static int
+int
 pco_cache_entry_key(pco_http_request_t *r, pco_cache_ctx_t *ctx, const pco_str_t *names)
 {
     pco_cache_header_t  *hs;
@@ -376,6 +499,7 @@ pco_cache_store_decide(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     pco_cache_entry_t  e;
     pco_str_t          names, etag = pco_null_string;
     int64_t            lifetime;
+    time_t             req_t, resp_t;
     pco_cache_store_e  st;
     int                rc;
 
@@ -400,7 +524,8 @@ pco_cache_store_decide(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     e.date = resp.date;
     e.expires = resp.has_expires ? resp.expires : -1;
     e.last_modified = resp.last_modified;
-    pco_cache_fresh_init(&e.fresh, &resp, lifetime, r->start_sec, pco_time_sec);
+    pco_cache_times(r, &req_t, &resp_t);
+    pco_cache_fresh_init(&e.fresh, &resp, lifetime, req_t, resp_t);
     e.body_len = r->out.content_length >= 0 ? (uint64_t) r->out.content_length : 0;
     e.key_text = ctx->key_text;
     e.etag = etag;
@@ -576,22 +701,46 @@ pco_cache_swap(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_chain_t *in)
     return PCO_OK;
 }
 
-int
-pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in)
-{
-    pco_cache_ctx_t  *ctx = pco_cache_ctx(r);
-    pco_chain_t      *cl;
-    size_t            len;
+/* Stores (or drops) the body of a response fetched behind a stale answer, and lets none
+ * of it reach the client, whose response is complete. */
+static void
+pco_cache_store_body(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_chain_t *in);
 
-    if (ctx == NULL) {
-        return PCO_OK;
+static int
+pco_cache_background_body(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_chain_t *in)
+{
+    pco_chain_t  *cl;
+
+    if (!ctx->bg_head) {
+        ctx->bg_head = true;
+        if (ctx->revalidating && r->status == 304 && ctx->serve_fd >= 0) {
+            (void) pco_cache_refresh(r, ctx);
+        } else if (r->status >= 200 && pco_cache_store_decide(r, ctx) != PCO_OK) {
+            pco_cache_store_abort(r, ctx, NULL, 0);
+        }
+        if (!ctx->storing) {
+            pco_cache_lock_release(ctx);
+        }
     }
-    if (ctx->swap_body) {
-        return pco_cache_swap(r, ctx, in);
+    if (ctx->storing) {
+        pco_cache_store_body(r, ctx, in);
     }
-    if (!ctx->storing) {
-        return PCO_OK;
+    for (cl = in; cl != NULL; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+        cl->buf->in_file = 0;
+        cl->buf->last_buf = 0;
+        cl->buf->flush = 0;
     }
+    return PCO_OK;
+}
+
+static void
+pco_cache_store_body(pco_http_request_t *r, pco_cache_ctx_t *ctx, pco_chain_t *in)
+{
+    pco_chain_t  *cl;
+    size_t        len;
+
     for (cl = in; cl != NULL && ctx->storing; cl = cl->next) {
         if (cl->buf->in_file) {
             pco_cache_store_abort(r, ctx, "a file body cannot be stored", 0);
@@ -606,6 +755,25 @@ pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in)
         if (cl->buf->last_buf) {
             pco_cache_store_finish(r, ctx);
         }
+    }
+}
+
+int
+pco_cache_body_filter(pco_http_request_t *r, pco_chain_t *in)
+{
+    pco_cache_ctx_t  *ctx = pco_cache_ctx(r);
+
+    if (ctx == NULL) {
+        return PCO_OK;
+    }
+    if (ctx->swap_body) {
+        return pco_cache_swap(r, ctx, in);
+    }
+    if (ctx->background) {
+        return pco_cache_background_body(r, ctx, in);
+    }
+    if (ctx->storing) {
+        pco_cache_store_body(r, ctx, in);
     }
     return PCO_OK;
 }

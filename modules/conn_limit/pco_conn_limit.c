@@ -105,6 +105,7 @@ static const pco_setting_t pco_conn_limit_settings[] = {
     { .name = "conn_limits", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_LIST,
       .offset = offsetof(pco_conn_limit_conf_t, limits), .sub = pco_conn_limit_members,
       .elt_size = sizeof(pco_conn_limit_zone_t),
+      .flags = PCO_CONF_INCLUDABLE,
       .help = "connection limits: ( { name; key; max; status; size; } )" },
     { .name = "conn_limit", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_STRING,
       .offset = offsetof(pco_conn_limit_conf_t, use), .flags = PCO_CONF_FALSE_OFF,

@@ -91,6 +91,7 @@ static const pco_setting_t pco_http_settings[] = {
       .child_scope = PCO_SCOPE_HTTP, .help = "HTTP defaults for every server" },
     { .name = "servers", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SCOPE,
       .child_scope = PCO_SCOPE_SERVER, .inherit_scope = PCO_SCOPE_HTTP,
+      .flags = PCO_CONF_INCLUDABLE,
       .help = "virtual servers" },
     { .name = "client_header_timeout", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_DURATION,
       .offset = PCO_HC(client_header_timeout), .def = "\"10s\"", .min = 1, .max = PCO_CONF_DAY,

@@ -212,6 +212,7 @@ struct pco_http_request_s {
 
     /* response */
     int                      status;
+    int                      client_status;  /* with background: the status the client got */
     pco_http_headers_out_t   out;
     int64_t                  body_bytes_sent;
     int64_t                  bytes_sent;
@@ -245,6 +246,13 @@ struct pco_http_request_s {
                                               * socket ($request_completion "OK") */
     unsigned                 lingering:1;
     unsigned                 error_page:1;   /* we are sending a generated error page */
+    unsigned                 background:1;   /* the client's response went out before the
+                                              * content handler ran (the cache answered
+                                              * from a stale entry, and the route's handler
+                                              * refreshes it): whatever the handler sends
+                                              * is dropped by the module that set this, and
+                                              * however it ends, the request ends as if
+                                              * complete, logged with client_status */
     unsigned                 keep_producing:1;   /* a body filter still needs the whole
                                               * response (the cache stores it): when the
                                               * client goes away, a producer that can (the
@@ -284,6 +292,12 @@ int pco_http_send_response(pco_http_request_t *r, int status, const pco_str_t *c
  * no header sent (error page), PCO_AGAIN (response still being written), or PCO_ERROR
  * (close the connection). Logs, then keeps the connection alive or closes it. */
 void pco_http_finalize_request(pco_http_request_t *r, int rc);
+/* A module that answered the client before the content phase (the cache, from a stale
+ * entry) lets the route's handler run behind the answer (r->background): the answer's
+ * status is kept for the log, r->out is cleared for the handler's response, and a client
+ * that asked to close sees its answer end as soon as it is written (the plain-TCP write
+ * side is shut down then; TLS waits for the close_notify at the end). */
+void pco_http_background_start(pco_http_request_t *r);
 /* Resumes the phase engine after a handler returned PCO_AGAIN. */
 void pco_http_run_phases(pco_http_request_t *r);
 /* Reads and drops the request body (return, static, errors): PCO_OK or an HTTP status. */

@@ -22,6 +22,20 @@ static void pco_http_head_error(pco_connection_t *c, pco_http_addr_t *a, int sta
 #define PCO_HTTP_LINGER_BYTES  65536
 
 /*
+ * Retiring an idle keep-alive connection when the worker shuts down gracefully (a reload,
+ * an upgrade, QUIT). Closing it at once races the client, which may be writing its next
+ * request at that very moment and would then see a reset or an end of file instead of an
+ * answer. So the connection is kept this long: a request that arrives is answered with
+ * `Connection: close`; a client that sent nothing for the whole period gets a half-close
+ * (FIN, then what it still sends is read and dropped) rather than a reset. One second
+ * covers a client that is using its connection (its next request follows the previous
+ * response within a round trip and its own think time) while letting the old worker and
+ * its memory go soon after a reload; only a client silent for that whole second and
+ * writing exactly as it ends can still meet the close, as at any keepalive_timeout.
+ */
+#define PCO_HTTP_RETIRE_MS     1000
+
+/*
  * Reading a head. It is read into one of two buffers: the per-worker scratch buffer while
  * the connection has no buffer of its own (the common case: a head that arrives in one read
  * costs no allocation), or the connection's buffer (pco_http_conn_t, in c->pool), made when
@@ -226,7 +240,8 @@ pco_http_head_recv(pco_connection_t *c, pco_http_addr_t *a, pco_http_conf_t *cf,
         pco_http_close(c);
         return PCO_DONE;
     }
-    if (hb->hcn == NULL && c->idle) {
+    if (hb->hcn == NULL && (c->idle || c->close)) {
+        /* the first bytes of a head on a kept-alive (or retiring) connection */
         pco_http_set_idle(c, false);
         pco_event_add_timer(&c->read, cf->client_header_timeout);
     }
@@ -284,13 +299,17 @@ pco_http_wait_request(pco_event_t *ev)
     ssize_t                n;
 
     if (c->close && c->idle) {
-        pco_http_close(c);      /* graceful shutdown (pco_conn_close_idle) */
-        return;
+        /* graceful shutdown (pco_conn_close_idle): off the idle list, so the worker waits
+         * for it, and a short wait for a request already on its way (read below) */
+        pco_http_set_idle(c, false);
+        pco_event_add_timer(&c->read, PCO_HTTP_RETIRE_MS);
     }
     if (ev->timedout) {
         ev->timedout = 0;
         if (hcn != NULL && hcn->len > 0) {
             pco_http_head_error(c, a, 408);
+        } else if (c->close && c->io == &pco_conn_plain_io) {
+            pco_http_start_lingering(c);    /* retired: FIN, never a reset */
         } else {
             pco_http_close(c);
         }

@@ -73,6 +73,7 @@ typedef struct {
 typedef struct {
     pcre2_code          *re;
     pco_http_server_t   *server;
+    pco_str_t            text;       /* as written, without the "~" (duplicate check) */
 } pco_http_name_re_t;
 
 /* One listening address with its virtual servers. */
@@ -233,6 +234,9 @@ void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
  * requests. */
 void pco_http_set_idle(pco_connection_t *c, bool idle);
 void pco_http_start_lingering(pco_connection_t *c);
+/* An old-generation worker retires this request's connection: its response says
+ * `Connection: close` unless requests already read wait behind it (answered first). */
+bool pco_http_conn_retiring(pco_http_request_t *r);
 void pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len);
 /* A request for the complete head in data[0..total) (head_len bytes of head); NULL when
  * memory runs out. */

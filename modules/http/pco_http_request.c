@@ -8,6 +8,7 @@
  */
 #include "pco_http_int.h"
 #include "pco_shm.h"
+#include "pco_process.h"
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -332,6 +333,20 @@ pco_http_run_phases(pco_http_request_t *r)
     }
 }
 
+bool
+pco_http_conn_retiring(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    bool             body_left;
+
+    if (!pco_worker_exiting && !r->connection->close) {
+        return false;
+    }
+    /* bytes after the head are the next requests only once this one's body is read */
+    body_left = !r->body_done && (r->head.content_length > 0 || r->head.chunked);
+    return body_left || rq->rest >= rq->rest_last;
+}
+
 void
 pco_http_request_done(pco_http_request_t *r)
 {
@@ -373,8 +388,12 @@ pco_http_request_done(pco_http_request_t *r)
         pco_http_close(c);
         return;
     }
-    if (!r->keepalive || rq->close_after || c->close) {
-        if (r->lingering) {
+    /* the response head decided keep-alive (pco_http_conn_retiring included); a connection
+     * kept alive in a retiring worker goes idle and is retired from there */
+    if (!r->keepalive || rq->close_after) {
+        if (r->lingering || (pco_worker_exiting && c->io == &pco_conn_plain_io)) {
+            /* a retiring worker closes with a FIN after `Connection: close`: a request the
+             * client sent meanwhile must not turn into a reset that destroys the response */
             pco_http_start_lingering(c);
         } else {
             pco_http_close(c);
@@ -394,6 +413,35 @@ pco_http_request_done(pco_http_request_t *r)
     pco_http_keepalive(c, r);
 }
 
+/* The answer before a background handler is all written: a client that asked to close
+ * gets its end of file now (plain TCP; TLS closes with close_notify when the request
+ * ends). */
+static void
+pco_http_background_answered(pco_http_request_t *r)
+{
+    pco_connection_t  *c = r->connection;
+
+    if (!r->keepalive && c->io == &pco_conn_plain_io && !c->error) {
+        (void) shutdown(c->fd, SHUT_WR);
+    }
+}
+
+void
+pco_http_background_start(pco_http_request_t *r)
+{
+    r->background = 1;
+    r->client_status = r->status;
+    r->out.nheaders = 0;
+    r->out.content_type.len = 0;
+    r->out.content_length = -1;
+    r->out.location.len = 0;
+    r->out.last_modified = -1;
+    r->out.status_line.len = 0;
+    if (pco_http_req(r)->last_seen && pco_http_req(r)->out == NULL) {
+        pco_http_background_answered(r);
+    }
+}
+
 void
 pco_http_finalize_request(pco_http_request_t *r, int rc)
 {
@@ -404,6 +452,15 @@ pco_http_finalize_request(pco_http_request_t *r, int rc)
     }
     if (rc == PCO_AGAIN) {
         return;
+    }
+    if (r->background) {
+        /* the refresh behind a complete answer ended: its outcome is not the client's */
+        r->background = 0;
+        r->status = r->client_status;
+        if (!r->client_gone) {
+            r->connection->error = 0;
+            rc = PCO_DONE;
+        }
     }
     if (rc == PCO_ERROR) {
         r->connection->error = 1;
@@ -494,9 +551,12 @@ pco_http_conn_write(pco_event_t *ev)
         pco_http_conn_write_failed(r);
         return;
     }
-    if (rq->last_seen) {
+    if (rq->last_seen && !r->background) {
         pco_http_request_done(r);
         return;
+    }
+    if (rq->last_seen && rq->out == NULL) {
+        pco_http_background_answered(r);
     }
     if (r->write_handler != NULL) {
         pco_pool_set_owner(r->pool, r->route != NULL ? r->route->action : "http");

@@ -292,52 +292,137 @@ pco_http_addr_get(pco_conf_t *cf, pco_http_main_t *hm, const pco_http_listen_t *
     return a;
 }
 
+/* A name is written once per listening address: two servers with the same name there
+ * would leave one of them unreachable by that name without a word. Exact and wildcard
+ * names are compared as Host is matched (without case), regexes as written. Reports the
+ * duplicate with both places; false when the name is new. */
+static bool
+pco_http_addr_name_dup(pco_conf_t *cf, const pco_http_addr_t *a, const pco_array_t *arr,
+                       const pco_str_t *key, bool regex, pco_http_server_t *s,
+                       const pco_str_t *written)
+{
+    const pco_conf_src_t  *here, *there;
+    pco_http_server_t     *other = NULL;
+    const pco_str_t       *k;
+    pco_http_conf_t       *hc, *ohc;
+    size_t                 i;
+
+    for (i = 0; i < arr->nelts && other == NULL; i++) {
+        if (regex) {
+            k = &((const pco_http_name_re_t *) arr->elts)[i].text;
+        } else {
+            k = &((const pco_http_name_t *) arr->elts)[i].name;
+        }
+        if (k->len == key->len && memcmp(k->data, key->data, key->len) == 0) {
+            other = regex ? ((const pco_http_name_re_t *) arr->elts)[i].server
+                          : ((const pco_http_name_t *) arr->elts)[i].server;
+        }
+    }
+    if (other == NULL) {
+        return false;
+    }
+    if (other == s) {
+        return true;                    /* pco_http_names_twice reported it once */
+    }
+    hc = s->node->confs[pco_http_module.index];
+    ohc = other->node->confs[pco_http_module.index];
+    here = PCO_CONF_SRC(hc, pco_http_conf_t, names);
+    there = PCO_CONF_SRC(ohc, pco_http_conf_t, names);
+    pco_conf_error_src(cf, here, "duplicate server name \"%.*s\" on %s: already given by the "
+                       "server at %s:%d", (int) written->len, (const char *) written->data,
+                       a->text, there->file, there->line);
+    return true;
+}
+
+/* Whether two names of one server are the same name (compared as for the tables). */
+static bool
+pco_http_same_name(const pco_str_t *x, const pco_str_t *y)
+{
+    bool  re = (x->len > 1 && x->data[0] == '~');
+
+    if (x->len != y->len || re != (y->len > 1 && y->data[0] == '~')) {
+        return false;
+    }
+    return re ? memcmp(x->data, y->data, x->len) == 0
+              : strncasecmp((const char *) x->data, (const char *) y->data, x->len) == 0;
+}
+
+/* A name written twice in one server's names: reported once, whatever its addresses. */
+static void
+pco_http_names_twice(pco_conf_t *cf, pco_http_conf_t *hc, int *rc)
+{
+    const pco_str_t  *n = hc->names.elts;
+    size_t            i, j;
+
+    for (i = 1; i < hc->names.n; i++) {
+        for (j = 0; j < i; j++) {
+            if (pco_http_same_name(&n[i], &n[j])) {
+                pco_conf_error_src(cf, PCO_CONF_SRC(hc, pco_http_conf_t, names),
+                                   "server name \"%.*s\" is listed twice", (int) n[i].len,
+                                   (const char *) n[i].data);
+                *rc = PCO_ERROR;
+                break;
+            }
+        }
+    }
+}
+
+/* Adds the names of server s to the tables of address a; a duplicate is reported and
+ * recorded in *rc. */
 static int
 pco_http_addr_names(pco_conf_t *cf, pco_http_addr_t *a, pco_http_server_t *s,
-                    pco_http_conf_t *hc)
+                    pco_http_conf_t *hc, int *rc)
 {
-    size_t  i;
+    size_t  i, k;
 
     for (i = 0; i < hc->names.n; i++) {
         pco_str_t        *n = &hc->names.elts[i];
         pco_http_name_t  *e;
+        pco_array_t      *arr;
+        pco_str_t         key;
 
         if (n->len > 1 && n->data[0] == '~') {
-            pco_http_name_re_t *re = pco_array_push(&a->a_regex);
+            pco_http_name_re_t *re;
             pco_str_t           t = { n->len - 1, n->data + 1 };
 
+            if (pco_http_addr_name_dup(cf, a, &a->a_regex, &t, true, s, n)) {
+                *rc = PCO_ERROR;
+                continue;
+            }
+            re = pco_array_push(&a->a_regex);
             if (re == NULL) {
                 return PCO_ERROR;
             }
             re->server = s;
+            re->text = t;
             re->re = pco_http_regex(cf, PCO_CONF_SRC(hc, pco_http_conf_t, names), &t, true, NULL);
             if (re->re == NULL) {
                 return PCO_ERROR;
             }
             continue;
         }
-        e = pco_array_push(n->len > 2 && n->data[0] == '*' && n->data[1] == '.'
-                           ? &a->a_wild : &a->a_exact);
+        arr = (n->len > 2 && n->data[0] == '*' && n->data[1] == '.') ? &a->a_wild : &a->a_exact;
+        key.len = (n->data[0] == '*') ? n->len - 1 : n->len;
+        key.data = pco_pnalloc(cf->pool, key.len ? key.len : 1);
+        if (key.data == NULL) {
+            return PCO_ERROR;
+        }
+        memcpy(key.data, n->data + (n->len - key.len), key.len);
+        for (k = 0; k < key.len; k++) {
+            if (key.data[k] >= 'A' && key.data[k] <= 'Z') {
+                key.data[k] |= 0x20;
+            }
+        }
+        if (pco_http_addr_name_dup(cf, a, arr, &key, false, s, n)) {
+            *rc = PCO_ERROR;
+            continue;
+        }
+        e = pco_array_push(arr);
         if (e == NULL) {
             return PCO_ERROR;
         }
         e->server = s;
-        e->name.data = pco_pnalloc(cf->pool, n->len);
-        if (e->name.data == NULL) {
-            return PCO_ERROR;
-        }
-        if (n->data[0] == '*') {
-            e->name.len = n->len - 1;
-            memcpy(e->name.data, n->data + 1, e->name.len);
-        } else {
-            e->name.len = n->len;
-            memcpy(e->name.data, n->data, n->len);
-        }
-        for (size_t k = 0; k < e->name.len; k++) {
-            if (e->name.data[k] >= 'A' && e->name.data[k] <= 'Z') {
-                e->name.data[k] |= 0x20;
-            }
-        }
+        e->name = key;
     }
     return PCO_OK;
 }
@@ -417,6 +502,7 @@ pco_http_build_server(pco_conf_t *cf, pco_http_main_t *hm, pco_conf_node_t *sn, 
     }
     s->node = sn;
     s->index = (unsigned) hm->nservers;
+    pco_http_names_twice(cf, hc, rc);
     if (hc->names.n) {
         s->name = hc->names.elts[0];
     } else {
@@ -542,7 +628,7 @@ pco_http_bind_listen(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm,
     if (a->max_header_size > hm->scratch_size) {
         hm->scratch_size = a->max_header_size;
     }
-    if (pco_http_addr_names(cf, a, s, hc) != PCO_OK) {
+    if (pco_http_addr_names(cf, a, s, hc, rc) != PCO_OK) {
         *rc = PCO_ERROR;
     }
     return pco_http_listen_socket(cf, cycle, a, l, rc);

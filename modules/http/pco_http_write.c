@@ -275,7 +275,7 @@ pco_http_head_filter(pco_http_request_t *r)
     if (st == 204) {
         r->out.content_type.len = 0;     /* nothing to describe (as nginx) */
     }
-    if (!r->keepalive || rq->close_after || c->close) {
+    if (!r->keepalive || rq->close_after || pco_http_conn_retiring(r)) {
         r->keepalive = 0;
     }
     if (hc->keepalive_requests > 0 && c->requests >= (uint64_t) hc->keepalive_requests) {
@@ -319,7 +319,9 @@ pco_http_head_filter(pco_http_request_t *r)
         p = pco_http_lit(p, "\r\n");
     }
     if (r->out.content_length >= 0) {
-        p += sprintf((char *) p, "Content-Length: %lld\r\n", (long long) r->out.content_length);
+        p = pco_http_lit(p, "Content-Length: ");
+        p = pco_sprint_i64(p, r->out.content_length);
+        p = pco_http_lit(p, "\r\n");
     } else if (r->chunked_out) {
         p = pco_http_lit(p, "Transfer-Encoding: chunked\r\n");
     }

@@ -180,10 +180,15 @@ pco_proxy_client_write(pco_http_request_t *r)
     if (p == NULL || p->req.finished) {
         return;
     }
-    if (r->client_gone && r->keep_producing && p->state == PCO_PROXY_READ_BODY) {
-        /* a filter stores the response: the body is read to its end all the same */
+    if (r->client_gone && (r->background
+                           || (r->keep_producing && p->state == PCO_PROXY_READ_BODY)))
+    {
+        /* the client has its answer (a refresh behind it), or a filter stores the
+         * response: the response is read to its end all the same */
         p->out.busy = false;
-        pco_proxy_relay(p);
+        if (p->state == PCO_PROXY_READ_BODY) {
+            pco_proxy_relay(p);
+        }
         return;
     }
     if (r->client_gone) {

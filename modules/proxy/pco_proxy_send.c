@@ -53,6 +53,13 @@ pco_proxy_client_read(pco_http_request_t *r)
     if (!pco_proxy_client_closed(r->connection)) {
         return;
     }
+    if (r->background || (r->keep_producing && p->state == PCO_PROXY_READ_BODY)) {
+        /* the client has its answer, or the response is being stored for others: it is
+         * read to its end all the same; the connection closes then */
+        r->client_gone = 1;
+        r->read_handler = NULL;
+        return;
+    }
     pco_log_err(PCO_LOG_INFO, r->connection->log, 0,
                 "client closed the connection before the response from upstream %.*s ended",
                 (int) p->try.sname.len, (const char *) p->try.sname.data);

@@ -90,6 +90,7 @@ static const pco_setting_t pco_rate_limit_settings[] = {
     { .name = "rate_limits", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_LIST,
       .offset = offsetof(pco_rate_limit_conf_t, limits), .sub = pco_rate_limit_members,
       .elt_size = sizeof(pco_rate_limit_zone_t),
+      .flags = PCO_CONF_INCLUDABLE,
       .help = "request rate limits: ( { name; key; rate; burst; status; size; } )" },
     { .name = "rate_limit", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_STRING,
       .offset = offsetof(pco_rate_limit_conf_t, use), .flags = PCO_CONF_FALSE_OFF,

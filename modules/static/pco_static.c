@@ -109,12 +109,13 @@ pco_static_pool_alloc(void *ctx, size_t size)
     return pco_palloc(ctx, size);       /* aligned: it also holds the table of entries */
 }
 
-/* Loads conf/mime.types; a missing file is a warning at `first`, the first static route
+/* Loads mime.types (PCO_MIME_TYPES_PATH: beside the compiled-in configuration file,
+ * conf/mime.types in the stock layout); a missing file is a warning at `first`, the first static route
  * (the setting that needs the types), and the built-in table is used. */
 static int
 pco_static_load_mime(pco_conf_t *cf, pco_static_ctx_t *sc, const pco_conf_src_t *first)
 {
-    char         *path = pco_conf_full_path(cf, "conf/mime.types");
+    char         *path = pco_conf_full_path(cf, PCO_MIME_TYPES_PATH);
     pco_conf_src_t src = { path, 0, "mime.types" };
     FILE         *f;
     u_char       *text;
@@ -124,7 +125,7 @@ pco_static_load_mime(pco_conf_t *cf, pco_static_ctx_t *sc, const pco_conf_src_t 
     f = path ? fopen(path, "rb") : NULL;
     if (f == NULL) {
         pco_conf_warn_src(cf, first, "cannot open %s (%s): using the built-in MIME types",
-                          path ? path : "conf/mime.types", strerror(errno));
+                          path ? path : PCO_MIME_TYPES_PATH, strerror(errno));
         text = (u_char *) pco_static_builtin_mime;
         len = (long) sizeof(pco_static_builtin_mime) - 1;
     } else {

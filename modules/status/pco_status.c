@@ -298,6 +298,7 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 
     /* the counters of other parts, registered before us (core, http, upstream) */
     ctx->reloads = pco_counter_find("reloads");
+    ctx->reloads_failed = pco_counter_find("reloads_failed");
     ctx->restarts = pco_counter_find("worker_restarts");
     ctx->http.requests = pco_counter_find("http_requests_total");
     for (i = 0; i < 5; i++) {

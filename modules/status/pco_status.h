@@ -115,6 +115,7 @@ struct pco_status_ctx_s {
     size_t                  nupstreams;
     /* counters of other parts of portico (found by name; -1 when absent) */
     int                     reloads;
+    int                     reloads_failed;
     int                     restarts;
     pco_status_counters_t   http;
     int                     conn_active;

@@ -2,7 +2,7 @@
  * pco_status_output.c: writes the status document from the counter table (sums over every
  * worker slot, core/pco_shm.h) and the upstream module's shared per-server state, as
  * Prometheus text exposition 0.0.4 or as JSON. Families and their labels:
- *   portico_reloads_total, portico_worker_restarts_total,
+ *   portico_reloads_total, portico_reloads_failed_total, portico_worker_restarts_total,
  *   portico_http_requests_total, portico_http_responses_total{class},
  *   portico_http_connections_active, portico_http_connections_idle,
  *   portico_server_requests_total{server}, portico_server_responses_total{server,class},
@@ -383,6 +383,9 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     size_t              f;
 
     pco_status_prom_one(b, "reloads_total", "counter", "Configuration reloads.", ctx->reloads);
+    pco_status_prom_one(b, "reloads_failed_total", "counter",
+                        "Configuration reloads that failed (the running one was kept).",
+                        ctx->reloads_failed);
     pco_status_prom_one(b, "worker_restarts_total", "counter",
                         "Worker processes restarted after an unexpected exit.", ctx->restarts);
     pco_status_prom_one(b, "http_requests_total", "counter", "HTTP requests.",
@@ -592,6 +595,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 
     pco_status_buf_cstr(b, "{");
     pco_status_json_key(b, "reloads", pco_status_read(ctx->reloads), false);
+    pco_status_json_key(b, "reloads_failed", pco_status_read(ctx->reloads_failed), true);
     pco_status_json_key(b, "worker_restarts", pco_status_read(ctx->restarts), true);
     pco_status_json_key(b, "connections_active", pco_status_read(ctx->conn_active), true);
     pco_status_json_key(b, "connections_idle", pco_status_read(ctx->conn_idle), true);

@@ -143,7 +143,8 @@ static const pco_setting_t pco_upstream_tls_settings[] = {
 
 static const pco_setting_t pco_upstream_settings[] = {
     { .name = "upstreams", .scopes = PCO_SCOPE_TOP, .type = PCO_CONF_SCOPE,
-      .child_scope = PCO_SCOPE_UPSTREAM, .help = "upstream server groups" },
+      .child_scope = PCO_SCOPE_UPSTREAM, .flags = PCO_CONF_INCLUDABLE,
+      .help = "upstream server groups" },
     { .name = "name", .scopes = PCO_SU, .type = PCO_CONF_STRING, .offset = PCO_UC(name),
       .help = "the upstream's name (required, unique)" },
     { .name = "balance", .scopes = PCO_SU, .type = PCO_CONF_STRING, .offset = PCO_UC(balance),

@@ -5,8 +5,8 @@
  * inheritance http -> server -> route with the inherit_scope sibling rule, lists of groups
  * with required members, @include relative to the main file, -g merge, FILE:LINE, -T round
  * trip, docs.
- * Build: gcc ... -Icore -Iobjs t/unit/test_conf.c core/pco_conf.c core/pco_conf_parse.c
- *        core/pco_conf_dump.c core/pco_pool.c core/pco_module.c -lconfig -lcmocka
+ * Build: gcc ... -Icore -Iobjs t/unit/test_conf.c core/pco_conf*.c core/pco_pool.c
+ *        core/pco_module.c -lconfig -lcmocka
  * (or `make unit`: it links objs/libportico.a; the pco_modules[] below replaces the
  * generated one).
  */
@@ -741,11 +741,13 @@ pco_test_include_and_g(void **state)
     /* syntax errors */
     pco_test_load(&t, "main.conf", NULL, "daemon = ;");
     assert_int_equal(t.rc, PCO_ERROR);
-    assert_string_equal(t.errbuf, "-g:1: syntax error\n");
+    assert_string_equal(t.errbuf, "-g:1: syntax error in `daemon = ;`: `daemon =` without a "
+                        "value\n");
     pco_test_done(&t);
     pco_test_load(&t, "syntax.conf", "daemon = true;\n\nhttp = { x = };\n", NULL);
     assert_int_equal(t.rc, PCO_ERROR);
-    pco_test_has(&t, "syntax.conf:3: syntax error");
+    pco_test_has(&t, "syntax.conf:3: syntax error in `http = { x = };`: `x =` without a "
+                 "value");
     pco_test_done(&t);
     pco_test_load(&t, "missing.conf.none", NULL, NULL);
     assert_int_equal(t.rc, PCO_ERROR);

@@ -223,6 +223,7 @@ pco_test_documents(void **state)
     ctx.upstreams = &su;
     ctx.nupstreams = 1;
     ctx.reloads = pco_test_reg("reloads");
+    ctx.reloads_failed = pco_test_reg("reloads_failed");
     ctx.restarts = -1;
     pco_test_counters(&ctx.http, "http");
     ctx.conn_active = ctx.conn_idle = ctx.up_requests = ctx.up_reused = ctx.up_opened = -1;
@@ -233,6 +234,7 @@ pco_test_documents(void **state)
     pco_counters_attach_memory(mem, true);
     pco_counter_slot_attach(pco_counter_slot_alloc());
     pco_counter_add(ctx.reloads, 2);
+    pco_counter_add(ctx.reloads_failed, 1);
     pco_counter_add(srv.c.requests, 7);
     pco_counter_add(srv.c.cls[1], 5);
     pco_counter_add(srv.c.cls[4], 2);
@@ -251,6 +253,8 @@ pco_test_documents(void **state)
     assert_non_null(strstr(t, "# HELP portico_reloads_total Configuration reloads.\n"
                               "# TYPE portico_reloads_total counter\n"
                               "portico_reloads_total 2\n"));
+    assert_non_null(strstr(t, "# TYPE portico_reloads_failed_total counter\n"
+                              "portico_reloads_failed_total 1\n"));
     assert_non_null(strstr(t, "\nportico_worker_restarts_total 0\n"));
     assert_non_null(strstr(t, "\nportico_server_requests_total{server=\"a\\\"b\\\\c\"} 7\n"));
     assert_non_null(strstr(t, "\nportico_server_responses_total{server=\"a\\\"b\\\\c\","
@@ -285,7 +289,7 @@ pco_test_documents(void **state)
     pco_status_buf_init(&b, 1 << 20);
     pco_status_json(&ctx, &b);
     t = pco_test_text(&b);
-    assert_non_null(strstr(t, "{\"reloads\":2,\"worker_restarts\":0,"));
+    assert_non_null(strstr(t, "{\"reloads\":2,\"reloads_failed\":1,\"worker_restarts\":0,"));
     assert_non_null(strstr(t, "\"servers\":[{\"name\":\"a\\\"b\\\\c\",\"requests\":7,"
                               "\"responses\":{\"1xx\":0,\"2xx\":5,\"3xx\":0,\"4xx\":0,"
                               "\"5xx\":2},\"routes\":[{\"route\":0,\"requests\":4,"));
@@ -325,7 +329,8 @@ pco_test_caches(void **state)
         assert_true(ids[i] >= 0);
     }
     other = pco_test_reg("cache_hits:o\"z");       /* a zone with only its hits counter */
-    ctx.reloads = ctx.restarts = ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
+    ctx.reloads = ctx.reloads_failed = ctx.restarts = -1;
+    ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
     ctx.up_requests = ctx.up_reused = ctx.up_opened = -1;
     ctx.http.requests = -1;
     for (i = 0; i < 5; i++) {
