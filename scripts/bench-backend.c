@@ -6,6 +6,9 @@
  *   GET /1m        1 MiB body ("x" bytes)
  *   GET /json      about 100 KiB of JSON (application/json), varied enough that gzip level 1
  *                  gives about 4:1, as real API answers do (the gzip case)
+ *   GET /cache1k   1 KiB body with Cache-Control: max-age=3600 (the cache hit cases: every
+ *                  cache stores it and keeps it fresh for the whole run)
+ *   GET /cache1m   1 MiB body, the same Cache-Control
  *   GET /__stats   "connections N requests M\n" and Connection: close; the numbers count
  *                  every accepted connection and answered request except the stats ones
  *   GET anything   128-byte body
@@ -35,6 +38,7 @@
 #define PCO_BB_SMALL     128
 #define PCO_BB_BIG       (1024 * 1024)
 #define PCO_BB_JSON      (100 * 1024)
+#define PCO_BB_KIB       1024
 #define PCO_BB_MAX_FDS   131072
 
 typedef struct {
@@ -53,8 +57,16 @@ typedef struct {
     char           in[PCO_BB_HEAD_MAX];
 } pco_bb_conn_t;
 
-/* [kind: 0 small, 1 big, 2 json][close] */
-static pco_bb_resp_t           pco_bb_resp[3][2];
+/* The kinds of response, the index of pco_bb_resp. */
+enum { PCO_BB_K_SMALL, PCO_BB_K_BIG, PCO_BB_K_JSON, PCO_BB_K_CACHE1K, PCO_BB_K_CACHE1M,
+       PCO_BB_K_N };
+
+static const size_t  pco_bb_body_len[PCO_BB_K_N] = {
+    PCO_BB_SMALL, PCO_BB_BIG, PCO_BB_JSON, PCO_BB_KIB, PCO_BB_BIG
+};
+
+/* [kind][close] */
+static pco_bb_resp_t           pco_bb_resp[PCO_BB_K_N][2];
 static pco_bb_conn_t          *pco_bb_conns[PCO_BB_MAX_FDS];
 static volatile sig_atomic_t   pco_bb_stop;
 static uint64_t                pco_bb_accepted;
@@ -101,20 +113,22 @@ static int
 pco_bb_build(pco_bb_resp_t *rs, int kind, int close)
 {
     char    head[256];
-    int     n;
+    int     n, cacheable = kind == PCO_BB_K_CACHE1K || kind == PCO_BB_K_CACHE1M;
     char   *p;
-    size_t  body = kind == 0 ? PCO_BB_SMALL : kind == 1 ? PCO_BB_BIG : PCO_BB_JSON;
+    size_t  body = pco_bb_body_len[kind];
 
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\nServer: bench-backend\r\nContent-Type: %s\r\n"
-                 "Content-Length: %zu\r\n%s\r\n", kind == 2 ? "application/json" : "text/plain",
-                 body, close ? "Connection: close\r\n" : "");
+                 "Content-Length: %zu\r\n%s%s\r\n",
+                 kind == PCO_BB_K_JSON ? "application/json" : "text/plain", body,
+                 cacheable ? "Cache-Control: max-age=3600\r\n" : "",
+                 close ? "Connection: close\r\n" : "");
     p = malloc((size_t) n + body);
     if (p == NULL) {
         return -1;
     }
     memcpy(p, head, (size_t) n);
-    if (kind == 2) {
+    if (kind == PCO_BB_K_JSON) {
         pco_bb_json(p + n);
     } else {
         memset(p + n, 'x', body);
@@ -139,7 +153,7 @@ pco_bb_parse(pco_bb_conn_t *c)
 {
     char    *end, *line_end;
     size_t   head_len;
-    int      big, close, stats, n;
+    int      kind, close, stats, n;
     char     body[80];
 
     end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
@@ -152,7 +166,10 @@ pco_bb_parse(pco_bb_conn_t *c)
     if (line_end != NULL) {
         *line_end = '\0';
     }
-    big = strstr(c->in, " /1m") != NULL ? 1 : strstr(c->in, " /json") != NULL ? 2 : 0;
+    kind = strstr(c->in, " /1m") != NULL ? PCO_BB_K_BIG
+           : strstr(c->in, " /json") != NULL ? PCO_BB_K_JSON
+           : strstr(c->in, " /cache1k") != NULL ? PCO_BB_K_CACHE1K
+           : strstr(c->in, " /cache1m") != NULL ? PCO_BB_K_CACHE1M : PCO_BB_K_SMALL;
     stats = strstr(c->in, " /__stats") != NULL;
     close = line_end != NULL && strcasestr(line_end + 2, "\nconnection: close") != NULL;
     if (line_end != NULL && strncasecmp(line_end + 2, "connection: close", 17) == 0) {
@@ -171,8 +188,8 @@ pco_bb_parse(pco_bb_conn_t *c)
         c->close_after = 1;
     } else {
         pco_bb_requests++;
-        c->out = pco_bb_resp[big][close].data;
-        c->out_len = pco_bb_resp[big][close].len;
+        c->out = pco_bb_resp[kind][close].data;
+        c->out_len = pco_bb_resp[kind][close].len;
         c->close_after = close;
     }
     c->out_off = 0;
@@ -268,7 +285,7 @@ pco_bb_accept(int ep, int ls)
 int
 main(int argc, char **argv)
 {
-    int                  ls, ep, n, i, one = 1, big, close;
+    int                  ls, ep, n, i, one = 1, kind, close;
     struct sockaddr_in   sin;
     struct epoll_event   ev, evs[256];
     struct sigaction     sa;
@@ -278,9 +295,9 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: bench-backend PORT\n");
         return 2;
     }
-    for (big = 0; big < 3; big++) {
+    for (kind = 0; kind < PCO_BB_K_N; kind++) {
         for (close = 0; close < 2; close++) {
-            if (pco_bb_build(&pco_bb_resp[big][close], big, close) < 0)
+            if (pco_bb_build(&pco_bb_resp[kind][close], kind, close) < 0)
             {
                 perror("bench-backend: malloc");
                 return 1;
