@@ -461,6 +461,24 @@ pco_master_exit(pco_cycle_t *cycle)
     exit(0);
 }
 
+/*
+ * TERM to a master started by USR2 while the old master still runs is the rollback of a
+ * binary upgrade: the old generation serves on, so nothing is gained by cutting the new
+ * workers' requests in flight. The first such TERM stops gracefully, as QUIT does (no
+ * request is lost); a second one is a fast stop.
+ */
+static bool
+pco_rollback_term(void)
+{
+    static bool  seen;
+
+    if (seen || pco_upgraded_from <= 0 || getppid() != pco_upgraded_from) {
+        return false;
+    }
+    seen = true;
+    return true;
+}
+
 static void
 pco_master_shutdown(int how, pco_msec_t now)
 {
@@ -609,9 +627,17 @@ pco_master_run(pco_cycle_t *cycle)
 
         if (pco_sig_terminate) {
             pco_sig_terminate = 0;
-            pco_plog(PCO_LOG_NOTICE, 0, "signal %d (%s) received, exiting",
-                     (int) pco_sig_term_signo, pco_signal_name(pco_sig_term_signo));
-            pco_master_shutdown(SIGTERM, now);
+            if (pco_rollback_term()) {
+                pco_plog(PCO_LOG_NOTICE, 0, "signal %d (%s) received while the old master "
+                         "%d runs on: a binary upgrade rolled back, shutting down gracefully "
+                         "(send it again to exit at once)", (int) pco_sig_term_signo,
+                         pco_signal_name(pco_sig_term_signo), (int) pco_upgraded_from);
+                pco_master_shutdown(SIGQUIT, now);
+            } else {
+                pco_plog(PCO_LOG_NOTICE, 0, "signal %d (%s) received, exiting",
+                         (int) pco_sig_term_signo, pco_signal_name(pco_sig_term_signo));
+                pco_master_shutdown(SIGTERM, now);
+            }
         }
 
         if (pco_sig_quit) {
