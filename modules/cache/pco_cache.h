@@ -202,6 +202,17 @@ bool pco_cache_open_find(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 void pco_cache_open_keep(pco_http_request_t *r, pco_cache_ctx_t *ctx);
 void pco_cache_close_entry(pco_cache_ctx_t *ctx);
 
+/* pco_cache_store.c: helpers shared with pco_cache_refresh.c */
+void pco_cache_resp_from_out(pco_http_request_t *r, pco_cache_resp_t *resp);
+void pco_cache_resp_from_lines(const pco_str_t *lines, pco_cache_resp_t *resp);
+void pco_cache_times(pco_http_request_t *r, time_t *request_time, time_t *response_time);
+int64_t pco_cache_valid(pco_cache_route_t *rc, unsigned status);
+int pco_cache_header_lines(pco_http_request_t *r, pco_str_t *out);
+void pco_cache_unlink_evicted(pco_http_request_t *r, pco_cache_ctx_t *ctx,
+                              pco_cache_meta_t *m);
+/* pco_cache_refresh.c: renews ctx's opened entry from the 304 in r->out. PCO_OK/ERROR. */
+int pco_cache_refresh(pco_http_request_t *r, pco_cache_ctx_t *ctx);
+
 /* pco_cache_store.c */
 /* Sets ctx->key: the main key when names (canonical Vary names) is empty, else the
  * variant of this request's values of those headers. PCO_OK / PCO_ERROR. */
