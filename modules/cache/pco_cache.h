@@ -4,9 +4,12 @@
  *   pco_cache.c          settings, conf_done (zones, handlers, filters, variables,
  *                        counters, helpers), the zone init
  *   pco_cache_lookup.c   PRECONTENT: key, PURGE, lookup, fetch lock, what to do
+ *   pco_cache_purge.c    PURGE, of a key or a key prefix
  *   pco_cache_serve.c    answers from an entry file (headers, Age, 304, Range, HEAD, sendfile)
- *   pco_cache_store.c    header and body filters: store a proxied response, refresh on 304,
- *                        serve stale on upstream errors
+ *   pco_cache_open.c     the entries each worker keeps open (no file read on a repeat hit)
+ *   pco_cache_store.c    header and body filters: store a proxied response, serve stale on
+ *                        upstream errors, store what a refresh behind a stale answer got
+ *   pco_cache_refresh.c  an entry renewed by a 304
  *   pco_cache_loader.c   the "cache loader" helper: entries on disk into the index
  *   pco_cache_manager.c  the "cache manager" helper: max_size and inactive
  *   pco_cache_index.c    the shared index (pco_cache_index.h)
