@@ -122,10 +122,7 @@ struct pco_cache_ctx_s {
     pco_cache_req_t      req;                /* request Cache-Control */
     pco_cache_status_t   status;             /* the outcome, for headers and logs */
     pco_cache_act_e      act;
-    /* the entry found (valid when have_entry) */
-    bool                 have_entry;
-    pco_cache_meta_t     meta;
-    pco_cache_use_e      use;
+    pco_cache_meta_t     meta;               /* the entry the index gave */
     /* the fetch */
     bool                 locked;             /* this request holds the fetch lock */
     pco_cache_ctx_t     *lock_next;          /* this worker's requests holding locks */
@@ -153,7 +150,6 @@ struct pco_cache_ctx_s {
     uint64_t             written;            /* body bytes written */
     pco_cache_meta_t     new_meta;
     bool                 storing;
-    bool                 store_failed;
     /* serving a stored entry in place of the upstream's response (304 refresh, stale) */
     int                  serve_fd;
     pco_cache_open_t    *open;               /* the worker's open slot serve_fd is from */

@@ -352,11 +352,12 @@ static int
 pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
 {
     pco_cache_fresh_t  f;
+    pco_cache_use_e    use;
     int                rc;
     bool               updating_ok;
 
     pco_cache_meta_get_fresh(&ctx->meta, &f);
-    ctx->use = pco_cache_use(&f, &ctx->req, pco_cache_fresh_now());
+    use = pco_cache_use(&f, &ctx->req, pco_cache_fresh_now());
     rc = pco_cache_open_entry(r, ctx);
     if (rc == PCO_ERROR) {
         return 500;
@@ -364,11 +365,10 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
     if (rc == PCO_DECLINED) {
         return PCO_DECLINED;     /* gone or corrupt: a miss */
     }
-    ctx->have_entry = true;
-    if (ctx->use == PCO_CACHE_USE_FRESH) {
+    if (use == PCO_CACHE_USE_FRESH) {
         return pco_cache_answer(r, ctx, PCO_CACHE_STATUS_HIT);
     }
-    if (ctx->use == PCO_CACHE_USE_STALE_ALLOWED) {
+    if (use == PCO_CACHE_USE_STALE_ALLOWED) {
         return pco_cache_answer(r, ctx, PCO_CACHE_STATUS_STALE);
     }
     if (ctx->req.only_if_cached) {
@@ -387,7 +387,6 @@ pco_cache_found(pco_http_request_t *r, pco_cache_ctx_t *ctx)
         rc = pco_cache_wait(ctx);
         if (rc == PCO_AGAIN) {
             pco_cache_close_entry(ctx);
-            ctx->have_entry = false;
             return PCO_AGAIN;
         }
     }

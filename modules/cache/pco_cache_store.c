@@ -279,7 +279,6 @@ pco_cache_store_abort(pco_http_request_t *r, pco_cache_ctx_t *ctx, const char *w
         (void) unlink(ctx->tmp_path);
     }
     ctx->storing = false;
-    ctx->store_failed = true;
     r->keep_producing = 0;
 }
 
