@@ -338,14 +338,19 @@ pco_proxy_finish(pco_proxy_ctx_t *p, int rc)
 static int pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s);
 
 /* The balancer key: the upstream's hash_key (hash), else the client address (ip_hash);
- * evaluated once per request. */
+ * evaluated once per request, and only for a balancer that reads it (round robin and the
+ * others would throw the formatted address away). */
 static const pco_str_t *
 pco_proxy_key(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
-    u_char              *a;
 
     if (p->req.key.data != NULL) {
+        return &p->req.key;
+    }
+    if (!p->req.u->balancer->uses_key) {
+        p->req.key.data = (u_char *) "";
+        p->req.key.len = 0;
         return &p->req.key;
     }
     if (p->req.u->hash_key != NULL) {
@@ -357,13 +362,8 @@ pco_proxy_key(pco_proxy_ctx_t *p)
         }
         return &p->req.key;
     }
-    a = pco_pnalloc(r->pool, 64);
-    if (a == NULL) {
-        return NULL;
-    }
-    p->req.key.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a, 64, false);
-    p->req.key.data = a;
-    return &p->req.key;
+    p->req.key = pco_http_client_addr_text(r);
+    return p->req.key.data != NULL ? &p->req.key : NULL;
 }
 
 static int
