@@ -100,7 +100,7 @@ pco_proxy_vlist_add(pco_proxy_ctx_t *p, pco_proxy_vlist_t *l, uintptr_t v)
         return;
     }
     if (i == l->ext_cap) {
-        n = pco_pnalloc(p->r->pool, (l->ext_cap ? 2 * l->ext_cap : 4) * sizeof(uintptr_t));
+        n = pco_palloc(p->r->pool, (l->ext_cap ? 2 * l->ext_cap : 4) * sizeof(uintptr_t));
         if (n == NULL) {
             return;
         }
