@@ -344,6 +344,20 @@ pco_sockaddr_ntop(const pco_sockaddr_t *sa, socklen_t len, u_char *buf, size_t s
     return pco_min((size_t) n, size - 1);
 }
 
+pco_str_t
+pco_conn_addr_text(pco_connection_t *c)
+{
+    pco_str_t  s;
+
+    if (c->addr_text_len == 0) {
+        c->addr_text_len = (uint8_t) pco_sockaddr_ntop(&c->sockaddr, c->socklen, c->addr_text,
+                                                       sizeof(c->addr_text), false);
+    }
+    s.data = c->addr_text;
+    s.len = c->addr_text_len;
+    return s;
+}
+
 in_port_t
 pco_sockaddr_port(const pco_sockaddr_t *sa)
 {

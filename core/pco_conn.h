@@ -23,6 +23,9 @@ typedef struct {
 
 extern const pco_conn_io_t pco_conn_plain_io;
 
+/* Room for a peer address as text (pco_sockaddr_ntop without port), NUL included. */
+#define PCO_ADDR_TEXT_SIZE  64
+
 struct pco_connection_s {
     void                *data;        /* the protocol's state (e.g. the HTTP connection) */
     pco_event_t          read;
@@ -48,6 +51,10 @@ struct pco_connection_s {
     unsigned             tcp_cork:1;
     unsigned             listening_conn:1;   /* this is a listening socket's connection */
     unsigned             proxy_protocol:1;   /* sockaddr came from a PROXY protocol header */
+    /* sockaddr as text without port, formatted at its first use (pco_conn_addr_text) so a
+     * keep-alive connection formats it once, not once per request; 0: not yet */
+    uint8_t              addr_text_len;
+    u_char               addr_text[PCO_ADDR_TEXT_SIZE];
 };
 
 /* Per-worker connection table: at most `max` connections (worker_connections). */
@@ -68,6 +75,9 @@ unsigned pco_conn_close_idle(void);
 size_t pco_sockaddr_ntop(const pco_sockaddr_t *sa, socklen_t len, u_char *buf, size_t size,
                          bool with_port);
 in_port_t pco_sockaddr_port(const pco_sockaddr_t *sa);
+/* c->sockaddr as pco_sockaddr_ntop writes it (no port), cached in c; whoever changes
+ * c->sockaddr afterwards sets c->addr_text_len = 0. */
+pco_str_t pco_conn_addr_text(pco_connection_t *c);
 
 /* Stale-event guard for the event loop: a bit flipped every time the struct is handed out
  * again; pco_event.c stores it in the epoll data pointer. */

@@ -109,6 +109,10 @@ typedef struct pco_http_template_s pco_http_template_t;
 pco_http_template_t *pco_http_template_compile(pco_conf_t *cf, pco_cycle_t *cycle,
                                                const pco_str_t *text,
                                                const pco_conf_src_t *src);
+/* r->client_addr as text without port ($remote_addr, X-Real-IP, ip_hash): the connection's
+ * cached text when it is the peer, else formatted once per request into r->pool; an empty
+ * string when out of memory. */
+pco_str_t pco_http_client_addr_text(pco_http_request_t *r);
 bool pco_http_template_is_literal(const pco_http_template_t *t);
 /* Evaluates into r->pool; absent variables expand to "". PCO_OK or PCO_ERROR (memory). */
 int pco_http_template_eval(pco_http_request_t *r, const pco_http_template_t *t,
@@ -207,6 +211,10 @@ struct pco_http_request_s {
      * peer (c->sockaddr). */
     const pco_sockaddr_t    *client_addr;
     socklen_t                client_socklen;
+    /* client_addr as text (pco_http_client_addr_text), valid while client_addr equals
+     * client_addr_of: real_ip may change client_addr after a first use */
+    pco_str_t                client_addr_text;
+    const pco_sockaddr_t    *client_addr_of;
     pco_str_t               *var_cache;      /* lazily evaluated variables */
     uint8_t                 *var_state;      /* 0 not evaluated, 1 value, 2 absent */
 

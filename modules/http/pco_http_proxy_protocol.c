@@ -121,6 +121,7 @@ pco_http_proxy_protocol_read(pco_event_t *ev)
         c->sockaddr = pp.src;
         c->socklen = pp.src_len;
         c->proxy_protocol = 1;
+        c->addr_text_len = 0;    /* the peer's text, if formatted, was the proxy's */
     }
     pco_http_connection_ready(c);
 }

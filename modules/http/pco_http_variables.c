@@ -143,8 +143,36 @@ pco_http_var_rstr(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
 static int
 pco_http_var_num(pco_http_request_t *r, int64_t n, pco_str_t *v)
 {
-    *v = pco_psprintf(r->pool, "%lld", (long long) n);
-    return v->data != NULL ? PCO_OK : PCO_DECLINED;
+    u_char  *p = pco_pnalloc(r->pool, 20);
+
+    if (p == NULL) {
+        return PCO_DECLINED;
+    }
+    v->data = p;
+    v->len = (size_t) (pco_sprint_i64(p, n) - p);
+    return PCO_OK;
+}
+
+pco_str_t
+pco_http_client_addr_text(pco_http_request_t *r)
+{
+    pco_str_t  none = { 0, NULL };
+    u_char    *a;
+
+    if (r->client_addr == &r->connection->sockaddr) {
+        return pco_conn_addr_text(r->connection);
+    }
+    if (r->client_addr_of != r->client_addr) {
+        a = pco_pnalloc(r->pool, PCO_ADDR_TEXT_SIZE);
+        if (a == NULL) {
+            return none;
+        }
+        r->client_addr_text.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a,
+                                                    PCO_ADDR_TEXT_SIZE, false);
+        r->client_addr_text.data = a;
+        r->client_addr_of = r->client_addr;
+    }
+    return r->client_addr_text;
 }
 
 enum {
@@ -163,12 +191,8 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
     pco_unused(name);
     switch (d) {
     case PCO_V_REMOTE_ADDR:
-        v->data = pco_pnalloc(r->pool, 64);
-        if (v->data == NULL) {
-            return PCO_DECLINED;
-        }
-        v->len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, v->data, 64, false);
-        return PCO_OK;
+        *v = pco_http_client_addr_text(r);
+        return v->data == NULL ? PCO_DECLINED : PCO_OK;
     case PCO_V_REMOTE_PORT:
         if (c->sockaddr.sa.sa_family == AF_UNIX) {
             return PCO_DECLINED;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <netinet/tcp.h>
 #include "pco_proxy.h"
+#include "pco_string.h"
 
 static int pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_proxy_handler(pco_http_request_t *r);
@@ -86,71 +87,122 @@ pco_module_t pco_proxy_module = {
 
 /* ---- variables ---- */
 
+/* Appends one value to a try list; a failed allocation drops the value (as the old
+ * formatted lists dropped a value they could not allocate). */
+static void
+pco_proxy_vlist_add(pco_proxy_ctx_t *p, pco_proxy_vlist_t *l, uintptr_t v)
+{
+    uintptr_t  *n;
+    uint32_t    i = l->n - PCO_PROXY_VLIST_INL;
+
+    if (l->n < PCO_PROXY_VLIST_INL) {
+        l->inl[l->n++] = v;
+        return;
+    }
+    if (i == l->ext_cap) {
+        n = pco_palloc(p->r->pool, (l->ext_cap ? 2 * l->ext_cap : 4) * sizeof(uintptr_t));
+        if (n == NULL) {
+            return;
+        }
+        if (l->ext_cap > 0) {
+            memcpy(n, l->ext, l->ext_cap * sizeof(uintptr_t));
+        }
+        l->ext = n;
+        l->ext_cap = l->ext_cap ? 2 * l->ext_cap : 4;
+    }
+    l->ext[i] = v;
+    l->n++;
+}
+
+static uintptr_t
+pco_proxy_vlist_get(const pco_proxy_vlist_t *l, uint32_t i)
+{
+    return i < PCO_PROXY_VLIST_INL ? l->inl[i] : l->ext[i - PCO_PROXY_VLIST_INL];
+}
+
+/* Writes one entry as the variable shows it; returns the end (at most 32 bytes, or the
+ * server name's length for $upstream_addr). */
+static u_char *
+pco_proxy_var_entry(u_char *q, uintptr_t data, uintptr_t e)
+{
+    const pco_str_t  *name;
+    int64_t           t;
+
+    switch (data) {
+    case 0:
+        name = (const pco_str_t *) e;
+        memcpy(q, name->data, name->len);
+        return q + name->len;
+    case 1:
+        if (e == 0) {
+            *q++ = '-';    /* no response, as nginx */
+            return q;
+        }
+        return pco_sprint_u64(q, (uint64_t) e);
+    default:
+        /* seconds with milliseconds: "0.004" */
+        t = (int64_t) e;
+        q = pco_sprint_i64(q, t / 1000);
+        *q++ = '.';
+        *q++ = (u_char) ('0' + t % 1000 / 100);
+        *q++ = (u_char) ('0' + t % 100 / 10);
+        *q++ = (u_char) ('0' + t % 10);
+        return q;
+    }
+}
+
+/* $upstream_addr, $upstream_status, $upstream_response_time: the tries' values joined by
+ * ", ", formatted here, at the read, into r->pool. */
 static int
 pco_proxy_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_str_t *v)
 {
-    pco_proxy_ctx_t  *p = pco_http_get_ctx(r, &pco_proxy_module);
-    pco_str_t        *s;
+    pco_proxy_ctx_t    *p = pco_http_get_ctx(r, &pco_proxy_module);
+    pco_proxy_vlist_t  *l;
+    size_t              size = 0;
+    uint32_t            i;
+    u_char             *q;
 
     pco_unused(name);
     if (p == NULL || p->req.tries == 0) {
         return PCO_DECLINED;
     }
-    s = data == 0 ? &p->var.addr : data == 1 ? &p->var.status : &p->var.time;
-    if (s->len == 0) {
+    l = data == 0 ? &p->var.addr : data == 1 ? &p->var.status : &p->var.time;
+    if (l->n == 0) {
         return PCO_DECLINED;
     }
-    *v = *s;
+    for (i = 0; i < l->n; i++) {
+        size += 2 + (data == 0 ? ((const pco_str_t *) pco_proxy_vlist_get(l, i))->len : 32);
+    }
+    v->data = pco_pnalloc(r->pool, size);
+    if (v->data == NULL) {
+        return PCO_DECLINED;
+    }
+    q = v->data;
+    for (i = 0; i < l->n; i++) {
+        if (i > 0) {
+            *q++ = ',';
+            *q++ = ' ';
+        }
+        q = pco_proxy_var_entry(q, data, pco_proxy_vlist_get(l, i));
+    }
+    v->len = (size_t) (q - v->data);
     return PCO_OK;
-}
-
-/* Appends ", text" (or text for the first try) to a variable value in r->pool. */
-static void
-pco_proxy_var_append(pco_proxy_ctx_t *p, pco_str_t *v, const char *text, size_t len)
-{
-    u_char  *n = pco_pnalloc(p->r->pool, v->len + len + 2);
-
-    if (n == NULL) {
-        return;
-    }
-    if (v->len > 0) {
-        memcpy(n, v->data, v->len);
-        memcpy(n + v->len, ", ", 2);
-        memcpy(n + v->len + 2, text, len);
-        v->len += len + 2;
-    } else {
-        memcpy(n, text, len);
-        v->len = len;
-    }
-    v->data = n;
 }
 
 void
 pco_proxy_record(pco_proxy_ctx_t *p, int status)
 {
-    char        buf[32];
-    int         n;
     pco_msec_t  t = pco_current_msec - p->try.start;
 
-    if (status == 0) {
-        pco_proxy_var_append(p, &p->var.status, "-", 1);
-    } else {
-        n = snprintf(buf, sizeof(buf), "%d", status);
-        pco_proxy_var_append(p, &p->var.status, buf, (size_t) n);
-    }
-    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
-    pco_proxy_var_append(p, &p->var.time, buf, (size_t) n);
+    pco_proxy_vlist_add(p, &p->var.status, (uintptr_t) status);
+    pco_proxy_vlist_add(p, &p->var.time, (uintptr_t) t);
     pco_upstream_try_report(p->r, p->try.server, status, (int64_t) t);
 }
 
 void
 pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
 {
-    char  buf[32];
-    int   n;
-
-    n = snprintf(buf, sizeof(buf), "%d", status);
-    pco_proxy_var_append(p, &p->var.status, buf, (size_t) n);
+    pco_proxy_vlist_add(p, &p->var.status, (uintptr_t) status);
     p->try.time_pending = true;
     p->try.status = status;
 }
@@ -160,16 +212,13 @@ pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
 static void
 pco_proxy_record_end(pco_proxy_ctx_t *p)
 {
-    char        buf[32];
-    int         n;
     pco_msec_t  t = pco_current_msec - p->try.start;
 
     if (!p->try.time_pending) {
         return;
     }
     p->try.time_pending = false;
-    n = snprintf(buf, sizeof(buf), "%lld.%03lld", (long long) (t / 1000), (long long) (t % 1000));
-    pco_proxy_var_append(p, &p->var.time, buf, (size_t) n);
+    pco_proxy_vlist_add(p, &p->var.time, (uintptr_t) t);
     pco_upstream_try_report(p->r, p->try.server, p->try.status, (int64_t) t);
 }
 
@@ -338,14 +387,19 @@ pco_proxy_finish(pco_proxy_ctx_t *p, int rc)
 static int pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s);
 
 /* The balancer key: the upstream's hash_key (hash), else the client address (ip_hash);
- * evaluated once per request. */
+ * evaluated once per request, and only for a balancer that reads it (round robin and the
+ * others would throw the formatted address away). */
 static const pco_str_t *
 pco_proxy_key(pco_proxy_ctx_t *p)
 {
     pco_http_request_t  *r = p->r;
-    u_char              *a;
 
     if (p->req.key.data != NULL) {
+        return &p->req.key;
+    }
+    if (!p->req.u->balancer->uses_key) {
+        p->req.key.data = (u_char *) "";
+        p->req.key.len = 0;
         return &p->req.key;
     }
     if (p->req.u->hash_key != NULL) {
@@ -357,13 +411,8 @@ pco_proxy_key(pco_proxy_ctx_t *p)
         }
         return &p->req.key;
     }
-    a = pco_pnalloc(r->pool, 64);
-    if (a == NULL) {
-        return NULL;
-    }
-    p->req.key.len = pco_sockaddr_ntop(r->client_addr, r->client_socklen, a, 64, false);
-    p->req.key.data = a;
-    return &p->req.key;
+    p->req.key = pco_http_client_addr_text(r);
+    return p->req.key.data != NULL ? &p->req.key : NULL;
 }
 
 static int
@@ -389,7 +438,7 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
         p->try.sname = s->name;
         p->req.tries++;
         p->try.start = pco_current_msec;
-        pco_proxy_var_append(p, &p->var.addr, (const char *) s->name.data, s->name.len);
+        pco_proxy_vlist_add(p, &p->var.addr, (uintptr_t) &s->name);
         uc = pco_proxy_pool_get(u, s, &p->try.uses);
         if (uc != NULL) {
             p->try.reused = true;

@@ -133,11 +133,24 @@ typedef struct {
     size_t                   opos, olen, ipos, ilen;
 } pco_proxy_tunnel_t;
 
-/* $upstream_addr, $upstream_status, $upstream_response_time, one entry per try. */
+/* One value per try, kept as a number (or the server's name) and formatted only when a log
+ * or a header reads the variable: most requests are never asked. Entries 0..3 live in inl
+ * (no allocation for the usual one try), later ones in ext (r->pool, grown by doubling). */
+#define PCO_PROXY_VLIST_INL  4
+
 typedef struct {
-    pco_str_t                addr;
-    pco_str_t                status;
-    pco_str_t                time;
+    uint32_t                 n;
+    uint32_t                 ext_cap;
+    uintptr_t               *ext;
+    uintptr_t                inl[PCO_PROXY_VLIST_INL];
+} pco_proxy_vlist_t;
+
+/* $upstream_addr (const pco_str_t * of the server's name), $upstream_status (the status,
+ * 0 for "-"), $upstream_response_time (milliseconds); one entry per try. */
+typedef struct {
+    pco_proxy_vlist_t        addr;
+    pco_proxy_vlist_t        status;
+    pco_proxy_vlist_t        time;
 } pco_proxy_vars_t;
 
 typedef struct {

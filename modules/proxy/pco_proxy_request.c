@@ -216,16 +216,21 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     const pco_proxy_header_t  *sh = p->req.pcf->spec.set_headers.elts;
     pco_http_header_t         *h, *xff = NULL;
     pco_str_t                  path, query, host;
-    u_char                     ip[64], rip[64], *b, *q;
-    size_t                     iplen, rlen, size, i, set_host;
+    pco_str_t                  ip, rip;
+    u_char                    *b, *q;
+    size_t                     size, i, set_host;
     bool                       host_from_client;
     pco_str_t                 *hv = NULL;
 
     if (pco_proxy_target(p, &path, &query) != PCO_OK) {
         return PCO_ERROR;
     }
-    iplen = pco_sockaddr_ntop(&c->sockaddr, c->socklen, ip, sizeof(ip), false);
-    rlen = pco_sockaddr_ntop(r->client_addr, r->client_socklen, rip, sizeof(rip), false);
+    /* formatted once per connection (the peer) and once per request (a real_ip client) */
+    ip = pco_conn_addr_text(c);
+    rip = pco_http_client_addr_text(r);
+    if (rip.data == NULL) {
+        return PCO_ERROR;
+    }
     xff = pco_http_head_find(&r->head, "X-Forwarded-For", 15);
     host = pco_proxy_host(p, &host_from_client);
     set_host = pco_proxy_set_header(p, "Host");
@@ -234,7 +239,7 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
         set_host = 0;
     }
 
-    size = r->head.method_name.len + path.len + query.len + 32 + 512 + iplen + rlen
+    size = r->head.method_name.len + path.len + query.len + 32 + 512 + ip.len + rip.len
            + r->request_id.len + 2 * host.len;
     if (xff != NULL) {
         size += xff->value.len;
@@ -302,9 +307,9 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
             PCO_PROXY_LIT(", ");
         }
     }
-    PCO_PROXY_PUT(ip, iplen);
+    PCO_PROXY_PUT(ip.data, ip.len);
     PCO_PROXY_LIT("\r\nX-Real-IP: ");
-    PCO_PROXY_PUT(rip, rlen);
+    PCO_PROXY_PUT(rip.data, rip.len);
     if (c->tls != NULL) {
         PCO_PROXY_LIT("\r\nX-Forwarded-Proto: https");
     } else {
@@ -329,9 +334,13 @@ pco_proxy_build_request(pco_proxy_ctx_t *p)
     if (r->head.chunked && !p->upreq.body_held) {
         PCO_PROXY_LIT("Transfer-Encoding: chunked\r\n");
     } else if (r->head.chunked) {
-        q += sprintf((char *) q, "Content-Length: %zu\r\n", p->upreq.body_len);
+        PCO_PROXY_LIT("Content-Length: ");
+        q = pco_sprint_u64(q, (uint64_t) p->upreq.body_len);
+        PCO_PROXY_LIT("\r\n");
     } else if (r->head.content_length >= 0) {
-        q += sprintf((char *) q, "Content-Length: %lld\r\n", (long long) r->head.content_length);
+        PCO_PROXY_LIT("Content-Length: ");
+        q = pco_sprint_i64(q, r->head.content_length);
+        PCO_PROXY_LIT("\r\n");
     }
     if (p->req.ws) {
         PCO_PROXY_LIT("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");

@@ -75,6 +75,9 @@ typedef struct pco_upstream_balancer_s {
      * whose bit in tried[] is clear; NULL when none. key: the hash key (hash/ip_hash). */
     pco_upstream_server_t *(*pick)(pco_upstream_t *u, const pco_str_t *key,
                                    const uint64_t *tried, bool backup);
+    /* pick reads key: the proxy computes it (a template or the client address formatted)
+     * only for such balancers; the others get an empty key */
+    bool          uses_key;
 } pco_upstream_balancer_t;
 
 /* An upstream's `health_check` block (docs/settings.md), run by modules/health_check. */

@@ -49,6 +49,7 @@ static const pco_upstream_balancer_t pco_upstream_hash_balancer = {
     .name = "hash",
     .init = pco_upstream_hash_init,
     .pick = pco_upstream_hash_pick,
+    .uses_key = true,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */

@@ -19,6 +19,7 @@ static const pco_upstream_balancer_t pco_upstream_ip_hash_balancer = {
     .name = "ip_hash",
     .init = pco_upstream_ip_hash_init,
     .pick = pco_upstream_ip_hash_pick,
+    .uses_key = true,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */
