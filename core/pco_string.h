@@ -47,6 +47,34 @@ pco_sprint_i64(u_char *p, int64_t v)
     return pco_sprint_u64(p, (uint64_t) v);
 }
 
+/* Writes v in lowercase hexadecimal at p (at most 16 bytes; chunk sizes) and returns the end. */
+static inline u_char *
+pco_sprint_hex(u_char *p, uint64_t v)
+{
+    static const u_char  digits[] = "0123456789abcdef";
+    u_char               tmp[16];
+    size_t               n = 0;
+
+    do {
+        tmp[n++] = digits[v & 0xf];
+        v >>= 4;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* Writes a status code 100..999 as exactly three digits at p and returns the end. */
+static inline u_char *
+pco_sprint_status(u_char *p, unsigned status)
+{
+    *p++ = (u_char) ('0' + status / 100 % 10);
+    *p++ = (u_char) ('0' + status / 10 % 10);
+    *p++ = (u_char) ('0' + status % 10);
+    return p;
+}
+
 /* True when a[0..n) and b[0..n) are equal ignoring ASCII case. */
 static inline bool
 pco_mem_caseeq(const u_char *a, const u_char *b, size_t n)

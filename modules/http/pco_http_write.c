@@ -403,7 +403,9 @@ pco_http_chunked_filter(pco_http_request_t *r, pco_chain_t *in)
         if (b == NULL) {
             return PCO_ERROR;
         }
-        b->last += sprintf((char *) b->last, "%zx\r\n", size);
+        b->last = pco_sprint_hex(b->last, size);
+        *b->last++ = '\r';
+        *b->last++ = '\n';
         nl->next = in->next;
         in->next = nl;
         in->buf = b;

@@ -14,8 +14,8 @@
  * bytes). A connection whose response ended cleanly goes back to the keep-alive pool.
  */
 #include <strings.h>
-#include <stdio.h>
 #include "pco_proxy.h"
+#include "pco_string.h"
 
 static void pco_proxy_relay(pco_proxy_ctx_t *p);
 static void pco_proxy_read_head(pco_proxy_ctx_t *p);
@@ -442,7 +442,10 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
         }
     }
     q = p->out.ibuf;
-    q += snprintf((char *) q, 64, "HTTP/1.1 %03d ", p->try.resp.status);
+    memcpy(q, "HTTP/1.1 ", 9);
+    q += 9;
+    q = pco_sprint_status(q, (unsigned) p->try.resp.status);
+    *q++ = ' ';
     memcpy(q, p->try.resp.reason.data, p->try.resp.reason.len);
     q += p->try.resp.reason.len;
     *q++ = '\r';

@@ -7,9 +7,9 @@
  * event, which also notices a client that goes away while the response is awaited (499, the
  * upstream connection closed, never pooled). No shared state.
  */
-#include <stdio.h>
 #include <sys/socket.h>
 #include "pco_proxy.h"
+#include "pco_string.h"
 
 static void pco_proxy_send(pco_proxy_ctx_t *p);
 static void pco_proxy_up_handshake(pco_event_t *ev);
@@ -84,7 +84,9 @@ pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done)
     }
     if (n > 0) {
         /* n <= PCO_PROXY_BUF_SIZE: at most 4 hex digits and CRLF */
-        k = snprintf((char *) size, sizeof(size), "%zx\r\n", n);
+        k = (int) (pco_sprint_hex(size, n) - size);
+        size[k++] = '\r';
+        size[k++] = '\n';
         p->upreq.rbuf -= k;
         memcpy(p->upreq.rbuf, size, (size_t) k);
         memcpy(p->upreq.rdata + n, "\r\n", 2);
