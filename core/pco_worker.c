@@ -35,9 +35,10 @@ pid_t         pco_child_master;      /* the master that forks (pco_spawn sets it
  * A child whose master is gone (killed, crashed) must not serve an old configuration
  * forever with nobody to stop it: it shuts down gracefully, as on QUIT. The kernel sends
  * SIGQUIT when the parent dies (PR_SET_PDEATHSIG, set after the privilege drop, which
- * clears it); the loop also compares getppid() with the master's pid at every turn (at
- * least once a second), which covers a master that died before the prctl() call and
- * systems without it.
+ * clears it); the loop also compares getppid() with the master's pid once a second, which
+ * covers a master that died before the prctl() call and systems without it. Not at every
+ * turn of the loop: under load that is a system call per wake-up for a once-in-a-lifetime
+ * event that PR_SET_PDEATHSIG already reports at once.
  */
 static void
 pco_watch_master(void)
@@ -47,10 +48,18 @@ pco_watch_master(void)
     }
 }
 
+/* now: a QUIT arrived, which may be the kernel's PR_SET_PDEATHSIG, so look at once and say
+ * why in the log */
 static bool
-pco_master_gone(void)
+pco_master_gone(bool now)
 {
-    return pco_child_master > 1 && getppid() != pco_child_master;
+    static pco_msec_t  checked;
+
+    if (pco_child_master <= 1 || (!now && pco_current_msec - checked < 1000)) {
+        return false;
+    }
+    checked = pco_current_msec;
+    return getppid() != pco_child_master;
 }
 
 /* Child: keep only the listening descriptors this process accepts on. */
@@ -95,7 +104,7 @@ pco_child_loop(pco_cycle_t *cycle, int kind, const char *title)
             pco_reopen_files(cycle);
         }
 
-        if (!pco_worker_exiting && pco_master_gone()) {
+        if (!pco_worker_exiting && pco_master_gone(pco_sig_quit != 0)) {
             pco_plog(PCO_LOG_ALERT, 0, "master process %d is gone: finishing in-flight "
                      "requests and exiting", (int) pco_child_master);
             pco_sig_quit = 1;
