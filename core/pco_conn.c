@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include "pco_conn.h"
 #include "pco_pool.h"
@@ -141,6 +143,21 @@ pco_conn_close(pco_connection_t *c)
     pco_conn_free = c;
     pco_conn_nfree++;
     pco_conn_freed_notify();
+}
+
+void
+pco_conn_nodelay(pco_connection_t *c)
+{
+    int  one = 1;
+
+    if (c->tcp_nodelay
+        || (c->sockaddr.sa.sa_family != AF_INET && c->sockaddr.sa.sa_family != AF_INET6))
+    {
+        return;
+    }
+    /* set even when it fails, so a failure costs one call per connection, not per write */
+    c->tcp_nodelay = 1;
+    (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 unsigned

@@ -64,6 +64,10 @@ pco_connection_t *pco_conn_get(int fd);
 /* Removes from epoll, closes the fd, destroys c->pool, returns the struct to the list. */
 void pco_conn_close(pco_connection_t *c);
 unsigned pco_conn_used(void);
+/* TCP_NODELAY on c (TCP only, once): for a write that may follow another one not yet
+ * acknowledged, which Nagle's algorithm would hold back until the peer's delayed ACK. A
+ * connection that writes once and closes never needs it. */
+void pco_conn_nodelay(pco_connection_t *c);
 unsigned pco_conn_free_count(void);
 /* Idle list: connections that may be closed at graceful shutdown. */
 void pco_conn_set_idle(pco_connection_t *c, bool idle);

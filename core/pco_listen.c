@@ -636,7 +636,7 @@ pco_listen_accept(pco_event_t *ev)
     pco_listening_t   *ls;
     pco_sockaddr_t     sa;
     socklen_t          len;
-    int                fd, one, batch;
+    int                fd, batch;
 
     lc = ev->data;
     ls = lc->listening;
@@ -674,14 +674,15 @@ pco_listen_accept(pco_event_t *ev)
             close(fd);
             return;
         }
-        if (sa.sa.sa_family == AF_INET || sa.sa.sa_family == AF_INET6) {
-            one = 1;
-            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0) {
-                c->tcp_nodelay = 1;
-            }
-        }
         memcpy(&c->sockaddr, &sa, pco_min((size_t) len, sizeof(sa)));
         c->socklen = len;
+        /* TLS writes its handshake, then session tickets, then the response: the response
+         * must not wait for the ticket's ACK. A plain connection sets it at its second write
+         * (pco_http_writer_flush), so one that is answered in one write and closed never
+         * pays the system call. */
+        if (ls->tls) {
+            pco_conn_nodelay(c);
+        }
         c->listening = ls;
         ls->handler(c);
     }

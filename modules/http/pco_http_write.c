@@ -456,6 +456,9 @@ pco_http_writer_flush(pco_http_request_t *r)
     pco_chain_t       *cl;
     bool               moved = false;
 
+    if (!c->tcp_nodelay && (c->requests > 1 || r->bytes_sent > 0)) {
+        pco_conn_nodelay(c);
+    }
     while (rq->out != NULL) {
         pco_buf_t *b = rq->out->buf;
 

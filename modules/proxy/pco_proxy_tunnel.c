@@ -182,7 +182,9 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     }
     memcpy(q, "Connection: upgrade\r\n\r\n", 23);
     q += 23;
-    /* the client is waiting for this head with nothing queued: written directly */
+    /* the client is waiting for this head with nothing queued: written directly; the
+     * messages that follow are small and must not wait for ACKs */
+    pco_conn_nodelay(c);
     n = c->io->send(c, b, (size_t) (q - b));
     if (n != q - b) {
         return false;
