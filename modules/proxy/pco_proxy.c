@@ -439,7 +439,8 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
         p->req.tries++;
         p->try.start = pco_current_msec;
         pco_proxy_vlist_add(p, &p->var.addr, (uintptr_t) &s->name);
-        uc = pco_proxy_pool_get(u, s, &p->try.uses);
+        uc = pco_proxy_pool_get(u, s, &p->try.uses,
+                                pco_proxy_idempotent(p->r) && p->upreq.body_held);
         if (uc != NULL) {
             p->try.reused = true;
             uc->data = p;
