@@ -32,6 +32,7 @@ typedef struct {
     int64_t                 uses;
     pco_upstream_t         *u;
     uint64_t                number;       /* c->number when pooled */
+    pco_msec_t              deadline;     /* closed then (keepalive_timeout idle) */
 } pco_proxy_idle_t;
 
 typedef struct {
@@ -39,11 +40,13 @@ typedef struct {
     size_t              cap;            /* `keepalive`: kept between passes */
     size_t              size;           /* items allocated (grows past cap in a pass) */
     pco_event_t         trim;           /* posted when n went past cap */
+    pco_event_t         expire;         /* the timer of the oldest entry's deadline */
     pco_proxy_idle_t   *items;          /* oldest first */
 } pco_proxy_pool_t;
 
 static void pco_proxy_pool_remove(pco_proxy_pool_t *pl, size_t i);
 static void pco_proxy_pool_trim(pco_event_t *ev);
+static void pco_proxy_pool_expire(pco_event_t *ev);
 
 static pco_proxy_pool_t *
 pco_proxy_pool_of(pco_upstream_t *u)
@@ -65,6 +68,9 @@ pco_proxy_pool_of(pco_upstream_t *u)
         pl->size = pl->cap;
         pl->trim.data = pl;
         pl->trim.handler = pco_proxy_pool_trim;
+        pl->expire.data = pl;
+        pl->expire.handler = pco_proxy_pool_expire;
+        pl->expire.cancelable = 1;      /* a graceful shutdown does not wait for it */
         u->pool = pl;
     }
     return pl;
@@ -78,8 +84,8 @@ pco_proxy_pool_idle_event(pco_event_t *ev)
     pco_proxy_pool_t   *pl = u->pool;
     size_t              i;
 
-    /* anything while idle (timeout, EOF, stray bytes) ends the connection */
-    if (!ev->timedout && ev->write) {
+    /* anything while idle (EOF, stray bytes, a graceful shutdown) ends the connection */
+    if (ev->write) {
         return;
     }
     for (i = 0; pl != NULL && i < pl->n; i++) {
@@ -139,9 +145,6 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses,
                 continue;
             }
         }
-        if (c->read.timer_index) {
-            pco_event_del_timer(&c->read);
-        }
         pco_counter_add(pco_upstream_ctr_reused, 1);
         return c;
     }
@@ -170,6 +173,26 @@ pco_proxy_pool_trim(pco_event_t *ev)
 
     while (pl->n > pl->cap) {
         pco_proxy_pool_close_oldest(pl);
+    }
+}
+
+/*
+ * keepalive_timeout: one timer per pool instead of one per idle connection, so taking and
+ * giving back a connection touches no timer. Entries are in the order they were given
+ * back and share one timeout, so items[0] has the earliest deadline: the timer runs for
+ * it, closes what has expired and is armed again for the next one.
+ */
+static void
+pco_proxy_pool_expire(pco_event_t *ev)
+{
+    pco_proxy_pool_t  *pl = ev->data;
+
+    ev->timedout = 0;
+    while (pl->n > 0 && pl->items[0].deadline <= pco_current_msec) {
+        pco_proxy_pool_close_oldest(pl);
+    }
+    if (pl->n > 0) {
+        pco_event_add_timer(ev, pl->items[0].deadline - pco_current_msec);
     }
 }
 
@@ -227,8 +250,10 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
     pl->items[pl->n].uses = uses;
     pl->items[pl->n].u = u;
     pl->items[pl->n].number = c->number;
+    pl->items[pl->n].deadline = pco_current_msec + u->keepalive_timeout;
     pl->n++;
     pco_conn_set_idle(c, true);
-    pco_event_add_timer(&c->read, u->keepalive_timeout);
-    c->read.cancelable = 1;
+    if (pl->expire.timer_index == 0) {
+        pco_event_add_timer(&pl->expire, u->keepalive_timeout);
+    }
 }
