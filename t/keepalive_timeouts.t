@@ -17,9 +17,11 @@ my $p = Portico->new(conf => <<'EOF');
 http = { client_header_timeout = "1s"; keepalive_timeout = "30s"; };
 servers = (
   { listen = ["127.0.0.1:%%PORT1%%"];
-    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; body = "uri=$uri\n"; }; } ); },
+    routes = ( { match = { path_prefix = "/"; };
+                 return = { status = 200; body = "uri=$uri\n"; }; } ); },
   { listen = ["127.0.0.1:%%PORT2%%"]; keepalive_timeout = "1s";
-    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; body = "uri=$uri\n"; }; } ); }
+    routes = ( { match = { path_prefix = "/"; };
+                 return = { status = 200; body = "uri=$uri\n"; }; } ); }
 );
 EOF
 my $H = "Host: localhost\r\n";

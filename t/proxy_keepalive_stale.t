@@ -119,8 +119,8 @@ sleep 0.5;
 ($st, undef, $b) = http_parse(http_get($port, '/del/id'));
 is("$st $b", '200 d', 'delayed close: GET after the backend closed the pooled connection');
 sleep 0.5;
-($st, undef, $b) = http_parse(http_keepalive($port,
-                                             [ http_request('POST', '/del/upload', body => 'x' x 100) ]));
+($st, undef, $b) = http_parse(
+    http_keepalive($port, [ http_request('POST', '/del/upload', body => 'x' x 100) ]));
 like("$st $b", qr/^200 \{.*"length": ?100\b/,
      'delayed close: POST after the backend closed the pooled connection');
 is($del->stats->{requests}, 3, 'delayed close: every request reached the backend once');
