@@ -496,6 +496,12 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
             return PCO_ERROR;
         }
         if (s->sockaddr.sa.sa_family != AF_UNIX) {
+            /* Set once per connection, not lazily as nginx does: nginx writes a buffered
+             * request in one go, but here a small write often follows another before it is
+             * acknowledged (the PROXY header then the head, a TLS handshake's last flight
+             * then the request, a streamed body's last piece, WebSocket frames), which
+             * Nagle would hold for an ACK the backend may delay by 40 ms. Pooled connections
+             * keep it, so with keep-alive it costs one setsockopt per new connection. */
             (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
         if (connect(fd, &s->sockaddr.sa, s->socklen) == -1 && errno != EINPROGRESS) {
