@@ -232,6 +232,13 @@ pco_conn_plain_recv(pco_connection_t *c, u_char *buf, size_t size)
     for ( ;; ) {
         n = recv(c->fd, buf, size, 0);
         if (n > 0) {
+            if ((size_t) n < size && !c->read.eof) {
+                /* fewer bytes than asked: the socket is drained. With edge-triggered epoll
+                 * the next bytes raise a new event, so a reader may stop here instead of
+                 * calling recv again for an EAGAIN (nginx does the same). A pending EOF
+                 * (EPOLLRDHUP) keeps ready set: the next recv returns it. */
+                c->read.ready = 0;
+            }
             return n;
         }
         if (n == 0) {

@@ -47,6 +47,8 @@ typedef struct {
     size_t                 size;
     pco_http_head_scan_t  *scan;      /* where pco_http_find_head_end stopped */
     pco_http_conn_t       *hcn;       /* NULL: the scratch buffer */
+    bool                   started;   /* this read began a head on a kept-alive (or
+                                       * retiring) connection */
 } pco_http_head_buf_t;
 
 void
@@ -201,6 +203,7 @@ pco_http_head_buf(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t *
     pco_http_conn_t  *hcn = c->data;
 
     hb->hcn = hcn;
+    hb->started = false;
     if (hcn != NULL) {
         hb->buf = hcn->buf;
         hb->len = hcn->len;
@@ -218,8 +221,7 @@ pco_http_head_buf(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t *
 /* Reads into hb. Returns the bytes added (0: pipelined bytes wait in the buffer, parse them
  * first), or PCO_DONE when the connection was closed or answered, or must wait for more. */
 static ssize_t
-pco_http_head_recv(pco_connection_t *c, pco_http_addr_t *a, pco_http_conf_t *cf,
-                   pco_http_head_buf_t *hb)
+pco_http_head_recv(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t *hb)
 {
     ssize_t  n;
 
@@ -241,9 +243,11 @@ pco_http_head_recv(pco_connection_t *c, pco_http_addr_t *a, pco_http_conf_t *cf,
         return PCO_DONE;
     }
     if (hb->hcn == NULL && (c->idle || c->close)) {
-        /* the first bytes of a head on a kept-alive (or retiring) connection */
+        /* the first bytes of a head on a kept-alive (or retiring) connection; its
+         * client_header_timeout is armed only if the head is not complete in them (the
+         * keep-alive timer left running until then is deleted with the request) */
         pco_http_set_idle(c, false);
-        pco_event_add_timer(&c->read, cf->client_header_timeout);
+        hb->started = true;
     }
     return n;
 }
@@ -317,7 +321,7 @@ pco_http_wait_request(pco_event_t *ev)
     }
     for ( ;; ) {
         pco_http_head_buf(c, a, &hb, &scan0);
-        n = pco_http_head_recv(c, a, cf, &hb);
+        n = pco_http_head_recv(c, a, &hb);
         if (n == PCO_DONE) {
             return;
         }
@@ -334,6 +338,9 @@ pco_http_wait_request(pco_event_t *ev)
         if (hb.len >= a->max_header_size) {
             pco_http_head_error(c, a, 431);
             return;
+        }
+        if (hb.started) {
+            pco_event_add_timer(&c->read, cf->client_header_timeout);
         }
         if (pco_http_head_keep(c, a, &hb) != PCO_OK) {
             return;

@@ -439,7 +439,8 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
         p->req.tries++;
         p->try.start = pco_current_msec;
         pco_proxy_vlist_add(p, &p->var.addr, (uintptr_t) &s->name);
-        uc = pco_proxy_pool_get(u, s, &p->try.uses);
+        uc = pco_proxy_pool_get(u, s, &p->try.uses,
+                                pco_proxy_idempotent(p->r) && p->upreq.body_held);
         if (uc != NULL) {
             p->try.reused = true;
             uc->data = p;
@@ -495,6 +496,12 @@ pco_proxy_connect_server(pco_proxy_ctx_t *p, pco_upstream_server_t *s)
             return PCO_ERROR;
         }
         if (s->sockaddr.sa.sa_family != AF_UNIX) {
+            /* Set once per connection, not lazily as nginx does: nginx writes a buffered
+             * request in one go, but here a small write often follows another before it is
+             * acknowledged (the PROXY header then the head, a TLS handshake's last flight
+             * then the request, a streamed body's last piece, WebSocket frames), which
+             * Nagle would hold for an ACK the backend may delay by 40 ms. Pooled connections
+             * keep it, so with keep-alive it costs one setsockopt per new connection. */
             (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
         if (connect(fd, &s->sockaddr.sa, s->socklen) == -1 && errno != EINPROGRESS) {

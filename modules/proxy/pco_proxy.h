@@ -195,9 +195,11 @@ void pco_proxy_client_write(pco_http_request_t *r);
  * p->try.uc_server
  * (send_proxy_protocol); PCO_ERROR (logged) when it could not. */
 int pco_proxy_send_proxy_protocol(pco_proxy_ctx_t *p);
-/* pco_proxy_pool.c: the per-worker keep-alive pool (see there). */
+/* pco_proxy_pool.c: the per-worker keep-alive pool (see there). replayable: a failure of
+ * the taken connection before any response byte would be retried on a fresh one (an
+ * idempotent request whose whole body is held), so no open-check is needed. */
 pco_connection_t *pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s,
-                                     int64_t *uses);
+                                     int64_t *uses, bool replayable);
 void pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t *c,
                         int64_t uses);
 
