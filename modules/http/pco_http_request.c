@@ -30,6 +30,22 @@ pco_http_pool_over(pco_pool_t *pool, void *data, size_t wanted)
                 pco_pool_used(pool), wanted);
 }
 
+/* Debug builds: what the request's pool cost, once the request is logged (a test counts
+ * the chunks of a proxied request; more than one is a regression in per-request memory). */
+static void
+pco_http_pool_report(pco_http_request_t *r)
+{
+#ifdef PCO_DEBUG
+    const pco_pool_stats_t  *st = pco_pool_stats(r->pool);
+
+    pco_log_debug(r->connection->log, "request pool: %zu chunks, %zu large, %zu bytes used, "
+                  "%zu bytes zeroed", st->chunks, st->large, pco_pool_used(r->pool),
+                  st->zeroed);
+#else
+    (void) r;
+#endif
+}
+
 /* Creates the request for a complete head in data[0..total) (head_len bytes of head). */
 pco_http_request_t *
 pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *data,
@@ -379,6 +395,7 @@ pco_http_request_done(pco_http_request_t *r)
             pco_pool_set_owner(r->pool, hm->phase_owners[PCO_HTTP_LOG_PHASE][i]);
             (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
         }
+        pco_http_pool_report(r);
     }
     if (!r->body_done && !r->discarding && (r->head.content_length > 0 || r->head.chunked)) {
         rq->close_after = 1;
