@@ -117,6 +117,68 @@ pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *d
     return r;
 }
 
+int
+pco_http_headers_grow(pco_pool_t *pool, pco_http_header_t **headers, unsigned n,
+                      unsigned *nalloc, unsigned want, unsigned max)
+{
+    pco_http_header_t  *h;
+    unsigned            room = *nalloc;
+
+    if (room >= max) {
+        return PCO_ERROR;
+    }
+    room = pco_min(pco_max(want, room ? 2 * room : PCO_HTTP_HEADERS_START), max);
+    h = pco_palloc(pool, room * sizeof(pco_http_header_t));
+    if (h == NULL) {
+        return PCO_ERROR;
+    }
+    if (n > 0) {
+        memcpy(h, *headers, n * sizeof(pco_http_header_t));
+    }
+    *headers = h;
+    *nalloc = room;
+    return PCO_OK;
+}
+
+pco_http_header_t *
+pco_http_head_add(pco_http_request_t *r)
+{
+    pco_http_head_t  *h = &r->head;
+
+    if (h->nheaders >= PCO_HTTP_MAX_HEADERS
+        || (h->nheaders == h->nalloc
+            && pco_http_headers_grow(r->pool, &h->headers, h->nheaders, &h->nalloc,
+                                     h->nheaders + 1, PCO_HTTP_MAX_HEADERS) != PCO_OK))
+    {
+        return NULL;
+    }
+    return &h->headers[h->nheaders++];
+}
+
+/* Parses the head into r->head, giving its header list the room it asks for: the parse
+ * starts over then, which only a head with more than PCO_HTTP_HEADERS_START headers pays
+ * (once: the parser asks for all the lines it sees). 0, an HTTP status, or 500 when the
+ * room cannot be had. */
+static int
+pco_http_parse_request_head(pco_http_request_t *r, u_char *head, size_t len, size_t max_uri)
+{
+    pco_http_head_t  *h = &r->head;
+    int               rc;
+
+    h->headers = pco_palloc(r->pool, PCO_HTTP_HEADERS_START * sizeof(pco_http_header_t));
+    h->nalloc = h->headers != NULL ? PCO_HTTP_HEADERS_START : 0;
+    while ((rc = pco_http_parse_head(h, head, len, max_uri)) == PCO_HTTP_HEAD_ROOM) {
+        /* nothing parsed needs keeping: the parse starts over */
+        if (pco_http_headers_grow(r->pool, &h->headers, 0, &h->nalloc, h->nwant,
+                                  PCO_HTTP_MAX_HEADERS) != PCO_OK)
+        {
+            h->nheaders = 0;
+            return 500;
+        }
+    }
+    return rc;
+}
+
 /* Handles a complete head in buf[0..len) (scratch or a connection buffer). */
 void
 pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len)
@@ -171,7 +233,7 @@ pco_http_process_request(pco_http_request_t *r)
     bool             changed = false;
 
     pco_counter_add(hm->c_requests, 1);
-    rc = pco_http_parse_head(&r->head, head, rq->head_len, (size_t) rq->conf->max_uri_size);
+    rc = pco_http_parse_request_head(r, head, rq->head_len, (size_t) rq->conf->max_uri_size);
     if (rc != 0) {
         if (pco_http_set_request_id(r) != PCO_OK) {
             pco_http_finalize_request(r, PCO_ERROR);
