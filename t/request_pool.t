@@ -35,7 +35,7 @@ sub reports
     my ($re) = @_;
     my @r;
     for my $l (split /\n/, $p->error_log) {
-        next unless $l =~ /request pool: (\d+) chunks, (\d+) large, (\d+) bytes used, (\d+) bytes zeroed/;
+        next unless $l =~ /request pool: (\d+) chunks, (\d+) large, (\d+) bytes used, (\d+) bytes/;
         my @n = ($1, $2, $3, $4);
         push @r, \@n if $l =~ $re;
     }
@@ -44,16 +44,20 @@ sub reports
 
 my @hdrs = ('User-Agent' => 'test/1', Accept => '*/*', 'Accept-Language' => 'en',
             'X-One' => '1', 'X-Two' => '2');
-my @res = http_keepalive($p->port(1), [ map { http_request('GET', "/bytes?n=128&k=$_", @hdrs) } 1 .. 3 ]);
+my @res = http_keepalive($p->port(1),
+                         [ map { http_request('GET', "/bytes?n=128&k=$_", @hdrs) } 1 .. 3 ]);
 is(scalar @res, 3, 'three proxied keep-alive requests answered');
 is((http_parse($res[-1]))[0], 200, 'the last one: 200');
-ok(wait_until(sub { scalar(reports(qr{GET /bytes\?n=128&k=3 })) == 1 }), 'the last one was reported');
+ok(wait_until(sub { scalar(reports(qr{GET /bytes\?n=128&k=3 })) == 1 }),
+   'the last one was reported');
 for my $k (1 .. 3) {
     my ($r) = reports(qr{GET /bytes\?n=128&k=$k });
     $r //= [ -1, -1, -1, -1 ];
-    diag("request $k: $r->[0] chunks, $r->[1] large, $r->[2] bytes used, $r->[3] bytes zeroed");
+    diag("request $k: $r->[0] chunks, $r->[1] large, $r->[2] bytes used, "
+         . "$r->[3] bytes zeroed");
     is($r->[0], 1, "request $k: one pool chunk");
-    cmp_ok($r->[3], '<', 3072, "request $k: under 3 KiB cleared (8 KiB before the lists moved out)");
+    cmp_ok($r->[3], '<', 3072,
+           "request $k: under 3 KiB cleared (8 KiB before the lists moved out)");
 }
 
 done_testing();
