@@ -43,6 +43,7 @@ struct pco_pool_s {
     const char          *owner;      /* who allocates now (for the over-budget report) */
     pco_pool_over_pt     over;       /* called once, at the first allocation refused */
     void                *over_data;
+    pco_pool_stats_t     stats;      /* what the pool cost so far (see pco_pool_stats) */
 };
 
 pco_pool_t *
@@ -117,6 +118,7 @@ pco_pool_alloc_large(pco_pool_t *pool, size_t size)
         pool->used -= size;
         return NULL;
     }
+    pool->stats.large++;
     l->size = size;
     l->prev = NULL;
     l->next = pool->large;
@@ -159,6 +161,7 @@ pco_pool_alloc(pco_pool_t *pool, size_t size, bool aligned)
         pool->used -= size;
         return NULL;
     }
+    pool->stats.chunks++;
     ch->last = (u_char *) ch + sizeof(pco_pool_chunk_t);
     ch->end = ch->last + pool->block_size;
     ch->next = pool->chunks;
@@ -188,6 +191,7 @@ pco_pcalloc(pco_pool_t *pool, size_t size)
     p = pco_pool_alloc(pool, size, true);
     if (p != NULL) {
         memset(p, 0, size);
+        pool->stats.zeroed += size;
     }
     return p;
 }
@@ -314,6 +318,12 @@ pco_array_push(pco_array_t *a)
         a->nalloc = nalloc;
     }
     return (u_char *) a->elts + a->size * a->nelts++;
+}
+
+const pco_pool_stats_t *
+pco_pool_stats(const pco_pool_t *pool)
+{
+    return &pool->stats;
 }
 
 size_t

@@ -25,6 +25,16 @@ int pco_pool_cleanup_add(pco_pool_t *pool, pco_pool_cleanup_pt handler, void *da
 size_t pco_pool_used(const pco_pool_t *pool);     /* bytes handed out so far */
 size_t pco_pool_budget(const pco_pool_t *pool);
 
+/* What a pool cost so far: chunks of block_size and large allocations taken from malloc,
+ * and bytes cleared by pco_pcalloc. Counted always (three additions), so that a test or a
+ * debug log can say how much a request costs without a special build. */
+typedef struct {
+    size_t  chunks;
+    size_t  large;
+    size_t  zeroed;
+} pco_pool_stats_t;
+const pco_pool_stats_t *pco_pool_stats(const pco_pool_t *pool);
+
 /* Who is allocating now (a module name the owner of the pool sets before handing control
  * to a module), and what to call the first time an allocation crosses the budget: the
  * request pools log it with the module's name, since the caller only sees NULL. */

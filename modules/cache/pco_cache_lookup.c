@@ -52,12 +52,11 @@ pco_cache_drop_header(pco_http_request_t *r, const char *name, pco_str_t *saved)
 static int
 pco_cache_add_header(pco_http_request_t *r, const char *name, const pco_str_t *value)
 {
-    pco_http_header_t  *h;
+    pco_http_header_t  *h = pco_http_head_add(r);
 
-    if (r->head.nheaders >= PCO_HTTP_MAX_HEADERS) {
+    if (h == NULL) {
         return PCO_ERROR;
     }
-    h = &r->head.headers[r->head.nheaders++];
     h->name.data = (u_char *) name;
     h->name.len = strlen(name);
     h->value = *value;

@@ -271,6 +271,21 @@ struct pco_http_request_s {
 #define pco_http_get_ctx(r, m)      ((r)->ctx[(m)->index])
 #define pco_http_set_ctx(r, c, m)   ((r)->ctx[(m)->index] = (c))
 
+/* Request header lists start with room for this many entries (r->pool); most requests
+ * carry fewer, and a longer list grows. */
+#define PCO_HTTP_HEADERS_START 16
+
+/* Gives a header list (pco_http_header_t, in pool) room for at least want entries: at
+ * least twice its room, at most max. The first n entries are copied; the old array stays
+ * in the pool (the waste is bounded by the final size), so pointers into it go stale and
+ * indexes do not. PCO_OK, or PCO_ERROR when the list is at max or memory runs out. */
+int pco_http_headers_grow(pco_pool_t *pool, pco_http_header_t **headers, unsigned n,
+                          unsigned *nalloc, unsigned want, unsigned max);
+/* Appends a request header (to be forwarded by the proxy), growing the list: its entry, or
+ * NULL when the request has PCO_HTTP_MAX_HEADERS already or memory runs out. Pointers to
+ * other entries of r->head.headers are stale afterwards. */
+pco_http_header_t *pco_http_head_add(pco_http_request_t *r);
+
 /* Adds (or replaces, when replace is true; a NULL value.data with replace removes) a
  * response header; PCO_ERROR on overflow, 500 (and an error-log line) when the value holds
  * CR, LF, NUL or another control character or the name is not a token. Pointers are kept:

@@ -1,8 +1,9 @@
 /*
  * pco_http_parse.c: the pure HTTP/1.x head parser (no I/O, no allocation, no mutable
- * globals): method bits, a resumable search for the end of a head, strict parsing of a
- * complete head (request line, header fields, the framing and connection headers of RFC 9112
- * and docs/http.md) and case-insensitive header lookup. Path/host normalisation live in
+ * globals; the header list is the caller's, which grows it when asked): method bits, a
+ * resumable search for the end of a head, strict parsing of a complete head (request line,
+ * header fields, the framing and connection headers of RFC 9112 and docs/http.md) and
+ * case-insensitive header lookup. Path/host normalisation live in
  * pco_http_parse_path.c, the chunked decoder in pco_http_parse_chunked.c.
  */
 #include "pco_http_parse.h"
@@ -503,25 +504,38 @@ pco_http_parse_line(u_char *p, u_char *end, u_char **eol)
     return lf + 1;
 }
 
+unsigned
+pco_http_count_header_lines(const u_char *p, const u_char *end, unsigned max)
+{
+    const u_char  *lf;
+    unsigned       n = 0;
+
+    while (n < max && p < end && *p != '\n' && !(*p == '\r' && p + 1 < end && p[1] == '\n')) {
+        n++;
+        lf = memchr(p, '\n', (size_t) (end - p));
+        if (lf == NULL) {
+            break;
+        }
+        p = lf + 1;
+    }
+    return n;
+}
+
 int
 pco_http_parse_head(pco_http_head_t *h, u_char *buf, size_t len, size_t max_uri)
 {
     u_char               *p, *end, *eol, *next;
     int                  rc;
     bool                 close, ka;
-    pco_http_header_t    *hdr;
+    pco_http_header_t    *hdr, *headers = h->headers;
+    unsigned             nalloc = h->nalloc;
     pco_http_parse_te_t  te;
 
-    memset(h, 0, offsetof(pco_http_head_t, headers));
-    h->nheaders = 0;
-    h->host_idx = 0;
-    h->connection_idx = 0;
-    h->upgrade_idx = 0;
+    /* the struct is small now that the list is elsewhere: clear it, keep the list */
+    memset(h, 0, sizeof(*h));
+    h->headers = headers;
+    h->nalloc = nalloc;
     h->content_length = -1;
-    h->chunked = false;
-    h->keepalive = false;
-    h->conn_upgrade = false;
-    h->expect_continue = false;
     memset(&te, 0, sizeof(te));
     close = false;
     ka = false;
@@ -554,6 +568,11 @@ pco_http_parse_head(pco_http_head_t *h, u_char *buf, size_t len, size_t max_uri)
         }
         if (h->nheaders == PCO_HTTP_MAX_HEADERS) {
             return 431;
+        }
+        if (h->nheaders == h->nalloc) {
+            h->nwant = h->nheaders
+                       + pco_http_count_header_lines(p, end, PCO_HTTP_MAX_HEADERS - h->nheaders);
+            return PCO_HTTP_HEAD_ROOM;
         }
         hdr = &h->headers[h->nheaders];
         rc = pco_http_parse_header_line(hdr, p, eol);

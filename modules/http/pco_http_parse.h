@@ -20,6 +20,9 @@ enum {
 unsigned pco_http_method_bit(const u_char *name, size_t len);
 
 #define PCO_HTTP_MAX_HEADERS 100
+/* pco_http_parse_head's answer when h->headers is full below PCO_HTTP_MAX_HEADERS (not an
+ * HTTP status): the caller gives the list room for h->nwant entries and parses again. */
+#define PCO_HTTP_HEAD_ROOM   1
 
 typedef struct {
     pco_str_t  name;       /* as sent */
@@ -35,11 +38,15 @@ typedef struct {
     pco_str_t          authority;        /* absolute-form host[:port], else empty */
     pco_str_t          request_line;     /* without CRLF ($request) */
     unsigned           version;          /* 10 or 11 */
-    /* A module removes a header before it is forwarded by setting its name's length to 0
-     * (the proxy skips such headers), and adds one by appending while nheaders is below
-     * the maximum: the well-known indexes below stay valid either way. */
-    pco_http_header_t  headers[PCO_HTTP_MAX_HEADERS];
+    /* The header list lives in the caller's memory (the request pool): room for nalloc
+     * entries, nheaders of them used. It starts small and grows, so a pointer to an entry
+     * is stale after a header is added; the well-known indexes below are not. A module
+     * removes a header before it is forwarded by setting its name's length to 0 (the proxy
+     * skips such headers), and adds one with pco_http_head_add (pco_http.h). */
+    pco_http_header_t *headers;
     unsigned           nheaders;
+    unsigned           nalloc;
+    unsigned           nwant;            /* with PCO_HTTP_HEAD_ROOM: entries needed */
     /* well-known headers (index into headers[] + 1; 0 = absent) */
     unsigned           host_idx;
     unsigned           connection_idx;
@@ -66,13 +73,23 @@ typedef struct {
 size_t pco_http_find_head_end(const u_char *buf, size_t len, pco_http_head_scan_t *scan);
 
 /*
- * Parses the complete head buf[0..len) (as found above) into h; all strings point into buf.
- * Returns 0 on success or the HTTP status to answer with: 400 (malformed, see docs/http.md), 405
+ * Parses the complete head buf[0..len) (as found above) into h; all strings point into buf,
+ * the headers into h->headers (h->nalloc entries, set by the caller and kept). Returns 0 on
+ * success or the HTTP status to answer with: 400 (malformed, see docs/http.md), 405
  * (CONNECT, TRACE), 414 (request line over max_uri), 417 (unknown expectation), 431 (more
  * than PCO_HTTP_MAX_HEADERS headers), 501 (transfer coding other than chunked), 505 (major
- * version other than 1). Host is not validated here (see pco_http_normalize_host).
+ * version other than 1); or PCO_HTTP_HEAD_ROOM when the list is full below the maximum
+ * (h->nwant set; the parse starts over when called again). Host is not validated here (see
+ * pco_http_normalize_host).
  */
 int pco_http_parse_head(pco_http_head_t *h, u_char *buf, size_t len, size_t max_uri);
+
+/*
+ * How many header lines start in [p, end), counting from the line at p up to an empty line
+ * or end, and no more than max: the room a parser asks for when its list is full (a line
+ * the parse would reject still counts; the parse stops there anyway).
+ */
+unsigned pco_http_count_header_lines(const u_char *p, const u_char *end, unsigned max);
 
 /*
  * Removes the headers whose name has an "_" (nginx's underscores_in_headers off): CGI-style

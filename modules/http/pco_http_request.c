@@ -30,6 +30,22 @@ pco_http_pool_over(pco_pool_t *pool, void *data, size_t wanted)
                 pco_pool_used(pool), wanted);
 }
 
+/* Debug builds: what the request's pool cost, once the request is logged (a test counts
+ * the chunks of a proxied request; more than one is a regression in per-request memory). */
+static void
+pco_http_pool_report(pco_http_request_t *r)
+{
+#ifdef PCO_DEBUG
+    const pco_pool_stats_t  *st = pco_pool_stats(r->pool);
+
+    pco_log_debug(r->connection->log, "request pool: %zu chunks, %zu large, %zu bytes used, "
+                  "%zu bytes zeroed", st->chunks, st->large, pco_pool_used(r->pool),
+                  st->zeroed);
+#else
+    (void) r;
+#endif
+}
+
 /* Creates the request for a complete head in data[0..total) (head_len bytes of head). */
 pco_http_request_t *
 pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *data,
@@ -101,6 +117,68 @@ pco_http_create_request(pco_connection_t *c, pco_http_addr_t *a, const u_char *d
     return r;
 }
 
+int
+pco_http_headers_grow(pco_pool_t *pool, pco_http_header_t **headers, unsigned n,
+                      unsigned *nalloc, unsigned want, unsigned max)
+{
+    pco_http_header_t  *h;
+    unsigned            room = *nalloc;
+
+    if (room >= max) {
+        return PCO_ERROR;
+    }
+    room = pco_min(pco_max(want, room ? 2 * room : PCO_HTTP_HEADERS_START), max);
+    h = pco_palloc(pool, room * sizeof(pco_http_header_t));
+    if (h == NULL) {
+        return PCO_ERROR;
+    }
+    if (n > 0) {
+        memcpy(h, *headers, n * sizeof(pco_http_header_t));
+    }
+    *headers = h;
+    *nalloc = room;
+    return PCO_OK;
+}
+
+pco_http_header_t *
+pco_http_head_add(pco_http_request_t *r)
+{
+    pco_http_head_t  *h = &r->head;
+
+    if (h->nheaders >= PCO_HTTP_MAX_HEADERS
+        || (h->nheaders == h->nalloc
+            && pco_http_headers_grow(r->pool, &h->headers, h->nheaders, &h->nalloc,
+                                     h->nheaders + 1, PCO_HTTP_MAX_HEADERS) != PCO_OK))
+    {
+        return NULL;
+    }
+    return &h->headers[h->nheaders++];
+}
+
+/* Parses the head into r->head, giving its header list the room it asks for: the parse
+ * starts over then, which only a head with more than PCO_HTTP_HEADERS_START headers pays
+ * (once: the parser asks for all the lines it sees). 0, an HTTP status, or 500 when the
+ * room cannot be had. */
+static int
+pco_http_parse_request_head(pco_http_request_t *r, u_char *head, size_t len, size_t max_uri)
+{
+    pco_http_head_t  *h = &r->head;
+    int               rc;
+
+    h->headers = pco_palloc(r->pool, PCO_HTTP_HEADERS_START * sizeof(pco_http_header_t));
+    h->nalloc = h->headers != NULL ? PCO_HTTP_HEADERS_START : 0;
+    while ((rc = pco_http_parse_head(h, head, len, max_uri)) == PCO_HTTP_HEAD_ROOM) {
+        /* nothing parsed needs keeping: the parse starts over */
+        if (pco_http_headers_grow(r->pool, &h->headers, 0, &h->nalloc, h->nwant,
+                                  PCO_HTTP_MAX_HEADERS) != PCO_OK)
+        {
+            h->nheaders = 0;
+            return 500;
+        }
+    }
+    return rc;
+}
+
 /* Handles a complete head in buf[0..len) (scratch or a connection buffer). */
 void
 pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_len)
@@ -155,7 +233,7 @@ pco_http_process_request(pco_http_request_t *r)
     bool             changed = false;
 
     pco_counter_add(hm->c_requests, 1);
-    rc = pco_http_parse_head(&r->head, head, rq->head_len, (size_t) rq->conf->max_uri_size);
+    rc = pco_http_parse_request_head(r, head, rq->head_len, (size_t) rq->conf->max_uri_size);
     if (rc != 0) {
         if (pco_http_set_request_id(r) != PCO_OK) {
             pco_http_finalize_request(r, PCO_ERROR);
@@ -379,6 +457,7 @@ pco_http_request_done(pco_http_request_t *r)
             pco_pool_set_owner(r->pool, hm->phase_owners[PCO_HTTP_LOG_PHASE][i]);
             (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
         }
+        pco_http_pool_report(r);
     }
     if (!r->body_done && !r->discarding && (r->head.content_length > 0 || r->head.chunked)) {
         rq->close_after = 1;

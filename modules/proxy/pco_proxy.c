@@ -612,6 +612,25 @@ pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record)
 
 /* ---- the content handler ---- */
 
+int
+pco_proxy_parse_head(pco_proxy_ctx_t *p)
+{
+    pco_proxy_resp_t  *resp = &p->try.resp;
+    int                rc;
+
+    while ((rc = pco_proxy_parse_response(p->try.hbuf, p->try.hbuf_len, resp))
+           == PCO_PROXY_ROOM)
+    {
+        /* the parse starts over from the status line: nothing in the list to keep */
+        if (pco_http_headers_grow(p->r->pool, &resp->headers, 0, &resp->nalloc, resp->nwant,
+                                  PCO_PROXY_MAX_HEADERS) != PCO_OK)
+        {
+            return PCO_ERROR;
+        }
+    }
+    return rc;
+}
+
 /* Response relay buffers (PCO_PROXY_OBUF_SIZE) recycled per worker: taken when a proxied
  * request starts, given back when its pool is destroyed. Keeps 64 KiB buffers out of the
  * request pool's budget and malloc from trimming and regrowing the heap (brk) per request. */
@@ -663,9 +682,13 @@ pco_proxy_handler(pco_http_request_t *r)
     p->out.left = -1;
     p->try.hbuf_size = PCO_PROXY_BUF_SIZE;
     p->try.hbuf = pco_palloc(r->pool, p->try.hbuf_size);
+    /* the response's header list: room for a usual response, grown for a longer one */
+    p->try.resp.headers = pco_palloc(r->pool, PCO_HTTP_HEADERS_START * sizeof(pco_http_header_t));
+    p->try.resp.nalloc = PCO_HTTP_HEADERS_START;
     p->out.obuf = pco_proxy_obuf_get(r->pool);
     p->out.ob = pco_buf_calloc(r->pool);
-    if (p->try.hbuf == NULL || p->out.obuf == NULL || p->out.ob == NULL
+    if (p->try.hbuf == NULL || p->try.resp.headers == NULL || p->out.obuf == NULL
+        || p->out.ob == NULL
         || pco_pool_cleanup_add(r->pool, pco_proxy_cleanup, p) != PCO_OK)
     {
         return 500;

@@ -164,6 +164,11 @@ typedef struct {
     pco_proxy_vars_t         var;
 } pco_proxy_ctx_t;
 
+/* Parses the response head in p->try.hbuf into p->try.resp, growing its header list in
+ * the request pool when the parser asks: as pco_proxy_parse_response, without
+ * PCO_PROXY_ROOM (PCO_ERROR when the room cannot be had: the pool's limit is logged). */
+int pco_proxy_parse_head(pco_proxy_ctx_t *p);
+
 /* pco_proxy.c: shared by the module's files. pco_proxy_record appends the try's status
  * (0 prints "-": no response, as nginx) and time to $upstream_status/_response_time. */
 void pco_proxy_record(pco_proxy_ctx_t *p, int status);

@@ -86,8 +86,10 @@ pco_proxy_parse_cl(const pco_str_t *v, int64_t *out)
     return PCO_OK;
 }
 
+/* One header line [p, e] (e at its '\n'; the head's bytes end at last). */
 static int
-pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_te)
+pco_proxy_parse_header(u_char *p, u_char *e, u_char *last, pco_proxy_resp_t *resp,
+                       bool *has_te)
 {
     pco_http_header_t  *h;
     u_char             *colon, *v, *ve;
@@ -95,6 +97,12 @@ pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_t
 
     if (resp->nheaders == PCO_PROXY_MAX_HEADERS) {
         return PCO_ERROR;
+    }
+    if (resp->nheaders == resp->nalloc) {
+        resp->nwant = resp->nheaders
+                      + pco_http_count_header_lines(p, last,
+                                                    PCO_PROXY_MAX_HEADERS - resp->nheaders);
+        return PCO_PROXY_ROOM;
     }
     ve = e;
     if (ve > p && ve[-1] == '\r') {
@@ -154,15 +162,17 @@ pco_proxy_parse_header(u_char *p, u_char *e, pco_proxy_resp_t *resp, bool *has_t
 int
 pco_proxy_parse_response(u_char *buf, size_t len, pco_proxy_resp_t *resp)
 {
-    u_char  *p = buf, *last = buf + len, *e;
-    bool     has_te = false;
+    u_char             *p = buf, *last = buf + len, *e;
+    bool                has_te = false;
+    int                 rc;
+    pco_http_header_t  *headers = resp->headers;
+    unsigned            nalloc = resp->nalloc;
 
-    memset(resp, 0, offsetof(pco_proxy_resp_t, headers));
-    resp->nheaders = 0;
+    /* small now that the list is elsewhere: clear it, keep the list */
+    memset(resp, 0, sizeof(*resp));
+    resp->headers = headers;
+    resp->nalloc = nalloc;
     resp->content_length = -1;
-    resp->chunked = false;
-    resp->conn_close = false;
-    resp->conn_upgrade = false;
     e = pco_proxy_line_end(p, last);
     if (e == NULL) {
         if (len >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
@@ -186,8 +196,9 @@ pco_proxy_parse_response(u_char *buf, size_t len, pco_proxy_resp_t *resp)
         if (*p == ' ' || *p == '\t') {
             return PCO_ERROR;   /* obsolete line folding */
         }
-        if (pco_proxy_parse_header(p, e, resp, &has_te) != PCO_OK) {
-            return PCO_ERROR;
+        rc = pco_proxy_parse_header(p, e, last, resp, &has_te);
+        if (rc != PCO_OK) {
+            return rc;
         }
         p = e + 1;
     }

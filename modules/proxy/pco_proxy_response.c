@@ -606,7 +606,7 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             return;
         }
         if (p->try.hbuf_len > 0) {
-            rc = pco_proxy_parse_response(p->try.hbuf, p->try.hbuf_len, &p->try.resp);
+            rc = pco_proxy_parse_head(p);
             if (rc == PCO_ERROR) {
                 pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid response",
                             (int) p->try.sname.len, (const char *) p->try.sname.data);
@@ -672,7 +672,7 @@ pco_proxy_early(pco_proxy_ctx_t *p)
         }
         p->try.hbuf_len += (size_t) n;
     }
-    if (pco_proxy_parse_response(p->try.hbuf, p->try.hbuf_len, &p->try.resp) != PCO_OK
+    if (pco_proxy_parse_head(p) != PCO_OK
         || p->try.resp.status < 200)
     {
         return;

@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include "pco_http_parse.h"
 
-static pco_http_head_t  pco_test_h;
+/* Room for every header a head may have: the parse never asks for more here (the growth
+ * is tested on its own in pco_test_header_room). */
+static pco_http_header_t  pco_test_hdrs[PCO_HTTP_MAX_HEADERS];
+static pco_http_head_t    pco_test_h = { .headers = pco_test_hdrs,
+                                         .nalloc = PCO_HTTP_MAX_HEADERS };
 
 /* Parses a NUL-terminated head (copied, so ASan sees the exact bounds). */
 static int
@@ -278,6 +282,92 @@ pco_test_header_lines(void **state)
     assert_int_equal(h->nheaders, 100);
     strcpy(big + n, "Y: z\r\n\r\n");
     assert_int_equal(pco_test_parse(big), 431);
+}
+
+/* A caller's list with room for nalloc headers (malloc'd, so ASan sees its exact end). */
+static int
+pco_test_parse_room(pco_http_head_t *h, const char *s, unsigned nalloc)
+{
+    static u_char  buf[16384];
+    size_t         len = strlen(s);
+
+    free(h->headers);
+    memset(h, 0, sizeof(*h));
+    h->headers = malloc((nalloc ? nalloc : 1) * sizeof(pco_http_header_t));
+    h->nalloc = nalloc;
+    memcpy(buf, s, len);
+    return pco_http_parse_head(h, buf, len, 8192);
+}
+
+/* The list is the caller's: full below the maximum, the parse asks for room (as many
+ * entries as the head has header lines) and starts over when called again with it. */
+static void
+pco_test_header_room(void **state)
+{
+    static char       big[8192];
+    pco_http_head_t   h;
+    const char       *four = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\nA: 3\r\n\r\n";
+    size_t            n;
+    int               i;
+
+    (void) state;
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(pco_test_parse_room(&h, four, 0), PCO_HTTP_HEAD_ROOM);
+    assert_int_equal(h.nwant, 4);
+    assert_int_equal(pco_test_parse_room(&h, four, 2), PCO_HTTP_HEAD_ROOM);
+    assert_int_equal(h.nheaders, 2);
+    assert_int_equal(h.nwant, 4);
+    assert_int_equal(pco_test_parse_room(&h, four, 4), 0);
+    assert_int_equal(h.nheaders, 4);
+    assert_int_equal(h.nalloc, 4);
+    assert_int_equal(h.host_idx, 1);
+    /* duplicated names kept, in order */
+    assert_true(pco_test_str(&h.headers[1].name, "A") && pco_test_str(&h.headers[1].value, "1"));
+    assert_true(pco_test_str(&h.headers[2].name, "B") && pco_test_str(&h.headers[2].value, "2"));
+    assert_true(pco_test_str(&h.headers[3].name, "A") && pco_test_str(&h.headers[3].value, "3"));
+    /* the same head parsed again with the room kept: the list is not reset */
+    assert_int_equal(pco_http_parse_head(&h, (u_char *) four, strlen(four), 8192), 0);
+    assert_int_equal(h.nalloc, 4);
+    /* an error before the list is full wins; one after it shows once there is room */
+    assert_int_equal(pco_test_parse_room(&h, "GET / HTTP/1.1\r\nHo st: a\r\nB: 2\r\n\r\n", 1),
+                     400);
+    assert_int_equal(pco_test_parse_room(&h, "GET / HTTP/1.1\r\nHost: a\r\nB 2\r\n\r\n", 1),
+                     PCO_HTTP_HEAD_ROOM);
+    assert_int_equal(h.nwant, 2);
+    assert_int_equal(pco_test_parse_room(&h, "GET / HTTP/1.1\r\nHost: a\r\nB 2\r\n\r\n", 2),
+                     400);
+    /* 100 headers: asked for all of them; 101: asked for the maximum, then 431 */
+    n = (size_t) sprintf(big, "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (i = 1; i < PCO_HTTP_MAX_HEADERS; i++) {
+        n += (size_t) sprintf(big + n, "X%d: v%d\r\n", i, i);
+    }
+    strcpy(big + n, "\r\n");
+    assert_int_equal(pco_test_parse_room(&h, big, 16), PCO_HTTP_HEAD_ROOM);
+    assert_int_equal(h.nwant, PCO_HTTP_MAX_HEADERS);
+    assert_int_equal(pco_test_parse_room(&h, big, h.nwant), 0);
+    assert_int_equal(h.nheaders, PCO_HTTP_MAX_HEADERS);
+    assert_true(pco_test_str(&h.headers[99].name, "X99"));
+    assert_true(pco_test_str(&h.headers[99].value, "v99"));
+    strcpy(big + n, "Y: z\r\n\r\n");
+    assert_int_equal(pco_test_parse_room(&h, big, 16), PCO_HTTP_HEAD_ROOM);
+    assert_int_equal(h.nwant, PCO_HTTP_MAX_HEADERS);
+    assert_int_equal(pco_test_parse_room(&h, big, h.nwant), 431);
+    free(h.headers);
+}
+
+/* The room asked for: header lines up to the empty line, at most max. */
+static void
+pco_test_count_header_lines(void **state)
+{
+    const char  *s = "A: 1\r\nB: 2\nC: 3\r\n\r\nbody\nmore\n";
+    const u_char  *p = (const u_char *) s, *end = p + strlen(s);
+
+    (void) state;
+    assert_int_equal(pco_http_count_header_lines(p, end, 100), 3);
+    assert_int_equal(pco_http_count_header_lines(p, end, 2), 2);
+    assert_int_equal(pco_http_count_header_lines(p, p + 8, 100), 2);   /* an incomplete head */
+    assert_int_equal(pco_http_count_header_lines(p, p, 100), 0);
+    assert_int_equal(pco_http_count_header_lines(p + 17, end, 100), 0); /* at the empty line */
 }
 
 static void
@@ -749,6 +839,8 @@ main(void)
         cmocka_unit_test(pco_test_methods),
         cmocka_unit_test(pco_test_request_line),
         cmocka_unit_test(pco_test_header_lines),
+        cmocka_unit_test(pco_test_header_room),
+        cmocka_unit_test(pco_test_count_header_lines),
         cmocka_unit_test(pco_test_content_length),
         cmocka_unit_test(pco_test_transfer_encoding),
         cmocka_unit_test(pco_test_host_connection_expect),

@@ -95,6 +95,7 @@ pco_t_route_matching(void **state)
     pco_http_server_t   s;
     pco_http_kv_t       hdr = { pco_string("X-Env"), pco_string("blue") };
     pco_http_head_t     h;
+    pco_http_header_t   hh[1];
     pcre2_match_data   *md = pcre2_match_data_create(10, NULL);
     pco_str_t           u;
     int                 err;
@@ -107,6 +108,8 @@ pco_t_route_matching(void **state)
     memset(&r3, 0, sizeof(r3));
     memset(&r4, 0, sizeof(r4));
     memset(&h, 0, sizeof(h));
+    h.headers = hh;
+    h.nalloc = 1;
     r0.path = pco_t_str("/exact");
     r1.path_prefix = pco_t_str("/api/");
     r1.methods = PCO_HTTP_GET;

@@ -51,6 +51,36 @@ pco_test_budget(void **state)
     pco_pool_destroy(pool);
 }
 
+/* The counters a debug log reports per request: chunks and large blocks taken from malloc,
+ * bytes cleared by pco_pcalloc (not by pco_palloc). */
+static void
+pco_test_stats(void **state)
+{
+    pco_pool_t              *pool;
+    const pco_pool_stats_t  *st;
+
+    (void) state;
+    pool = pco_pool_create(1024, 0);
+    assert_non_null(pool);
+    st = pco_pool_stats(pool);
+    assert_int_equal(st->chunks, 0);
+    assert_non_null(pco_palloc(pool, 100));
+    assert_non_null(pco_pcalloc(pool, 300));
+    assert_int_equal(st->chunks, 1);
+    assert_int_equal(st->zeroed, 300);
+    assert_non_null(pco_pcalloc(pool, 500));
+    assert_int_equal(st->chunks, 1);
+    assert_int_equal(st->zeroed, 800);
+    assert_non_null(pco_pcalloc(pool, 200));   /* does not fit the first chunk */
+    assert_int_equal(st->chunks, 2);
+    assert_int_equal(st->zeroed, 1000);
+    assert_non_null(pco_palloc(pool, 600));    /* large: its own malloc */
+    assert_int_equal(st->chunks, 2);
+    assert_int_equal(st->large, 1);
+    assert_int_equal(st->zeroed, 1000);
+    pco_pool_destroy(pool);
+}
+
 static void
 pco_test_unlimited_and_align(void **state)
 {
@@ -232,6 +262,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pco_test_budget),
+        cmocka_unit_test(pco_test_stats),
         cmocka_unit_test(pco_test_unlimited_and_align),
         cmocka_unit_test(pco_test_cleanups),
         cmocka_unit_test(pco_test_strings),

@@ -9,9 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "pco_proxy_parse.h"
 
-static pco_proxy_resp_t  pco_t_resp;
+/* room for every header a response may have (growth: pco_t_room) */
+static pco_http_header_t  pco_t_hdrs[PCO_PROXY_MAX_HEADERS];
+static pco_proxy_resp_t   pco_t_resp = { .headers = pco_t_hdrs,
+                                         .nalloc = PCO_PROXY_MAX_HEADERS };
 
 static int
 pco_t_parse(const char *text)
@@ -122,6 +126,66 @@ pco_t_too_many(void **state)
     assert_int_equal(pco_t_parse(big), PCO_ERROR);
 }
 
+/* The list is the caller's: full below the maximum, the parser asks for room for the
+ * header lines received so far, and the caller's list is kept from call to call. */
+static void
+pco_t_room(void **state)
+{
+    static u_char      buf[8192];
+    pco_http_header_t  small[2], four[4], *many;
+    pco_proxy_resp_t   r;
+    const char        *h = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\nA: 3\r\n"
+                           "Content-Length: 2\r\n\r\nok";
+    size_t             len = strlen(h), off;
+    int                i;
+
+    (void) state;
+    memcpy(buf, h, len);
+    memset(&r, 0, sizeof(r));
+    r.headers = small;
+    r.nalloc = 2;
+    assert_int_equal(pco_proxy_parse_response(buf, len, &r), PCO_PROXY_ROOM);
+    assert_int_equal(r.nheaders, 2);
+    assert_int_equal(r.nwant, 4);              /* up to the empty line, not the body */
+    /* a partial head: the lines received so far */
+    assert_int_equal(pco_proxy_parse_response(buf, 34, &r), PCO_PROXY_ROOM);
+    assert_int_equal(r.nwant, 3);
+    r.headers = four;
+    r.nalloc = 4;
+    assert_int_equal(pco_proxy_parse_response(buf, 34, &r), PCO_AGAIN);
+    assert_int_equal(pco_proxy_parse_response(buf, len, &r), PCO_OK);
+    assert_ptr_equal(r.headers, four);
+    assert_int_equal(r.nalloc, 4);
+    assert_int_equal(r.nheaders, 4);
+    assert_int_equal(r.content_length, 2);
+    /* duplicated names kept, in order */
+    assert_memory_equal(r.headers[0].name.data, "A", 1);
+    assert_memory_equal(r.headers[0].value.data, "1", 1);
+    assert_memory_equal(r.headers[1].name.data, "B", 1);
+    assert_memory_equal(r.headers[2].name.data, "A", 1);
+    assert_memory_equal(r.headers[2].value.data, "3", 1);
+
+    /* the maximum: asked for all of it, then accepted; one more is an error */
+    off = (size_t) sprintf((char *) buf, "HTTP/1.1 200 OK\r\n");
+    for (i = 0; i < PCO_PROXY_MAX_HEADERS; i++) {
+        off += (size_t) sprintf((char *) buf + off, "H%d: v\r\n", i);
+    }
+    sprintf((char *) buf + off, "\r\n");
+    r.headers = four;
+    r.nalloc = 4;
+    assert_int_equal(pco_proxy_parse_response(buf, off + 2, &r), PCO_PROXY_ROOM);
+    assert_int_equal(r.nwant, PCO_PROXY_MAX_HEADERS);
+    many = malloc(PCO_PROXY_MAX_HEADERS * sizeof(pco_http_header_t));
+    r.headers = many;
+    r.nalloc = PCO_PROXY_MAX_HEADERS;
+    assert_int_equal(pco_proxy_parse_response(buf, off + 2, &r), PCO_OK);
+    assert_int_equal(r.nheaders, PCO_PROXY_MAX_HEADERS);
+    assert_memory_equal(r.headers[99].name.data, "H99", 3);
+    sprintf((char *) buf + off, "X: y\r\n\r\n");
+    assert_int_equal(pco_proxy_parse_response(buf, off + 8, &r), PCO_ERROR);
+    free(many);
+}
+
 /* Decodes text in reads of at most max bytes; the payload goes to out, *extra when bytes
  * follow the body in the read that ends it. Returns the last result. */
 static int
@@ -210,6 +274,7 @@ main(void)
         cmocka_unit_test(pco_t_partial),
         cmocka_unit_test(pco_t_bad),
         cmocka_unit_test(pco_t_too_many),
+        cmocka_unit_test(pco_t_room),
         cmocka_unit_test(pco_t_dechunk_pieces),
         cmocka_unit_test(pco_t_dechunk_bad),
     };
