@@ -45,6 +45,10 @@ struct pco_pool_s {
     void                *over_data;
 };
 
+size_t   pco_pool_nlive;
+size_t   pco_pool_alarm;
+void   (*pco_pool_alarm_hook)(void);
+
 pco_pool_t *
 pco_pool_create(size_t block_size, size_t budget)
 {
@@ -59,6 +63,9 @@ pco_pool_create(size_t block_size, size_t budget)
     }
     pool->block_size = block_size;
     pool->budget = budget;
+    if (++pco_pool_nlive == pco_pool_alarm) {
+        pco_pool_alarm_hook();
+    }
     return pool;
 }
 
@@ -86,6 +93,7 @@ pco_pool_destroy(pco_pool_t *pool)
         free(ch);
     }
     free(pool);
+    pco_pool_nlive--;
 }
 
 static bool
