@@ -22,9 +22,11 @@
  *
  * The same timer calls malloc_trim(0) once when the worker went from busy to quiet: the
  * number of live pools (core/pco_pool.c) reached 64 more than at the last quiet point, and
- * then fell to a quarter of the highest seen. Request memory lives in pools, so this is when
+ * then fell to a quarter of the highest seen and stopped falling (one tick to the next). Request memory lives in pools, so this is when
  * the heap has free pages to return; malloc_trim is never called on the request path nor
- * under a steady load. Nothing here is shared between processes; never blocks.
+ * under a steady load. Since the heap now goes back that way, free() is told to leave up to
+ * 8 MiB at its top instead of shrinking it under load (M_TRIM_THRESHOLD). Nothing here is
+ * shared between processes; never blocks.
  */
 #ifndef PCO_BCACHE_H
 #define PCO_BCACHE_H
@@ -73,6 +75,9 @@ int pco_bcache_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_bcache_t *bc);
  * exposed for tests, as are the flags below. */
 #define PCO_RECLAIM_MS       1000
 #define PCO_RECLAIM_BUSY     64      /* live pools above the quiet level: busy */
+/* what free() may leave at the top of a worker's heap (M_TRIM_THRESHOLD; glibc's default is
+ * 128 KiB); the rest goes back when the worker goes quiet (malloc_trim) */
+#define PCO_RECLAIM_TRIM_THRESHOLD  (8 << 20)
 
 void pco_reclaim_init(void);
 void pco_reclaim_tick(void);
