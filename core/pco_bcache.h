@@ -21,12 +21,13 @@
  * at once.
  *
  * The same timer calls malloc_trim(0) once when the worker went from busy to quiet: the
- * number of live pools (core/pco_pool.c) reached 64 more than at the last quiet point, and
- * then fell to a quarter of the highest seen and stopped falling (one tick to the next). Request memory lives in pools, so this is when
- * the heap has free pages to return; malloc_trim is never called on the request path nor
- * under a steady load. Since the heap now goes back that way, free() is told to leave up to
- * 8 MiB at its top instead of shrinking it under load (M_TRIM_THRESHOLD). Nothing here is
- * shared between processes; never blocks.
+ * number of live pools (core/pco_pool.c) reached 64 more than at the last quiet point, then
+ * fell to a quarter of the highest seen and stopped falling (from one tick to the next).
+ * Request memory lives in pools, so this is when the heap has free pages to return;
+ * malloc_trim is never called on the request path nor under a steady load. Since the heap
+ * now goes back that way, free() is told to leave up to 8 MiB at its top instead of
+ * shrinking it under load (M_TRIM_THRESHOLD). Nothing here is shared between processes;
+ * never blocks.
  */
 #ifndef PCO_BCACHE_H
 #define PCO_BCACHE_H

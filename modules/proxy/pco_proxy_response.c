@@ -109,8 +109,9 @@ pco_proxy_set_headers_out(pco_proxy_ctx_t *p)
     return PCO_OK;
 }
 
-/* Decodes the body bytes data[0, n) of the window in place (chunked), counts Content-Length; *len gets
- * the payload bytes kept. PCO_OK (more), PCO_DONE (complete) or PCO_ERROR (bad framing). */
+/* Decodes the body bytes data[0, n) of the window in place (chunked), counts Content-Length;
+ * *len gets the payload bytes kept. PCO_OK (more), PCO_DONE (complete) or PCO_ERROR (bad
+ * framing). */
 static int
 pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
 {
@@ -240,9 +241,9 @@ pco_proxy_body_done(pco_proxy_ctx_t *p, int orc)
 }
 
 /* Bad framing in the upstream body (an invalid chunk): what was valid before it (len bytes
- * in the window, and the head when still queued) is passed on as far as the socket takes it now,
- * then the client connection is closed without completing the framing, so the client sees
- * a truncated response; the upstream connection is closed, never pooled. */
+ * in the window, and the head when still queued) is passed on as far as the socket takes it
+ * now, then the client connection is closed without completing the framing, so the client
+ * sees a truncated response; the upstream connection is closed, never pooled. */
 static void
 pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
 {
