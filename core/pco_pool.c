@@ -46,6 +46,10 @@ struct pco_pool_s {
     pco_pool_stats_t     stats;      /* what the pool cost so far (see pco_pool_stats) */
 };
 
+size_t   pco_pool_nlive;
+size_t   pco_pool_alarm;
+void   (*pco_pool_alarm_hook)(void);
+
 pco_pool_t *
 pco_pool_create(size_t block_size, size_t budget)
 {
@@ -60,6 +64,9 @@ pco_pool_create(size_t block_size, size_t budget)
     }
     pool->block_size = block_size;
     pool->budget = budget;
+    if (++pco_pool_nlive == pco_pool_alarm) {
+        pco_pool_alarm_hook();
+    }
     return pool;
 }
 
@@ -87,6 +94,7 @@ pco_pool_destroy(pco_pool_t *pool)
         free(ch);
     }
     free(pool);
+    pco_pool_nlive--;
 }
 
 static bool

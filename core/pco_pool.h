@@ -43,6 +43,14 @@ void pco_pool_set_over(pco_pool_t *pool, pco_pool_over_pt over, void *data);
 void pco_pool_set_owner(pco_pool_t *pool, const char *owner);
 const char *pco_pool_owner(const pco_pool_t *pool);
 
+/* Pools alive in this process, and an alarm: when pco_pool_create brings the count up to
+ * pco_pool_alarm (0: no alarm), pco_pool_alarm_hook runs. The worker's reclaim timer
+ * (pco_bcache.c) uses it to learn, at the cost of one compare per pool, that the worker got
+ * busy. */
+extern size_t  pco_pool_nlive;
+extern size_t  pco_pool_alarm;
+extern void  (*pco_pool_alarm_hook)(void);
+
 /* Growable array whose storage lives in a pool. */
 typedef struct {
     void        *elts;

@@ -5,11 +5,11 @@
  * runs, its respawn positions, its names and its main function. pco_child_run() is what a
  * child does right after fork(): reset the signals the master handles, attach its counter
  * slot, set its title, drop privileges, close the listeners it does not accept on, set up
- * the event loop and connection pool, run every module's init_worker, then the kind's main
- * function (a worker accepts on its listeners, a helper runs its init), and at the end every
- * module's exit_worker. The event loop runs until TERM (at once) or QUIT (gracefully: stop
- * accepting, let connections finish within worker_shutdown_timeout). Shared state touched:
- * this process's counter slot (pco_shm.h).
+ * the event loop, the connection pool and the reclaim timer (pco_bcache.h), run every
+ * module's init_worker, then the kind's main function (a worker accepts on its listeners, a
+ * helper runs its init), and at the end every module's exit_worker. The event loop runs
+ * until TERM (at once) or QUIT (gracefully: stop accepting, let connections finish within
+ * worker_shutdown_timeout). Shared state touched: this process's counter slot (pco_shm.h).
  */
 #include "pco_core.h"
 #include "pco_process.h"
@@ -22,6 +22,7 @@
 #include "pco_conn.h"
 #include "pco_listen.h"
 #include "pco_shm.h"
+#include "pco_bcache.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -281,6 +282,7 @@ pco_child_run(pco_cycle_t *cycle, int kind, unsigned index, int slot)
     {
         exit(PCO_EXIT_FATAL);
     }
+    pco_reclaim_init();
 
     for (i = 0; pco_modules[i] != NULL; i++) {
         if (pco_modules[i]->init_worker != NULL && pco_modules[i]->init_worker(cycle) != PCO_OK) {

@@ -331,6 +331,11 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             rc = PCO_ERROR;
         }
     }
+    if (pco_bcache_counters(cf, cycle, &pco_proxy_head_cache) != PCO_OK
+        || pco_bcache_counters(cf, cycle, &pco_proxy_relay_cache) != PCO_OK)
+    {
+        rc = PCO_ERROR;
+    }
     if (pco_http_variable_add(cf, cycle, "upstream_addr", pco_proxy_var, 0,
                               PCO_HTTP_VAR_NOCACHE) != PCO_OK
         || pco_http_variable_add(cf, cycle, "upstream_status", pco_proxy_var, 1,
@@ -358,12 +363,18 @@ pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed)
     }
 }
 
+/* The request's pool goes: the upstream connection is closed and the buffers go back (the
+ * writer and the LOG phase, which read them, are done by then). */
 static void
 pco_proxy_cleanup(void *data)
 {
     pco_proxy_ctx_t  *p = data;
 
     pco_proxy_close_upstream(p, false);
+    pco_bcache_give(&pco_proxy_head_cache, p->try.hbuf);
+    pco_bcache_give(&pco_proxy_relay_cache, p->out.obuf);
+    p->try.hbuf = NULL;
+    p->out.obuf = NULL;
 }
 
 void
@@ -631,36 +642,26 @@ pco_proxy_parse_head(pco_proxy_ctx_t *p)
     return rc;
 }
 
-/* Response relay buffers (PCO_PROXY_OBUF_SIZE) recycled per worker: taken when a proxied
- * request starts, given back when its pool is destroyed. Keeps 64 KiB buffers out of the
- * request pool's budget and malloc from trimming and regrowing the heap (brk) per request. */
-#define PCO_PROXY_OBUF_CACHE  32
+/*
+ * The response head buffer (16 KiB, every proxied request) and the relay buffer (64 KiB,
+ * only a body longer than what the head buffer has room for) come from per-worker caches of
+ * buffers mapped one by one (core/pco_bcache.h: they never pin the heap, and the timer
+ * unmaps what a burst left unused). low: kept however long unused, 256 KiB each, what a few
+ * requests at once need; max_free: at most 64 MiB each held free, about 1,000 large bodies
+ * or 4,000 requests in flight, so a steady load up to there maps nothing per request.
+ */
+pco_bcache_t pco_proxy_head_cache = PCO_BCACHE_INIT("proxy_head", PCO_PROXY_BUF_SIZE, 16,
+                                                    4096);
+pco_bcache_t pco_proxy_relay_cache = PCO_BCACHE_INIT("proxy_relay", PCO_PROXY_OBUF_SIZE, 4,
+                                                     1024);
 
-static u_char    *pco_proxy_obuf_cache[PCO_PROXY_OBUF_CACHE];
-static unsigned   pco_proxy_obuf_ncached;
-
-static void
-pco_proxy_obuf_put(void *data)
+u_char *
+pco_proxy_obuf(pco_proxy_ctx_t *p)
 {
-    if (pco_proxy_obuf_ncached < PCO_PROXY_OBUF_CACHE) {
-        pco_proxy_obuf_cache[pco_proxy_obuf_ncached++] = data;
-    } else {
-        free(data);
+    if (p->out.obuf == NULL) {
+        p->out.obuf = pco_bcache_take(&pco_proxy_relay_cache);
     }
-}
-
-static u_char *
-pco_proxy_obuf_get(pco_pool_t *pool)
-{
-    u_char  *b;
-
-    b = pco_proxy_obuf_ncached > 0 ? pco_proxy_obuf_cache[--pco_proxy_obuf_ncached]
-                                   : malloc(PCO_PROXY_OBUF_SIZE);
-    if (b != NULL && pco_pool_cleanup_add(pool, pco_proxy_obuf_put, b) != PCO_OK) {
-        pco_proxy_obuf_put(b);
-        return NULL;
-    }
-    return b;
+    return p->out.obuf;
 }
 
 static int
@@ -681,21 +682,20 @@ pco_proxy_handler(pco_http_request_t *r)
     p->req.first_start = pco_current_msec;
     p->out.left = -1;
     p->try.hbuf_size = PCO_PROXY_BUF_SIZE;
-    p->try.hbuf = pco_palloc(r->pool, p->try.hbuf_size);
     /* the response's header list: room for a usual response, grown for a longer one */
     p->try.resp.headers = pco_palloc(r->pool, PCO_HTTP_HEADERS_START * sizeof(pco_http_header_t));
     p->try.resp.nalloc = PCO_HTTP_HEADERS_START;
-    p->out.obuf = pco_proxy_obuf_get(r->pool);
     p->out.ob = pco_buf_calloc(r->pool);
-    if (p->try.hbuf == NULL || p->try.resp.headers == NULL || p->out.obuf == NULL
-        || p->out.ob == NULL
+    if (p->try.resp.headers == NULL || p->out.ob == NULL
         || pco_pool_cleanup_add(r->pool, pco_proxy_cleanup, p) != PCO_OK)
     {
         return 500;
     }
+    p->try.hbuf = pco_bcache_take(&pco_proxy_head_cache);
+    if (p->try.hbuf == NULL) {
+        return 500;
+    }
     p->out.ob->temporary = 1;
-    p->out.ob->start = p->out.obuf;
-    p->out.ob->end = p->out.obuf + PCO_PROXY_OBUF_SIZE;
     p->out.rch.meta_limit = PCO_PROXY_BUF_SIZE;
     pco_http_set_ctx(r, p, &pco_proxy_module);
     p->req.ws = pco_proxy_websocket(p);

@@ -7,6 +7,7 @@
 #include "pco_http.h"
 #include "pco_upstream.h"
 #include "pco_proxy_parse.h"
+#include "pco_bcache.h"
 
 extern pco_module_t pco_proxy_module;
 
@@ -35,6 +36,11 @@ typedef struct {
 /* the response body relay buffer: bigger, so a large body takes a quarter of the reads and
  * writes (nginx reads up to 8 x 16 KiB per readv) */
 #define PCO_PROXY_OBUF_SIZE 65536
+
+/* The per-worker caches the response head buffers (PCO_PROXY_BUF_SIZE) and the relay
+ * buffers (PCO_PROXY_OBUF_SIZE) come from (pco_proxy.c, core/pco_bcache.h). */
+extern pco_bcache_t pco_proxy_head_cache;
+extern pco_bcache_t pco_proxy_relay_cache;
 
 enum {
     PCO_PROXY_CONNECTING = 0,
@@ -112,9 +118,15 @@ typedef struct {
     pco_proxy_resp_t         resp;          /* the response head, parsed */
 } pco_proxy_try_t;
 
-/* The response relayed to the client. */
+/* The response relayed to the client. Its body goes out from the window data[0, size):
+ * first the head buffer's room after the head (a body that fits there needs no other
+ * buffer, and what came with the head is sent from where it was read, not copied), then,
+ * once more is to come than fits, the relay buffer, taken then (pco_proxy_obuf). */
 typedef struct {
-    u_char                  *obuf;          /* relay buffer */
+    u_char                  *obuf;          /* relay buffer, NULL until needed */
+    u_char                  *data;          /* the window: hbuf after the head, or obuf */
+    size_t                   size;
+    bool                     filled;        /* a read filled the head buffer's window */
     pco_buf_t               *ob;
     int64_t                  left;          /* Content-Length bytes left, -1 otherwise */
     int64_t                  got;           /* body payload bytes received (for logs) */
@@ -191,6 +203,10 @@ void pco_proxy_client_read(pco_http_request_t *r);
 /* Points rbuf at the n data bytes at rdata as they go upstream (framed as a chunk, then
  * the last chunk once done, when rechunk). */
 void pco_proxy_body_frame(pco_proxy_ctx_t *p, size_t n, bool done);
+
+/* The relay buffer (taken from pco_proxy_relay_cache on the first call, given back with the
+ * request); NULL (logged) when none could be mapped. */
+u_char *pco_proxy_obuf(pco_proxy_ctx_t *p);
 
 /* pco_proxy_response.c: the upstream read event and the client write callback. */
 void pco_proxy_up_read(pco_event_t *ev);

@@ -4,14 +4,16 @@
  * Continue absorbed, other 1xx forwarded to HTTP/1.1 clients only, 101 handed to the tunnel for
  * WebSocket and 502 otherwise), retries on statuses listed in next_upstream while allowed, passes
  * the head on (hop-by-hop headers, those named in the upstream's Connection, Server and Date
- * dropped; the engine re-derives the framing), and relays the body through one 16 KiB buffer with
- * back-pressure: Content-Length counted, chunked decoded, close-delimited until EOF; a body cut
- * short or badly framed closes the client connection without completing its framing (one error line
- * with the byte counts; the access log sees $request_completion empty). read_timeout runs only
- * while portico waits for upstream bytes, never while the client drains the relay buffer. Trailers
- * of a chunked upstream response are validated and dropped, as nginx does (HAProxy forwards them;
- * the body is de-chunked here and re-framed by the engine, so an HTTP/1.0 client simply gets the
- * bytes). A connection whose response ended cleanly goes back to the keep-alive pool.
+ * dropped; the engine re-derives the framing), and relays the body with back-pressure, from the
+ * head buffer while it fits there (no copy, no other buffer), else through one 64 KiB relay
+ * buffer taken for it: Content-Length counted, chunked decoded, close-delimited until EOF; a
+ * body cut short or badly framed closes the client connection without completing its framing
+ * (one error line with the byte counts; the access log sees $request_completion empty).
+ * read_timeout runs only while portico waits for upstream bytes, never while the client drains
+ * the relay buffer. Trailers of a chunked upstream response are validated and dropped, as nginx
+ * does (HAProxy forwards them; the body is de-chunked here and re-framed by the engine, so an
+ * HTTP/1.0 client simply gets the bytes). A connection whose response ended cleanly goes back to
+ * the keep-alive pool.
  */
 #include <strings.h>
 #include "pco_proxy.h"
@@ -107,8 +109,9 @@ pco_proxy_set_headers_out(pco_proxy_ctx_t *p)
     return PCO_OK;
 }
 
-/* Decodes the body bytes obuf[0, n) in place (chunked), counts Content-Length; *len gets
- * the payload bytes kept. PCO_OK (more), PCO_DONE (complete) or PCO_ERROR (bad framing). */
+/* Decodes the body bytes data[0, n) of the window in place (chunked), counts Content-Length;
+ * *len gets the payload bytes kept. PCO_OK (more), PCO_DONE (complete) or PCO_ERROR (bad
+ * framing). */
 static int
 pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
 {
@@ -129,7 +132,7 @@ pco_proxy_body_bytes(pco_proxy_ctx_t *p, size_t n, size_t *len)
         }
         return p->out.left == 0 ? PCO_DONE : PCO_OK;
     }
-    rc = pco_proxy_dechunk(&p->out.rch, p->out.obuf, n, len, &extra);
+    rc = pco_proxy_dechunk(&p->out.rch, p->out.data, n, len, &extra);
     p->out.got += (int64_t) *len;
     if (extra) {
         p->out.extra = true;
@@ -147,15 +150,17 @@ pco_proxy_keep_producing(pco_proxy_ctx_t *p)
     return p->r->keep_producing;
 }
 
-/* Passes obuf[0, len) to the client; done adds last_buf. */
+/* Passes the window's data[0, len) to the client; done adds last_buf. */
 static int
 pco_proxy_output(pco_proxy_ctx_t *p, size_t len, bool done)
 {
     pco_chain_t  cl;
     int          rc;
 
-    p->out.ob->pos = p->out.obuf;
-    p->out.ob->last = p->out.obuf + len;
+    p->out.ob->start = p->out.data;
+    p->out.ob->end = p->out.data + p->out.size;
+    p->out.ob->pos = p->out.data;
+    p->out.ob->last = p->out.data + len;
     p->out.ob->last_buf = done;
     /* A flush makes a transforming filter (gzip) emit what it holds, at some cost in output
      * size and CPU; ask for it only for a stream (no Content-Length: chunked or
@@ -236,9 +241,9 @@ pco_proxy_body_done(pco_proxy_ctx_t *p, int orc)
 }
 
 /* Bad framing in the upstream body (an invalid chunk): what was valid before it (len bytes
- * in obuf, and the head when still queued) is passed on as far as the socket takes it now,
- * then the client connection is closed without completing the framing, so the client sees
- * a truncated response; the upstream connection is closed, never pooled. */
+ * in the window, and the head when still queued) is passed on as far as the socket takes it
+ * now, then the client connection is closed without completing the framing, so the client
+ * sees a truncated response; the upstream connection is closed, never pooled. */
 static void
 pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
 {
@@ -285,6 +290,32 @@ pco_proxy_cut(pco_proxy_ctx_t *p, const char *what, int err)
 }
 
 /*
+ * The window the next read goes into (the client is done with the last one): the head
+ * buffer's room after the head while the rest of a Content-Length body fits there, or, for
+ * a body of unknown length, until a read fills it; from then on the relay buffer. So a small
+ * body never takes a relay buffer, and a large one takes it at its first read after the
+ * head. False (logged) when no relay buffer could be had.
+ */
+static bool
+pco_proxy_window(pco_proxy_ctx_t *p)
+{
+    if (p->out.obuf != NULL && p->out.data == p->out.obuf) {
+        return true;
+    }
+    if (p->out.chunked || p->out.left < 0 ? !p->out.filled
+                                          : (size_t) p->out.left <= p->out.size)
+    {
+        return true;
+    }
+    if (pco_proxy_obuf(p) == NULL) {
+        return false;
+    }
+    p->out.data = p->out.obuf;
+    p->out.size = PCO_PROXY_OBUF_SIZE;
+    return true;
+}
+
+/*
  * Streams the body: reads the upstream while the client takes what it is given. The
  * upstream's read_timeout runs only while portico waits for upstream bytes (from an EAGAIN
  * after the last successful read); while the client holds the buffer (out.busy) it is
@@ -300,7 +331,12 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
     bool               moved = false;
 
     while (!p->out.busy && !p->req.finished) {
-        n = uc->io->recv(uc, p->out.obuf, PCO_PROXY_OBUF_SIZE);
+        if (!pco_proxy_window(p)) {
+            p->r->connection->error = 1;
+            pco_proxy_finish(p, PCO_ERROR);
+            return;
+        }
+        n = uc->io->recv(uc, p->out.data, p->out.size);
         if (n == PCO_AGAIN) {
             uc->read.ready = 0;
             pco_event_wait_timer(&uc->read, p->req.u->read_timeout, moved);
@@ -317,7 +353,8 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
         moved = true;
-        p->out.more = (size_t) n == PCO_PROXY_OBUF_SIZE;
+        p->out.more = (size_t) n == p->out.size;
+        p->out.filled = p->out.more;
         rc = pco_proxy_body_bytes(p, (size_t) n, &len);
         if (rc == PCO_ERROR) {
             pco_proxy_bad_body(p, len);
@@ -363,6 +400,10 @@ pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
     }
     p->out.left = p->try.resp.content_length;
     p->out.chunked = p->try.resp.chunked;
+    /* the body goes out from the head buffer, from where it was read, as long as it fits */
+    p->out.data = p->try.hbuf + p->try.resp.head_len;
+    p->out.size = p->try.hbuf_size - p->try.resp.head_len;
+    p->out.filled = rest == p->out.size;
     if (r->head.method == PCO_HTTP_HEAD || p->try.resp.status == 204 || p->try.resp.status == 304) {
         orc = pco_proxy_output(p, 0, true);
         pco_proxy_body_done(p, orc == PCO_ERROR ? PCO_OK : orc);
@@ -375,7 +416,6 @@ pco_proxy_start_response(pco_proxy_ctx_t *p, bool failed)
     }
     p->state = PCO_PROXY_READ_BODY;
     if (rest > 0) {
-        memcpy(p->out.obuf, p->try.hbuf + p->try.resp.head_len, rest);
         rc = pco_proxy_body_bytes(p, rest, &len);
         if (rc == PCO_ERROR) {
             pco_proxy_bad_body(p, len);

@@ -151,6 +151,9 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     if (up == NULL || !pco_proxy_tunnel_name(&up->value, "websocket")) {
         return false;
     }
+    if (pco_proxy_obuf(p) == NULL) {
+        return false;       /* the upstream-to-client buffer (logged) */
+    }
     b = pco_pnalloc(r->pool, size);
     if (b == NULL) {
         return false;

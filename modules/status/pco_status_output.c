@@ -20,7 +20,12 @@
  *   portico_cache_served_bytes_total{zone}, portico_cache_evictions_total{zone},
  *   portico_cache_entries{zone} and portico_cache_disk_bytes{zone} (gauges): from the
  *     counters cache_hits:ZONE ... cache_disk_bytes:ZONE, only when there are such counters
- *     (JSON: "caches", an object keyed by zone).
+ *     (JSON: "caches", an object keyed by zone),
+ *   portico_buffers_taken_total{cache}, portico_buffers_in_use{cache},
+ *     portico_buffers_mapped_bytes{cache}: the per-worker buffer caches (core/pco_bcache.h),
+ *     from the counters buffers_taken:NAME, buffers_in_use:NAME, buffers_mapped_bytes:NAME,
+ *     only when there are such counters (JSON: "buffers_taken", "buffers_in_use",
+ *     "buffers_mapped_bytes", objects keyed by cache).
  * Series that share counters (servers with the same first name) are written once.
  * Runs in a worker, reads only; never blocks.
  */
@@ -367,6 +372,25 @@ pco_status_prom_caches(pco_status_buf_t *b)
     }
 }
 
+/* The per-worker buffer caches (core/pco_bcache.h), from their buffers_*:NAME counters
+ * (nothing when there are none). */
+static void
+pco_status_prom_buffers(pco_status_buf_t *b)
+{
+    if (!pco_status_have_prefix("buffers_taken:")) {
+        return;
+    }
+    pco_status_prom_family(b, "buffers_taken_total", "counter",
+                           "Buffers taken from a per-worker buffer cache.");
+    pco_status_prom_prefixed(b, "buffers_taken:", "buffers_taken_total", "cache");
+    pco_status_prom_family(b, "buffers_in_use", "gauge",
+                           "Buffers of a buffer cache held by requests now.");
+    pco_status_prom_prefixed(b, "buffers_in_use:", "buffers_in_use", "cache");
+    pco_status_prom_family(b, "buffers_mapped_bytes", "gauge",
+                           "Bytes mapped by a buffer cache (in use and free).");
+    pco_status_prom_prefixed(b, "buffers_mapped_bytes:", "buffers_mapped_bytes", "cache");
+}
+
 static void
 pco_status_prom_one(pco_status_buf_t *b, const char *name, const char *type, const char *help,
                     int id)
@@ -440,6 +464,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
                            "Requests rejected by a connection limit.");
     pco_status_prom_prefixed(b, "conn_limit_rejected:", "conn_limit_rejected_total", "limit");
     pco_status_prom_caches(b);
+    pco_status_prom_buffers(b);
 }
 
 /* ---- JSON ---- */
@@ -644,5 +669,10 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_json_prefixed(b, "rate_limit_rejected", "rate_limit_rejected:");
     pco_status_json_prefixed(b, "conn_limit_rejected", "conn_limit_rejected:");
     pco_status_json_caches(b);
+    if (pco_status_have_prefix("buffers_taken:")) {
+        pco_status_json_prefixed(b, "buffers_taken", "buffers_taken:");
+        pco_status_json_prefixed(b, "buffers_in_use", "buffers_in_use:");
+        pco_status_json_prefixed(b, "buffers_mapped_bytes", "buffers_mapped_bytes:");
+    }
     pco_status_buf_cstr(b, "}\n");
 }

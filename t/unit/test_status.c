@@ -4,7 +4,7 @@
  * buffer, the loopback test, the $upstream_response_time element parser, and whole
  * documents (Prometheus and JSON) rendered from counters in a local counter table with a
  * hand-built server/route/upstream table: exact lines, cumulative histogram buckets, health;
- * the cache families, present only once cache counters exist.
+ * the cache and buffer-cache families, present only once their counters exist.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -384,6 +384,60 @@ pco_test_caches(void **state)
     free(mem);
 }
 
+/* The buffer caches' counters (core/pco_bcache.h: buffers_taken:NAME and the two gauges) as
+ * families labelled by cache, and as three JSON objects keyed by cache. */
+static void
+pco_test_buffers(void **state)
+{
+    static pco_status_ctx_t   ctx;
+    pco_status_buf_t          b;
+    const char               *t;
+    void                     *mem;
+    int                       taken, in_use, mapped, i;
+
+    (void) state;
+    taken = pco_test_reg("buffers_taken:proxy_relay");
+    in_use = pco_counter_register(NULL, NULL, "buffers_in_use:proxy_relay", PCO_COUNTER_GAUGE);
+    mapped = pco_counter_register(NULL, NULL, "buffers_mapped_bytes:proxy_relay",
+                                  PCO_COUNTER_GAUGE);
+    assert_true(in_use >= 0 && mapped >= 0);
+    ctx.reloads = ctx.reloads_failed = ctx.restarts = -1;
+    ctx.conn_active = ctx.conn_idle = ctx.conn_total = -1;
+    ctx.up_requests = ctx.up_reused = ctx.up_opened = -1;
+    ctx.http.requests = -1;
+    for (i = 0; i < 5; i++) {
+        ctx.http.cls[i] = -1;
+    }
+    mem = calloc(1, pco_counters_zone_size());
+    assert_non_null(mem);
+    pco_counters_attach_memory(mem, true);
+    pco_counter_slot_attach(pco_counter_slot_alloc());
+    pco_counter_add(taken, 7);
+    pco_counter_add(in_use, 2);
+    pco_counter_add(mapped, 3 * 65536);
+
+    pco_status_buf_init(&b, 1 << 20);
+    pco_status_prometheus(&ctx, &b);
+    t = pco_test_text(&b);
+    assert_non_null(strstr(t, "# TYPE portico_buffers_taken_total counter\n"
+                              "portico_buffers_taken_total{cache=\"proxy_relay\"} 7\n"));
+    assert_non_null(strstr(t, "# TYPE portico_buffers_in_use gauge\n"
+                              "portico_buffers_in_use{cache=\"proxy_relay\"} 2\n"));
+    assert_non_null(strstr(t, "# TYPE portico_buffers_mapped_bytes gauge\n"
+                              "portico_buffers_mapped_bytes{cache=\"proxy_relay\"} 196608\n"));
+    pco_status_buf_free(&b);
+
+    pco_status_buf_init(&b, 1 << 20);
+    pco_status_json(&ctx, &b);
+    t = pco_test_text(&b);
+    assert_non_null(strstr(t, ",\"buffers_taken\":{\"proxy_relay\":7},"
+                              "\"buffers_in_use\":{\"proxy_relay\":2},"
+                              "\"buffers_mapped_bytes\":{\"proxy_relay\":196608}}\n"));
+    pco_status_buf_free(&b);
+    pco_counters_attach_memory(NULL, false);
+    free(mem);
+}
+
 int
 main(void)
 {
@@ -395,6 +449,7 @@ main(void)
         cmocka_unit_test(pco_test_loopback),
         cmocka_unit_test(pco_test_documents),
         cmocka_unit_test(pco_test_caches),         /* after documents: adds counters */
+        cmocka_unit_test(pco_test_buffers),        /* after caches: adds counters */
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
