@@ -272,7 +272,8 @@ pco_test_accept(void **state)
         assert_int_equal(pco_event_process(1000), PCO_OK);
     }
     assert_int_equal(pco_test_naccepted, 1);
-    assert_true(pco_test_accepted[0]->tcp_nodelay);
+    /* plain: TCP_NODELAY waits for a second write (pco_conn_nodelay) */
+    assert_false(pco_test_accepted[0]->tcp_nodelay);
     assert_ptr_equal(pco_test_accepted[0]->listening, ls);
     assert_int_equal(pco_sockaddr_ntop(&pco_test_accepted[0]->sockaddr,
                                        pco_test_accepted[0]->socklen, text, sizeof(text),
@@ -283,13 +284,16 @@ pco_test_accept(void **state)
     assert_int_equal(pco_event_process(0), PCO_OK);
     assert_int_equal(pco_test_naccepted, 1);
 
-    /* freeing a connection resumes accepting */
+    /* freeing a connection resumes accepting; a TLS listener sets TCP_NODELAY at once */
+    ls->tls = true;
     pco_conn_close(pco_test_accepted[0]);
     assert_false(ls->paused);
     for (guard = 0; pco_test_naccepted < 2 && guard < 100; guard++) {
         assert_int_equal(pco_event_process(1000), PCO_OK);
     }
     assert_int_equal(pco_test_naccepted, 2);
+    assert_true(pco_test_accepted[1]->tcp_nodelay);
+    ls->tls = false;
     pco_conn_close(pco_test_accepted[1]);
 
     /* EMFILE-style pause: a timer resumes */
