@@ -280,7 +280,7 @@ pco_conn_plain_send(pco_connection_t *c, const u_char *buf, size_t size)
     ssize_t  n;
 
     do {
-        n = send(c->fd, buf, size, MSG_NOSIGNAL);
+        n = send(c->fd, buf, size, MSG_NOSIGNAL | (c->fin_next ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     return pco_conn_sent(c, n);
 }
@@ -296,7 +296,7 @@ pco_conn_plain_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
     msg.msg_iov = (struct iovec *) iov;
     msg.msg_iovlen = (size_t) iovcnt;
     do {
-        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (c->fin_next ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     return pco_conn_sent(c, n);
 }

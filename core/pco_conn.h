@@ -51,6 +51,10 @@ struct pco_connection_s {
     unsigned             tcp_cork:1;
     unsigned             listening_conn:1;   /* this is a listening socket's connection */
     unsigned             proxy_protocol:1;   /* sockaddr came from a PROXY protocol header */
+    /* the caller closes (or shuts down) the connection as soon as this write is done: the
+     * plain writes pass MSG_MORE so that the last bytes and the FIN leave in one segment
+     * (one packet less each way for a connection per request) */
+    unsigned             fin_next:1;
     /* sockaddr as text without port, formatted at its first use (pco_conn_addr_text) so a
      * keep-alive connection formats it once, not once per request; 0: not yet */
     uint8_t              addr_text_len;

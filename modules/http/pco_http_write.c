@@ -459,6 +459,10 @@ pco_http_writer_flush(pco_http_request_t *r)
     if (!c->tcp_nodelay && (c->requests > 1 || r->bytes_sent > 0)) {
         pco_conn_nodelay(c);
     }
+    /* the end of a response after which the connection closes at once: its last bytes may
+     * wait for the FIN and leave with it. Not while a background handler or a producer
+     * outliving the client keeps the request (and so the connection) open. */
+    c->fin_next = rq->last_seen && !r->keepalive && !r->background && !r->keep_producing;
     while (rq->out != NULL) {
         pco_buf_t *b = rq->out->buf;
 
@@ -534,6 +538,7 @@ pco_http_writer_flush(pco_http_request_t *r)
         }
     }
     rq->out_tail = &rq->out;
+    c->fin_next = 0;
     if (c->tcp_cork) {
         pco_http_cork(c, 0);
     }
@@ -544,6 +549,7 @@ pco_http_writer_flush(pco_http_request_t *r)
     return PCO_OK;
 
 again:
+    c->fin_next = 0;
     c->write.ready = 0;
     /* send_timeout runs only while the client does not drain, from its last progress */
     pco_event_wait_timer(&c->write, rq->conf->send_timeout, moved);
@@ -551,6 +557,7 @@ again:
     return PCO_AGAIN;
 
 fail:
+    c->fin_next = 0;
     r->body_bytes_sent = pco_max(r->bytes_sent - (int64_t) rq->head_bytes, 0);
     c->error = 1;
     r->client_gone = 1;
