@@ -65,6 +65,20 @@ pco_sprint_hex(u_char *p, uint64_t v)
     return p;
 }
 
+/* Writes ms milliseconds as seconds with three decimals ("0.004", "12.345"; at most 25
+ * bytes) at p and returns the end: $request_time, $upstream_response_time. */
+static inline u_char *
+pco_sprint_msec(u_char *p, int64_t ms)
+{
+    p = pco_sprint_i64(p, ms / 1000);
+    ms = ms < 0 ? -ms : ms;
+    *p++ = '.';
+    *p++ = (u_char) ('0' + ms % 1000 / 100);
+    *p++ = (u_char) ('0' + ms % 100 / 10);
+    *p++ = (u_char) ('0' + ms % 10);
+    return p;
+}
+
 /* Writes a status code 100..999 as exactly three digits at p and returns the end. */
 static inline u_char *
 pco_sprint_status(u_char *p, unsigned status)

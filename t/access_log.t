@@ -107,7 +107,8 @@ my $month = qr/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/;
     ok(!defined $j->{upstream_addr}, 'json: absent upstream_addr is null');
     like($line // '', qr/"status"\s*:\s*200[,}]/, 'json: status is a number');
     like($line // '', qr/"body_bytes_sent"\s*:\s*5[,}]/, 'json: body_bytes_sent is a number');
-    like($line // '', qr/"request_time"\s*:\s*\d+(?:\.\d+)?[,}]/, 'json: request_time is a number');
+    like($line // '', qr/"request_time"\s*:\s*\d+\.\d{3}[,}]/,
+         'json: request_time is a number of seconds with three decimals');
     like($line // '', qr/"referer"\s*:\s*null[,}]/, 'json: null literal');
     unlike($p->access_log('access.log') // '', qr{/j\?x=1}, 'json: not in the http-level log');
 }

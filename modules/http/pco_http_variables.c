@@ -239,8 +239,12 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
         if (ms < 0) {
             ms = 0;
         }
-        *v = pco_psprintf(r->pool, "%lld.%03d", (long long) (ms / 1000), (int) (ms % 1000));
-        return v->data != NULL ? PCO_OK : PCO_DECLINED;
+        v->data = pco_pnalloc(r->pool, 32);
+        if (v->data == NULL) {
+            return PCO_DECLINED;
+        }
+        v->len = (size_t) (pco_sprint_msec(v->data, ms) - v->data);
+        return PCO_OK;
     case PCO_V_TIME_LOCAL:
         *v = pco_cached_log_time;
         return PCO_OK;

@@ -142,12 +142,7 @@ pco_proxy_var_entry(u_char *q, uintptr_t data, uintptr_t e)
     default:
         /* seconds with milliseconds: "0.004" */
         t = (int64_t) e;
-        q = pco_sprint_i64(q, t / 1000);
-        *q++ = '.';
-        *q++ = (u_char) ('0' + t % 1000 / 100);
-        *q++ = (u_char) ('0' + t % 100 / 10);
-        *q++ = (u_char) ('0' + t % 10);
-        return q;
+        return pco_sprint_msec(q, t);
     }
 }
 
