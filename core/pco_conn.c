@@ -130,6 +130,10 @@ pco_conn_close(pco_connection_t *c)
         pco_conn_set_idle(c, false);
     }
     if (c->fd != -1) {
+        if (c->more_held) {
+            /* the FIN now, with what MSG_MORE held, before close() could reset instead */
+            (void) shutdown(c->fd, SHUT_WR);
+        }
         /* no retry on EINTR: Linux has closed the descriptor anyway */
         close(c->fd);
     }
@@ -280,6 +284,7 @@ pco_conn_plain_send(pco_connection_t *c, const u_char *buf, size_t size)
     ssize_t  n;
 
     do {
+        c->more_held |= c->fin_next;
         n = send(c->fd, buf, size, MSG_NOSIGNAL | (c->fin_next ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     return pco_conn_sent(c, n);
@@ -296,6 +301,7 @@ pco_conn_plain_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
     msg.msg_iov = (struct iovec *) iov;
     msg.msg_iovlen = (size_t) iovcnt;
     do {
+        c->more_held |= c->fin_next;
         n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (c->fin_next ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     return pco_conn_sent(c, n);

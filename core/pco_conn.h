@@ -55,6 +55,10 @@ struct pco_connection_s {
      * plain writes pass MSG_MORE so that the last bytes and the FIN leave in one segment
      * (one packet less each way for a connection per request) */
     unsigned             fin_next:1;
+    /* a write passed MSG_MORE: its tail may still wait in the kernel, so pco_conn_close
+     * shuts the write side down first (close() with unread input would reset the
+     * connection and drop the held bytes) */
+    unsigned             more_held:1;
     /* sockaddr as text without port, formatted at its first use (pco_conn_addr_text) so a
      * keep-alive connection formats it once, not once per request; 0: not yet */
     uint8_t              addr_text_len;

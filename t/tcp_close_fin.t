@@ -4,7 +4,8 @@
 # flushes both), one packet less each way per connection (docs/performance.md). Counted with
 # the client socket's TCP_INFO (tcpi_segs_in): a closed response must arrive in as many
 # segments as the same response on a kept-alive connection, whose end has no FIN at all. The
-# response must still be whole and the connection closed.
+# response must still be whole and the connection closed, also when the close finds input
+# left unread (a reset then: the held bytes must have gone out before it).
 
 use strict;
 use warnings;
@@ -69,6 +70,21 @@ for my $case (['/small', 6, 'return'], ['/bytes?n=1000', 1000, 'proxy']) {
     is("$cl_len $cl_state", "$len eof", "$what, Connection: close: the whole body, then EOF");
     is($cl_segs, $ka_segs, "$what: the FIN came in the body's last segment "
        . "($cl_segs segments in, $ka_segs without a FIN)");
+}
+
+# A close with input left unread (a body the route never read, a request pipelined after
+# `Connection: close`) resets the connection: the bytes MSG_MORE held must have left first.
+{
+    my ($st, undef, $body) = http_parse(http_raw($port, "POST /small HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Length: 300000\r\nConnection: close\r\n\r\n" . ('y' x 300000), timeout => 10));
+    is(($st // '') . ' ' . ($body // ''), "200 small\n",
+       'a 300 KB body left unread: the response still arrives whole');
+    my $raw = http_raw($port, "GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        . "GET /small HTTP/1.1\r\nHost: x\r\n\r\n", timeout => 10);
+    ($st, undef, $body) = http_parse($raw // '');
+    is(($st // '') . ' ' . ($body // ''), "200 small\n",
+       'a request pipelined after Connection: close: the first response arrives whole');
+    is(() = ($raw // '') =~ m{HTTP/1\.1 200}g, 1, '... and only the first is answered');
 }
 
 $p->stop;
