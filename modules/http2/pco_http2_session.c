@@ -97,9 +97,7 @@ pco_http2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void
         if (pool != NULL) {
             pco_pool_destroy(pool);
         }
-        return nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                                         NGHTTP2_INTERNAL_ERROR) == 0
-               ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : NGHTTP2_ERR_CALLBACK_FAILURE;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;    /* RST_STREAM INTERNAL_ERROR */
     }
     st->session = s;
     st->pool = pool;
@@ -115,6 +113,15 @@ pco_http2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void
     s->streams = st;
     s->nstreams++;
     return 0;
+}
+
+/* Resets a stream from inside a callback; the owner hears nothing more but on_close. */
+static int
+pco_http2_reset_in_callback(pco_http2_session_t *s, pco_http2_stream_t *st, uint32_t code)
+{
+    st->reset = 1;
+    return nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, code) == 0
+           ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* One field of a request head; the trailers' fields are ignored (nothing upstream of
@@ -134,6 +141,9 @@ pco_http2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8
     {
         return 0;
     }
+    if (st->reset) {
+        return 0;
+    }
     /* the decoded size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: past it, the fields
      * are no longer stored (HPACK bomb) and the request is answered 431 */
     st->header_bytes += nlen + vlen + 32;
@@ -141,9 +151,14 @@ pco_http2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8
         st->hv.verdict = 431;
         st->hv.reason = "header list too large";
     }
+    if (st->reset) {
+        return 0;
+    }
     rc = pco_http2_head_add(&st->hv, name, nlen, value, vlen);
     if (rc == PCO_HTTP2_MALFORMED) {
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;     /* RST_STREAM PROTOCOL_ERROR */
+        /* malformed is PROTOCOL_ERROR (a temporal failure would say INTERNAL_ERROR); the
+         * rest of the block is still decoded, for the HPACK state, and ignored */
+        return pco_http2_reset_in_callback(s, st, NGHTTP2_PROTOCOL_ERROR);
     }
     return 0;
 }
@@ -203,15 +218,6 @@ pco_http2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *
         return pco_http2_calm(s, "CONTINUATION flood");
     }
     return 0;
-}
-
-/* Resets a stream from inside a callback; the owner hears nothing more but on_close. */
-static int
-pco_http2_reset_in_callback(pco_http2_session_t *s, pco_http2_stream_t *st, uint32_t code)
-{
-    st->reset = 1;
-    return nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, code) == 0
-           ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* The end of a request header block: validated, then handed to the owner. */

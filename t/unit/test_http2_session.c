@@ -477,7 +477,7 @@ static void
 test_malformed_and_limits(void **state)
 {
     pco_http2_settings_t  conf;
-    int32_t               a, b, c, d;
+    int32_t               a, b, c, d, e;
     char                  big[40000];
     nghttp2_nv            host = { (uint8_t *) "host", (uint8_t *) "b.example", 4, 9, 0 };
     /* NO_COPY_NAME: the client sends the name as it is instead of lowercasing a copy */
@@ -485,6 +485,8 @@ test_malformed_and_limits(void **state)
                                     NGHTTP2_NV_FLAG_NO_COPY_NAME };
     nghttp2_nv            te = { (uint8_t *) "transfer-encoding", (uint8_t *) "chunked", 17, 7,
                                  0 };
+    nghttp2_nv            plus = { (uint8_t *) "content-length", (uint8_t *) "+1", 14, 2,
+                                     0 };
     nghttp2_nv            huge = { (uint8_t *) "x-big", (uint8_t *) big, 5, sizeof(big), 0 };
 
     (void) state;
@@ -496,6 +498,7 @@ test_malformed_and_limits(void **state)
     b = pco_test_get("/", &upper, 1);         /* nghttp2's own check, made fatal */
     c = pco_test_get("/", &te, 1);
     d = pco_test_get("/", &huge, 1);          /* over max_header_list_size */
+    e = pco_test_get("/", &plus, 1);          /* content-length: +1 */
     pco_test_pump();
     assert_int_equal(pco_test_rec(a)->rst_code, NGHTTP2_PROTOCOL_ERROR);
     assert_int_equal(pco_test_rec(b)->rst_code, NGHTTP2_PROTOCOL_ERROR);
@@ -503,6 +506,8 @@ test_malformed_and_limits(void **state)
     assert_int_equal(pco_test_rec(a)->requests, 0);    /* never reached the owner */
     assert_int_equal(pco_test_rec(b)->requests, 0);
     assert_int_equal(pco_test_rec(c)->requests, 0);
+    assert_int_equal(pco_test_rec(e)->rst_code, NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(pco_test_rec(e)->requests, 0);
     assert_int_equal(pco_test_rec(a)->server_closed, 0);
     assert_int_equal(pco_test_rec(d)->requests, 1);
     assert_int_equal(pco_test_rec(d)->status, 431);
@@ -515,7 +520,7 @@ test_malformed_and_limits(void **state)
     assert_int_equal(pco_http2_session_shutdown(pco_srv), PCO_OK);
     pco_test_pump();
     assert_int_equal(pco_goaway_code, NGHTTP2_NO_ERROR);
-    assert_int_equal(pco_goaway_last, d);
+    assert_int_equal(pco_goaway_last, e);
     assert_false(pco_http2_session_done(pco_srv));
     assert_int_equal(pco_http2_stream_respond(pco_test_rec(d)->st, 431, NULL, 0, true),
                      PCO_OK);
@@ -561,7 +566,6 @@ test_rapid_reset(void **state)
     assert_int_equal(pco_server_input_rc, PCO_ERROR);
     assert_string_equal(pco_http2_session_close_reason(pco_srv), "rapid reset");
     assert_true(pco_http2_session_done(pco_srv));
-    /* a completed response reset afterwards does not count: see test_get_with_body */
     pco_test_stop();
 }
 
