@@ -105,7 +105,7 @@ struct pco_http2_stream_s {
 pco_http2_session_t *pco_http2_session_create(const pco_http2_settings_t *settings,
                                               const pco_http2_handlers_t *handlers,
                                               void *owner);
-/* Closes every stream (on_close with NGHTTP2_CANCEL... for those still open) and frees. */
+/* Frees the session; the owner hears on_close(NGHTTP2_CANCEL) for every stream it still has. */
 void pco_http2_session_destroy(pco_http2_session_t *s);
 void *pco_http2_session_owner(pco_http2_session_t *s);
 

@@ -5,7 +5,8 @@
  * windows open only as the owner consumes), 200 concurrent streams against
  * max_concurrent_streams 128, malformed heads reset without reaching the owner, the header
  * list limit (431), graceful GOAWAY, and the defences: rapid reset, CONTINUATION flood and
- * PING flood end in GOAWAY ENHANCE_YOUR_CALM. Skipped in a build without the module.
+ * PING flood end in GOAWAY ENHANCE_YOUR_CALM; destroying a session closes its open streams.
+ * Skipped in a build without the module.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -656,6 +657,29 @@ test_ping_flood(void **state)
     pco_test_stop();
 }
 
+static void
+test_destroy_with_open_streams(void **state)
+{
+    pco_http2_settings_t  conf;
+    pco_http2_session_t  *srv;
+
+    (void) state;
+    pco_http2_settings_default(&conf);
+    pco_test_start(&conf);
+    assert_int_equal(pco_test_get("/", NULL, 0), 1);
+    assert_int_equal(pco_test_get("/", NULL, 0), 3);
+    pco_test_pump();
+    assert_int_equal(pco_http2_session_streams(pco_srv), 2);
+    srv = pco_srv;
+    pco_srv = NULL;
+    pco_http2_session_destroy(srv);
+    assert_int_equal(pco_test_rec(1)->server_closed, 1);
+    assert_int_equal(pco_test_rec(1)->server_code, NGHTTP2_CANCEL);
+    assert_int_equal(pco_test_rec(3)->server_closed, 1);
+    nghttp2_session_del(pco_cli);
+    pco_cli = NULL;
+}
+
 static int
 pco_test_setup(void **state)
 {
@@ -689,6 +713,7 @@ main(void)
         cmocka_unit_test(test_rapid_reset),
         cmocka_unit_test(test_continuation_flood),
         cmocka_unit_test(test_ping_flood),
+        cmocka_unit_test(test_destroy_with_open_streams),
     };
 
     return cmocka_run_group_tests(tests, pco_test_setup, pco_test_teardown);
