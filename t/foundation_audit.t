@@ -136,6 +136,44 @@ require Cwd;
     is(scalar @errs, 1, 'configure with PCRE2 missing: exactly one error line') or diag($out);
     is($errs[0] // '', 'configure: error: PCRE2 not found (Debian: apt-get install libpcre2-dev)',
        'configure with PCRE2 missing: the line names the Debian package');
+
+    # libnghttp2 is optional: missing, the http2 module is left out with one warning line;
+    # --with-http2 makes that an error; --without-http2 does not even look for it.
+    my $have_h2 = system('pkg-config --exists libnghttp2 2>/dev/null') == 0;
+    if ($have_h2) {
+        ($rc, $out, $b) = configure();
+        is($rc, 0, 'configure with libnghttp2: exit 0') or diag($out);
+        like(read_file("$b/pco_modules.c") // '', qr/\bpco_http2_module\b/,
+             'the http2 module is built by default when libnghttp2 is there');
+        like(read_file("$b/Makefile") // '', qr/^LIBS = .*-lnghttp2/m,
+             'with libnghttp2: -lnghttp2 is linked');
+    }
+    my $inc2 = tempdir('portico-audit-inc-XXXXXX', DIR => '/tmp', CLEANUP => 1);
+    mkdir "$inc2/nghttp2";
+    write_file("$inc2/nghttp2/nghttp2.h", "#error hidden by foundation_audit.t\n");
+    ($rc, $out, $b) = configure("--cc-opt=-I$inc2");
+    is($rc, 0, 'configure with libnghttp2 missing: exit 0 (the module is optional)')
+        or diag($out);
+    my @warns = grep { /warning|error/i } split /\n/, $out;
+    is_deeply(\@warns, ['configure: warning: libnghttp2 1.52 or later not found: the http2 '
+                        . 'module is left out (Debian: apt-get install libnghttp2-dev; '
+                        . '--without-http2 silences this)'],
+              'configure with libnghttp2 missing: one warning naming the Debian package');
+    unlike(read_file("$b/pco_modules.c") // '', qr/\bpco_http2_module\b/,
+           'libnghttp2 missing: the http2 module is left out');
+    unlike(read_file("$b/Makefile") // '', qr/nghttp2/, 'libnghttp2 missing: not linked');
+    ($rc, $out) = configure("--cc-opt=-I$inc2", '--with-http2');
+    is($rc, 1, 'configure --with-http2 with libnghttp2 missing: exit 1');
+    @errs = grep { /error|warning/i } split /\n/, $out;
+    is_deeply(\@errs, ['configure: error: --with-http2: libnghttp2 1.52 or later not found '
+                       . '(Debian: apt-get install libnghttp2-dev)'],
+              'configure --with-http2 with libnghttp2 missing: one error line');
+    ($rc, $out, $b) = configure('--without-http2');
+    is($rc, 0, 'configure --without-http2: exit 0') or diag($out);
+    unlike($out, qr/nghttp2/, 'configure --without-http2: libnghttp2 is not probed');
+    unlike(read_file("$b/pco_modules.c") // '', qr/\bpco_http2_module\b/,
+           '--without-http2: the http2 module is left out');
+    unlike(read_file("$b/Makefile") // '', qr/nghttp2/, '--without-http2: not linked');
 }
 
 # ---- Build: make install (prefix layout, an existing conf never overwritten) -------------------
