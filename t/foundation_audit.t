@@ -561,7 +561,11 @@ EOF
     my $rss = sub { ((read_file("/proc/$w/status") // '') =~ /VmRSS:\s+(\d+)/)[0] // 0 };
     my $fds = sub { scalar(() = glob("/proc/$w/fd/*")) };
     body_of($p->port(1));
-    my $fd0 = $fds->();
+    # the baseline once the worker has closed that connection: the client sees its EOF (the
+    # FIN, sent by shutdown with the response's last bytes) just before the worker's close()
+    my ($fd0, $stable) = ($fds->(), 0);
+    wait_until(sub { my $n = $fds->(); $stable = $n == $fd0 ? $stable + 1 : 0; $fd0 = $n;
+                     $stable >= 4 }, 5);
     my $round = sub {
         my @s = grep { defined } map { http_connect($p->port(1)) } 1 .. 300;
         http_send($_, "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " . ('p' x 8000) . "\r\n") for @s;
