@@ -433,6 +433,7 @@ pco_http_start_lingering(pco_connection_t *c)
         pco_http_close(c);
         return;
     }
+    c->more_held = 0;           /* the FIN is out: pco_conn_close need not shut down again */
     c->data = (void *) (uintptr_t) 0;
     c->read.handler = pco_http_lingering;
     c->write.handler = pco_http_empty_handler;
