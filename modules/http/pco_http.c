@@ -41,6 +41,11 @@ static const pco_setting_t pco_http_listen_settings[] = {
       .help = "IPV6_V6ONLY on IPv6 sockets, so that *:80 and [::]:80 can coexist; false: "
               "[::]:80 takes IPv4 clients too (as ::ffff:a.b.c.d); the entries naming one "
               "address must agree (one that leaves it out follows the others)" },
+    { .name = "http2", .type = PCO_CONF_BOOL, .def = "false",
+      .help = "HTTP/2 on this address: offered by ALPN (\"h2\", then \"http/1.1\") on TLS "
+              "listeners; on plain ones, a client that starts with the HTTP/2 preface (prior "
+              "knowledge, h2c) speaks HTTP/2 and every other one HTTP/1.x (`Upgrade: h2c` is "
+              "not supported); the entries naming one address must agree" },
     { .name = "proxy_protocol", .type = PCO_CONF_BOOL, .def = "false",
       .help = "every connection starts with a PROXY protocol v1 or v2 header (from an L4 "
               "balancer), read before TLS; its source address becomes the client "
@@ -133,8 +138,8 @@ static const pco_setting_t pco_http_settings[] = {
     { .name = "listen", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_CUSTOM,
       .offset = PCO_HC(listen), .custom = pco_http_parse_listen,
       .sub = pco_http_listen_settings, .flags = PCO_CONF_NOINHERIT,
-      .help = "addresses: strings or { address; backlog; tls; default; reuseport; ipv6only; "
-              "proxy_protocol; } groups, one or a list" },
+      .help = "addresses: strings or { address; backlog; tls; http2; default; reuseport; "
+              "ipv6only; proxy_protocol; } groups, one or a list" },
     { .name = "names", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_STRLIST,
       .offset = PCO_HC(names), .flags = PCO_CONF_NOINHERIT,
       .help = "host names: exact, *.wildcard or ~regex" },
@@ -222,6 +227,7 @@ pco_http_listen_opt(pco_conf_t *cf, const config_setting_t *m, pco_http_listen_t
     case 't': l->tls = b; break;
     case 'r': l->reuseport = b; break;
     case 'd': l->default_server = b; break;
+    case 'h': l->http2 = b; break;
     case 'i': l->ipv6only = b; l->ipv6only_set = true; break;
     default:  l->proxy_protocol = b; break;
     }
@@ -411,6 +417,38 @@ pco_http_tls_register(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
     hm->tls = *hooks;
     hm->tls_owner = name;
     return PCO_OK;
+}
+
+int
+pco_http_h2_register(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
+                     const pco_http_h2_hooks_t *hooks)
+{
+    pco_http_main_t  *hm = pco_http_main(cycle);
+    const char       *name = m != NULL ? m->name : (cf->module != NULL ? cf->module->name : "?");
+
+    if (hm == NULL || hooks == NULL || hooks->start == NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register the HTTP/2 listener hooks: %s",
+                              hm == NULL ? "the http module has no configuration"
+                                         : "a start function is needed");
+        return PCO_ERROR;
+    }
+    if (hm->h2_owner != NULL) {
+        pco_conf_error_module(cf, m, NULL, "cannot register the HTTP/2 listener hooks: "
+                              "module \"%s\" already did (one module owns them)",
+                              hm->h2_owner);
+        return PCO_ERROR;
+    }
+    hm->h2 = *hooks;
+    hm->h2_owner = name;
+    return PCO_OK;
+}
+
+bool
+pco_http_listener_http2(const pco_listening_t *ls)
+{
+    const pco_http_addr_t  *a = ls != NULL ? ls->servers : NULL;
+
+    return a != NULL && a->http2;
 }
 
 size_t

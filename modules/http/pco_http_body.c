@@ -13,7 +13,7 @@ pco_http_send_continue(pco_http_request_t *r)
     static const char   cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     pco_connection_t   *c = r->connection;
 
-    if (!r->head.expect_continue || r->head.version < 11 || r->continue_sent
+    if (!r->head.expect_continue || r->head.version != 11 || r->continue_sent
         || r->header_sent)
     {
         return;
@@ -119,6 +119,9 @@ pco_http_discard_body(pco_http_request_t *r)
         rq->close_after = 1;
         r->lingering = 1;
         return 413;
+    }
+    if (rq->stream != NULL) {
+        return PCO_OK;      /* a carrier's stream ends without it (RST_STREAM NO_ERROR) */
     }
     if (!r->head.chunked) {
         size_t have = (size_t) (rq->rest_last - rq->rest);
@@ -229,6 +232,40 @@ pco_http_read_body_chunked(pco_http_request_t *r, u_char **pos, u_char *last, u_
     }
 }
 
+/* A carrier's body of no announced length (body_to_end): raw bytes until its end (recv 0),
+ * within client_max_body_size. */
+static int
+pco_http_read_body_to_end(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
+{
+    pco_http_req_t    *rq = pco_http_req(r);
+    pco_connection_t  *c = r->connection;
+    int64_t            max = rq->conf->client_max_body_size;
+    ssize_t            got;
+
+    got = c->io->recv(c, buf, size);
+    if (got == PCO_AGAIN) {
+        c->read.ready = 0;
+        pco_event_wait_timer(&c->read, rq->conf->client_body_timeout, false);
+        return PCO_AGAIN;
+    }
+    if (got < 0) {
+        return PCO_ERROR;
+    }
+    if (c->read.timer_index) {
+        pco_event_del_timer(&c->read);
+    }
+    if (got == 0) {
+        r->body_done = 1;
+        return PCO_DONE;
+    }
+    *n = (size_t) got;
+    r->request_length += got;
+    if (max > 0 && r->request_length > max) {
+        return 413;
+    }
+    return PCO_OK;
+}
+
 int
 pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
 {
@@ -246,6 +283,9 @@ pco_http_read_body(pco_http_request_t *r, u_char *buf, size_t size, size_t *n)
     if (!r->head.chunked && r->head.content_length <= 0) {
         r->body_done = 1;
         return PCO_DONE;
+    }
+    if (rq->body_to_end) {
+        return pco_http_read_body_to_end(r, buf, size, n);
     }
     if (r->body_left < 0 && !r->head.chunked) {
         if (max > 0 && r->head.content_length > max) {

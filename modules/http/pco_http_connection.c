@@ -146,9 +146,23 @@ pco_http_connection_ready(pco_connection_t *c)
     pco_http_wait_request(&c->read);
 }
 
-void
-pco_http_tls_done(pco_connection_t *c)
+/* Hands c to the HTTP/2 hooks with the bytes read so far (NULL after TLS). */
+static void
+pco_http_h2_start(pco_connection_t *c, const u_char *data, size_t len)
 {
+    if (c->read.timer_index) {
+        pco_event_del_timer(&c->read);
+    }
+    pco_http_cur_main->h2.start(c, data, len);
+}
+
+void
+pco_http_tls_done(pco_connection_t *c, bool h2)
+{
+    if (h2 && pco_http_cur_main->h2.start != NULL) {
+        pco_http_h2_start(c, NULL, 0);
+        return;
+    }
     c->read.handler = pco_http_wait_request;
     c->write.handler = pco_http_empty_handler;
     /* decrypted bytes may already wait inside the TLS layer: always try once */
@@ -290,6 +304,42 @@ pco_http_head_keep(pco_connection_t *c, pco_http_addr_t *a, pco_http_head_buf_t 
     return PCO_OK;
 }
 
+/*
+ * Prior knowledge (h2c) on a plain `http2 = true` listener: the first bytes of the
+ * connection are the HTTP/2 preface. 1: they are (the connection is HTTP/2's now), 0: they
+ * are not (HTTP/1.x), PCO_AGAIN: a prefix of it, wait for more. The preface must be matched
+ * before the head scanner sees it: "PRI * HTTP/2.0" followed by an empty line is a complete
+ * HTTP/1 head.
+ */
+static int
+pco_http_h2_preface(pco_connection_t *c, pco_http_addr_t *a, const pco_http_head_buf_t *hb)
+{
+    static const char  preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t             n = pco_min(hb->len, sizeof(preface) - 1);
+
+    if (!a->http2 || c->requests > 0 || c->tls != NULL || pco_http_cur_main->h2.start == NULL
+        || memcmp(hb->buf, preface, n) != 0)
+    {
+        return 0;
+    }
+    return n == sizeof(preface) - 1 ? 1 : PCO_AGAIN;
+}
+
+/* The connection turned out to be HTTP/2: its buffer (if any) goes once the hook has taken
+ * the bytes. */
+static void
+pco_http_h2_switch(pco_connection_t *c, pco_http_head_buf_t *hb)
+{
+    pco_pool_t  *cpool = c->pool;
+
+    c->pool = NULL;
+    c->data = NULL;
+    pco_http_h2_start(c, hb->buf, hb->len);
+    if (hb->hcn != NULL) {
+        pco_pool_destroy(cpool);
+    }
+}
+
 static void
 pco_http_wait_request(pco_event_t *ev)
 {
@@ -301,6 +351,7 @@ pco_http_wait_request(pco_event_t *ev)
     pco_http_head_buf_t    hb;
     size_t                 head_len;
     ssize_t                n;
+    int                    h2;
 
     if (c->close && c->idle) {
         /* graceful shutdown (pco_conn_close_idle): off the idle list, so the worker waits
@@ -326,7 +377,12 @@ pco_http_wait_request(pco_event_t *ev)
             return;
         }
         hb.len += (size_t) n;
-        head_len = pco_http_find_head_end(hb.buf, hb.len, hb.scan);
+        h2 = pco_http_h2_preface(c, a, &hb);
+        if (h2 == 1) {
+            pco_http_h2_switch(c, &hb);
+            return;
+        }
+        head_len = h2 == 0 ? pco_http_find_head_end(hb.buf, hb.len, hb.scan) : 0;
         if (head_len > 0) {
             pco_http_head_complete(c, &hb, head_len);
             return;

@@ -25,6 +25,7 @@ typedef struct {
     bool              ipv6only;
     bool              ipv6only_set;     /* written in the entry (else the default, true) */
     bool              proxy_protocol;
+    bool              http2;
     int64_t           backlog;
     pco_conf_src_t    src;
 } pco_http_listen_t;
@@ -93,6 +94,7 @@ typedef struct {
     size_t               max_header_size;
     pco_listening_t     *ls;
     const pco_http_listen_t *ipv6only_by;   /* the first entry that sets ipv6only */
+    bool                 http2;           /* an entry of the address has http2 = true */
 } pco_http_addr_t;
 
 typedef struct {
@@ -155,6 +157,8 @@ typedef struct {
     const pco_cidr_list_t      *request_id_trust;  /* http.request_id.trust_from, or NULL */
     pco_http_tls_hooks_t        tls;            /* pco_http_tls_register */
     const char                 *tls_owner;      /* the module that registered them */
+    pco_http_h2_hooks_t         h2;             /* pco_http_h2_register */
+    const char                 *h2_owner;
 } pco_http_main_t;
 
 /* Per connection, allocated from c->pool while a request or a partial head exists. */
@@ -173,6 +177,7 @@ typedef struct {
     pco_http_main_t            *main;
     pco_http_addr_t            *addr;
     pco_http_conf_t            *conf;         /* server (then route) settings */
+    const pco_http_stream_ops_t *stream;      /* a multiplexed carrier's request, or NULL */
     u_char                     *rest;         /* bytes after the head (body, pipelined) */
     u_char                     *rest_last;
     pco_chain_t                *out;          /* queued, not yet written */
@@ -188,6 +193,7 @@ typedef struct {
     unsigned                    done:1;
     unsigned                    head_error:1;
     unsigned                    corked:1;
+    unsigned                    body_to_end:1;   /* the body ends with the carrier's EOF */
     size_t                      head_len;
     pco_log_t                   log;          /* c->log during the request */
     /* recycling, so that a long streamed body costs no memory per buffer passed */
@@ -232,7 +238,6 @@ void pco_http_prng_seed(void);
 void pco_http_keepalive(pco_connection_t *c, pco_http_request_t *r);
 /* pco_http_connection.c / pco_http_request.c: the hand-overs between a connection and its
  * requests. */
-void pco_http_set_idle(pco_connection_t *c, bool idle);
 void pco_http_start_lingering(pco_connection_t *c);
 /* An old-generation worker retires this request's connection: its response says
  * `Connection: close` unless requests already read wait behind it (answered first). */

@@ -193,6 +193,95 @@ pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_
     pco_http_process_request(r);
 }
 
+/* Copies s into pool; PCO_OK or PCO_ERROR. An empty string keeps its data pointer NULL
+ * only when it was NULL (query: none vs empty). */
+static int
+pco_http_str_copy(pco_pool_t *pool, pco_str_t *d, const pco_str_t *s)
+{
+    d->len = s->len;
+    if (s->data == NULL) {
+        d->data = NULL;
+        return PCO_OK;
+    }
+    d->data = pco_pnalloc(pool, s->len + 1);
+    if (d->data == NULL) {
+        return PCO_ERROR;
+    }
+    memcpy(d->data, s->data, s->len);
+    d->data[s->len] = '\0';
+    return PCO_OK;
+}
+
+/* A carrier's head, made the request's own (its strings and list in r->pool). */
+static int
+pco_http_head_copy(pco_http_request_t *r, const pco_http_head_t *src)
+{
+    pco_http_head_t  *h = &r->head;
+    unsigned          i;
+
+    *h = *src;
+    h->nalloc = pco_max(src->nheaders, (unsigned) PCO_HTTP_HEADERS_START);
+    h->headers = pco_palloc(r->pool, h->nalloc * sizeof(pco_http_header_t));
+    if (h->headers == NULL
+        || pco_http_str_copy(r->pool, &h->method_name, &src->method_name) != PCO_OK
+        || pco_http_str_copy(r->pool, &h->target, &src->target) != PCO_OK
+        || pco_http_str_copy(r->pool, &h->path, &src->path) != PCO_OK
+        || pco_http_str_copy(r->pool, &h->query, &src->query) != PCO_OK
+        || pco_http_str_copy(r->pool, &h->authority, &src->authority) != PCO_OK
+        || pco_http_str_copy(r->pool, &h->request_line, &src->request_line) != PCO_OK)
+    {
+        h->nheaders = 0;
+        return PCO_ERROR;
+    }
+    for (i = 0; i < src->nheaders; i++) {
+        if (pco_http_str_copy(r->pool, &h->headers[i].name, &src->headers[i].name) != PCO_OK
+            || pco_http_str_copy(r->pool, &h->headers[i].value, &src->headers[i].value)
+               != PCO_OK)
+        {
+            h->nheaders = i;
+            return PCO_ERROR;
+        }
+    }
+    return PCO_OK;
+}
+
+static void pco_http_process_head(pco_http_request_t *r);
+static int pco_http_set_request_id(pco_http_request_t *r);
+
+int
+pco_http_stream_request(pco_connection_t *c, const pco_http_stream_ops_t *ops,
+                        const pco_http_head_t *head, int status, bool body_to_end)
+{
+    pco_http_request_t  *r;
+    pco_http_req_t      *rq;
+
+    r = pco_http_create_request(c, c->listening->servers, (const u_char *) "", 0, 0);
+    if (r == NULL) {
+        return PCO_ERROR;
+    }
+    rq = pco_http_req(r);
+    rq->stream = ops;
+    rq->body_to_end = body_to_end;
+    r->request_length = 0;
+    pco_counter_add(rq->main->c_requests, 1);
+    if (pco_http_head_copy(r, head) != PCO_OK && status == 0) {
+        status = 500;
+    }
+    r->head.version = 20;
+    if (status != 0) {
+        if (pco_http_set_request_id(r) != PCO_OK) {
+            pco_http_finalize_request(r, PCO_ERROR);
+            return PCO_OK;
+        }
+        rq->close_after = 1;
+        rq->head_error = 1;
+        pco_http_finalize_request(r, status);
+        return PCO_OK;
+    }
+    pco_http_process_head(r);
+    return PCO_OK;
+}
+
 /*
  * The request id: the client's X-Request-Id when it is valid and the peer is in
  * http.request_id.trust_from, else 32 random hex digits. Runs before POST_READ, so
@@ -228,9 +317,7 @@ pco_http_process_request(pco_http_request_t *r)
     pco_http_req_t  *rq = pco_http_req(r);
     pco_http_main_t *hm = rq->main;
     u_char          *head = rq->rest - rq->head_len;
-    pco_str_t        hostsrc = pco_null_string;
     int              rc;
-    bool             changed = false;
 
     pco_counter_add(hm->c_requests, 1);
     rc = pco_http_parse_request_head(r, head, rq->head_len, (size_t) rq->conf->max_uri_size);
@@ -248,6 +335,18 @@ pco_http_process_request(pco_http_request_t *r)
         pco_http_finalize_request(r, rc);
         return;
     }
+    pco_http_process_head(r);
+}
+
+/* A parsed head (HTTP/1 or a carrier's): host, path, request id, then the phases. */
+static void
+pco_http_process_head(pco_http_request_t *r)
+{
+    pco_http_req_t  *rq = pco_http_req(r);
+    pco_http_main_t *hm = rq->main;
+    pco_str_t        hostsrc = pco_null_string;
+    bool             changed = false;
+
     if (!hm->underscores) {
         (void) pco_http_head_drop_underscores(&r->head);
     }
@@ -417,8 +516,8 @@ pco_http_conn_retiring(pco_http_request_t *r)
     pco_http_req_t  *rq = pco_http_req(r);
     bool             body_left;
 
-    if (!pco_worker_exiting && !r->connection->close) {
-        return false;
+    if (rq->stream != NULL || (!pco_worker_exiting && !r->connection->close)) {
+        return false;       /* a carrier's stream is never reused: its carrier retires */
     }
     /* bytes after the head are the next requests only once this one's body is read */
     body_left = !r->body_done && (r->head.content_length > 0 || r->head.chunked);
@@ -458,6 +557,10 @@ pco_http_request_done(pco_http_request_t *r)
             (void) hm->phases[PCO_HTTP_LOG_PHASE][i](r);
         }
         pco_http_pool_report(r);
+    }
+    if (rq->stream != NULL) {
+        rq->stream->done(r);        /* destroys r->pool: nothing of r after this */
+        return;
     }
     if (!r->body_done && !r->discarding && (r->head.content_length > 0 || r->head.chunked)) {
         rq->close_after = 1;

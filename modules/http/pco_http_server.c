@@ -576,6 +576,13 @@ pco_http_listen_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_addr_t *a,
         *rc = PCO_ERROR;
     }
     ls->tls = ls->tls || l->tls;
+    if (ls->handler != NULL && a->http2 != l->http2) {
+        pco_conf_error_src(cf, &l->src, "\"%s\" has http2 = %s here and %s in another "
+                           "server (one socket, one setting)", l->text,
+                           l->http2 ? "true" : "false", a->http2 ? "true" : "false");
+        *rc = PCO_ERROR;
+    }
+    a->http2 = a->http2 || l->http2;
     ls->handler = ls->tls ? pco_http_init_tls_connection : pco_http_init_connection;
     return PCO_OK;
 }
@@ -605,6 +612,12 @@ pco_http_bind_listen(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm,
     }
     if (l->tls && pco_module_find("tls") == NULL) {
         pco_conf_error_src(cf, &l->src, "tls listeners need the tls module");
+        *rc = PCO_ERROR;
+        return PCO_OK;
+    }
+    if (l->http2 && pco_module_find("http2") == NULL) {
+        pco_conf_error_src(cf, &l->src, "http2 listeners need the http2 module (this "
+                           "portico was built without libnghttp2: see `portico -V`)");
         *rc = PCO_ERROR;
         return PCO_OK;
     }

@@ -256,6 +256,8 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
             pco_str_set(v, "HTTP/1.0");
         } else if (r->head.version == 11) {
             pco_str_set(v, "HTTP/1.1");
+        } else if (r->head.version == 20) {
+            pco_str_set(v, "HTTP/2.0");
         } else {
             return PCO_DECLINED;
         }

@@ -253,6 +253,76 @@ pco_http_std_headers(pco_http_request_t *r, u_char *p)
     return pco_http_request_id_line(r, p);
 }
 
+/* A carrier's response head: the fields the HTTP/1 head would carry, as a list. */
+static int
+pco_http_stream_head(pco_http_request_t *r)
+{
+    static const pco_str_t  server = pco_string("Server"), date = pco_string("Date"),
+                            ctype = pco_string("Content-Type"),
+                            clen = pco_string("Content-Length"),
+                            lmod = pco_string("Last-Modified"),
+                            loc = pco_string("Location"), rid = pco_string("X-Request-Id");
+    pco_http_req_t     *rq = pco_http_req(r);
+    pco_http_header_t  *f;
+    unsigned            n = 0, i;
+    u_char             *p;
+    size_t              bytes = 0;
+    bool                end;
+
+    f = pco_palloc(r->pool, (7 + r->out.nheaders) * sizeof(*f));
+    p = pco_pnalloc(r->pool, 64);
+    if (f == NULL || p == NULL) {
+        return PCO_ERROR;
+    }
+    f[n].name = server;
+    if (rq->conf->server_tokens) {
+        pco_str_set(&f[n].value, PCO_NAME "/" PCO_VERSION_STR);
+    } else {
+        pco_str_set(&f[n].value, PCO_NAME);
+    }
+    n++;
+    f[n].name = date;
+    f[n++].value = pco_cached_http_time;
+    if (r->out.content_type.len) {
+        f[n].name = ctype;
+        f[n++].value = r->out.content_type;
+    }
+    if (r->out.content_length >= 0 && !(r->status == 204 || r->status == 304)) {
+        f[n].name = clen;
+        f[n].value.data = p;
+        f[n++].value.len = (size_t) (pco_sprint_i64(p, r->out.content_length) - p);
+        p += 24;
+    }
+    if (r->out.last_modified >= 0) {
+        f[n].name = lmod;
+        f[n].value.data = p;
+        f[n++].value.len = pco_http_time(p, r->out.last_modified);
+    }
+    if (r->out.location.len) {
+        f[n].name = loc;
+        f[n++].value = r->out.location;
+    }
+    if (r->request_id.len) {
+        f[n].name = rid;
+        f[n++].value = r->request_id;
+    }
+    for (i = 0; i < r->out.nheaders; i++) {
+        f[n].name = r->out.headers[i].name;
+        f[n++].value = r->out.headers[i].value;
+    }
+    for (i = 0; i < n; i++) {
+        bytes += f[i].name.len + f[i].value.len + 32;     /* as HTTP/2 counts a field */
+    }
+    end = r->header_only || r->out.content_length == 0;
+    if (rq->stream->send_head(r, f, n, end) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    r->header_sent = 1;
+    rq->head_bytes = bytes;
+    r->bytes_sent += (int64_t) bytes;
+    return PCO_OK;
+}
+
 int
 pco_http_head_filter(pco_http_request_t *r)
 {
@@ -274,6 +344,10 @@ pco_http_head_filter(pco_http_request_t *r)
     }
     if (st == 204) {
         r->out.content_type.len = 0;     /* nothing to describe (as nginx) */
+    }
+    if (rq->stream != NULL) {
+        r->keepalive = 0;
+        return pco_http_stream_head(r);
     }
     if (!r->keepalive || rq->close_after || pco_http_conn_retiring(r)) {
         r->keepalive = 0;
@@ -480,7 +554,9 @@ pco_http_writer_flush(pco_http_request_t *r)
             if (c->io->sendfile == NULL) {
                 return PCO_ERROR;
             }
-            pco_http_cork(c, 1);
+            if (rq->stream == NULL) {
+                pco_http_cork(c, 1);
+            }
             n = c->io->sendfile(c, b->fd, &off, (size_t) pco_min(b->file_last - b->file_pos,
                                                                    (off_t) 1 << 30));
             if (n == PCO_AGAIN) {
@@ -506,7 +582,7 @@ pco_http_writer_flush(pco_http_request_t *r)
                 cnt++;
             }
         }
-        if (cl != NULL && cl->buf->in_file) {
+        if (cl != NULL && cl->buf->in_file && rq->stream == NULL) {
             /* the head goes out with the file data in one segment train */
             pco_http_cork(c, 1);
         }

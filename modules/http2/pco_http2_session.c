@@ -231,6 +231,7 @@ pco_http2_head_done(pco_http2_session_t *s, pco_http2_stream_t *st, bool end_str
         return pco_http2_reset_in_callback(s, st, NGHTTP2_PROTOCOL_ERROR);
     }
     st->delivered = 1;
+    st->end_stream = end_stream;
     if (s->handlers->on_request(st, status) != PCO_OK) {
         return pco_http2_reset_in_callback(s, st, NGHTTP2_INTERNAL_ERROR);
     }

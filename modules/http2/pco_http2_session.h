@@ -90,6 +90,7 @@ struct pco_http2_stream_s {
     const u_char         *out;         /* response body buffer being sent */
     size_t                out_len;
     unsigned              delivered:1;    /* on_request was called */
+    unsigned              end_stream:1;   /* the head ended the request (no body) */
     unsigned              responded:1;    /* a response head was submitted */
     unsigned              out_last:1;     /* the buffer is the end of the body */
     unsigned              complete:1;     /* the whole response was framed */

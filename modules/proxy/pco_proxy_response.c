@@ -466,8 +466,8 @@ pco_proxy_interim(pco_proxy_ctx_t *p)
     u_char              *q;
     ssize_t              n;
 
-    if (r->head.version < 11) {
-        return PCO_OK;
+    if (r->head.version != 11) {
+        return PCO_OK;      /* HTTP/1.0, or an HTTP/2 stream (its head is not text) */
     }
     for (i = 0; i < p->try.resp.nheaders; i++) {
         size += p->try.resp.headers[i].name.len + p->try.resp.headers[i].value.len + 4;

@@ -192,23 +192,39 @@ pco_tls_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 only; a client that offers only other protocols gets an alert. */
+/* ALPN: "h2" first where the listener has http2 = true, then "http/1.1"; a client that
+ * offers neither gets an alert. */
 static int
 pco_tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
              const unsigned char *in, unsigned int inlen, void *arg)
 {
-    static const unsigned char  proto[] = "\x08http/1.1";
+    static const unsigned char  h1[] = "\x08http/1.1";
+    static const unsigned char  both[] = "\x02h2\x08http/1.1";
+    pco_connection_t           *c = SSL_get_app_data(ssl);
     unsigned char              *o;
+    int                         rc;
 
-    pco_unused(ssl);
     pco_unused(arg);
-    if (SSL_select_next_proto(&o, outlen, proto, sizeof(proto) - 1, in, inlen)
-        != OPENSSL_NPN_NEGOTIATED)
-    {
+    if (c != NULL && pco_http_listener_http2(c->listening)) {
+        rc = SSL_select_next_proto(&o, outlen, both, sizeof(both) - 1, in, inlen);
+    } else {
+        rc = SSL_select_next_proto(&o, outlen, h1, sizeof(h1) - 1, in, inlen);
+    }
+    if (rc != OPENSSL_NPN_NEGOTIATED) {
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     *out = o;
     return SSL_TLSEXT_ERR_OK;
+}
+
+bool
+pco_tls_alpn_h2(pco_connection_t *c)
+{
+    const unsigned char  *p;
+    unsigned int          len;
+
+    SSL_get0_alpn_selected(c->tls, &p, &len);
+    return len == 2 && p[0] == 'h' && p[1] == '2';
 }
 
 /* Verification result is checked per request ($ssl_client_verify, 400 with "on"). */

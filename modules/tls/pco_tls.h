@@ -61,5 +61,7 @@ int pco_tls_cache_enable(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf
 /* pco_tls_io.c */
 void pco_tls_handshake(pco_connection_t *c);
 void pco_tls_free(pco_connection_t *c);
+/* ALPN chose "h2" on the TLS connection c. */
+bool pco_tls_alpn_h2(pco_connection_t *c);
 
 #endif

@@ -175,7 +175,7 @@ pco_tls_handshake(pco_connection_t *c)
     n = SSL_do_handshake(ssl);
     if (n == 1) {
         c->io = &pco_tls_io;
-        pco_http_tls_done(c);
+        pco_http_tls_done(c, pco_tls_alpn_h2(c));
         return;
     }
     err = SSL_get_error(ssl, n);
