@@ -25,6 +25,9 @@ struct pco_http2_session_s {
     pco_msec_t                   window_start;
     unsigned                     resets;
     unsigned                     control_frames;
+    /* WINDOW_UPDATE frames since we last sent DATA: a client that downloads sends a few per
+     * DATA frame it reads; thousands while nothing flows are a flood */
+    unsigned                     window_updates;
     /* the header block being received (one at a time on a connection: RFC 9113 §6.10) */
     unsigned                     block_frames;  /* its CONTINUATION frames */
     size_t                       block_bytes;   /* the payload of its frames */
@@ -202,6 +205,11 @@ pco_http2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *
             return pco_http2_calm(s, "CONTINUATION flood");
         }
         return 0;
+    case NGHTTP2_WINDOW_UPDATE:
+        if (++s->window_updates > s->conf.max_control_frames) {
+            return pco_http2_calm(s, "WINDOW_UPDATE flood");
+        }
+        return 0;
     case NGHTTP2_PING:
     case NGHTTP2_SETTINGS:
     case NGHTTP2_PRIORITY:
@@ -368,6 +376,7 @@ pco_http2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length
 
     (void) ng;
     (void) id;
+    s->window_updates = 0;
     n = pco_min(length, st->out_len);
     if (n > 0) {
         memcpy(buf, st->out, n);

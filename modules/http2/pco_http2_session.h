@@ -28,8 +28,10 @@
  * flood_window), CONTINUATION flood (a header block of more than max_continuations
  * CONTINUATION frames or max_header_block bytes; nghttp2 1.52 has no bound of its own),
  * control-frame flood (more than max_control_frames PING, SETTINGS and PRIORITY frames
- * within flood_window; nghttp2 also bounds queued ACKs), and the decoded header list above
- * max_header_list_size (HPACK bomb) is answered 431 without being stored.
+ * within flood_window; nghttp2 also bounds queued ACKs), WINDOW_UPDATE flood (more than
+ * max_control_frames WINDOW_UPDATE frames with no DATA sent in between: a client reading a
+ * download sends a few per DATA frame, so no rate can catch it), and the decoded header list
+ * above max_header_list_size (HPACK bomb) is answered 431 without being stored.
  */
 #ifndef PCO_HTTP2_SESSION_H
 #define PCO_HTTP2_SESSION_H
@@ -130,7 +132,7 @@ ssize_t pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap
 bool pco_http2_session_done(pco_http2_session_t *s);
 
 /* Why a defence ended the session ("rapid reset", "CONTINUATION flood", "control frame
- * flood"), or NULL. */
+ * flood", "WINDOW_UPDATE flood"), or NULL. */
 const char *pco_http2_session_close_reason(pco_http2_session_t *s);
 
 /* Graceful stop: GOAWAY NO_ERROR with the last stream id processed; the streams in flight

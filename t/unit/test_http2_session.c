@@ -5,7 +5,7 @@
  * windows open only as the owner consumes), 200 concurrent streams against
  * max_concurrent_streams 128, malformed heads reset without reaching the owner, the header
  * list limit (431), graceful GOAWAY, and the defences: rapid reset, CONTINUATION flood and
- * PING flood end in GOAWAY ENHANCE_YOUR_CALM; destroying a session closes its open streams.
+ * PING and WINDOW_UPDATE floods end in GOAWAY ENHANCE_YOUR_CALM; destroying a session closes its open streams.
  * Skipped in a build without the module.
  */
 #include <stdarg.h>
@@ -658,6 +658,29 @@ test_ping_flood(void **state)
 }
 
 static void
+test_window_update_flood(void **state)
+{
+    pco_http2_settings_t  conf;
+    unsigned              i;
+
+    (void) state;
+    pco_http2_settings_default(&conf);
+    conf.max_control_frames = 50;
+    pco_test_start(&conf);
+    pco_test_pump();
+    for (i = 0; i < 50; i++) {
+        assert_int_equal(nghttp2_submit_window_update(pco_cli, NGHTTP2_FLAG_NONE, 0, 1), 0);
+    }
+    pco_test_pump();
+    assert_int_equal(pco_goaway_code, -1);
+    assert_int_equal(nghttp2_submit_window_update(pco_cli, NGHTTP2_FLAG_NONE, 0, 1), 0);
+    pco_test_pump();
+    assert_int_equal(pco_goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+    assert_string_equal(pco_http2_session_close_reason(pco_srv), "WINDOW_UPDATE flood");
+    pco_test_stop();
+}
+
+static void
 test_destroy_with_open_streams(void **state)
 {
     pco_http2_settings_t  conf;
@@ -712,6 +735,7 @@ main(void)
         cmocka_unit_test(test_malformed_and_limits),
         cmocka_unit_test(test_rapid_reset),
         cmocka_unit_test(test_continuation_flood),
+        cmocka_unit_test(test_window_update_flood),
         cmocka_unit_test(test_ping_flood),
         cmocka_unit_test(test_destroy_with_open_streams),
     };
