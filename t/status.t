@@ -85,7 +85,7 @@ sub parse_prom
     for my $line (split /\n/, $text) {
         if ($line =~ /^# HELP (\S+) (.+)$/) {
             push @errors, "HELP twice for $1" if $help{$1}++;
-            push @errors, "bad name $1" unless $1 =~ /^portico_[a-z_]+$/;
+            push @errors, "bad name $1" unless $1 =~ /^portico_[a-z_][a-z0-9_]*$/;
             next;
         }
         if ($line =~ /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/) {

@@ -653,6 +653,12 @@ pco_http_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     for (i = 0; i < 5; i++) {
         hm->c_status[i] = pco_counter_register(cf, cycle, codes[i], PCO_COUNTER_MONOTONIC);
     }
+    hm->c_proto[0] = pco_counter_register(cf, cycle, "http_requests_http10",
+                                          PCO_COUNTER_MONOTONIC);
+    hm->c_proto[1] = pco_counter_register(cf, cycle, "http_requests_http11",
+                                          PCO_COUNTER_MONOTONIC);
+    hm->c_proto[2] = pco_counter_register(cf, cycle, "http_requests_http2",
+                                          PCO_COUNTER_MONOTONIC);
     hm->c_active = pco_counter_register(cf, cycle, "http_connections_active",
                                         PCO_COUNTER_GAUGE);
     hm->c_idle = pco_counter_register(cf, cycle, "http_connections_idle", PCO_COUNTER_GAUGE);

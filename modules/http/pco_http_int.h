@@ -149,6 +149,7 @@ typedef struct {
     size_t                      scratch_size;
     bool                        underscores;    /* http.underscores_in_headers */
     int                         c_requests;
+    int                         c_proto[3];       /* requests by HTTP/1.0, 1.1, 2 */
     int                         c_status[5];
     int                         c_active;
     int                         c_idle;

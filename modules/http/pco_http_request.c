@@ -347,6 +347,7 @@ pco_http_process_head(pco_http_request_t *r)
     pco_str_t        hostsrc = pco_null_string;
     bool             changed = false;
 
+    pco_counter_add(hm->c_proto[r->head.version == 10 ? 0 : r->head.version == 11 ? 1 : 2], 1);
     if (!hm->underscores) {
         (void) pco_http_head_drop_underscores(&r->head);
     }

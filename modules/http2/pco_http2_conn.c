@@ -19,6 +19,7 @@
  */
 #include "pco_http2_int.h"
 #include "pco_process.h"
+#include "pco_shm.h"
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -62,6 +63,7 @@ pco_http2_close(pco_http2_conn_t *h2c)
     if (h2c->session != NULL) {
         pco_http2_session_destroy(h2c->session);
     }
+    pco_counter_add(pco_http2_main()->c_active, -1);
     free(h2c->pend);
     free(h2c);
     c->data = NULL;
@@ -115,6 +117,8 @@ pco_http2_conn_start(pco_connection_t *c, const u_char *data, size_t len)
         pco_http_close(c);
         return;
     }
+    pco_counter_add(pco_http2_main()->c_active, 1);
+    pco_counter_add(pco_http2_main()->c_total, 1);
     c->data = h2c;
     c->read.handler = pco_http2_read;
     c->write.handler = pco_http2_write;
@@ -174,6 +178,9 @@ pco_http2_read(pco_event_t *ev)
         if (pco_http2_session_input(h2c->session, pco_http2_ibuf, (size_t) n) != PCO_OK) {
             h2c->failed = 1;
             why = pco_http2_session_close_reason(h2c->session);
+            if (why != NULL) {
+                pco_counter_add(pco_http2_main()->c_calm, 1);
+            }
             pco_log_err(why != NULL ? PCO_LOG_WARN : PCO_LOG_INFO, c->log, 0,
                         "HTTP/2 connection from %.*s ended: %s",
                         (int) pco_conn_addr_text(c).len, (char *) pco_conn_addr_text(c).data,

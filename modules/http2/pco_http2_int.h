@@ -73,4 +73,14 @@ extern const pco_http2_handlers_t pco_http2_stream_handlers;
 /* pco_http2_module.c */
 const pco_http2_conf_t *pco_http2_conf(const pco_listening_t *ls);
 
+/* The generation's counters (cycle->module_ctx): HTTP/2 connections open and accepted, and
+ * those a defence ended. */
+typedef struct {
+    int   c_active;
+    int   c_total;
+    int   c_calm;
+} pco_http2_main_t;
+
+const pco_http2_main_t *pco_http2_main(void);
+
 #endif

@@ -7,7 +7,9 @@
  */
 #include "pco_http2_int.h"
 #include "pco_conf.h"
+#include "pco_cycle.h"
 #include "pco_module.h"
+#include "pco_shm.h"
 
 #define PCO_H2C(f)  offsetof(pco_http2_conf_t, f)
 
@@ -61,8 +63,25 @@ static int
 pco_http2_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
     static const pco_http_h2_hooks_t  hooks = { pco_http2_conn_start };
+    pco_http2_main_t                 *h2m = pco_pcalloc(cf->pool, sizeof(*h2m));
 
+    if (h2m == NULL) {
+        return PCO_ERROR;
+    }
+    h2m->c_active = pco_counter_register(cf, cycle, "http2_connections_active",
+                                         PCO_COUNTER_GAUGE);
+    h2m->c_total = pco_counter_register(cf, cycle, "http2_connections_total",
+                                        PCO_COUNTER_MONOTONIC);
+    h2m->c_calm = pco_counter_register(cf, cycle, "http2_connections_calm",
+                                       PCO_COUNTER_MONOTONIC);
+    cycle->module_ctx[pco_http2_module.index] = h2m;
     return pco_http_h2_register(cf, cycle, &pco_http2_module, &hooks);
+}
+
+const pco_http2_main_t *
+pco_http2_main(void)
+{
+    return pco_cycle->module_ctx[pco_http2_module.index];
 }
 
 const pco_http2_conf_t *

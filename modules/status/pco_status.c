@@ -307,6 +307,12 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         snprintf(name, sizeof(name), "http_responses_%s", pco_status_class_names[i]);
         ctx->http.cls[i] = pco_counter_find(name);
     }
+    ctx->proto[0] = pco_counter_find("http_requests_http10");
+    ctx->proto[1] = pco_counter_find("http_requests_http11");
+    ctx->proto[2] = pco_counter_find("http_requests_http2");
+    ctx->h2_active = pco_counter_find("http2_connections_active");
+    ctx->h2_total = pco_counter_find("http2_connections_total");
+    ctx->h2_calm = pco_counter_find("http2_connections_calm");
     ctx->conn_active = pco_counter_find("http_connections_active");
     ctx->conn_idle = pco_counter_find("http_connections_idle");
     ctx->conn_total = pco_counter_find("http_connections_total");

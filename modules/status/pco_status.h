@@ -118,6 +118,10 @@ struct pco_status_ctx_s {
     int                     reloads_failed;
     int                     restarts;
     pco_status_counters_t   http;
+    int                     proto[3];       /* requests over HTTP/1.0, HTTP/1.1, HTTP/2 */
+    int                     h2_active;      /* HTTP/2 connections (the http2 module's) */
+    int                     h2_total;
+    int                     h2_calm;
     int                     conn_active;
     int                     conn_idle;
     int                     conn_total;

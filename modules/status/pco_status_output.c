@@ -4,6 +4,11 @@
  * Prometheus text exposition 0.0.4 or as JSON. Families and their labels:
  *   portico_reloads_total, portico_reloads_failed_total, portico_worker_restarts_total,
  *   portico_http_requests_total, portico_http_responses_total{class},
+ *   portico_http_protocol_requests_total{protocol} ("HTTP/1.0", "HTTP/1.1", "HTTP/2.0";
+ *     JSON: http.protocols),
+ *   portico_http2_connections_active, portico_http2_connections_total,
+ *   portico_http2_connections_calm_total (ended by a defence), when the http2 module is
+ *     built (JSON: "http2"),
  *   portico_http_connections_active, portico_http_connections_idle,
  *   portico_server_requests_total{server}, portico_server_responses_total{server,class},
  *   portico_route_requests_total{server,route}, ..._responses_total{server,route,class}
@@ -33,6 +38,7 @@
 #include <string.h>
 
 static const char *const pco_status_classes[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+static const char *const pco_status_protocols[3] = { "HTTP/1.0", "HTTP/1.1", "HTTP/2.0" };
 
 typedef struct {
     uint8_t  bits[PCO_COUNTERS_MAX / 8];
@@ -421,6 +427,24 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         l[0].value = pco_status_cstr(pco_status_classes[i]);
         pco_status_prom_int(b, "http_responses_total", l, 1, pco_status_read(ctx->http.cls[i]));
     }
+    pco_status_prom_family(b, "http_protocol_requests_total", "counter",
+                           "HTTP requests by protocol version.");
+    for (i = 0; i < 3; i++) {
+        l[0].name = "protocol";
+        l[0].value = pco_status_cstr(pco_status_protocols[i]);
+        pco_status_prom_int(b, "http_protocol_requests_total", l, 1,
+                            pco_status_read(ctx->proto[i]));
+    }
+    if (ctx->h2_total >= 0) {
+        pco_status_prom_one(b, "http2_connections_active", "gauge",
+                            "Client connections speaking HTTP/2.", ctx->h2_active);
+        pco_status_prom_one(b, "http2_connections_total", "counter",
+                            "Client connections that chose HTTP/2 (ALPN h2 or prior "
+                            "knowledge).", ctx->h2_total);
+        pco_status_prom_one(b, "http2_connections_calm_total", "counter",
+                            "HTTP/2 connections ended by a defence (GOAWAY "
+                            "ENHANCE_YOUR_CALM: rapid reset, floods).", ctx->h2_calm);
+    }
     pco_status_prom_one(b, "http_connections_active", "gauge",
                         "Client connections open (with a request in progress or idle).",
                         ctx->conn_active);
@@ -627,7 +651,18 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_json_key(b, "connections_total", pco_status_read(ctx->conn_total), true);
     pco_status_buf_cstr(b, ",\"http\":{");
     pco_status_json_counters(b, &ctx->http, false);
-    pco_status_buf_cstr(b, "}");
+    pco_status_buf_cstr(b, ",\"protocols\":{");
+    for (i = 0; i < 3; i++) {
+        pco_status_json_key(b, pco_status_protocols[i], pco_status_read(ctx->proto[i]), i > 0);
+    }
+    pco_status_buf_cstr(b, "}}");
+    if (ctx->h2_total >= 0) {
+        pco_status_buf_cstr(b, ",\"http2\":{");
+        pco_status_json_key(b, "connections_active", pco_status_read(ctx->h2_active), false);
+        pco_status_json_key(b, "connections_total", pco_status_read(ctx->h2_total), true);
+        pco_status_json_key(b, "connections_calm", pco_status_read(ctx->h2_calm), true);
+        pco_status_buf_cstr(b, "}");
+    }
     pco_status_buf_cstr(b, ",\"upstream_connections\":{");
     pco_status_json_key(b, "requests", pco_status_read(ctx->up_requests), false);
     pco_status_json_key(b, "reused", pco_status_read(ctx->up_reused), true);
