@@ -299,6 +299,13 @@ int pco_http_send_header(pco_http_request_t *r);
  * pco_http_std_headers_len(r) bytes at p and returns the end. */
 size_t pco_http_std_headers_len(pco_http_request_t *r);
 u_char *pco_http_std_headers(pco_http_request_t *r, u_char *p);
+/* A request carried by a multiplexed protocol (an HTTP/2 stream: RFC 8441 extended CONNECT)
+ * answers that its tunnel is open: status (200) with portico's Server, Date and X-Request-Id
+ * and the given fields; the bytes that follow both ways through r->connection's io are the
+ * tunnel's. PCO_OK, PCO_ERROR, or PCO_DECLINED when r came over HTTP/1 (which switches with
+ * a 101 head of its own). */
+int pco_http_tunnel_head(pco_http_request_t *r, int status, const pco_http_header_t *fields,
+                         unsigned n);
 /* Ends a request whose connection cannot be reused (r->keepalive = 0) without an error: a
  * TLS connection then closes with close_notify (the tunnel after a clean close). */
 void pco_http_finalize_closed(pco_http_request_t *r);

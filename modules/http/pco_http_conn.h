@@ -62,7 +62,9 @@ bool pco_http_listener_http2(const pco_listening_t *ls);
  *   send_head  the response head: r->status, and the fields (Server, Date, Content-Type,
  *              Content-Length, Last-Modified, Location, X-Request-Id, then the modules'
  *              headers; names as set, connection-specific ones included for the carrier to
- *              drop); end: no body follows (HEAD, 204, 304, 1xx, Content-Length 0).
+ *              drop). flags: PCO_HTTP_STREAM_END, no body follows (HEAD, 204, 304,
+ *              Content-Length 0); PCO_HTTP_STREAM_TUNNEL, the head opens a tunnel
+ *              (pco_http_tunnel_head: the bytes that follow both ways are the tunnel's).
  *              PCO_OK / PCO_ERROR.
  *   done       the request is over and logged: r->complete says whether the whole response
  *              was handed to c->io, r->body_done whether the request body was read to its
@@ -72,9 +74,12 @@ bool pco_http_listener_http2(const pco_listening_t *ls);
  * has no content-length) is given head.chunked with body_to_end: the engine forwards it as
  * a chunked body and reads it raw from c->io until recv returns 0.
  */
+#define PCO_HTTP_STREAM_END     0x01
+#define PCO_HTTP_STREAM_TUNNEL  0x02
+
 typedef struct {
     int   (*send_head)(pco_http_request_t *r, const pco_http_header_t *fields, unsigned n,
-                       bool end);
+                       unsigned flags);
     void  (*done)(pco_http_request_t *r);
 } pco_http_stream_ops_t;
 

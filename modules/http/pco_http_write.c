@@ -253,9 +253,11 @@ pco_http_std_headers(pco_http_request_t *r, u_char *p)
     return pco_http_request_id_line(r, p);
 }
 
-/* A carrier's response head: the fields the HTTP/1 head would carry, as a list. */
+/* A carrier's response head: the fields the HTTP/1 head would carry, as a list (extra: the
+ * caller's, instead of r->out's). */
 static int
-pco_http_stream_head(pco_http_request_t *r)
+pco_http_stream_fields(pco_http_request_t *r, const pco_http_header_t *extra, unsigned nextra,
+                       unsigned flags)
 {
     static const pco_str_t  server = pco_string("Server"), date = pco_string("Date"),
                             ctype = pco_string("Content-Type"),
@@ -267,9 +269,8 @@ pco_http_stream_head(pco_http_request_t *r)
     unsigned            n = 0, i;
     u_char             *p;
     size_t              bytes = 0;
-    bool                end;
 
-    f = pco_palloc(r->pool, (7 + r->out.nheaders) * sizeof(*f));
+    f = pco_palloc(r->pool, (7 + r->out.nheaders + nextra) * sizeof(*f));
     p = pco_pnalloc(r->pool, 64);
     if (f == NULL || p == NULL) {
         return PCO_ERROR;
@@ -310,17 +311,39 @@ pco_http_stream_head(pco_http_request_t *r)
         f[n].name = r->out.headers[i].name;
         f[n++].value = r->out.headers[i].value;
     }
+    for (i = 0; i < nextra; i++) {
+        f[n++] = extra[i];
+    }
     for (i = 0; i < n; i++) {
         bytes += f[i].name.len + f[i].value.len + 32;     /* as HTTP/2 counts a field */
     }
-    end = r->header_only || r->out.content_length == 0;
-    if (rq->stream->send_head(r, f, n, end) != PCO_OK) {
+    if (r->header_only || r->out.content_length == 0) {
+        flags |= PCO_HTTP_STREAM_END;
+    }
+    if (rq->stream->send_head(r, f, n, flags) != PCO_OK) {
         return PCO_ERROR;
     }
     r->header_sent = 1;
     rq->head_bytes = bytes;
     r->bytes_sent += (int64_t) bytes;
     return PCO_OK;
+}
+
+int
+pco_http_tunnel_head(pco_http_request_t *r, int status, const pco_http_header_t *fields,
+                     unsigned n)
+{
+    if (pco_http_req(r)->stream == NULL) {
+        return PCO_DECLINED;
+    }
+    r->status = status;
+    r->keepalive = 0;
+    r->out.nheaders = 0;
+    r->out.content_type.len = 0;
+    r->out.content_length = -1;
+    r->out.last_modified = -1;
+    r->out.location.len = 0;
+    return pco_http_stream_fields(r, fields, n, PCO_HTTP_STREAM_TUNNEL);
 }
 
 int
@@ -347,7 +370,7 @@ pco_http_head_filter(pco_http_request_t *r)
     }
     if (rq->stream != NULL) {
         r->keepalive = 0;
-        return pco_http_stream_head(r);
+        return pco_http_stream_fields(r, NULL, 0, 0);
     }
     if (!r->keepalive || rq->close_after || pco_http_conn_retiring(r)) {
         r->keepalive = 0;

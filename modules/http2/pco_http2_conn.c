@@ -46,6 +46,7 @@ pco_http2_settings(const pco_http2_conf_t *conf, pco_http2_settings_t *s)
     s->connection_window_size = (uint32_t) conf->connection_window_size;
     s->max_header_list_size = (uint32_t) conf->max_header_list_size;
     s->rapid_reset_limit = (unsigned) conf->rapid_reset_limit;
+    s->enable_connect_protocol = true;     /* WebSocket over HTTP/2 (RFC 8441) */
 }
 
 void

@@ -59,6 +59,7 @@ typedef struct {
     unsigned              ended:1;       /* the end of the response body was given */
     unsigned              end_pending:1; /* the end is due once out drains */
     unsigned              rst_after:1;   /* RST_STREAM NO_ERROR once the response is out */
+    unsigned              websocket:1;   /* an extended CONNECT made a WebSocket request */
 } pco_http2_req_t;
 
 /* pco_http2_conn.c */

@@ -16,6 +16,10 @@
  */
 #include "pco_http2_int.h"
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include "pco_string.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,7 +37,7 @@ static const pco_conn_io_t pco_http2_io = {
 };
 
 static int pco_http2_send_head(pco_http_request_t *r, const pco_http_header_t *fields,
-                               unsigned n, bool end);
+                               unsigned n, unsigned flags);
 static void pco_http2_done(pco_http_request_t *r);
 
 static const pco_http_stream_ops_t pco_http2_ops = { pco_http2_send_head, pco_http2_done };
@@ -205,11 +209,20 @@ pco_http2_io_sendfile(pco_connection_t *c, int fd, off_t *offset, size_t size)
 
 static int
 pco_http2_send_head(pco_http_request_t *r, const pco_http_header_t *fields, unsigned n,
-                    bool end)
+                    unsigned flags)
 {
     pco_http2_req_t  *hr = pco_http2_bridge(r->connection);
+    bool              end = (flags & PCO_HTTP_STREAM_END) != 0;
 
     if (hr->st == NULL) {
+        return PCO_ERROR;
+    }
+    if (hr->websocket && !(flags & PCO_HTTP_STREAM_TUNNEL) && r->status >= 200
+        && r->status < 300)
+    {
+        /* a 2xx would tell the client its tunnel is open: the route does not tunnel */
+        pco_log_err(PCO_LOG_INFO, r->connection->log, 0, "extended CONNECT (WebSocket) to "
+                    "a route that does not tunnel WebSocket: the stream is reset");
         return PCO_ERROR;
     }
     hr->declared = end ? 0 : r->out.content_length;
@@ -317,6 +330,67 @@ pco_http2_fc_init(pco_http2_req_t *hr, pco_connection_t *c)
     fc->write.ready = 1;
 }
 
+/* Adds name: value to the stream's head (its pool); the entry's index + 1, or 0. */
+static unsigned
+pco_http2_head_append(pco_http2_stream_t *st, const char *name, const u_char *value,
+                      size_t vlen)
+{
+    pco_http_head_t  *h = &st->head;
+
+    if (h->nheaders == h->nalloc
+        && pco_http_headers_grow(st->pool, &h->headers, h->nheaders, &h->nalloc,
+                                 h->nheaders + 1, PCO_HTTP_MAX_HEADERS) != PCO_OK)
+    {
+        return 0;
+    }
+    h->headers[h->nheaders].name.data = (u_char *) name;
+    h->headers[h->nheaders].name.len = strlen(name);
+    h->headers[h->nheaders].value.data = (u_char *) value;
+    h->headers[h->nheaders].value.len = vlen;
+    return ++h->nheaders;
+}
+
+/*
+ * RFC 8441: an extended CONNECT with :protocol websocket becomes the HTTP/1.1 request a
+ * WebSocket client would send (GET, Upgrade: websocket, Connection: upgrade and a fresh
+ * Sec-WebSocket-Key, which HTTP/2 clients do not send), so that routing, access rules and
+ * the proxy's tunnel treat it as one; the proxy then answers 200 instead of relaying the
+ * 101. 0, or an HTTP status (501: another protocol; 500: memory).
+ */
+static int
+pco_http2_websocket(pco_http2_req_t *hr, pco_http2_stream_t *st)
+{
+    pco_http_head_t  *h = &st->head;
+    u_char            raw[16], *key, *line;
+    unsigned          up, conn;
+
+    if (!pco_str_caseeq_lit(&st->hv.protocol, "websocket")) {
+        return 501;
+    }
+    key = pco_pnalloc(st->pool, 25);
+    line = pco_pnalloc(st->pool, h->target.len + sizeof("GET  HTTP/2.0"));
+    if (key == NULL || line == NULL || RAND_bytes(raw, sizeof(raw)) != 1) {
+        return 500;
+    }
+    (void) EVP_EncodeBlock(key, raw, sizeof(raw));
+    up = pco_http2_head_append(st, "upgrade", (const u_char *) "websocket", 9);
+    conn = pco_http2_head_append(st, "connection", (const u_char *) "upgrade", 7);
+    if (up == 0 || conn == 0 || pco_http2_head_append(st, "sec-websocket-key", key, 24) == 0) {
+        return 500;
+    }
+    h->upgrade_idx = up;
+    h->connection_idx = conn;
+    h->conn_upgrade = true;
+    h->method = PCO_HTTP_GET;
+    pco_str_set(&h->method_name, "GET");
+    h->request_line.data = line;
+    h->request_line.len = (size_t) snprintf((char *) line, h->target.len + sizeof("GET  HTTP/2.0"),
+                                            "GET %.*s HTTP/2.0", (int) h->target.len,
+                                            (char *) h->target.data);
+    hr->websocket = 1;
+    return 0;
+}
+
 static int
 pco_http2_on_request(pco_http2_stream_t *st, int status)
 {
@@ -334,8 +408,12 @@ pco_http2_on_request(pco_http2_stream_t *st, int status)
     hr->declared = -1;
     hr->in_end = st->end_stream;
     st->data = hr;
-    /* a body with no content-length runs to END_STREAM: the engine forwards it chunked */
-    to_end = !st->end_stream && st->head.content_length < 0;
+    if (status == 0 && st->hv.protocol.len > 0) {
+        status = pco_http2_websocket(hr, st);
+    }
+    /* a body with no content-length runs to END_STREAM: the engine forwards it chunked (a
+     * tunnel's bytes are not a body) */
+    to_end = !st->end_stream && st->head.content_length < 0 && !hr->websocket;
     if (to_end) {
         st->head.chunked = true;
     }

@@ -2,7 +2,8 @@
  * pco_proxy_tunnel.c: WebSocket pass-through (docs/http.md). When the route allows it, the
  * request carried `Upgrade: websocket` and the upstream answered 101 with Upgrade: websocket
  * and Connection: upgrade, the 101 head is relayed (minus other hop-by-hop headers, with
- * portico's Server, Date and X-Request-Id instead of the upstream's)
+ * portico's Server, Date and X-Request-Id instead of the upstream's; an HTTP/2 client's
+ * extended CONNECT, which the http2 module turned into such a request, gets 200 instead)
  * and bytes are then copied both ways through two fixed 16 KiB buffers with back-pressure,
  * until either side closes or nothing moves for tunnel_timeout. No shared state.
  */
@@ -126,34 +127,33 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
                          a == PCO_OK || b == PCO_OK);
 }
 
-/* The upstream answered 101: true when it is a WebSocket switch we relay (then the tunnel
- * runs), false when the answer must be treated as invalid (502). */
-bool
-pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
+/* The upstream's 101 header that is relayed to the client (not hop-by-hop, not one portico
+ * writes itself; stream: not the HTTP/1 handshake's Upgrade and Sec-WebSocket-Accept). */
+static bool
+pco_proxy_tunnel_relayed(const pco_str_t *n, bool stream)
+{
+    if (pco_proxy_tunnel_name(n, "Connection") || pco_proxy_tunnel_name(n, "Keep-Alive")
+        || pco_proxy_tunnel_name(n, "Transfer-Encoding")
+        || pco_proxy_tunnel_name(n, "Content-Length") || pco_proxy_tunnel_name(n, "Server")
+        || pco_proxy_tunnel_name(n, "Date") || pco_proxy_tunnel_name(n, "X-Request-Id"))
+    {
+        return false;
+    }
+    return !stream || !(pco_proxy_tunnel_name(n, "Upgrade")
+                        || pco_proxy_tunnel_name(n, "Sec-WebSocket-Accept"));
+}
+
+/* HTTP/1.1 client: the 101 head, written directly (nothing else is queued). */
+static bool
+pco_proxy_tunnel_head_h1(pco_proxy_ctx_t *p, size_t size)
 {
     pco_http_request_t  *r = p->r;
     pco_connection_t    *c = r->connection;
-    pco_http_header_t   *h, *up = NULL;
-    size_t               size = 64 + pco_http_std_headers_len(r), rest, i;
+    pco_http_header_t   *h;
     u_char              *b, *q;
     ssize_t              n;
+    size_t               i;
 
-    if (!p->req.ws || !p->try.resp.conn_upgrade) {
-        return false;
-    }
-    for (i = 0; i < p->try.resp.nheaders; i++) {
-        h = &p->try.resp.headers[i];
-        if (pco_proxy_tunnel_name(&h->name, "Upgrade")) {
-            up = h;
-        }
-        size += h->name.len + h->value.len + 4;
-    }
-    if (up == NULL || !pco_proxy_tunnel_name(&up->value, "websocket")) {
-        return false;
-    }
-    if (pco_proxy_obuf(p) == NULL) {
-        return false;       /* the upstream-to-client buffer (logged) */
-    }
     b = pco_pnalloc(r->pool, size);
     if (b == NULL) {
         return false;
@@ -164,14 +164,7 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     q = pco_http_std_headers(r, q);
     for (i = 0; i < p->try.resp.nheaders; i++) {
         h = &p->try.resp.headers[i];
-        if (pco_proxy_tunnel_name(&h->name, "Connection")
-            || pco_proxy_tunnel_name(&h->name, "Keep-Alive")
-            || pco_proxy_tunnel_name(&h->name, "Transfer-Encoding")
-            || pco_proxy_tunnel_name(&h->name, "Content-Length")
-            || pco_proxy_tunnel_name(&h->name, "Server")
-            || pco_proxy_tunnel_name(&h->name, "Date")
-            || pco_proxy_tunnel_name(&h->name, "X-Request-Id"))
-        {
+        if (!pco_proxy_tunnel_relayed(&h->name, false)) {
             continue;
         }
         memcpy(q, h->name.data, h->name.len);
@@ -195,6 +188,61 @@ pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
     r->status = 101;
     r->header_sent = 1;
     r->bytes_sent += n;
+    return true;
+}
+
+/* An HTTP/2 stream (RFC 8441 extended CONNECT): 200 opens the tunnel; the WebSocket
+ * handshake's own headers stay between portico and the upstream. */
+static bool
+pco_proxy_tunnel_head_stream(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+    pco_http_header_t   *f;
+    size_t               i;
+    unsigned             n = 0;
+
+    f = pco_palloc(r->pool, (p->try.resp.nheaders + 1) * sizeof(*f));
+    if (f == NULL) {
+        return false;
+    }
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        if (pco_proxy_tunnel_relayed(&p->try.resp.headers[i].name, true)) {
+            f[n++] = p->try.resp.headers[i];
+        }
+    }
+    return pco_http_tunnel_head(r, 200, f, n) == PCO_OK;
+}
+
+/* The upstream answered 101: true when it is a WebSocket switch we relay (then the tunnel
+ * runs), false when the answer must be treated as invalid (502). */
+bool
+pco_proxy_tunnel_start(pco_proxy_ctx_t *p)
+{
+    pco_http_request_t  *r = p->r;
+    pco_http_header_t   *h, *up = NULL;
+    size_t               size = 64 + pco_http_std_headers_len(r), rest, i;
+
+    if (!p->req.ws || !p->try.resp.conn_upgrade) {
+        return false;
+    }
+    for (i = 0; i < p->try.resp.nheaders; i++) {
+        h = &p->try.resp.headers[i];
+        if (pco_proxy_tunnel_name(&h->name, "Upgrade")) {
+            up = h;
+        }
+        size += h->name.len + h->value.len + 4;
+    }
+    if (up == NULL || !pco_proxy_tunnel_name(&up->value, "websocket")) {
+        return false;
+    }
+    if (pco_proxy_obuf(p) == NULL) {
+        return false;       /* the upstream-to-client buffer (logged) */
+    }
+    if (r->head.version == 20 ? !pco_proxy_tunnel_head_stream(p)
+                              : !pco_proxy_tunnel_head_h1(p, size))
+    {
+        return false;
+    }
     if (p->try.uc->read.timer_index) {
         pco_event_del_timer(&p->try.uc->read);
     }
