@@ -440,7 +440,10 @@ pco_http2_on_data(pco_http2_stream_t *st, const u_char *data, size_t len)
         return pco_http2_stream_consume(st, len);
     }
     if (hr->in == NULL) {
-        size = pco_http2_conf(hr->fc.listening)->initial_window_size;
+        /* the window the settings give, or the protocol's default of 65,535 that a client
+         * may use until it has our SETTINGS */
+        size = pco_max((size_t) pco_http2_conf(hr->fc.listening)->initial_window_size,
+                       (size_t) 65535);
         hr->in = malloc(size);
         if (hr->in == NULL) {
             return PCO_ERROR;
