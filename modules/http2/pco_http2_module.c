@@ -20,7 +20,7 @@ static const pco_setting_t pco_http2_settings[] = {
       .type = PCO_CONF_INT, .offset = PCO_H2C(max_concurrent_streams), .def = "128",
       .min = 1, .max = 65536,
       .help = "streams a client may have open on one HTTP/2 connection (SETTINGS_MAX_"
-              "CONCURRENT_STREAMS); more are refused with RST_STREAM REFUSED_STREAM" },
+              "CONCURRENT_STREAMS); a stream beyond it is refused with RST_STREAM" },
     { .name = "http2_initial_window_size", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER,
       .type = PCO_CONF_SIZE, .offset = PCO_H2C(initial_window_size), .def = "\"64k\"",
       .min = 1024, .max = 16 << 20,
