@@ -9,6 +9,7 @@
 #include "pco_time.h"
 #include "pco_http.h"
 #include "pco_http2_session.h"
+#include "pco_http2_mem.h"
 
 struct pco_http2_session_s {
     nghttp2_session             *ng;
@@ -536,7 +537,8 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);
-    rc = nghttp2_session_server_new2(&s->ng, cb, s, opt);
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
+    rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, pco_http2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
