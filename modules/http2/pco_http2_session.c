@@ -453,8 +453,11 @@ pco_http2_stream_respond(pco_http2_stream_t *st, unsigned status,
         if (hop[k] != NULL) {
             continue;              /* connection-specific: meaningless in HTTP/2 */
         }
+        /* a value that is new in every response (the request id) would only push the
+         * ones that repeat (server, content-type...) out of the HPACK table */
         nva[nv++] = (nghttp2_nv) { name, h->value.data, h->name.len, h->value.len,
-                                   NGHTTP2_NV_FLAG_NONE };
+                                   h->name.len == 12 && memcmp(name, "x-request-id", 12) == 0
+                                   ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE };
     }
     if (!end) {
         prd.source.ptr = st;
@@ -537,7 +540,6 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);
-    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
     rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, pco_http2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
