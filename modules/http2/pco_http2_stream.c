@@ -321,6 +321,7 @@ pco_http2_fc_init(pco_http2_req_t *hr, pco_connection_t *c)
     fc->tls = c->tls;
     fc->proxy_protocol = c->proxy_protocol;
     fc->tcp_nodelay = 1;                  /* the client connection's business */
+    (void) pco_conn_addr_text(c);         /* formatted once for the connection's streams */
     fc->addr_text_len = c->addr_text_len;
     memcpy(fc->addr_text, c->addr_text, sizeof(fc->addr_text));
     fc->read.data = fc;
