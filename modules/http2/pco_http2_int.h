@@ -60,6 +60,7 @@ typedef struct {
     unsigned              end_pending:1; /* the end is due once out drains */
     unsigned              rst_after:1;   /* RST_STREAM NO_ERROR once the response is out */
     unsigned              websocket:1;   /* an extended CONNECT made a WebSocket request */
+    u_char                small[256];    /* out, for a body announced this small or less */
 } pco_http2_req_t;
 
 /* pco_http2_conn.c */

@@ -409,8 +409,9 @@ int
 pco_http2_stream_respond(pco_http2_stream_t *st, unsigned status,
                          const pco_http_header_t *headers, unsigned n, bool end)
 {
-    static const char *const  hop[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", NULL
+    static const pco_str_t    hop[] = {
+        pco_string("connection"), pco_string("keep-alive"), pco_string("proxy-connection"),
+        pco_string("transfer-encoding"), pco_string("upgrade"), pco_null_string
     };
     nghttp2_data_provider     prd, *dp = NULL;
     nghttp2_nv               *nva;
@@ -445,12 +446,12 @@ pco_http2_stream_respond(pco_http2_stream_t *st, unsigned status,
             u_char c = h->name.data[j];
             name[j] = (c >= 'A' && c <= 'Z') ? (u_char) (c | 0x20) : c;
         }
-        for (k = 0; hop[k] != NULL; k++) {
-            if (h->name.len == strlen(hop[k]) && memcmp(name, hop[k], h->name.len) == 0) {
+        for (k = 0; hop[k].len != 0; k++) {
+            if (h->name.len == hop[k].len && memcmp(name, hop[k].data, h->name.len) == 0) {
                 break;
             }
         }
-        if (hop[k] != NULL) {
+        if (hop[k].len != 0) {
             continue;              /* connection-specific: meaningless in HTTP/2 */
         }
         /* a value that is new in every response (the request id) would only push the

@@ -18,6 +18,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <stdio.h>
 #include "pco_string.h"
 #include <errno.h>
@@ -44,12 +45,41 @@ static const pco_http_stream_ops_t pco_http2_ops = { pco_http2_send_head, pco_ht
 
 #define pco_http2_bridge(c)  ((pco_http2_req_t *) (c))
 
+/* Bridges given back are kept for the next streams (a handful: a stream's bridge is
+ * malloc'd otherwise), up to this many per worker. */
+#define PCO_HTTP2_BRIDGES_KEPT  64
+
+static pco_http2_req_t  *pco_http2_bridges;      /* linked through h2c */
+static unsigned          pco_http2_nbridges;
+
+static pco_http2_req_t *
+pco_http2_bridge_new(void)
+{
+    pco_http2_req_t  *hr = pco_http2_bridges;
+
+    if (hr == NULL) {
+        return calloc(1, sizeof(*hr));
+    }
+    pco_http2_bridges = (pco_http2_req_t *) hr->h2c;
+    pco_http2_nbridges--;
+    memset(hr, 0, offsetof(pco_http2_req_t, small));
+    return hr;
+}
+
 static void
 pco_http2_bridge_free(pco_http2_req_t *hr)
 {
     free(hr->in);
-    free(hr->out);
-    free(hr);
+    if (hr->out != hr->small) {
+        free(hr->out);
+    }
+    if (pco_http2_nbridges >= PCO_HTTP2_BRIDGES_KEPT) {
+        free(hr);
+        return;
+    }
+    hr->h2c = (pco_http2_conn_t *) pco_http2_bridges;
+    pco_http2_bridges = hr;
+    pco_http2_nbridges++;
 }
 
 /* Wakes the request's reader or writer at the end of the pass. */
@@ -108,6 +138,11 @@ pco_http2_out_buf(pco_http2_req_t *hr)
     }
     if (hr->declared > 0 && hr->declared < (int64_t) size) {
         size = (size_t) hr->declared;
+    }
+    if (size <= sizeof(hr->small)) {
+        hr->out = hr->small;
+        hr->out_size = size;
+        return PCO_OK;
     }
     hr->out = malloc(size);
     if (hr->out == NULL) {
@@ -396,7 +431,7 @@ static int
 pco_http2_on_request(pco_http2_stream_t *st, int status)
 {
     pco_http2_conn_t  *h2c = pco_http2_session_owner(st->session);
-    pco_http2_req_t   *hr = calloc(1, sizeof(*hr));
+    pco_http2_req_t   *hr = pco_http2_bridge_new();
     bool               to_end;
 
     if (hr == NULL) {
