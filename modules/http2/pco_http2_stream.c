@@ -46,8 +46,8 @@ static const pco_http_stream_ops_t pco_http2_ops = { pco_http2_send_head, pco_ht
 #define pco_http2_bridge(c)  ((pco_http2_req_t *) (c))
 
 /* Bridges given back are kept for the next streams (a handful: a stream's bridge is
- * malloc'd otherwise), up to this many per worker. */
-#define PCO_HTTP2_BRIDGES_KEPT  64
+ * malloc'd otherwise), up to this many per worker (some 200 KiB). */
+#define PCO_HTTP2_BRIDGES_KEPT  256
 
 static pco_http2_req_t  *pco_http2_bridges;      /* linked through h2c */
 static unsigned          pco_http2_nbridges;
