@@ -465,34 +465,53 @@ pco_http2_on_request(pco_http2_stream_t *st, int status)
     return PCO_OK;
 }
 
+/*
+ * Gives the request-body buffer room for need bytes: it grows by doubling from 4 KiB, so it
+ * holds about what the stream has buffered, never more than the stream window: what the
+ * settings give, or the protocol's 65,535 a client may use until it has our SETTINGS
+ * (nghttp2 enforces the window, so more cannot arrive). A client that opens many streams
+ * and sends each a byte costs a few KiB each, not a window each.
+ */
+static int
+pco_http2_in_grow(pco_http2_req_t *hr, size_t need)
+{
+    size_t   max, size;
+    u_char  *in;
+
+    max = pco_max((size_t) pco_http2_conf(hr->fc.listening)->initial_window_size,
+                  (size_t) 65535);
+    if (need > max) {
+        return PCO_ERROR;
+    }
+    for (size = hr->in_size ? hr->in_size : 4096; size < need; size *= 2) {
+        /* double */
+    }
+    size = pco_min(size, max);
+    in = realloc(hr->in, size);
+    if (in == NULL) {
+        return PCO_ERROR;
+    }
+    hr->in = in;
+    hr->in_size = size;
+    return PCO_OK;
+}
+
 static int
 pco_http2_on_data(pco_http2_stream_t *st, const u_char *data, size_t len)
 {
     pco_http2_req_t  *hr = st->data;
-    size_t            size;
 
     if (hr == NULL || !hr->live) {
         /* nobody will read it (the response is out): the window reopens at once */
         return pco_http2_stream_consume(st, len);
-    }
-    if (hr->in == NULL) {
-        /* the window the settings give, or the protocol's default of 65,535 that a client
-         * may use until it has our SETTINGS */
-        size = pco_max((size_t) pco_http2_conf(hr->fc.listening)->initial_window_size,
-                       (size_t) 65535);
-        hr->in = malloc(size);
-        if (hr->in == NULL) {
-            return PCO_ERROR;
-        }
-        hr->in_size = size;
     }
     if (hr->in_len + len > hr->in_size && hr->in_pos > 0) {
         memmove(hr->in, hr->in + hr->in_pos, hr->in_len - hr->in_pos);
         hr->in_len -= hr->in_pos;
         hr->in_pos = 0;
     }
-    if (hr->in_len + len > hr->in_size) {
-        return PCO_ERROR;           /* beyond the window nghttp2 enforces: cannot happen */
+    if (hr->in_len + len > hr->in_size && pco_http2_in_grow(hr, hr->in_len + len) != PCO_OK) {
+        return PCO_ERROR;
     }
     memcpy(hr->in + hr->in_len, data, len);
     hr->in_len += len;
