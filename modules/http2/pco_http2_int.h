@@ -51,6 +51,8 @@ typedef struct {
     /* response body: the buffer being framed, and what the head announced */
     u_char               *out;
     size_t                out_size;
+    const void           *lent;          /* the engine's buffer with the session, or NULL */
+    size_t                lent_len;
     int64_t               declared;      /* Content-Length sent, or -1 */
     int64_t               written;
     unsigned              live:1;        /* the request is not done */

@@ -11,6 +11,8 @@
 #include "pco_http2_session.h"
 #include "pco_http2_mem.h"
 
+#define PCO_HTTP2_FRAME_HDLEN  9      /* a frame header (RFC 9113 §4.1) */
+
 struct pco_http2_session_s {
     nghttp2_session             *ng;
     pco_http2_settings_t         conf;
@@ -18,6 +20,14 @@ struct pco_http2_session_s {
     void                        *owner;
     const uint8_t               *pending;       /* mem_send bytes not yet copied out */
     size_t                       pending_len;
+    /* the owner's output buffer during pco_http2_session_output: DATA frames are written
+     * there directly from the owner's body buffers (NGHTTP2_DATA_FLAG_NO_COPY) */
+    u_char                      *obuf;
+    size_t                       obuf_len;
+    size_t                       obuf_cap;
+    /* a DATA frame larger than the owner's whole buffer (a caller with a small one) */
+    u_char                      *spill;
+    size_t                       spill_len;
     pco_http2_stream_t          *drained;       /* streams whose on_drained is due */
     pco_http2_stream_t          *streams;       /* every stream, for destroy */
     unsigned                     nstreams;
@@ -365,8 +375,22 @@ pco_http2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
-/* The response body's data source: copies from the owner's buffer into the frame; waits
- * (deferred) when the owner has given nothing. */
+/* A stream whose buffer was taken whole (on_drained is due after this output). */
+static void
+pco_http2_buffer_taken(pco_http2_session_t *s, pco_http2_stream_t *st)
+{
+    st->out = NULL;
+    if (!st->drained) {
+        st->drained = 1;
+        st->next_drained = s->drained;
+        s->drained = st;
+    }
+}
+
+/* The response body's data source: says how much of the owner's buffer the next DATA
+ * frame carries, without copying it (NGHTTP2_DATA_FLAG_NO_COPY: pco_http2_send_data writes
+ * the frame into the owner's output buffer); waits (deferred) when the owner has given
+ * nothing. */
 static ssize_t
 pco_http2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                     uint32_t *data_flags, nghttp2_data_source *source, void *user)
@@ -377,32 +401,74 @@ pco_http2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length
 
     (void) ng;
     (void) id;
-    s->window_updates = 0;
-    n = pco_min(length, st->out_len);
-    if (n > 0) {
-        memcpy(buf, st->out, n);
-        st->out += n;
-        st->out_len -= n;
+    (void) buf;
+    if (st->reset) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    if (st->out_len == 0) {
-        if (st->out_last) {
-            *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-            st->complete = 1;
-        }
+    n = pco_min(length, st->out_len);
+    if (n == 0 && !st->out_last) {
         if (st->out != NULL) {
-            st->out = NULL;            /* the buffer is free again */
-            if (!st->drained) {
-                st->drained = 1;
-                st->next_drained = s->drained;
-                s->drained = st;
-            }
+            pco_http2_buffer_taken(s, st);     /* an empty buffer */
         }
-        if (n == 0 && !st->out_last) {
-            st->deferred = 1;
-            return NGHTTP2_ERR_DEFERRED;
-        }
+        st->deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == st->out_len && st->out_last) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        st->complete = 1;
     }
     return (ssize_t) n;
+}
+
+/* Writes one DATA frame (its 9-byte header, then length bytes of the owner's buffer) into
+ * the output buffer; NGHTTP2_ERR_WOULDBLOCK when it does not fit (nghttp2 asks again at the
+ * next output). */
+static int
+pco_http2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+                    size_t length, nghttp2_data_source *source, void *user)
+{
+    pco_http2_session_t  *s = user;
+    pco_http2_stream_t   *st = source->ptr;
+    u_char               *to;
+    size_t                need;
+    int                   rc = 0;
+
+    (void) ng;
+    if (st->reset || length > st->out_len || frame->data.padlen > 0) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* abandoned: RST_STREAM */
+    }
+    need = PCO_HTTP2_FRAME_HDLEN + length;
+    if (s->obuf == NULL) {
+        return NGHTTP2_ERR_WOULDBLOCK;
+    }
+    if (s->obuf_cap - s->obuf_len >= need) {
+        to = s->obuf + s->obuf_len;
+        s->obuf_len += need;
+    } else if (s->obuf_len == 0 && s->spill == NULL) {
+        /* it will never fit the caller's buffer: through a buffer of our own, copied out
+         * like any frame nghttp2 serialises itself; the output pauses after it */
+        s->spill = malloc(need);
+        if (s->spill == NULL) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        s->spill_len = need;
+        to = s->spill;
+        rc = NGHTTP2_ERR_PAUSE;
+    } else {
+        return NGHTTP2_ERR_WOULDBLOCK;     /* the next output, with room */
+    }
+    memcpy(to, framehd, PCO_HTTP2_FRAME_HDLEN);
+    if (length > 0) {
+        memcpy(to + PCO_HTTP2_FRAME_HDLEN, st->out, length);
+        st->out += length;
+        st->out_len -= length;
+    }
+    s->window_updates = 0;
+    if (st->out_len == 0 && st->out != NULL) {
+        pco_http2_buffer_taken(s, st);
+    }
+    return rc;
 }
 
 int
@@ -508,6 +574,8 @@ int
 pco_http2_stream_reset(pco_http2_stream_t *st, uint32_t error_code)
 {
     st->reset = 1;
+    st->out = NULL;            /* the owner may free its buffer now */
+    st->out_len = 0;
     return nghttp2_submit_rst_stream(st->session->ng, NGHTTP2_FLAG_NONE, st->id, error_code)
            == 0 ? PCO_OK : PCO_ERROR;
 }
@@ -533,6 +601,7 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, pco_http2_on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, pco_http2_on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, pco_http2_on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(cb, pco_http2_send_data);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return PCO_ERROR;
@@ -610,6 +679,7 @@ pco_http2_session_destroy(pco_http2_session_t *s)
     if (s->ng != NULL) {
         nghttp2_session_del(s->ng);
     }
+    free(s->spill);
     free(s);
 }
 
@@ -648,17 +718,33 @@ pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap)
 {
     pco_http2_stream_t  *st;
     ssize_t              rc;
-    size_t               n = 0, k;
+    size_t               n = 0, k, before;
 
     while (n < cap) {
         if (s->pending_len == 0) {
-            /* the previous chunk was copied out entirely: its memory may be reused now */
+            /* the previous chunk was copied out entirely: its memory may be reused now;
+             * DATA frames go straight into buf (pco_http2_send_data) */
+            free(s->spill);
+            s->spill = NULL;
+            s->obuf = buf;
+            s->obuf_len = n;
+            s->obuf_cap = cap;
+            before = n;
             rc = nghttp2_session_mem_send(s->ng, &s->pending);
+            n = s->obuf_len;
+            s->obuf = NULL;
             if (rc < 0) {
                 return rc;
             }
+            if (rc == 0 && s->spill != NULL) {
+                s->pending = s->spill;
+                rc = (ssize_t) s->spill_len;
+            }
             if (rc == 0) {
-                break;
+                if (n == before) {
+                    break;         /* nothing more, or a DATA frame waits for room */
+                }
+                continue;
             }
             s->pending_len = (size_t) rc;
         }

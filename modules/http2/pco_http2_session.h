@@ -161,7 +161,8 @@ int pco_http2_stream_respond(pco_http2_stream_t *st, unsigned status,
  */
 int pco_http2_stream_write(pco_http2_stream_t *st, const u_char *data, size_t len, bool last);
 
-/* Resets the stream (RST_STREAM error_code, e.g. NGHTTP2_INTERNAL_ERROR). */
+/* Resets the stream (RST_STREAM error_code, e.g. NGHTTP2_INTERNAL_ERROR); a buffer given
+ * to pco_http2_stream_write is no longer read. */
 int pco_http2_stream_reset(pco_http2_stream_t *st, uint32_t error_code);
 
 #endif

@@ -5,13 +5,14 @@
  * - recv gives the request body that DATA frames brought, which waits in a buffer of the
  *   stream window's size; the window reopens (WINDOW_UPDATE) only as the engine reads, so
  *   an upload waiting for a slow upstream holds at most one window;
- * - send, writev and sendfile copy the response body into the bridge's buffer (sendfile
- *   reads the file into it) and give it to the session; until the session has framed it
- *   (on_drained), further writes return PCO_AGAIN and the engine's writer waits on the
- *   request connection's write event (send_timeout: a stream whose client window stays
- *   shut times out alone), which on_drained posts.
- * The bridge buffers are the bridge's (not the request pool's), because the last of the
- * body may still wait for the client's window when the engine has finished the request;
+ * - send and writev lend the engine's buffer to the session, and sendfile reads the file
+ *   into the bridge's buffer and gives that; until the session has framed it (on_drained),
+ *   writes return PCO_AGAIN and the engine's writer waits on the request connection's
+ *   write event (send_timeout: a stream whose client window stays shut times out alone),
+ *   which on_drained posts. A lent buffer is answered as written only once framed, so the
+ *   engine never frees or refills one the session still reads.
+ * The bridge's buffer is the bridge's (not the request pool's), because the last of a
+ * file may still wait for the client's window when the engine has finished the request;
  * the bridge goes when both the request is done and the stream is closed.
  */
 #include "pco_http2_int.h"
@@ -188,26 +189,58 @@ pco_http2_give(pco_http2_req_t *hr, size_t n)
     return (ssize_t) n;
 }
 
+/*
+ * Memory buffers are not copied: the first one is lent to the session as it is, and the
+ * write answers PCO_AGAIN until the session has framed it (on_drained); the writer, which
+ * offers the same bytes again when its write event comes, then hears that they are written.
+ * So the engine's buffer (the proxy's relay buffer, a return body) stays where it is until
+ * its bytes are in the connection's output, and is copied once, into it.
+ */
 static ssize_t
 pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
 {
     pco_http2_req_t  *hr = pco_http2_bridge(c);
-    size_t            n = 0, k;
-    int               i, rc;
+    size_t            n;
+    bool              last;
+    int               i;
 
-    rc = pco_http2_writable(c);
-    if (rc != PCO_OK) {
-        return rc;
+    if (hr->st == NULL || c->error) {
+        errno = EPIPE;
+        return PCO_ERROR;
     }
-    for (i = 0; i < iovcnt && n < hr->out_size; i++) {
-        k = pco_min(iov[i].iov_len, hr->out_size - n);
-        memcpy(hr->out + n, iov[i].iov_base, k);
-        n += k;
+    if (hr->out_pending) {
+        c->write.ready = 0;
+        return PCO_AGAIN;
     }
-    if (n == 0) {
+    if (hr->lent != NULL) {
+        n = hr->lent_len;          /* taken into frames */
+        hr->lent = NULL;
+        return (ssize_t) n;
+    }
+    if (hr->ended) {
+        errno = EPIPE;
+        return PCO_ERROR;
+    }
+    for (i = 0; i < iovcnt && iov[i].iov_len == 0; i++) {
+        /* skip empty ones */
+    }
+    if (i == iovcnt) {
         return 0;
     }
-    return pco_http2_give(hr, n);
+    n = iov[i].iov_len;
+    hr->written += (int64_t) n;
+    last = hr->declared >= 0 && hr->written >= hr->declared;
+    if (pco_http2_stream_write(hr->st, iov[i].iov_base, n, last) != PCO_OK) {
+        errno = EPIPE;
+        return PCO_ERROR;
+    }
+    hr->lent = iov[i].iov_base;
+    hr->lent_len = n;
+    hr->out_pending = 1;
+    hr->ended = last;
+    pco_http2_conn_kick(hr->h2c);
+    c->write.ready = 0;
+    return PCO_AGAIN;
 }
 
 static ssize_t
@@ -287,9 +320,12 @@ pco_http2_end_stream(pco_http2_req_t *hr, pco_http_request_t *r)
     if (hr->st == NULL) {
         return;
     }
-    if (!r->header_sent || !r->complete || hr->fc.error) {
-        /* cut short: the client must not take it for a whole response */
+    if (!r->header_sent || !r->complete || hr->fc.error || hr->lent != NULL) {
+        /* cut short: the client must not take it for a whole response (and a buffer lent
+         * to the session goes with the request's pool: the reset forgets it) */
         (void) pco_http2_stream_reset(hr->st, NGHTTP2_INTERNAL_ERROR);
+        hr->lent = NULL;
+        hr->out_pending = 0;
         return;
     }
     hr->rst_after = !hr->in_end;
