@@ -18,8 +18,10 @@
  * owner's buffers, however slow its upstream.
  *
  * Responses: pco_http2_stream_respond sends the head; the body comes from owner buffers
- * through pco_http2_stream_write, one buffer at a time (no copy until the frame is built);
- * when the buffer has been taken, on_drained says the owner may refill it. A stream with no
+ * through pco_http2_stream_write, one buffer at a time, never copied but into the output
+ * (pco_http2_session_output writes each DATA frame from the owner's buffer straight into
+ * the buffer it fills: NGHTTP2_DATA_FLAG_NO_COPY); when the buffer has been taken,
+ * on_drained says the owner may refill it. A stream with no
  * buffer pending is deferred and resumed by the next write (back-pressure both ways).
  *
  * Defences at the protocol level, each closing the connection with GOAWAY
