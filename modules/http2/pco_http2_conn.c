@@ -7,7 +7,8 @@
  * connection holds its session and nothing else.
  *
  * Endings:
- * - idle: no stream for http2_idle_timeout -> GOAWAY, then close;
+ * - idle: no request in progress for http2_idle_timeout (a stream still receiving its head
+ *   included) -> GOAWAY, then close;
  * - graceful (reload, stop: the worker retires its connections): GOAWAY with the last
  *   stream processed; the streams in flight finish; then close;
  * - failed (a protocol error or a defence): the GOAWAY the session queued is written, then
@@ -156,8 +157,12 @@ pco_http2_read(pco_event_t *ev)
     unsigned           i;
 
     if (ev->timedout) {
+        /* no request for http2_idle_timeout (a stream still receiving its head included:
+         * a client that starts a header block and stops is not waited for): GOAWAY, and
+         * the connection closes once it is written */
         ev->timedout = 0;
-        pco_http2_goaway(h2c);         /* idle: the write handler closes once it is out */
+        pco_http2_goaway(h2c);
+        h2c->failed = 1;
         pco_http2_write(&c->write);
         return;
     }
@@ -294,8 +299,9 @@ pco_http2_check(pco_http2_conn_t *h2c)
         }
         return;
     }
-    idle = h2c->requests == 0 && pco_http2_session_streams(h2c->session) == 0;
-    pco_http_set_idle(c, idle && !h2c->goaway && !pco_worker_exiting);
+    idle = h2c->requests == 0;
+    pco_http_set_idle(c, idle && pco_http2_session_streams(h2c->session) == 0
+                         && !h2c->goaway && !pco_worker_exiting);
     if (idle && !c->read.timer_index) {
         pco_event_add_timer(&c->read, h2c->idle_timeout);
     } else if (!idle && c->read.timer_index) {

@@ -43,7 +43,8 @@ static const pco_setting_t pco_http2_settings[] = {
     { .name = "http2_idle_timeout", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER,
       .type = PCO_CONF_DURATION, .offset = PCO_H2C(idle_timeout), .def = "\"75s\"",
       .min = 1, .max = PCO_CONF_DAY,
-      .help = "an HTTP/2 connection with no stream open this long is closed with GOAWAY" },
+      .help = "an HTTP/2 connection with no request in progress this long (a stream still "
+              "receiving its head counts as none) is closed with GOAWAY" },
     PCO_SETTINGS_END
 };
 
