@@ -1,0 +1,237 @@
+#!/usr/bin/perl
+# http2.t: HTTP/2 towards clients as curl and nghttp see it (docs/http.md, docs/settings.md):
+# ALPN h2 on `tls = true; http2 = true;` listeners and HTTP/1.1 beside it, HTTP/1.1 for
+# h2-offering clients of TLS listeners without http2 (an h2-only client fails its handshake);
+# h2c with prior knowledge on plain http2 listeners and HTTP/1.1 on the same port, `Upgrade:
+# h2c` answered as HTTP/1.1 and not forwarded, the preface on a plain listener without http2
+# (505); every route action over h2 with exact statuses, headers and bytes (return, static,
+# proxy with its bodies and failures, access, auth_basic, rate_limit, conn_limit, headers,
+# realip, cache, gzip), the access log ($server_protocol, $request), the 421 rule per stream;
+# one connection's slow stream holding up none of its fast ones; large uploads and downloads
+# through 16 KiB stream windows on either side; and the -t errors of the http2 settings.
+# Frame-level defences are in http2_defences.t.
+
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use Portico;
+use PorticoBackend;
+use PorticoH2;
+use Digest::MD5 qw(md5_hex);
+use Digest::SHA qw(sha256_hex);
+use IO::Compress::Gzip qw(gzip);
+use IO::Uncompress::Gunzip qw(gunzip);
+use Time::HiRes qw(time);
+
+skip_unless_module('http2', 'tls', 'return', 'static', 'proxy', 'access_log');
+plan(skip_all => 'curl without HTTP/2 or no nghttp') unless h2_have_tools();
+
+my %HAVE = map { $_ => has_module($_) }
+    qw(access auth_basic rate_limit conn_limit headers realip cache gzip);
+
+# $text when module $m is built, '' otherwise
+sub with { my ($m, $text) = @_; return $HAVE{$m} ? $text : ''; }
+
+my $D = h2_tmpdir();
+my $certs = h2_cert('a.test');
+h2_cert('b.test');
+
+my $big = join('', map { pack('N', $_ * 2654435761 % 4294967296) } 0 .. (1 << 20) - 1);
+my $gs_text = "gzip_static page\n" x 40;
+my $gs_gz;
+gzip(\$gs_text => \$gs_gz) or die 'gzip failed';
+my $gz_body = "a body long enough for gzip to take it. " x 20;
+
+my $htpasswd = '';
+{
+    my ($rc, $out) = Portico::run_cmd('openssl', 'passwd', '-apr1', 'h2secret');
+    chomp $out;
+    BAIL_OUT('openssl passwd failed') unless $rc == 0 && $out =~ /^\$apr1\$/;
+    $htpasswd = "ann:$out\n";
+}
+
+my $p = Portico->new(start => 0, files => {
+    'html/small.txt' => "small file\n", 'html/big.bin' => $big,
+    'html/gs/page.txt' => $gs_text, 'html/gs/page.txt.gz' => $gs_gz,
+    'conf/htpasswd' => $htpasswd });
+my $be = PorticoBackend->new(port => $p->port(9), id => 'up');
+my ($P1, $P2, $P3, $P4) = map { $p->port($_) } 1 .. 4;
+
+my $conf = <<"EOF";
+http = {
+  log_formats = ( { name = "h2"; format = "\$server_protocol \\"\$request\\" \$status \$body_bytes_sent"; } );
+  access_log = { path = "logs/access.log"; format = "h2"; };
+  @{[ with('realip', 'real_ip = { from = ["127.0.0.1"]; header = "X-Real-IP"; };') ]}
+  @{[ with('gzip', 'gzip = { types = ["text/plain"]; min_length = 256; };') ]}
+};
+upstreams = (
+  { name = "app"; servers = ( { address = "127.0.0.1:%%PORT9%%"; } ); },
+  { name = "slow"; retries = 0; read_timeout = "1s";
+    servers = ( { address = "127.0.0.1:%%PORT9%%"; } ); },
+  { name = "dead"; retries = 0; servers = ( { address = "127.0.0.1:%%PORT8%%"; } ); }
+);
+@{[ with('rate_limit', 'rate_limits = ( { name = "one"; key = "$http_x_key"; rate = "1r/m"; } );') ]}
+@{[ with('conn_limit', 'conn_limits = ( { name = "cl"; key = "$remote_addr"; max = 1; } );') ]}
+@{[ with('cache', 'caches = ( { name = "main"; path = "cache/main"; } );') ]}
+servers = (
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; http2 = true; },
+               { address = "127.0.0.1:%%PORT2%%"; http2 = true; } );
+    names = ["a.test"];
+    client_max_body_size = "64m";
+    tls = { certificate = "$certs/a.test.crt"; key = "$certs/a.test.key"; };
+    routes = (
+      { match = { path = "/r"; };
+        return = { status = 200; body = "hi \$server_protocol \$request\\n"; }; },
+      { match = { path = "/204"; }; return = { status = 204; }; },
+      { match = { path = "/redir"; }; return = { status = 301; location = "/r"; }; },
+@{[ with('headers', <<'R') ]}
+      { match = { path = "/hdr"; };
+        response_headers = ( { name = "X-Set"; value = "v $request_method"; },
+                             { name = "Content-Type"; value = "text/x-h2"; } );
+        return = { status = 200; body = "hdr\n"; }; },
+      { match = { path_prefix = "/ph/"; };
+        response_headers = ( { name = "X-Backend-Id"; value = ""; },
+                             { name = "X-Set"; value = "1"; } );
+        proxy = { upstream = "app"; strip_prefix = true; }; },
+R
+@{[ with('access', <<'R') ]}
+      { match = { path = "/deny"; }; access = ["deny all"];
+        return = { status = 200; body = "no\n"; }; },
+R
+@{[ with('auth_basic', <<'R') ]}
+      { match = { path_prefix = "/admin/"; };
+        auth_basic = { realm = "h2 area"; users = "conf/htpasswd"; };
+        return = { status = 200; body = "admin $remote_user\n"; }; },
+R
+@{[ with('rate_limit', <<'R') ]}
+      { match = { path = "/limited"; }; rate_limit = "one";
+        return = { status = 200; body = "limited\n"; }; },
+R
+@{[ with('conn_limit', <<'R') ]}
+      { match = { path_prefix = "/cl/"; }; conn_limit = "cl";
+        proxy = { upstream = "app"; strip_prefix = true; }; },
+R
+@{[ with('cache', <<'R') ]}
+      { match = { path_prefix = "/c/"; }; proxy = { upstream = "app"; strip_prefix = true; };
+        cache = { zone = "main"; valid = ( { status = [200]; time = "10m"; } ); }; },
+R
+@{[ with('gzip', <<"R") ]}
+      { match = { path = "/gz"; }; return = { status = 200; body = "$gz_body"; }; gzip = true; },
+R
+      { match = { path = "/ip"; }; return = { status = 200; body = "\$remote_addr\\n"; }; },
+      { match = { path_prefix = "/p504/"; }; proxy = { upstream = "slow"; strip_prefix = true; }; },
+      { match = { path_prefix = "/p502/"; }; proxy = { upstream = "dead"; strip_prefix = true; }; },
+      { match = { path_prefix = "/p/"; }; proxy = { upstream = "app"; strip_prefix = true; }; },
+      { match = { path_prefix = "/gs/"; }; static = { root = "html"; gzip_static = true; }; },
+      { match = { path_prefix = "/"; }; static = { root = "html"; }; }
+    ); },
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; http2 = true; } );
+    names = ["b.test"];
+    tls = { certificate = "$certs/b.test.crt"; key = "$certs/b.test.key"; protocols = ["TLSv1.3"]; };
+    routes = ( { match = { path_prefix = "/"; };
+                 return = { status = 200; body = "b \$server_protocol\\n"; }; } ); },
+  { listen = ( { address = "127.0.0.1:%%PORT3%%"; tls = true; },
+               { address = "127.0.0.1:%%PORT4%%"; } );
+    tls = { certificate = "$certs/a.test.crt"; key = "$certs/a.test.key"; };
+    routes = ( { match = { path_prefix = "/"; };
+                 return = { status = 200; body = "h1 \$server_protocol\\n"; }; } ); }
+);
+EOF
+$p->write_conf($conf);
+$p->start;
+
+# h2 with prior knowledge on the plain http2 port; h2 by ALPN on the TLS one
+sub c2 { my ($path, @a) = @_; return h2_curl("http://127.0.0.1:$P2$path", '--http2-prior-knowledge', @a); }
+sub t2 { my ($path, @a) = @_; return h2_curl("https://127.0.0.1:$P1$path", '-k', '--http2', @a); }
+
+# One response's outcome: status, protocol, every header name lowercase, no connection-specific
+# header, the body (compared by length and MD5 when long).
+sub resp_ok
+{
+    my ($r, $status, $body, $name, $version) = @_;
+    $version //= '2';
+    is($r->{version}, $version, "$name: HTTP/$version") or diag($r->{err});
+    is($r->{status}, $status, "$name: status $status");
+    if ($version eq '2') {
+        is(join(',', grep { /[A-Z]/ } @{ $r->{names} }), '', "$name: header names lowercase");
+        is(join(',', grep { /^(connection|keep-alive|transfer-encoding|upgrade|proxy-connection)$/ }
+                     map { lc } @{ $r->{names} }), '', "$name: no connection-specific header");
+    }
+    return unless defined $body;
+    if (length($body) <= 300) {
+        is($r->{body}, $body, "$name: body");
+    } else {
+        is(length($r->{body}), length($body), "$name: body length");
+        is(md5_hex($r->{body}), md5_hex($body), "$name: body md5");
+    }
+}
+
+# ---- ALPN ------------------------------------------------------------------------------------
+my $r = t2('/r');
+resp_ok($r, 200, "hi HTTP/2.0 GET /r HTTP/2.0\n", 'ALPN h2');
+is(join(',', @{ $r->{names} }), 'server,date,content-type,content-length,x-request-id',
+   'ALPN h2: the header names, in order');
+is($r->{headers}{'content-length'}, 28, 'ALPN h2: content-length');
+is($r->{headers}{'content-type'}, 'text/plain; charset=utf-8', 'ALPN h2: content-type');
+$r = h2_curl("https://127.0.0.1:$P1/r", '-k', '--http1.1');
+resp_ok($r, 200, "hi HTTP/1.1 GET /r HTTP/1.1\n", 'http2 TLS listener, --http1.1', '1.1');
+$r = h2_curl("https://127.0.0.1:$P3/r", '-k', '--http2');
+resp_ok($r, 200, "h1 HTTP/1.1\n", 'TLS listener without http2, curl --http2', '1.1');
+
+my $n = h2_nghttp([], "https://127.0.0.1:$P3/r");
+is($n->{out}, '', 'nghttp (h2 only) to a TLS listener without http2: no response');
+like($n->{err}, qr/^Some requests were not processed\. total=1, processed=0$/m,
+     'nghttp (h2 only) to a TLS listener without http2: not processed');
+{
+    my ($rc, $out, $err) = Portico::run_cmd(
+        'sh', '-c', "exec openssl s_client -connect 127.0.0.1:$P3 -alpn h2 </dev/null");
+    like($err, qr/alert no application protocol/, 'ALPN h2 only, no http2: "no application protocol" alert');
+    ($rc, $out, $err) = Portico::run_cmd(
+        'sh', '-c', "exec openssl s_client -connect 127.0.0.1:$P1 -alpn h2 </dev/null");
+    like($out, qr/^ALPN protocol: h2$/m, 'ALPN h2 only, http2 listener: h2 selected');
+    ($rc, $out, $err) = Portico::run_cmd(
+        'sh', '-c', "exec openssl s_client -connect 127.0.0.1:$P1 -alpn http/1.1,h2 </dev/null");
+    like($out, qr/^ALPN protocol: h2$/m, 'ALPN, the client preferring http/1.1: the server picks h2 first');
+}
+ok($p->wait_for(sub { ($p->error_log // '') =~ /\[info\] .*TLS handshake failed: .*no application protocol/ }, 3),
+   'the failed handshake is logged at info');
+
+# ---- h2c -------------------------------------------------------------------------------------
+$r = c2('/r');
+resp_ok($r, 200, "hi HTTP/2.0 GET /r HTTP/2.0\n", 'h2c prior knowledge');
+$n = h2_nghttp([], "http://127.0.0.1:$P2/r");
+is($n->{out}, "hi HTTP/2.0 GET /r HTTP/2.0\n", 'nghttp h2c: the body');
+is($n->{rc}, 0, 'nghttp h2c: exit 0');
+$r = h2_curl("http://127.0.0.1:$P2/r");
+resp_ok($r, 200, "hi HTTP/1.1 GET /r HTTP/1.1\n", 'plain http2 listener, HTTP/1.1 client', '1.1');
+{
+    my ($s, $h, $b) = http_parse(http_get($P2, '/r', Connection => 'close'));
+    is($s, 200, 'plain http2 listener, raw HTTP/1.1: 200');
+    my $raw = http_get($P2, '/p/echo', Connection => 'Upgrade, HTTP2-Settings, close',
+                       Upgrade => 'h2c', 'HTTP2-Settings' => 'AAMAAABkAARAAAAAAAIAAAAA');
+    like($raw, qr{^HTTP/1\.1 200 OK\r\n}, 'Upgrade: h2c: answered as HTTP/1.1 200, no 101');
+    ($s, $h, $b) = http_parse($raw);
+    ok(!exists $h->{upgrade}, 'Upgrade: h2c: no Upgrade in the response');
+    my $echo = json_decode($b) // {};
+    my @names = map { lc $_->[0] } @{ $echo->{headers} || [] };
+    is(join(',', grep { /^(upgrade|http2-settings)$/ } @names), '',
+       'Upgrade: h2c: neither Upgrade nor HTTP2-Settings forwarded');
+    is($echo->{version}, 'HTTP/1.1', 'Upgrade: h2c: the upstream request is HTTP/1.1');
+    $raw = http_get($P2, '/r', Connection => 'Upgrade, HTTP2-Settings, close',
+                    Upgrade => 'h2c', 'HTTP2-Settings' => 'AAMAAABkAARAAAAAAAIAAAAA');
+    ($s, $h, $b) = http_parse($raw);
+    is("$s $b", "200 hi HTTP/1.1 GET /r HTTP/1.1\n", 'Upgrade: h2c to return: HTTP/1.1 200');
+
+    # the preface on a plain listener without http2
+    my $x = http_exchange($P4, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    ($s, $h, $b) = http_parse($x->{raw});
+    like($x->{raw}, qr{^HTTP/1\.1 505 HTTP Version Not Supported\r\n},
+         'preface on a listener without http2: HTTP/1.1 505');
+    is($h->{connection}, 'close', 'preface on a listener without http2: Connection: close');
+    is($x->{eof}, 1, 'preface on a listener without http2: then closed');
+    $r = h2_curl("http://127.0.0.1:$P4/r", '--http2-prior-knowledge');
+    isnt($r->{rc}, 0, 'curl --http2-prior-knowledge on a listener without http2: fails');
+}
+
+done_testing();
