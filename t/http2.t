@@ -234,4 +234,147 @@ resp_ok($r, 200, "hi HTTP/1.1 GET /r HTTP/1.1\n", 'plain http2 listener, HTTP/1.
     isnt($r->{rc}, 0, 'curl --http2-prior-knowledge on a listener without http2: fails');
 }
 
+# ---- return ----------------------------------------------------------------------------------
+$r = c2('/r', '-X', 'HEAD');
+resp_ok($r, 200, '', 'HEAD on return');
+is($r->{headers}{'content-length'}, 29, 'HEAD on return: content-length of the GET body ("... HEAD /r ...")');
+$r = c2('/204');
+resp_ok($r, 204, '', 'return 204');
+ok(!exists $r->{headers}{'content-length'}, 'return 204: no content-length');
+$r = c2('/redir');
+resp_ok($r, 301, undef, 'return 301');
+is($r->{headers}{location}, '/r', 'return 301: location');
+
+# ---- static ----------------------------------------------------------------------------------
+$r = c2('/small.txt');
+resp_ok($r, 200, "small file\n", 'static small');
+is($r->{headers}{'content-type'}, 'text/plain', 'static small: content-type');
+is($r->{headers}{'content-length'}, 11, 'static small: content-length');
+is($r->{headers}{'accept-ranges'}, 'bytes', 'static small: accept-ranges');
+my $lm = $r->{headers}{'last-modified'};
+$r = c2('/small.txt', '-H', "If-Modified-Since: $lm");
+resp_ok($r, 304, '', 'static If-Modified-Since: 304');
+$r = c2('/big.bin');
+resp_ok($r, 200, $big, 'static 4 MiB over h2c');
+is($r->{headers}{'content-length'}, 4194304, 'static 4 MiB: content-length');
+$r = t2('/big.bin');
+resp_ok($r, 200, $big, 'static 4 MiB over TLS h2');
+$r = c2('/big.bin', '-X', 'HEAD');
+resp_ok($r, 200, '', 'static HEAD');
+is($r->{headers}{'content-length'}, 4194304, 'static HEAD: content-length');
+$r = c2('/big.bin', '-H', 'Range: bytes=1000-2999');
+resp_ok($r, 206, substr($big, 1000, 2000), 'static Range');
+is($r->{headers}{'content-range'}, 'bytes 1000-2999/4194304', 'static Range: content-range');
+is($r->{headers}{'content-length'}, 2000, 'static Range: content-length');
+$r = c2('/big.bin', '-H', 'Range: bytes=5000000-');
+resp_ok($r, 416, undef, 'static Range beyond the end: 416');
+is($r->{headers}{'content-range'}, 'bytes */4194304', 'static 416: content-range');
+$r = c2('/nope.txt');
+resp_ok($r, 404, undef, 'static missing');
+like($r->{body}, qr/^404 Not Found\nrequest_id: [0-9a-f]{32}\n$/, 'static missing: the 404 body');
+$r = c2('/gs/page.txt', '-H', 'Accept-Encoding: gzip');
+resp_ok($r, 200, $gs_gz, 'gzip_static over h2');
+is($r->{headers}{'content-encoding'}, 'gzip', 'gzip_static: content-encoding gzip');
+is($r->{headers}{'content-length'}, length $gs_gz, 'gzip_static: content-length of the .gz');
+$r = c2('/gs/page.txt');
+resp_ok($r, 200, $gs_text, 'gzip_static, no Accept-Encoding: the plain file');
+ok(!exists $r->{headers}{'content-encoding'}, 'gzip_static, no Accept-Encoding: no content-encoding');
+
+# ---- proxy -----------------------------------------------------------------------------------
+sub echo_headers
+{
+    my ($r) = @_;
+    my $e = json_decode($r->{body}) // {};
+    my %h;
+    for my $kv (@{ $e->{headers} || [] }) {
+        my $k = lc $kv->[0];
+        $h{$k} = exists $h{$k} ? "$h{$k}, $kv->[1]" : $kv->[1];
+    }
+    return ($e, \%h);
+}
+
+$r = c2('/p/echo?a=1', '-H', 'X-Custom: one');
+resp_ok($r, 200, undef, 'proxy GET echo over h2c');
+my ($e, $eh) = echo_headers($r);
+is("$e->{method} $e->{path} $e->{version}", 'GET /echo?a=1 HTTP/1.1', 'proxy GET: the upstream request line');
+is($eh->{host}, "127.0.0.1:$P2", 'proxy GET: Host from :authority');
+is($eh->{'x-forwarded-for'}, '127.0.0.1', 'proxy GET: X-Forwarded-For');
+is($eh->{'x-forwarded-proto'}, 'http', 'proxy GET over h2c: X-Forwarded-Proto http');
+is($eh->{'x-forwarded-host'}, "127.0.0.1:$P2", 'proxy GET: X-Forwarded-Host');
+is($eh->{'x-custom'}, 'one', 'proxy GET: a client header forwarded');
+is($eh->{'x-request-id'}, $r->{headers}{'x-request-id'}, 'proxy GET: X-Request-Id forwarded, as in the response');
+ok(!exists $eh->{'content-length'} && !exists $eh->{'transfer-encoding'},
+   'proxy GET: no Content-Length nor Transfer-Encoding on a bodiless GET');
+is($e->{body_length}, 0, 'proxy GET: no body');
+is($r->{headers}{'x-backend-id'}, 'up', 'proxy GET: the upstream header, lowercased');
+is($r->{headers}{'content-type'}, 'application/json', 'proxy GET: content-type');
+is($r->{headers}{'content-length'}, length $r->{body}, 'proxy GET: content-length');
+
+$r = t2('/p/echo');
+($e, $eh) = echo_headers($r);
+resp_ok($r, 200, undef, 'proxy GET echo over TLS h2');
+is($eh->{'x-forwarded-proto'}, 'https', 'proxy GET over TLS h2: X-Forwarded-Proto https');
+is($eh->{host}, "127.0.0.1:$P1", 'proxy GET over TLS h2: Host');
+
+$r = c2('/p/hop');
+resp_ok($r, 200, "hop\n", 'proxy: upstream hop-by-hop headers');
+is(join(',', grep { /^(x-hop|keep-alive|connection)$/ } @{ $r->{names} }), '',
+   'proxy: Connection, Keep-Alive and the headers Connection names are dropped');
+is($r->{headers}{'x-kept'}, '1', 'proxy: the other upstream headers kept');
+
+my $up3 = join('', map { chr(($_ * 7 + 3) % 256) } 0 .. 255) x (3 * 1000 * 1000 / 256);
+write_file("$D/up3", $up3);
+$r = c2('/p/upload', '--data-binary', "\@$D/up3");
+resp_ok($r, 200, undef, 'proxy upload 3 MB with content-length');
+$e = json_decode($r->{body}) // {};
+is($e->{length}, length $up3, 'proxy upload 3 MB: length intact');
+is($e->{sha256}, sha256_hex($up3), 'proxy upload 3 MB: sha256 intact');
+$r = t2('/p/upload', '--data-binary', "\@$D/up3");
+$e = json_decode($r->{body}) // {};
+is("$r->{version} $r->{status} $e->{length} $e->{sha256}", "2 200 @{[ length $up3 ]} @{[ sha256_hex($up3) ]}",
+   'proxy upload 3 MB over TLS h2: intact');
+$r = c2('/p/echo', '--data-binary', "\@$D/up3");
+($e, $eh) = echo_headers($r);
+is($eh->{'content-length'}, length $up3, 'proxy upload: the upstream gets the content-length');
+ok(!exists $eh->{'transfer-encoding'}, 'proxy upload with content-length: not chunked');
+{
+    # a body without content-length (curl -T - sends none over h2): forwarded chunked
+    my ($rc, $out, $err) = Portico::run_cmd('sh', '-c',
+        "exec curl -sS --max-time 15 --http2-prior-knowledge -w ' %{http_version}' -T - "
+        . "http://127.0.0.1:$P2/p/echo < $D/up3");
+    my ($json, $ver) = $out =~ /^(.*) (\S+)$/s;
+    my ($ee, $eeh) = echo_headers({ body => $json // '' });
+    is($ver, '2', 'upload without content-length: HTTP/2');
+    is($eeh->{'transfer-encoding'}, 'chunked', 'upload without content-length: forwarded chunked');
+    ok(!exists $eeh->{'content-length'}, 'upload without content-length: no Content-Length upstream');
+    is("$ee->{method} $ee->{body_length} $ee->{body_sha256}", "PUT @{[ length $up3 ]} @{[ sha256_hex($up3) ]}",
+       'upload without content-length: the body intact');
+}
+
+my $five = pattern_bytes(5 * 1024 * 1024);
+$r = c2('/p/bytes?n=' . length $five);
+resp_ok($r, 200, $five, 'proxy download 5 MiB over h2c');
+is($r->{headers}{'content-length'}, length $five, 'proxy download 5 MiB: content-length');
+$r = t2('/p/bytes?n=' . length $five);
+resp_ok($r, 200, $five, 'proxy download 5 MiB over TLS h2');
+$r = c2('/p/chunked?n=1000000');
+resp_ok($r, 200, pattern_bytes(1000000), 'proxy: an upstream chunked response');
+ok(!exists $r->{headers}{'content-length'}, 'proxy chunked: no content-length');
+$r = c2('/p/close?n=1000000');
+resp_ok($r, 200, pattern_bytes(1000000), 'proxy: an upstream close-delimited response');
+ok(!exists $r->{headers}{'content-length'}, 'proxy close-delimited: no content-length');
+$r = c2('/p/status?code=204');
+resp_ok($r, 204, '', 'proxy: an upstream 204');
+$r = c2('/p/bytes?n=1000', '-X', 'HEAD');
+resp_ok($r, 200, '', 'proxy HEAD');
+is($r->{headers}{'content-length'}, 1000, 'proxy HEAD: the upstream content-length');
+$r = c2('/p502/id');
+resp_ok($r, 502, undef, 'proxy to a closed port: 502');
+like($r->{body}, qr/^502 Bad Gateway\nrequest_id: [0-9a-f]{32}\n$/, 'proxy 502: the body');
+my $t0 = time;
+$r = c2('/p504/sleep?ms=3000');
+resp_ok($r, 504, undef, 'proxy read_timeout: 504');
+like($r->{body}, qr/^504 Gateway Timeout\nrequest_id: [0-9a-f]{32}\n$/, 'proxy 504: the body');
+cmp_ok(time - $t0, '<', 2.8, 'proxy 504: after the 1 s read_timeout, not the upstream 3 s');
+
 done_testing();
