@@ -377,4 +377,115 @@ resp_ok($r, 504, undef, 'proxy read_timeout: 504');
 like($r->{body}, qr/^504 Gateway Timeout\nrequest_id: [0-9a-f]{32}\n$/, 'proxy 504: the body');
 cmp_ok(time - $t0, '<', 2.8, 'proxy 504: after the 1 s read_timeout, not the upstream 3 s');
 
+# ---- access, auth_basic, rate_limit, conn_limit, headers, realip, cache, gzip ----------------
+SKIP: {
+    skip 'no access module', 4 unless $HAVE{access};
+    $r = c2('/deny');
+    resp_ok($r, 403, undef, 'access deny all');
+    like($r->{body}, qr/^403 Forbidden\nrequest_id: [0-9a-f]{32}\n$/, 'access: the 403 body');
+}
+SKIP: {
+    skip 'no auth_basic module', 15 unless $HAVE{auth_basic};
+    $r = c2('/admin/x');
+    resp_ok($r, 401, undef, 'auth_basic without credentials');
+    is($r->{headers}{'www-authenticate'}, 'Basic realm="h2 area"',
+       'auth_basic: www-authenticate');
+    $r = c2('/admin/x', '-u', 'ann:wrong');
+    resp_ok($r, 401, undef, 'auth_basic with a wrong password');
+    $r = c2('/admin/x', '-u', 'ann:h2secret');
+    resp_ok($r, 200, "admin ann\n", 'auth_basic with the password');
+}
+SKIP: {
+    skip 'no rate_limit module', 11 unless $HAVE{rate_limit};
+    $r = c2('/limited', '-H', 'X-Key: k1');
+    resp_ok($r, 200, "limited\n", 'rate_limit: the first request');
+    $r = c2('/limited', '-H', 'X-Key: k1');
+    resp_ok($r, 429, undef, 'rate_limit: the second within the minute');
+    like($r->{headers}{'retry-after'} // '', qr/^(5[0-9]|60)$/, 'rate_limit 429: retry-after about 60');
+    $r = c2('/limited', '-H', 'X-Key: k2');
+    is($r->{status}, 200, 'rate_limit: another key passes');
+}
+SKIP: {
+    skip 'no conn_limit module', 4 unless $HAVE{conn_limit};
+    # Each stream is a request in progress, as nginx's limit_conn counts HTTP/2: a second
+    # stream while the first runs is over max = 1, on the same connection as on another.
+    my $n = h2_nghttp(['-s', '-n'], "http://127.0.0.1:$P2/cl/sleep?ms=1000",
+                      "http://127.0.0.1:$P2/cl/id?late");
+    my %code = $n->{out} =~ m{^\s*\d+\s+\S+\s+\S+\s+\S+\s+(\d{3})\s+\d+\s+(/cl/\S+)$}mg;
+    my %by = reverse %code;
+    is($by{'/cl/sleep?ms=1000'}, 200, 'conn_limit: the first stream passes');
+    is($by{'/cl/id?late'}, 503, 'conn_limit: a second stream of the same client meanwhile: 503');
+    $r = c2('/cl/id');
+    resp_ok($r, 200, 'up', 'conn_limit: once the first is done, 200 again');
+}
+SKIP: {
+    skip 'no headers module', 17 unless $HAVE{headers};
+    $r = c2('/hdr');
+    resp_ok($r, 200, "hdr\n", 'response_headers on return');
+    is($r->{headers}{'x-set'}, 'v GET', 'response_headers: added, with variables');
+    is($r->{headers}{'content-type'}, 'text/x-h2', 'response_headers: content-type replaced');
+    $r = c2('/ph/id');
+    resp_ok($r, 200, 'up', 'response_headers on proxy');
+    ok(!exists $r->{headers}{'x-backend-id'}, 'response_headers: an upstream header removed');
+    is($r->{headers}{'x-set'}, '1', 'response_headers on proxy: added');
+}
+SKIP: {
+    skip 'no realip module', 2 unless $HAVE{realip};
+    $r = c2('/ip', '-H', 'X-Real-IP: 203.0.113.7');
+    is("$r->{version} $r->{body}", "2 203.0.113.7\n", 'real_ip: $remote_addr from X-Real-IP over h2');
+    $r = c2('/ip');
+    is("$r->{version} $r->{body}", "2 127.0.0.1\n", 'real_ip: without the header, the peer');
+}
+SKIP: {
+    skip 'no cache module', 12 unless $HAVE{cache};
+    $r = c2('/c/id?h2');
+    resp_ok($r, 200, 'up', 'cache: the first GET');
+    is($r->{headers}{'x-cache-status'}, 'MISS', 'cache: MISS over h2');
+    $r = c2('/c/id?h2');
+    resp_ok($r, 200, 'up', 'cache: the second GET');
+    is($r->{headers}{'x-cache-status'}, 'HIT', 'cache: HIT over h2');
+    is($r->{headers}{'content-length'}, 2, 'cache HIT: content-length');
+}
+SKIP: {
+    skip 'no gzip module', 10 unless $HAVE{gzip};
+    $r = c2('/gz', '-H', 'Accept-Encoding: gzip');
+    resp_ok($r, 200, undef, 'gzip over h2');
+    is($r->{headers}{'content-encoding'}, 'gzip', 'gzip: content-encoding gzip');
+    my $plain;
+    gunzip(\$r->{body} => \$plain);
+    is($plain, $gz_body, 'gzip: the body inflates to the original');
+    cmp_ok(length $r->{body}, '<', length $gz_body, 'gzip: smaller');
+    $r = c2('/gz');
+    resp_ok($r, 200, $gz_body, 'gzip over h2, no Accept-Encoding: plain');
+}
+
+# ---- the access log --------------------------------------------------------------------------
+c2('/r?log');
+h2_curl("http://127.0.0.1:$P2/r?log1");
+ok($p->wait_for(sub { ($p->access_log // '') =~ /^HTTP\/1\.1 "GET \/r\?log1 HTTP\/1\.1" 200 /m }, 5),
+   'access log: the HTTP/1.1 request');
+like($p->access_log, qr/^HTTP\/2\.0 "GET \/r\?log HTTP\/2\.0" 200 32$/m,
+     'access log: $server_protocol HTTP/2.0, $request "GET /r?log HTTP/2.0", $body_bytes_sent');
+like($p->access_log, qr/^HTTP\/2\.0 "POST \/p\/upload HTTP\/2\.0" 200 \d+$/m,
+     'access log: an h2 POST');
+
+# ---- 421: the server :authority selects differs from the SNI server's TLS requirements --------
+{
+    my @ra = ('--resolve', "a.test:$P1:127.0.0.1", '--resolve', "b.test:$P1:127.0.0.1");
+    $r = h2_curl("https://b.test:$P1/x", '-k', '--http2', @ra);
+    resp_ok($r, 200, "b HTTP/2.0\n", 'SNI b.test, :authority b.test');
+    $r = h2_curl("https://a.test:$P1/r", '-k', '--http2', @ra, '-H', 'Host: b.test');
+    resp_ok($r, 421, undef, 'SNI a.test, :authority b.test (other protocols): 421');
+    like($r->{body}, qr/^421 Misdirected Request\n/, '421: the body');
+    $r = h2_curl("https://a.test:$P1/r", '-k', '--http2', @ra);
+    resp_ok($r, 200, "hi HTTP/2.0 GET /r HTTP/2.0\n", 'SNI a.test, :authority a.test: 200');
+    # the rule holds per stream: on one connection (SNI a.test), :authority a.test, b.test,
+    # a.test again
+    my @o = ('-sSk', '--http2', @ra, '-o', '/dev/null', '-w', '%{http_code} %{num_connects}\n');
+    my ($rc, $out) = Portico::run_cmd('curl', @o, "https://a.test:$P1/r", '--next', @o,
+                                      '-H', 'Host: b.test', "https://a.test:$P1/r", '--next',
+                                      @o, "https://a.test:$P1/r");
+    is($out, "200 1\n421 0\n200 0\n", 'one connection: a.test 200, b.test 421, a.test 200');
+}
+
 done_testing();
