@@ -488,4 +488,64 @@ like($p->access_log, qr/^HTTP\/2\.0 "POST \/p\/upload HTTP\/2\.0" 200 \d+$/m,
     is($out, "200 1\n421 0\n200 0\n", 'one connection: a.test 200, b.test 421, a.test 200');
 }
 
+# ---- one connection, many streams: a slow one holds up none of the fast ones -----------------
+{
+    # curl multiplexes its parallel transfers on one TLS connection (with prior knowledge
+    # curl 7.88 fails a reused connection: its bug #10634, so this one runs over ALPN h2)
+    my @o = ('-sSk', '--http2', '--parallel', '--parallel-max', '50', '--max-time', '15', '-w',
+             '%{url} %{http_version} %{http_code} %{num_connects} %{size_download} %{time_total}\n');
+    my @urls = ("https://127.0.0.1:$P1/p/sleep?ms=1500",
+                map { "https://127.0.0.1:$P1/p/bytes?n=" . (100000 + 977 * $_) } 1 .. 30);
+    my ($rc, $out, $err) = Portico::run_cmd('curl', @o, map { ('-o', "$D/par$_", $urls[$_]) } 0 .. $#urls);
+    my %res = map { my @f = split / /; ($f[0] => \@f) } split /\n/, $out;
+    my ($slow, @fast) = map { $res{$_} || [] } @urls;
+    is(scalar(grep { ($_->[1] // '') eq '2' && ($_->[2] // '') eq '200' } $slow, @fast), 31,
+       'curl --parallel: 31 streams, all HTTP/2 200');
+    my $connects = 0;
+    $connects += $_->[3] // 1 for $slow, @fast;
+    is($connects, 1, 'curl --parallel: one connection');
+    my $bad = grep { read_file("$D/par$_") ne pattern_bytes(100000 + 977 * $_) } 1 .. 30;
+    is($bad, 0, 'curl --parallel: every fast body intact');
+    cmp_ok($slow->[5] // 0, '>=', 1.45, 'curl --parallel: the slow stream took its 1.5 s');
+    my ($max) = sort { $b <=> $a } map { $_->[5] // 99 } @fast;
+    cmp_ok($max, '<', 1.0, 'curl --parallel: every fast stream done within 1 s, before the slow one')
+        or diag($out, $err);
+
+    # nghttp's per-stream timings, over h2c
+    my $n = h2_nghttp(['-n', '-s'], "http://127.0.0.1:$P2/p/sleep?ms=1500",
+                      map { "http://127.0.0.1:$P2/p/bytes?n=200000&i=$_" } 1 .. 10);
+    my @rows = $n->{out} =~ m{^\s*\d+\s+\+(\S+)\s+\+\S+\s+\S+\s+(\d{3})\s+(\S+)\s+(\S+)$}mg;
+    my (%end, %ok);
+    while (my ($t, $code, $size, $path) = splice(@rows, 0, 4)) {
+        $t = $t =~ /^([\d.]+)(us|ms|s)$/ ? $1 / { us => 1e6, ms => 1e3, s => 1 }->{$2} : 99;
+        $end{$path} = $t;
+        # nghttp rounds sizes: 200000 bytes show as 195K
+        $ok{$path} = $code == 200 && $size eq ($path =~ /sleep/ ? '2' : '195K');
+    }
+    is(scalar(grep { $_ } values %ok), 11, 'nghttp: 11 streams, all 200 with their sizes (as nghttp rounds them)')
+        or diag($n->{out}, $n->{err});
+    my @f = map { $end{"/p/bytes?n=200000&i=$_"} // 99 } 1 .. 10;
+    ($max) = sort { $b <=> $a } @f;
+    cmp_ok($end{'/p/sleep?ms=1500'} // 0, '>=', 1.45, 'nghttp: the slow stream ends after 1.5 s');
+    cmp_ok($max, '<', 1.0, 'nghttp: every fast stream ended within 1 s');
+
+    # h2load: 100 requests, 50 streams at a time on one connection, half of them slow
+    my ($hrc, $hout, $herr) = Portico::run_cmd('h2load', '-n100', '-c1', '-m50',
+        "http://127.0.0.1:$P2/p/sleep?ms=500", "http://127.0.0.1:$P2/p/bytes?n=100000");
+    like($hout, qr/^requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout$/m,
+         'h2load -n100 -c1 -m50: every request succeeded');
+    like($hout, qr/^status codes: 100 2xx, 0 3xx, 0 4xx, 0 5xx$/m, 'h2load: 100 2xx');
+    like($hout, qr/^traffic: .* \(5000100\) data$/m, 'h2load: 50 x 100000 bytes + 50 x 2 bytes of bodies');
+}
+
+# ---- the client's small windows ------------------------------------------------------------
+{
+    # nghttp -w 14 -W 16: 16 KiB stream and 64 KiB connection windows on the client's side
+    my $n = h2_nghttp(['-w', '14', '-W', '16'], "http://127.0.0.1:$P2/p/bytes?n=" . length $five);
+    is(length $n->{out}, length $five, 'nghttp 16 KiB windows, 5 MiB over h2c: the length');
+    is(md5_hex($n->{out}), md5_hex($five), 'nghttp 16 KiB windows, 5 MiB over h2c: md5');
+    $n = h2_nghttp(['-w', '14', '-W', '16'], "https://127.0.0.1:$P1/big.bin");
+    is(md5_hex($n->{out}), md5_hex($big), 'nghttp 16 KiB windows, static 4 MiB over TLS h2: md5');
+}
+
 done_testing();
