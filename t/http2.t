@@ -548,4 +548,136 @@ like($p->access_log, qr/^HTTP\/2\.0 "POST \/p\/upload HTTP\/2\.0" 200 \d+$/m,
     is(md5_hex($n->{out}), md5_hex($big), 'nghttp 16 KiB windows, static 4 MiB over TLS h2: md5');
 }
 
+# ---- the server's small windows: 16 KiB per stream, 64 KiB per connection ------------------
+{
+    my $w = Portico->new(start => 0);
+    my $wb = PorticoBackend->new(port => $w->port(9), id => 'w');
+    $w->write_conf(<<"EOF");
+upstreams = ( { name = "app"; servers = ( { address = "127.0.0.1:%%PORT9%%"; } ); } );
+servers = ( {
+  listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; http2 = true; },
+             { address = "127.0.0.1:%%PORT2%%"; http2 = true; } );
+  http2_initial_window_size = "16k";
+  http2_connection_window_size = "64k";
+  client_max_body_size = "64m";
+  tls = { certificate = "$certs/a.test.crt"; key = "$certs/a.test.key"; };
+  routes = ( { match = { path_prefix = "/p/"; }; proxy = { upstream = "app"; strip_prefix = true; }; } );
+} );
+EOF
+    $w->start;
+    my ($W1, $W2) = ($w->port(1), $w->port(2));
+    my $up5 = pattern_bytes(5 * 1000 * 1000 + 7);
+    write_file("$D/up5", $up5);
+    for my $u ("http://127.0.0.1:$W2", "https://127.0.0.1:$W1") {
+        my @h2 = $u =~ /^https/ ? ('-k', '--http2') : ('--http2-prior-knowledge');
+        my $r = h2_curl("$u/p/upload", @h2, '--data-binary', "\@$D/up5");
+        my $e = json_decode($r->{body}) // {};
+        is("$r->{version} $r->{status} " . ($e->{length} // '') . ' ' . ($e->{sha256} // ''),
+           "2 200 @{[ length $up5 ]} @{[ sha256_hex($up5) ]}",
+           "16k/64k windows, $u: 5 MB upload with content-length intact");
+        $r = h2_curl("$u/p/bytes?n=" . length $five, @h2);
+        resp_ok($r, 200, $five, "16k/64k windows, $u: 5 MiB download");
+    }
+    my ($rc, $out, $err) = Portico::run_cmd('sh', '-c',
+        "exec curl -sS --max-time 15 --http2-prior-knowledge -T - http://127.0.0.1:$W2/p/upload < $D/up5");
+    my $e = json_decode($out) // {};
+    is(($e->{length} // '') . ' ' . ($e->{sha256} // ''), "@{[ length $up5 ]} @{[ sha256_hex($up5) ]}",
+       '16k/64k windows: 5 MB upload without content-length (chunked upstream) intact');
+
+    # four uploads at once share the 64 KiB connection window
+    # (--data-binary is not per URL: each upload is a --next group of its own)
+    my @o = ('-sSk', '--http2', '--max-time', '15', '-w', '%{num_connects} ');
+    my @parts = map { pattern_bytes(2_000_000 + $_ * 13) } 1 .. 4;
+    write_file("$D/part$_", $parts[$_ - 1]) for 1 .. 4;
+    ($rc, $out, $err) = Portico::run_cmd('curl', '--parallel', map {
+        ($_ > 1 ? '--next' : (), @o, '--data-binary', "\@$D/part$_", '-o', "$D/partres$_",
+         "https://127.0.0.1:$W1/p/upload?$_")
+    } 1 .. 4);
+    my $c = 0;
+    $c += $_ for split ' ', $out;
+    is($c, 1, '16k/64k windows: four parallel uploads on one connection');
+    for my $i (1 .. 4) {
+        $e = json_decode(read_file("$D/partres$i")) // {};
+        is(($e->{length} // '') . ' ' . ($e->{sha256} // ''),
+           length($parts[$i - 1]) . ' ' . sha256_hex($parts[$i - 1]),
+           "16k/64k windows: parallel upload $i intact");
+    }
+    my $n = h2_nghttp(['-w', '14', '-W', '16'], "http://127.0.0.1:$W2/p/bytes?n=" . length $five);
+    is(md5_hex($n->{out}), md5_hex($five), '16k/64k windows on both sides (nghttp -w 14 -W 16): 5 MiB intact');
+    $w->stop;
+    $wb->stop;
+}
+
+# ---- -t: the http2 settings ----------------------------------------------------------------
+{
+    my $q = Portico->new(start => 0);
+    my $cf = $q->conf_file;
+    $q->write_conf(<<'EOF');
+servers = (
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; http2 = true; } );
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); },
+  { listen = ["127.0.0.1:%%PORT1%%"];
+    names = ["other"];
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); }
+);
+EOF
+    my ($rc, $out) = $q->run_t('-t');
+    my $l = $q->line_of(qr/names = \["other"\]/) - 1;
+    is($rc, 1, '-t: http2 on an address another server lists without it fails');
+    like($out, qr/^\Q$cf\E:$l: "127\.0\.0\.1:$q->{ports}{1}" has http2 = false here and true in another server \(one socket, one setting\)$/m,
+         '-t: FILE:LINE of the listen entry without http2');
+
+    $q->write_conf(<<'EOF');
+servers = (
+  { listen = ["127.0.0.1:%%PORT1%%"];
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); },
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; http2 = true; } );
+    names = ["other"];
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); }
+);
+EOF
+    ($rc, $out) = $q->run_t('-t');
+    $l = $q->line_of(qr/http2 = true/);
+    like($out, qr/^\Q$cf\E:$l: "127\.0\.0\.1:$q->{ports}{1}" has http2 = true here and false in another server \(one socket, one setting\)$/m,
+         '-t: the other order, FILE:LINE of the listen entry with http2');
+
+    $q->write_conf(<<'EOF');
+http = {
+  http2_max_concurrent_streams = 0;
+  http2_initial_window_size = "1000";
+  http2_connection_window_size = "32k";
+  http2_max_header_list_size = "2m";
+  http2_rapid_reset_limit = 0;
+  http2_idle_timeout = "soon";
+};
+servers = (
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; http2 = true; } );
+    http2_initial_window_size = "17m";
+    routes = ( { match = { path_prefix = "/"; }; http2_idle_timeout = "5s";
+                 return = { status = 200; }; } ); },
+  { listen = ( { address = "127.0.0.1:%%PORT2%%"; http2 = "yes"; } );
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; }; } ); }
+);
+EOF
+    ($rc, $out) = $q->run_t('-t');
+    is($rc, 1, '-t: bad http2 settings fail');
+    my @want = (
+        [qr/http2_max_concurrent_streams = 0/, 'http.http2_max_concurrent_streams: must be between 1 and 65536 (got 0)'],
+        [qr/http2_initial_window_size = "1000"/, 'http.http2_initial_window_size: must be between 1k and 16m (got 1000)'],
+        [qr/http2_connection_window_size/, 'http.http2_connection_window_size: must be between 65535 and 256m (got 32k)'],
+        [qr/http2_max_header_list_size/, 'http.http2_max_header_list_size: must be between 1k and 1m (got 2m)'],
+        [qr/http2_rapid_reset_limit/, 'http.http2_rapid_reset_limit: must be between 1 and 1000000 (got 0)'],
+        [qr/http2_idle_timeout = "soon"/, 'http.http2_idle_timeout: invalid duration "soon" (expected a number with a ms, s, m, h or d suffix)'],
+        [qr/"17m"/, 'servers[0].http2_initial_window_size: must be between 1k and 16m (got 17m)'],
+        [qr/http2 = "yes"/, 'servers[1].listen[0].http2: must be true or false'],
+    );
+    for my $w (@want) {
+        my $line = $q->line_of($w->[0]);
+        like($out, qr/^\Q$cf\E:$line: \Q$w->[1]\E$/m, "-t: $w->[1]");
+    }
+    my $rl = $q->line_of(qr/http2_idle_timeout = "5s"/);
+    like($out, qr/^\Q$cf\E:$rl: .*http2_idle_timeout.*$/m, '-t: an http2 setting in a route is refused at its line')
+        or diag($out);
+}
+
 done_testing();
