@@ -351,16 +351,19 @@ pco_http2_on_request(pco_http2_stream_t *st, int status)
     return PCO_OK;
 }
 
+/*
+ * Room for len more request body bytes in the stream's buffer, which has the window's size.
+ * Until the client has acknowledged our SETTINGS it may still use the default window of
+ * 65535 bytes (RFC 9113 §6.9.2), more than a smaller http2_initial_window_size: curl sends
+ * its upload at once and hits that. The buffer then grows to what arrived, never beyond
+ * the larger of the two windows, which nghttp2 enforces.
+ */
 static int
-pco_http2_on_data(pco_http2_stream_t *st, const u_char *data, size_t len)
+pco_http2_in_room(pco_http2_req_t *hr, size_t len)
 {
-    pco_http2_req_t  *hr = st->data;
-    size_t            size;
+    size_t   size, need;
+    u_char  *p;
 
-    if (hr == NULL || !hr->live) {
-        /* nobody will read it (the response is out): the window reopens at once */
-        return pco_http2_stream_consume(st, len);
-    }
     if (hr->in == NULL) {
         size = pco_http2_conf(hr->fc.listening)->initial_window_size;
         hr->in = malloc(size);
@@ -374,8 +377,33 @@ pco_http2_on_data(pco_http2_stream_t *st, const u_char *data, size_t len)
         hr->in_len -= hr->in_pos;
         hr->in_pos = 0;
     }
-    if (hr->in_len + len > hr->in_size) {
-        return PCO_ERROR;           /* beyond the window nghttp2 enforces: cannot happen */
+    need = hr->in_len + len;
+    if (need <= hr->in_size) {
+        return PCO_OK;
+    }
+    if (need > NGHTTP2_INITIAL_WINDOW_SIZE) {
+        return PCO_ERROR;           /* beyond any window nghttp2 enforces: cannot happen */
+    }
+    p = realloc(hr->in, need);
+    if (p == NULL) {
+        return PCO_ERROR;
+    }
+    hr->in = p;
+    hr->in_size = need;
+    return PCO_OK;
+}
+
+static int
+pco_http2_on_data(pco_http2_stream_t *st, const u_char *data, size_t len)
+{
+    pco_http2_req_t  *hr = st->data;
+
+    if (hr == NULL || !hr->live) {
+        /* nobody will read it (the response is out): the window reopens at once */
+        return pco_http2_stream_consume(st, len);
+    }
+    if (pco_http2_in_room(hr, len) != PCO_OK) {
+        return PCO_ERROR;
     }
     memcpy(hr->in + hr->in_len, data, len);
     hr->in_len += len;
