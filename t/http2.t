@@ -379,13 +379,13 @@ cmp_ok(time - $t0, '<', 2.8, 'proxy 504: after the 1 s read_timeout, not the ups
 
 # ---- access, auth_basic, rate_limit, conn_limit, headers, realip, cache, gzip ----------------
 SKIP: {
-    skip 'no access module', 4 unless $HAVE{access};
+    skip 'no access module', 5 unless $HAVE{access};
     $r = c2('/deny');
     resp_ok($r, 403, undef, 'access deny all');
     like($r->{body}, qr/^403 Forbidden\nrequest_id: [0-9a-f]{32}\n$/, 'access: the 403 body');
 }
 SKIP: {
-    skip 'no auth_basic module', 15 unless $HAVE{auth_basic};
+    skip 'no auth_basic module', 14 unless $HAVE{auth_basic};
     $r = c2('/admin/x');
     resp_ok($r, 401, undef, 'auth_basic without credentials');
     is($r->{headers}{'www-authenticate'}, 'Basic realm="h2 area"',
@@ -406,7 +406,7 @@ SKIP: {
     is($r->{status}, 200, 'rate_limit: another key passes');
 }
 SKIP: {
-    skip 'no conn_limit module', 4 unless $HAVE{conn_limit};
+    skip 'no conn_limit module', 7 unless $HAVE{conn_limit};
     # Each stream is a request in progress, as nginx's limit_conn counts HTTP/2: a second
     # stream while the first runs is over max = 1, on the same connection as on another.
     my $n = h2_nghttp(['-s', '-n'], "http://127.0.0.1:$P2/cl/sleep?ms=1000",
@@ -419,7 +419,7 @@ SKIP: {
     resp_ok($r, 200, 'up', 'conn_limit: once the first is done, 200 again');
 }
 SKIP: {
-    skip 'no headers module', 17 unless $HAVE{headers};
+    skip 'no headers module', 14 unless $HAVE{headers};
     $r = c2('/hdr');
     resp_ok($r, 200, "hdr\n", 'response_headers on return');
     is($r->{headers}{'x-set'}, 'v GET', 'response_headers: added, with variables');
@@ -437,7 +437,7 @@ SKIP: {
     is("$r->{version} $r->{body}", "2 127.0.0.1\n", 'real_ip: without the header, the peer');
 }
 SKIP: {
-    skip 'no cache module', 12 unless $HAVE{cache};
+    skip 'no cache module', 13 unless $HAVE{cache};
     $r = c2('/c/id?h2');
     resp_ok($r, 200, 'up', 'cache: the first GET');
     is($r->{headers}{'x-cache-status'}, 'MISS', 'cache: MISS over h2');
@@ -447,7 +447,7 @@ SKIP: {
     is($r->{headers}{'content-length'}, 2, 'cache HIT: content-length');
 }
 SKIP: {
-    skip 'no gzip module', 10 unless $HAVE{gzip};
+    skip 'no gzip module', 12 unless $HAVE{gzip};
     $r = c2('/gz', '-H', 'Accept-Encoding: gzip');
     resp_ok($r, 200, undef, 'gzip over h2');
     is($r->{headers}{'content-encoding'}, 'gzip', 'gzip: content-encoding gzip');
@@ -536,6 +536,35 @@ like($p->access_log, qr/^HTTP\/2\.0 "POST \/p\/upload HTTP\/2\.0" 200 \d+$/m,
          'h2load -n100 -c1 -m50: every request succeeded');
     like($hout, qr/^status codes: 100 2xx, 0 3xx, 0 4xx, 0 5xx$/m, 'h2load: 100 2xx');
     like($hout, qr/^traffic: .* \(5000100\) data$/m, 'h2load: 50 x 100000 bytes + 50 x 2 bytes of bodies');
+}
+
+# ---- a stream whose client window stays shut holds up only itself ---------------------------
+SKIP: {
+    skip 'no python3-h2 under /usr/bin/python3', 4
+        unless system('/usr/bin/python3 -c "import h2" 2>/dev/null') == 0;
+    for my $slow ('/p/bytes?n=' . length($five), '/big.bin') {
+        my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_stall.py',
+                                                $P2, $slow, '/p/chunked?n=1000000');
+        my $x = json_decode($out) // {};
+        my $want = $slow =~ /big/ ? $big : $five;
+        is(join(' ', map { $_ // 'undef' } $x->{fast}{status}, $x->{fast}{length}, $x->{fast}{sha256},
+                $x->{fast_ended_first} ? 'first' : 'not first', $x->{slow_at_fast_end}),
+           '200 1000000 ' . sha256_hex(pattern_bytes(1000000)) . ' first 65535',
+           "$slow with its window shut: the other stream ends, intact, meanwhile")
+            or diag($out, $err);
+        is(join(' ', map { $_ // 'undef' } $x->{slow}{status}, $x->{slow}{length}, $x->{slow}{sha256}),
+           '200 ' . length($want) . ' ' . sha256_hex($want),
+           "$slow, its window opened afterwards: intact");
+    }
+}
+
+# ---- a request body the response does not wait for ---------------------------------------------
+$r = c2('/r', '--data-binary', "\@$D/up3");
+resp_ok($r, 200, "hi HTTP/2.0 POST /r HTTP/2.0\n", 'POST 3 MB to return: answered, the body dropped');
+SKIP: {
+    skip 'no access module', 4 unless $HAVE{access};
+    $r = c2('/deny', '--data-binary', "\@$D/up3");
+    resp_ok($r, 403, undef, 'POST 3 MB to a denied route: 403');
 }
 
 # ---- the client's small windows ------------------------------------------------------------
