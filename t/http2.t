@@ -120,6 +120,7 @@ R
       { match = { path = "/gz"; }; return = { status = 200; body = "$gz_body"; }; gzip = true; },
 R
       { match = { path = "/ip"; }; return = { status = 200; body = "\$remote_addr\\n"; }; },
+      { match = { path = "/cookie"; }; return = { status = 200; body = "[\$http_cookie]\\n"; }; },
       { match = { path_prefix = "/p504/"; }; proxy = { upstream = "slow"; strip_prefix = true; }; },
       { match = { path_prefix = "/p502/"; }; proxy = { upstream = "dead"; strip_prefix = true; }; },
       { match = { path_prefix = "/p/"; }; proxy = { upstream = "app"; strip_prefix = true; }; },
@@ -315,6 +316,24 @@ $r = t2('/p/echo');
 resp_ok($r, 200, undef, 'proxy GET echo over TLS h2');
 is($eh->{'x-forwarded-proto'}, 'https', 'proxy GET over TLS h2: X-Forwarded-Proto https');
 is($eh->{host}, "127.0.0.1:$P1", 'proxy GET over TLS h2: Host');
+
+SKIP: {
+    # RFC 9113 8.2.3: cookie crumbs in separate fields become one Cookie for HTTP/1.1
+    skip 'no python3-h2 under /usr/bin/python3', 3
+        unless system('/usr/bin/python3 -c "import h2" 2>/dev/null') == 0;
+    my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_request.py',
+        $P2, 'GET', '/p/echo', 'cookie=a=1', 'x-two=1', 'cookie=b=2', 'x-two=2');
+    my $x = (json_decode($out) // [])->[0] // {};
+    is($x->{status}, 200, 'cookie crumbs: 200') or diag($err);
+    ($e) = echo_headers({ body => $x->{body} // '' });
+    is(join('|', map { "$_->[0]: $_->[1]" } grep { $_->[0] =~ /^(cookie|x-two)$/i } @{ $e->{headers} || [] }),
+       'cookie: a=1; b=2|x-two: 1|x-two: 2',
+       'cookie crumbs: one Cookie upstream, joined with "; "; other repeated fields kept');
+    ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_request.py',
+        $P2, 'GET', '/cookie', 'cookie=a=1', 'cookie=b=2');
+    $x = (json_decode($out) // [])->[0] // {};
+    is($x->{body}, "[a=1; b=2]\n", 'cookie crumbs: $http_cookie joined');
+}
 
 $r = c2('/p/hop');
 resp_ok($r, 200, "hop\n", 'proxy: upstream hop-by-hop headers');
@@ -547,10 +566,10 @@ SKIP: {
                                                 $P2, $slow, '/p/chunked?n=1000000');
         my $x = json_decode($out) // {};
         my $want = $slow =~ /big/ ? $big : $five;
-        is(join(' ', map { $_ // 'undef' } $x->{fast}{status}, $x->{fast}{length}, $x->{fast}{sha256},
-                $x->{fast_ended_first} ? 'first' : 'not first', $x->{slow_at_fast_end}),
-           '200 1000000 ' . sha256_hex(pattern_bytes(1000000)) . ' first 65535',
-           "$slow with its window shut: the other stream ends, intact, meanwhile")
+        is(join(' ', map { $_ // 'undef' } $x->{slow_before_fast}, $x->{fast}{status},
+                $x->{fast}{length}, $x->{fast}{sha256}, $x->{slow_at_fast_end}),
+           '65535 200 1000000 ' . sha256_hex(pattern_bytes(1000000)) . ' 65535',
+           "$slow with its window shut: another stream asked for then ends, intact, meanwhile")
             or diag($out, $err);
         is(join(' ', map { $_ // 'undef' } $x->{slow}{status}, $x->{slow}{length}, $x->{slow}{sha256}),
            '200 ' . length($want) . ' ' . sha256_hex($want),
@@ -559,12 +578,29 @@ SKIP: {
 }
 
 # ---- a request body the response does not wait for ---------------------------------------------
-$r = c2('/r', '--data-binary', "\@$D/up3");
-resp_ok($r, 200, "hi HTTP/2.0 POST /r HTTP/2.0\n", 'POST 3 MB to return: answered, the body dropped');
+# The response ends the stream, then RST_STREAM NO_ERROR stops the upload (RFC 9113 8.1), and
+# the connection goes on. (curl 7.88 takes that reset for a failed upload: python3-h2 here.)
 SKIP: {
-    skip 'no access module', 4 unless $HAVE{access};
-    $r = c2('/deny', '--data-binary', "\@$D/up3");
-    resp_ok($r, 403, undef, 'POST 3 MB to a denied route: 403');
+    skip 'no python3-h2 under /usr/bin/python3', 6
+        unless system('/usr/bin/python3 -c "import h2" 2>/dev/null') == 0;
+    for my $case (['/r', 200, "hi HTTP/2.0 POST /r HTTP/2.0\n"], ['/deny', 403, qr/^403 Forbidden\n/]) {
+        my ($path, $status, $body) = @$case;
+        next if $path eq '/deny' && !$HAVE{access};
+        my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_request.py',
+            '--body', 3_000_000, '--repeat', 2, $P2, 'POST', $path);
+        my $x = json_decode($out) // [];
+        for my $i (0, 1) {
+            my $y = $x->[$i] // {};
+            is(($y->{status} // 'none') . ' ' . ($y->{reset} // 'no reset'), "$status 0",
+               "POST 3 MB to $path, request $i on one connection: $status, then RST_STREAM NO_ERROR")
+                or diag($out, $err);
+        }
+        if (ref $body) {
+            like($x->[1]{body} // '', $body, "POST 3 MB to $path: the body");
+        } else {
+            is($x->[1]{body}, $body, "POST 3 MB to $path: the body");
+        }
+    }
 }
 
 # ---- the client's small windows ------------------------------------------------------------
