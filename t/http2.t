@@ -387,6 +387,15 @@ resp_ok($r, 204, '', 'proxy: an upstream 204');
 $r = c2('/p/bytes?n=1000', '-X', 'HEAD');
 resp_ok($r, 200, '', 'proxy HEAD');
 is($r->{headers}{'content-length'}, 1000, 'proxy HEAD: the upstream content-length');
+$r = c2('/p/bytes?n=0');
+resp_ok($r, 200, '', 'proxy: an empty upstream body');
+is($r->{headers}{'content-length'}, 0, 'proxy empty body: content-length 0');
+$r = c2('/p/chunked?n=0');
+resp_ok($r, 200, '', 'proxy: an empty chunked upstream body');
+$r = c2('/p/status?code=304');
+resp_ok($r, 304, '', 'proxy: an upstream 304');
+$r = c2('/p/status?code=404');
+resp_ok($r, 404, "status 404\n", 'proxy: an upstream 404 passed on');
 $r = c2('/p502/id');
 resp_ok($r, 502, undef, 'proxy to a closed port: 502');
 like($r->{body}, qr/^502 Bad Gateway\nrequest_id: [0-9a-f]{32}\n$/, 'proxy 502: the body');
@@ -456,7 +465,7 @@ SKIP: {
     is("$r->{version} $r->{body}", "2 127.0.0.1\n", 'real_ip: without the header, the peer');
 }
 SKIP: {
-    skip 'no cache module', 13 unless $HAVE{cache};
+    skip 'no cache module', 22 unless $HAVE{cache};
     $r = c2('/c/id?h2');
     resp_ok($r, 200, 'up', 'cache: the first GET');
     is($r->{headers}{'x-cache-status'}, 'MISS', 'cache: MISS over h2');
@@ -464,9 +473,17 @@ SKIP: {
     resp_ok($r, 200, 'up', 'cache: the second GET');
     is($r->{headers}{'x-cache-status'}, 'HIT', 'cache: HIT over h2');
     is($r->{headers}{'content-length'}, 2, 'cache HIT: content-length');
+    # a large hit is read from the cache file into DATA frames
+    $r = c2('/c/bytes?n=' . length $five);
+    is("$r->{status} " . ($r->{headers}{'x-cache-status'} // ''), '200 MISS', 'cache: 5 MiB MISS');
+    ok($p->wait_for(sub { $r = c2('/c/bytes?n=' . length $five);
+                          ($r->{headers}{'x-cache-status'} // '') eq 'HIT' }, 5), 'cache: 5 MiB HIT');
+    resp_ok($r, 200, $five, 'cache: 5 MiB HIT over h2c');
+    my $n = h2_nghttp(['-w', '14', '-W', '16'], "https://127.0.0.1:$P1/c/bytes?n=" . length $five);
+    is(md5_hex($n->{out}), md5_hex($five), 'cache: 5 MiB HIT through 16 KiB client windows over TLS h2');
 }
 SKIP: {
-    skip 'no gzip module', 12 unless $HAVE{gzip};
+    skip 'no gzip module', 18 unless $HAVE{gzip};
     $r = c2('/gz', '-H', 'Accept-Encoding: gzip');
     resp_ok($r, 200, undef, 'gzip over h2');
     is($r->{headers}{'content-encoding'}, 'gzip', 'gzip: content-encoding gzip');
@@ -476,6 +493,10 @@ SKIP: {
     cmp_ok(length $r->{body}, '<', length $gz_body, 'gzip: smaller');
     $r = c2('/gz');
     resp_ok($r, 200, $gz_body, 'gzip over h2, no Accept-Encoding: plain');
+    $r = c2('/gz', '-X', 'HEAD', '-H', 'Accept-Encoding: gzip');
+    resp_ok($r, 200, '', 'gzip over h2, HEAD');
+    is(($r->{headers}{'content-encoding'} // 'identity') . ' ' . ($r->{headers}{vary} // ''),
+       'identity Accept-Encoding', 'gzip over h2, HEAD: the identity headers with Vary, as nginx');
 }
 
 # ---- the access log --------------------------------------------------------------------------
