@@ -598,6 +598,31 @@ SKIP: {
     }
 }
 
+# ---- streams the client gives up on: the connection goes on, the worker too ----------------------
+SKIP: {
+    skip 'no python3-h2 under /usr/bin/python3', 11
+        unless system('/usr/bin/python3 -c "import h2" 2>/dev/null') == 0;
+    my @workers = $p->worker_pids;
+    for my $case (['download', '/p/bytes?n=' . length $five], ['download', '/big.bin'],
+                  ['upload', '/p/upload'], ['waiting', '/p/sleep?ms=700'])
+    {
+        my ($mode, $path) = @$case;
+        my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_cancel.py',
+                                                $P2, $mode, '/r?after', $path);
+        my $x = json_decode($out) // {};
+        is(($x->{after}{status} // 'none') . ' ' . ($x->{after}{body} // ''),
+           "200 hi HTTP/2.0 GET /r?after HTTP/2.0\n", "$mode $path cancelled: the next stream on the connection 200")
+            or diag($out, $err);
+    }
+    my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', repo_root() . '/t/lib/h2_cancel.py',
+        $P2, 'close', '/r', '/p/bytes?n=' . length($five), '/p/sleep?ms=700', '/big.bin', '/p/chunked?n=3000000');
+    is($rc, 0, 'a connection closed with four streams in flight') or diag($err);
+    sleep 1;       # the sleeping upstream answers a request whose client is gone
+    is(join(',', $p->worker_pids), join(',', @workers), 'the same worker serves on');
+    $r = c2('/r');
+    resp_ok($r, 200, "hi HTTP/2.0 GET /r HTTP/2.0\n", 'after the cancels and the close');
+}
+
 # ---- a request body the response does not wait for ---------------------------------------------
 # The response ends the stream, then RST_STREAM NO_ERROR stops the upload (RFC 9113 8.1), and
 # the connection goes on. (curl 7.88 takes that reset for a failed upload: python3-h2 here.)
