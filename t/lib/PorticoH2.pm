@@ -12,6 +12,10 @@ package PorticoH2;
 #   my $n = h2_nghttp(['-s'], "http://127.0.0.1:$port/a", ...);   # {rc, out, err}
 #   my $dir = h2_cert('a.test');      # $dir/a.test.crt + .key, self-signed, made once
 #
+#   h2_resp_ok($r, 200, "body\n", 'name');   # status, protocol, lowercase names, body
+#   my $x = h2_python('h2_request.py', @args);  # runs t/lib/SCRIPT with /usr/bin/python3:
+#                                               # its JSON output decoded, or undef
+#
 # Only the loopback addresses the tests give are used.
 
 use strict;
@@ -19,9 +23,12 @@ use warnings;
 
 use Exporter qw(import);
 use File::Temp qw(tempdir);
+use Digest::MD5 ();
+use JSON::PP ();
 use Portico ();
+use Test::More ();
 
-our @EXPORT = qw(h2_curl h2_nghttp h2_cert h2_tmpdir h2_have_tools);
+our @EXPORT = qw(h2_curl h2_nghttp h2_cert h2_tmpdir h2_have_tools h2_resp_ok h2_python);
 
 my $TMP;
 
@@ -101,6 +108,43 @@ sub h2_cert
         die "openssl req for $cn failed: $err" unless $rc == 0;
     }
     return $d;
+}
+
+# h2_resp_ok($r, STATUS, BODY or undef, NAME, VERSION = '2'): the tests of one h2_curl
+# result: protocol, status, every header name lowercase, no connection-specific header, the
+# body (compared by length and MD5 when long).
+sub h2_resp_ok
+{
+    my ($r, $status, $body, $name, $version) = @_;
+    $version //= '2';
+    Test::More::is($r->{version}, $version, "$name: HTTP/$version") or Test::More::diag($r->{err});
+    Test::More::is($r->{status}, $status, "$name: status $status");
+    if ($version eq '2') {
+        Test::More::is(join(',', grep { /[A-Z]/ } @{ $r->{names} }), '', "$name: header names lowercase");
+        Test::More::is(join(',', grep { /^(connection|keep-alive|transfer-encoding|upgrade|proxy-connection)$/ }
+                     map { lc } @{ $r->{names} }), '', "$name: no connection-specific header");
+    }
+    return unless defined $body;
+    if (length($body) <= 300) {
+        Test::More::is($r->{body}, $body, "$name: body");
+    } else {
+        Test::More::is(length($r->{body}), length($body), "$name: body length");
+        Test::More::is(Digest::MD5::md5_hex($r->{body}), Digest::MD5::md5_hex($body), "$name: body md5");
+    }
+}
+
+# h2_python(SCRIPT, ARGS...): runs t/lib/SCRIPT (a python3-h2 client) with /usr/bin/python3
+# (python3-h2 is a Debian package: the python3 on PATH may lack it); returns its JSON output
+# decoded, or undef (with a diagnostic) when it printed none. h2_python() without arguments
+# is true when /usr/bin/python3 has the h2 module.
+sub h2_python
+{
+    my ($script, @args) = @_;
+    return system('/usr/bin/python3 -c "import h2" 2>/dev/null') == 0 unless defined $script;
+    my ($rc, $out, $err) = Portico::run_cmd('/usr/bin/python3', Portico::repo_root() . "/t/lib/$script", @args);
+    my $v = eval { JSON::PP->new->decode($out) };
+    Test::More::diag("$script @args: exit $rc, $err") unless defined $v;
+    return $v;
 }
 
 1;
