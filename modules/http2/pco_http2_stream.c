@@ -204,7 +204,7 @@ pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
     bool              last;
     int               i;
 
-    if (hr->st == NULL || c->error) {
+    if (c->error) {
         errno = EPIPE;
         return PCO_ERROR;
     }
@@ -213,11 +213,11 @@ pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)
         return PCO_AGAIN;
     }
     if (hr->lent != NULL) {
-        n = hr->lent_len;          /* taken into frames */
+        n = hr->lent_len;          /* taken into frames (the stream may be closed since) */
         hr->lent = NULL;
         return (ssize_t) n;
     }
-    if (hr->ended) {
+    if (hr->st == NULL || hr->ended) {
         errno = EPIPE;
         return PCO_ERROR;
     }
@@ -614,6 +614,13 @@ pco_http2_on_close(pco_http2_stream_t *st, uint32_t code)
         hr->fc.error = 1;
         hr->fc.read.eof = 1;
         pco_http2_wake(&hr->fc.read);
+        pco_http2_wake(&hr->fc.write);
+        return;
+    }
+    if (hr->out_pending) {
+        /* the last buffer went out and the stream closed in the same output, before its
+         * on_drained: the writer learns it was taken */
+        hr->out_pending = 0;
         pco_http2_wake(&hr->fc.write);
     }
 }
