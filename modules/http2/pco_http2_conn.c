@@ -11,7 +11,8 @@
  * - graceful (reload, stop: the worker retires its connections): GOAWAY with the last
  *   stream processed; the streams in flight finish; then close;
  * - failed (a protocol error or a defence): the GOAWAY the session queued is written, then
- *   the connection closes;
+ *   the connection closes; so too when nghttp2 ends the session on its own (a connection
+ *   error it handles without failing the input) or the client's GOAWAY leaves no stream;
  * - gone (the client closed or reset, or a write failed): the session is destroyed, which
  *   tells each request still running that its client is gone.
  * The socket is closed only once no request runs any more: a request holds a copy of the
@@ -277,9 +278,11 @@ pco_http2_check(pco_http2_conn_t *h2c)
     if (pco_worker_exiting && !h2c->goaway) {
         pco_http2_goaway(h2c);
     }
-    if (h2c->pend == NULL
-        && (h2c->failed || (h2c->goaway && pco_http2_session_done(h2c->session))))
-    {
+    /* done: our GOAWAY is out and its streams are over, or nghttp2 ended the session itself
+     * (a connection error it found, such as a stream past max_concurrent_streams: its GOAWAY
+     * is out and it will send nothing more, not even the responses in flight), or the
+     * client's GOAWAY came and no stream is left */
+    if (h2c->pend == NULL && (h2c->failed || pco_http2_session_done(h2c->session))) {
         pco_http2_gone(h2c);
         if (h2c->requests == 0) {
             pco_http2_close(h2c);
