@@ -15,8 +15,10 @@
 # Scenarios (their arguments are the keys of --args):
 #   cases        [[req, ...], ...]: each inner list runs on a fresh connection, one request
 #                after the other (see Conn.request for a req's keys); -> {"cases": [[res...]]}
-#   rapid_reset  count, path, then_path: count streams each opened and cancelled at once,
-#                in one write; then, unless the connection ended, a request to then_path
+#   rapid_reset  count, path, then_path, how: count streams each opened and cancelled at
+#                once (RST_STREAM CANCEL; how "content_length": a POST with content-length 1
+#                and 2 bytes of DATA, which the server resets), in writes of 100 frames;
+#                then, unless the connection ended, a request to then_path
 #   continuation frames, end: a request on stream 1, then stream 3's HEADERS without
 #                END_HEADERS and `frames` CONTINUATION frames (END_HEADERS on the last when
 #                end is true)
@@ -30,13 +32,19 @@
 #   load         path, sleeps, concurrency, duration, ready: keeps `concurrency` streams
 #                of path?ms=M&s=ID (M taken in turn from sleeps) in flight on one
 #                connection, opening a new one as each ends, until a GOAWAY and then the connection's close (or duration s);
-#                touches the file `ready` after the first second
+#                touches the file `ready` after the first second; with signal_pid,
+#                signal and blind, it then sends the signal to that process itself and
+#                opens a stream every 20 ms for `blind` s without reading (see blind)
+#   raw          path, frames, wait: after a request to path (when given), the frames
+#                [[type, flags, stream, payload hex]...] built by hand in one write; then
+#                reads for `wait` s
 #   idle         path, wait, ready: one request, then touches the file `ready` (when
 #                given) and waits for the GOAWAY and the close
 import argparse
 import hashlib
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -330,15 +338,24 @@ def sc_rapid_reset(port, a):
         sid = c.next_id
         c.next_id += 2
         c.stream(sid)
-        hf, _ = c.header_frames(sid, get(a["path"]), True)
-        frames += hf + [RstStreamFrame(sid, error_code=8)]     # CANCEL
+        if a.get("how") == "content_length":
+            # the server resets it (DATA past content-length) after its request started
+            hf, _ = c.header_frames(sid, get(a["path"], "POST") + [("content-length", "1")],
+                                    False)
+            frames += hf + [DataFrame(sid, data=b"xx", flags=["END_STREAM"])]
+        elif a.get("how") == "open":
+            frames += c.header_frames(sid, get(a["path"]), True)[0]
+        else:
+            hf, _ = c.header_frames(sid, get(a["path"]), True)
+            frames += hf + [RstStreamFrame(sid, error_code=8)]     # CANCEL
         if len(frames) >= 100:
             c.send(frames)
             frames = []
     c.send(frames)
-    c.pump(timeout=1.0)
+    c.pump(timeout=a.get("pump", 1.0))
     out = c.summary()
     out["answered"] = sum(1 for s in c.streams.values() if s["status"] is not None)
+    out["reset"] = sum(1 for s in c.streams.values() if s["rst"] is not None)
     if c.closed is None and not c.goaways:
         out["then"] = c.request({"headers": get(a["then_path"])})
     return out
@@ -447,6 +464,8 @@ def sc_load(port, a):
         if not ready and c.now() > 1.0:
             open(a["ready"], "w").close()
             ready = True
+            if a.get("signal_pid"):
+                blind(c, a, paths)
     streams = []
     for sid in sorted(c.streams):
         st = c.streams[sid]
@@ -455,6 +474,36 @@ def sc_load(port, a):
                         "rst": st["rst"], "ended_at": st["ended_at"]})
     out = c.summary()
     out["streams"] = streams
+    return out
+
+
+def blind(c, a, paths):
+    """Signals the master, then opens a stream every 20 ms for `blind` s without reading:
+    the first that the retiring worker reads is the last it processes, those after it were
+    sent before the client could know of the GOAWAY."""
+    os.kill(a["signal_pid"], getattr(signal, "SIG" + a["signal"]))
+    end = time.monotonic() + a["blind"]
+    while time.monotonic() < end:
+        sid = c.next_id
+        paths[sid] = "%s?ms=%d&s=%d" % (a["path"], a["sleeps"][0], sid)
+        c.open(get(paths[sid]))
+        time.sleep(0.02)
+
+
+def raw_frame(ftype, flags, sid, payload):
+    """A frame built by hand, for what hyperframe refuses to build (invalid on purpose)."""
+    return (len(payload).to_bytes(3, "big") + bytes([ftype, flags])
+            + (sid & 0x7fffffff).to_bytes(4, "big") + payload)
+
+
+def sc_raw(port, a):
+    c = Conn(port)
+    c.pump(lambda: c.settings_acks > 0, 3)
+    first = c.request({"headers": get(a["path"])}) if a.get("path") else None
+    c.send(b"".join(raw_frame(t, fl, sid, bytes.fromhex(hx)) for t, fl, sid, hx in a["frames"]))
+    c.pump(timeout=a.get("wait", 3))
+    out = c.summary()
+    out["first"] = first
     return out
 
 
