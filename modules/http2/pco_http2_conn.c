@@ -142,12 +142,26 @@ pco_http2_goaway(pco_http2_conn_t *h2c)
     pco_http2_conn_kick(h2c);
 }
 
+/* The session failed (a protocol error, or a defence: warned, with its reason): what it
+ * queued (a GOAWAY) is written, then the connection closes. */
+static void
+pco_http2_fail(pco_http2_conn_t *h2c)
+{
+    pco_connection_t  *c = h2c->c;
+    const char        *why = pco_http2_session_close_reason(h2c->session);
+
+    h2c->failed = 1;
+    pco_log_err(why != NULL ? PCO_LOG_WARN : PCO_LOG_INFO, c->log, 0,
+                "HTTP/2 connection from %.*s ended: %s",
+                (int) pco_conn_addr_text(c).len, (char *) pco_conn_addr_text(c).data,
+                why != NULL ? why : "protocol error");
+}
+
 static void
 pco_http2_read(pco_event_t *ev)
 {
     pco_connection_t  *c = ev->data;
     pco_http2_conn_t  *h2c = c->data;
-    const char        *why;
     ssize_t            n;
     unsigned           i;
 
@@ -173,12 +187,7 @@ pco_http2_read(pco_event_t *ev)
             break;
         }
         if (pco_http2_session_input(h2c->session, pco_http2_ibuf, (size_t) n) != PCO_OK) {
-            h2c->failed = 1;
-            why = pco_http2_session_close_reason(h2c->session);
-            pco_log_err(why != NULL ? PCO_LOG_WARN : PCO_LOG_INFO, c->log, 0,
-                        "HTTP/2 connection from %.*s ended: %s",
-                        (int) pco_conn_addr_text(c).len, (char *) pco_conn_addr_text(c).data,
-                        why != NULL ? why : "protocol error");
+            pco_http2_fail(h2c);
             break;
         }
         if (!c->read.ready) {
@@ -274,6 +283,9 @@ pco_http2_check(pco_http2_conn_t *h2c)
             pco_http2_close(h2c);
         }
         return;
+    }
+    if (!h2c->failed && pco_http2_session_close_reason(h2c->session) != NULL) {
+        pco_http2_fail(h2c);           /* a defence tripped while the session wrote */
     }
     if (pco_worker_exiting && !h2c->goaway) {
         pco_http2_goaway(h2c);
