@@ -148,6 +148,33 @@ my ($worker) = $p->worker_pids;
     ok(wait_until(sub { count_lines($p, $re) == 1 }, 3), 'rapid reset: one warning logged');
 }
 
+# --- the same limit counts the streams the client makes the server reset once their requests
+# started (MadeYouReset, CVE-2025-8671): here DATA past content-length, sent after the head,
+# so each request has reached the backend before its stream is reset with PROTOCOL_ERROR.
+{
+    my $re = qr/\[warn\] .*HTTP\/2 connection from 127\.0\.0\.1 ended: rapid reset$/;
+    my $base = count_lines($p, $re);
+    $be->reset;
+    my $r = h2($p, $port, 'rapid_reset', { count => 20, path => '/echo?v=myr', how =>
+                                           'content_length', then_path => '/r' });
+    is($r->{reset}, 20, 'server-side resets: 20 streams reset by the server');
+    is_deeply($r->{goaways}, [], 'server-side resets: 20 (the limit): no GOAWAY');
+    is($r->{then}{status}, 200, 'server-side resets: the connection still serves after 20');
+    cmp_ok(scalar @{ $be->requests_log || [] }, '>', 0,
+           'server-side resets: their requests had reached the backend');
+
+    $r = h2($p, $port, 'rapid_reset', { count => 21, path => '/echo?v=myr', how =>
+                                        'content_length', then_path => '/r' });
+    is($r->{reset}, 21, 'server-side resets: 21 streams reset by the server');
+    is_deeply([ map { [$_->{last}, $_->{code}] } @{ $r->{goaways} || [] } ],
+              [[41, $ERR{ENHANCE_YOUR_CALM}]],
+              'server-side resets: the 21st: GOAWAY 41 ENHANCE_YOUR_CALM');
+    ok(defined $r->{closed}, 'server-side resets: the connection is closed');
+    ok(!exists $r->{then}, 'server-side resets: nothing more was served');
+    ok(wait_until(sub { count_lines($p, $re) == $base + 1 }, 3),
+       'server-side resets: one warning logged');
+}
+
 # --- CONTINUATION flood: a header block of HEADERS and 4 CONTINUATION frames is served; a
 # 5th CONTINUATION, or a block that never ends, ends the connection (stream 1 was answered,
 # stream 3 had been opened: last_stream_id 3).

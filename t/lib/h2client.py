@@ -16,8 +16,9 @@
 #   cases        [[req, ...], ...]: each inner list runs on a fresh connection, one request
 #                after the other (see Conn.request for a req's keys); -> {"cases": [[res...]]}
 #   rapid_reset  count, path, then_path, how: count streams each opened and cancelled at
-#                once (RST_STREAM CANCEL; how "content_length": a POST with content-length 1
-#                and 2 bytes of DATA, which the server resets), in writes of 100 frames;
+#                once (RST_STREAM CANCEL), in writes of 100 frames; how "content_length":
+#                a POST with content-length 1, then 2 bytes of DATA, which the server
+#                resets, one after the other; how "open": just opened;
 #                then, unless the connection ended, a request to then_path
 #   continuation frames, end: a request on stream 1, then stream 3's HEADERS without
 #                END_HEADERS and `frames` CONTINUATION frames (END_HEADERS on the last when
@@ -339,10 +340,17 @@ def sc_rapid_reset(port, a):
         c.next_id += 2
         c.stream(sid)
         if a.get("how") == "content_length":
-            # the server resets it (DATA past content-length) after its request started
+            # the server resets it (DATA past content-length) once its request started;
+            # one at a time, within max_concurrent_streams (a reset stream is open until
+            # its RST_STREAM is out)
             hf, _ = c.header_frames(sid, get(a["path"], "POST") + [("content-length", "1")],
                                     False)
-            frames += hf + [DataFrame(sid, data=b"xx", flags=["END_STREAM"])]
+            c.send(hf)
+            c.pump(timeout=0.005)
+            c.send(DataFrame(sid, data=b"xx", flags=["END_STREAM"]).serialize())
+            if not c.pump(lambda: c.done(sid), 3):
+                break
+            continue
         elif a.get("how") == "open":
             frames += c.header_frames(sid, get(a["path"]), True)[0]
         else:
