@@ -28,7 +28,7 @@ plan(skip_all => '/usr/bin/python3 with python3-h2 is needed')
 
 my $CLIENT = repo_root() . '/t/lib/h2client.py';
 my %ERR = (NO_ERROR => 0, PROTOCOL_ERROR => 1, INTERNAL_ERROR => 2, FLOW_CONTROL_ERROR => 3,
-           CANCEL => 8,
+           REFUSED_STREAM => 7, CANCEL => 8,
            ENHANCE_YOUR_CALM => 11);
 
 # Starts the client in the background: (pid, output file).
@@ -362,6 +362,17 @@ my ($worker) = $p->worker_pids;
     ok(defined $r->{closed} && $r->{closed} < 1,
        'streams past the limit: closed at once (' . ($r->{closed} // 'never') . ' s)');
     is($r->{answered}, 0, 'streams past the limit: nothing answered after the GOAWAY');
+
+    # before the client acknowledged the setting, the 17th is refused alone
+    $r = h2($p, $port, 'rapid_reset', { count => 17, path => '/sleep?ms=300', how => 'open',
+                                        hold_ack => JSON::PP::true, then_path => '/r',
+                                        pump => 1.5 });
+    is_deeply($r->{goaways}, [], 'streams past the limit, not acknowledged: no GOAWAY')
+        or diag(explain($r->{goaways}));
+    is($r->{reset}, 1, 'streams past the limit, not acknowledged: one stream reset');
+    is($r->{answered}, 16, 'streams past the limit, not acknowledged: the 16 others answered');
+    is($r->{rst_codes}{33}, $ERR{REFUSED_STREAM},
+       'streams past the limit, not acknowledged: the 17th refused (REFUSED_STREAM)');
 }
 
 # --- the smuggling vectors in the head: each malformed (RFC 9113 §8.2, §8.3), reset with

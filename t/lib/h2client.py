@@ -18,7 +18,8 @@
 #   rapid_reset  count, path, then_path, how: count streams each opened and cancelled at
 #                once (RST_STREAM CANCEL), in writes of 100 frames; how "content_length":
 #                a POST with content-length 1, then 2 bytes of DATA, which the server
-#                resets, one after the other; how "open": just opened;
+#                resets, one after the other; how "open": just opened (hold_ack: sent
+#                before the server's SETTINGS are read, and those never acknowledged);
 #                then, unless the connection ended, a request to then_path
 #   continuation frames, end: a request on stream 1, then stream 3's HEADERS without
 #                END_HEADERS and `frames` CONTINUATION frames (END_HEADERS on the last when
@@ -92,6 +93,7 @@ class Conn:
         self.conn_window = 65535      # what we may send
         self.peer_initial = 65535
         self.window_updates_sent = 0
+        self.hold_settings_ack = False
         s = SettingsFrame(0)
         for k, v in (settings or {}).items():
             s.settings[int(k)] = v
@@ -158,7 +160,8 @@ class Conn:
                     for st in self.streams.values():
                         st["window"] += v - self.peer_initial
                     self.peer_initial = v
-            self.send(SettingsFrame(0, flags=["ACK"]).serialize())
+            if not self.hold_settings_ack:
+                self.send(SettingsFrame(0, flags=["ACK"]).serialize())
         elif isinstance(f, PingFrame):
             if "ACK" in f.flags:
                 self.ping_acks += 1
@@ -333,7 +336,10 @@ def sc_cases(port, a):
 
 def sc_rapid_reset(port, a):
     c = Conn(port)
-    c.pump(lambda: c.settings_acks > 0, 3)
+    if a.get("hold_ack"):
+        c.hold_settings_ack = True        # the server's SETTINGS stay unacknowledged
+    else:
+        c.pump(lambda: c.settings_acks > 0, 3)
     frames = []
     for _ in range(a["count"]):
         sid = c.next_id
@@ -364,6 +370,8 @@ def sc_rapid_reset(port, a):
     out = c.summary()
     out["answered"] = sum(1 for s in c.streams.values() if s["status"] is not None)
     out["reset"] = sum(1 for s in c.streams.values() if s["rst"] is not None)
+    out["rst_codes"] = {str(s["id"]): s["rst"] for s in c.streams.values()
+                        if s["rst"] is not None}
     if c.closed is None and not c.goaways:
         out["then"] = c.request({"headers": get(a["then_path"])})
     return out
