@@ -424,6 +424,18 @@ my ($worker) = $p->worker_pids;
         ['host disagreeing with :authority', { headers => $g->('host', ['host', 'evil']) }],
         ['two content-lengths that disagree', { headers => $g->('two-cl',
             ['content-length', '0'], ['content-length', '5']) }],
+        ['content-length 5 and END_STREAM on HEADERS', { headers => $g->('cl-no-data'),
+                                                         content_length => 5 }],
+        ['content-length not a number', { headers => $g->('cl-nan', ['content-length',
+                                                                     '5, 5']) }],
+        ['empty :path', { headers => [ [':method', 'GET'], [':scheme', 'http'],
+                                       [':authority', 'localhost'], [':path', ''] ] }],
+        ['userinfo in :authority', { headers => [ [':method', 'GET'], [':scheme', 'http'],
+                                                  [':authority', 'user@localhost'],
+                                                  [':path', '/echo?v=userinfo'] ] }],
+        ['space in :method', { headers => [ [':method', 'GET /x'], [':scheme', 'http'],
+                                            [':authority', 'localhost'],
+                                            [':path', '/echo?v=method-space'] ] }],
     );
     my $r = h2($p, $port, 'cases', { cases => [ map { [ $_->[1] ] } @vectors ] }, 60);
     my @res = @{ $r->{cases} || [] };
