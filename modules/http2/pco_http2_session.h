@@ -26,8 +26,9 @@
  * ENHANCE_YOUR_CALM and a reason (pco_http2_session_close_reason): rapid reset (more than
  * rapid_reset_limit streams reset before their response was complete within flood_window,
  * by the client or by nghttp2 for the client's error once the request had started, e.g.
- * DATA past content-length: CVE-2023-44487, CVE-2025-8671), CONTINUATION flood (a header block of more than max_continuations
- * CONTINUATION frames or max_header_block bytes; nghttp2 1.52 has no bound of its own),
+ * DATA past content-length: CVE-2023-44487, CVE-2025-8671), CONTINUATION flood (a header
+ * block of more than max_continuations CONTINUATION frames or max_header_block bytes;
+ * nghttp2 1.52 has no bound of its own),
  * control-frame flood (more than max_control_frames PING, SETTINGS and PRIORITY frames
  * within flood_window; nghttp2 also bounds queued ACKs), and the decoded header list above
  * max_header_list_size (HPACK bomb) is answered 431 without being stored.

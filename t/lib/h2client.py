@@ -26,14 +26,15 @@
 #                end is true)
 #   flood        kind (ping, settings, priority, window_update), count, batch, pause,
 #                then_path: count frames in writes of `batch`, reading between writes
-#   download     path, window, frame_wu: a GET with SETTINGS_INITIAL_WINDOW_SIZE = window,
+#   download     path, window: a GET with SETTINGS_INITIAL_WINDOW_SIZE = window,
 #                WINDOW_UPDATE (stream and connection) after every DATA frame
 #   zero_window  stalled, other, wait: SETTINGS_INITIAL_WINDOW_SIZE 0; stream 1 GETs
 #                `stalled` and never opens its window, stream 3 GETs `other` with its window
 #                opened; then reads until the connection closes (at most `wait` s)
 #   load         path, sleeps, concurrency, duration, ready: keeps `concurrency` streams
 #                of path?ms=M&s=ID (M taken in turn from sleeps) in flight on one
-#                connection, opening a new one as each ends, until a GOAWAY and then the connection's close (or duration s);
+#                connection, opening a new one as each ends, until a GOAWAY and then the
+#                connection's close (or duration s);
 #                touches the file `ready` after the first second; with signal_pid,
 #                signal and blind, it then sends the signal to that process itself and
 #                opens a stream every 20 ms for `blind` s without reading (see blind)
@@ -264,7 +265,8 @@ class Conn:
         included), data [str...] (one DATA frame each, the last with END_STREAM), body_n
         (that many pattern bytes as the body, within the windows), content_length (adds
         the field), repeat [[name, value, times]...] (fields added after the others; hpack
-        indexes the repeats: an HPACK bomb), same_write (HEADERS and DATA in one write), wait (s)."""
+        indexes the repeats: an HPACK bomb), same_write (HEADERS and DATA in one write),
+        wait (s)."""
         fields = [tuple(h) for h in req["headers"]]
         for n, v, k in req.get("repeat", []):
             fields += [(n, v)] * k
