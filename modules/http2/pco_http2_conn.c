@@ -12,7 +12,8 @@
  * - graceful (reload, stop: the worker retires its connections): GOAWAY with the last
  *   stream processed; the streams in flight finish; then close;
  * - failed (a protocol error or a defence): the GOAWAY the session queued is written, then
- *   the connection closes;
+ *   the connection closes; so too when nghttp2 ends the session on its own (a connection
+ *   error it handles without failing the input) or the client's GOAWAY leaves no stream;
  * - gone (the client closed or reset, or a write failed): the session is destroyed, which
  *   tells each request still running that its client is gone.
  * The socket is closed only once no request runs any more: a request holds a copy of the
@@ -147,12 +148,29 @@ pco_http2_goaway(pco_http2_conn_t *h2c)
     pco_http2_conn_kick(h2c);
 }
 
+/* The session failed (a protocol error, or a defence: warned, with its reason): what it
+ * queued (a GOAWAY) is written, then the connection closes. */
+static void
+pco_http2_fail(pco_http2_conn_t *h2c)
+{
+    pco_connection_t  *c = h2c->c;
+    const char        *why = pco_http2_session_close_reason(h2c->session);
+
+    h2c->failed = 1;
+    if (why != NULL) {
+        pco_counter_add(pco_http2_main()->c_calm, 1);
+    }
+    pco_log_err(why != NULL ? PCO_LOG_WARN : PCO_LOG_INFO, c->log, 0,
+                "HTTP/2 connection from %.*s ended: %s",
+                (int) pco_conn_addr_text(c).len, (char *) pco_conn_addr_text(c).data,
+                why != NULL ? why : "protocol error");
+}
+
 static void
 pco_http2_read(pco_event_t *ev)
 {
     pco_connection_t  *c = ev->data;
     pco_http2_conn_t  *h2c = c->data;
-    const char        *why;
     ssize_t            n;
     unsigned           i;
 
@@ -182,15 +200,7 @@ pco_http2_read(pco_event_t *ev)
             break;
         }
         if (pco_http2_session_input(h2c->session, pco_http2_ibuf, (size_t) n) != PCO_OK) {
-            h2c->failed = 1;
-            why = pco_http2_session_close_reason(h2c->session);
-            if (why != NULL) {
-                pco_counter_add(pco_http2_main()->c_calm, 1);
-            }
-            pco_log_err(why != NULL ? PCO_LOG_WARN : PCO_LOG_INFO, c->log, 0,
-                        "HTTP/2 connection from %.*s ended: %s",
-                        (int) pco_conn_addr_text(c).len, (char *) pco_conn_addr_text(c).data,
-                        why != NULL ? why : "protocol error");
+            pco_http2_fail(h2c);
             break;
         }
         if (!c->read.ready) {
@@ -287,12 +297,17 @@ pco_http2_check(pco_http2_conn_t *h2c)
         }
         return;
     }
+    if (!h2c->failed && pco_http2_session_close_reason(h2c->session) != NULL) {
+        pco_http2_fail(h2c);           /* a defence tripped while the session wrote */
+    }
     if (pco_worker_exiting && !h2c->goaway) {
         pco_http2_goaway(h2c);
     }
-    if (h2c->pend == NULL
-        && (h2c->failed || (h2c->goaway && pco_http2_session_done(h2c->session))))
-    {
+    /* done: our GOAWAY is out and its streams are over, or nghttp2 ended the session itself
+     * (a connection error it found, such as a stream past max_concurrent_streams: its GOAWAY
+     * is out and it will send nothing more, not even the responses in flight), or the
+     * client's GOAWAY came and no stream is left */
+    if (h2c->pend == NULL && (h2c->failed || pco_http2_session_done(h2c->session))) {
         pco_http2_gone(h2c);
         if (h2c->requests == 0) {
             pco_http2_close(h2c);

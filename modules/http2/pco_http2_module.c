@@ -20,7 +20,9 @@ static const pco_setting_t pco_http2_settings[] = {
       .type = PCO_CONF_INT, .offset = PCO_H2C(max_concurrent_streams), .def = "128",
       .min = 1, .max = 65536,
       .help = "streams a client may have open on one HTTP/2 connection (SETTINGS_MAX_"
-              "CONCURRENT_STREAMS); a stream beyond it is refused with RST_STREAM" },
+              "CONCURRENT_STREAMS); one more is refused (RST_STREAM REFUSED_STREAM) until "
+              "the client acknowledged the setting, then ends the connection (GOAWAY "
+              "PROTOCOL_ERROR)" },
     { .name = "http2_initial_window_size", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER,
       .type = PCO_CONF_SIZE, .offset = PCO_H2C(initial_window_size), .def = "\"64k\"",
       .min = 1024, .max = 16 << 20,
@@ -38,8 +40,9 @@ static const pco_setting_t pco_http2_settings[] = {
     { .name = "http2_rapid_reset_limit", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER,
       .type = PCO_CONF_INT, .offset = PCO_H2C(rapid_reset_limit), .def = "200",
       .min = 1, .max = 1000000,
-      .help = "streams a client may cancel before their response is complete within 10 s; "
-              "beyond it the connection ends with GOAWAY ENHANCE_YOUR_CALM (CVE-2023-44487)" },
+      .help = "streams a client may cancel, or make us reset by a stream error, before "
+              "their response is complete within 10 s; beyond it the connection ends with "
+              "GOAWAY ENHANCE_YOUR_CALM (CVE-2023-44487, CVE-2025-8671)" },
     { .name = "http2_idle_timeout", .scopes = PCO_SCOPE_HTTP | PCO_SCOPE_SERVER,
       .type = PCO_CONF_DURATION, .offset = PCO_H2C(idle_timeout), .def = "\"75s\"",
       .min = 1, .max = PCO_CONF_DAY,

@@ -271,6 +271,9 @@ pco_http2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *u
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
         /* rapid reset (CVE-2023-44487): a stream cancelled before its response is done
          * cost a request's work for nothing */
+        if (st != NULL) {
+            st->peer_reset = 1;
+        }
         if (st != NULL && !st->complete
             && pco_http2_count(s, &s->resets, s->conf.rapid_reset_limit))
         {
@@ -366,10 +369,21 @@ pco_http2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *
     pco_http2_session_t  *s = user;
     pco_http2_stream_t   *st = pco_http2_stream_get(s, id);
 
-    if (st != NULL) {
-        (void) nghttp2_session_set_stream_user_data(ng, id, NULL);
-        pco_http2_stream_free(s, st, code);
+    if (st == NULL) {
+        return 0;
     }
+    /* nghttp2 reset it for the client's error (DATA past content-length, a stream window
+     * overflow...) after its request had started: as costly as a stream the client cancels
+     * (CVE-2025-8671), so it counts as one. This runs while the RST_STREAM is written: the
+     * GOAWAY is queued behind it, the owner sees the reason once the session is done. */
+    if (code != NGHTTP2_NO_ERROR && st->delivered && !st->complete && !st->reset
+        && !st->peer_reset && s->close_reason == NULL
+        && pco_http2_count(s, &s->resets, s->conf.rapid_reset_limit))
+    {
+        (void) pco_http2_calm(s, "rapid reset");
+    }
+    (void) nghttp2_session_set_stream_user_data(ng, id, NULL);
+    pco_http2_stream_free(s, st, code);
     return 0;
 }
 

@@ -26,9 +26,11 @@
  *
  * Defences at the protocol level, each closing the connection with GOAWAY
  * ENHANCE_YOUR_CALM and a reason (pco_http2_session_close_reason): rapid reset (more than
- * rapid_reset_limit streams reset by the client before their response was complete within
- * flood_window), CONTINUATION flood (a header block of more than max_continuations
- * CONTINUATION frames or max_header_block bytes; nghttp2 1.52 has no bound of its own),
+ * rapid_reset_limit streams reset before their response was complete within flood_window,
+ * by the client or by nghttp2 for the client's error once the request had started, e.g.
+ * DATA past content-length: CVE-2023-44487, CVE-2025-8671), CONTINUATION flood (a header
+ * block of more than max_continuations CONTINUATION frames or max_header_block bytes;
+ * nghttp2 1.52 has no bound of its own),
  * control-frame flood (more than max_control_frames PING, SETTINGS and PRIORITY frames
  * within flood_window; nghttp2 also bounds queued ACKs), WINDOW_UPDATE flood (more than
  * max_control_frames WINDOW_UPDATE frames with no DATA sent in between: a client reading a
@@ -101,6 +103,7 @@ struct pco_http2_stream_s {
     unsigned              deferred:1;     /* the data source waits for a write */
     unsigned              drained:1;      /* on_drained is due */
     unsigned              reset:1;        /* reset by us: no more handlers but on_close */
+    unsigned              peer_reset:1;   /* reset by the client (RST_STREAM) */
     pco_http2_stream_t   *next_drained;
     pco_http2_stream_t   *prev, *next;    /* the session's streams */
 };

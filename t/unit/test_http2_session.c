@@ -4,8 +4,9 @@
  * window (deferred and resumed), POST with a body larger than the stream window (the
  * windows open only as the owner consumes), 200 concurrent streams against
  * max_concurrent_streams 128, malformed heads reset without reaching the owner, the header
- * list limit (431), graceful GOAWAY, and the defences: rapid reset, CONTINUATION flood and
- * PING and WINDOW_UPDATE floods end in GOAWAY ENHANCE_YOUR_CALM; destroying a session closes its open streams.
+ * list limit (431), graceful GOAWAY, and the defences: rapid reset (streams the client
+ * cancels or makes the server reset), CONTINUATION flood, PING and WINDOW_UPDATE floods
+ * end in GOAWAY ENHANCE_YOUR_CALM; destroying a session closes its open streams.
  * Skipped in a build without the module.
  */
 #include <stdarg.h>
@@ -570,6 +571,58 @@ test_rapid_reset(void **state)
     pco_test_stop();
 }
 
+/* Streams nghttp2 resets for the client's error once their request had started count
+ * toward the rapid reset limit (CVE-2025-8671); streams the owner resets do not. */
+static void
+test_server_resets(void **state)
+{
+    pco_http2_settings_t   conf;
+    nghttp2_data_provider  prd;
+    nghttp2_nv             nva[5];
+    int32_t                id = 0;
+    unsigned               i;
+
+    (void) state;
+    pco_http2_settings_default(&conf);
+    conf.rapid_reset_limit = 10;
+    pco_test_start(&conf);
+    pco_current_msec = 1000000;
+    pco_test_pump();
+    /* twenty reset by the owner (an upstream failed, a timeout...): its own business */
+    for (i = 0; i < 20; i++) {
+        id = pco_test_get("/", NULL, 0);
+        pco_test_pump();
+        assert_non_null(pco_test_rec(id)->st);
+        assert_int_equal(pco_http2_stream_reset(pco_test_rec(id)->st, NGHTTP2_INTERNAL_ERROR),
+                         PCO_OK);
+        pco_test_pump();
+        assert_int_equal(pco_test_rec(id)->rst_code, NGHTTP2_INTERNAL_ERROR);
+    }
+    assert_int_equal(pco_goaway_code, -1);
+    /* POSTs with content-length 1 and 2 bytes of DATA: the eleventh ends the session */
+    nva[0] = (nghttp2_nv) { (uint8_t *) ":method", (uint8_t *) "POST", 7, 4, 0 };
+    nva[1] = (nghttp2_nv) { (uint8_t *) ":scheme", (uint8_t *) "https", 7, 5, 0 };
+    nva[2] = (nghttp2_nv) { (uint8_t *) ":path", (uint8_t *) "/", 5, 1, 0 };
+    nva[3] = (nghttp2_nv) { (uint8_t *) ":authority", (uint8_t *) "a.example", 10, 9, 0 };
+    nva[4] = (nghttp2_nv) { (uint8_t *) "content-length", (uint8_t *) "1", 14, 1, 0 };
+    prd.source.ptr = NULL;
+    prd.read_callback = pco_cli_read_post;
+    for (i = 0; i < 11 && pco_goaway_code == -1; i++) {
+        id = nghttp2_submit_request(pco_cli, NULL, nva, 5, &prd, NULL);
+        assert_true(id > 0);
+        pco_test_rec(id)->post_len = 2;
+        pco_test_pump();
+        assert_int_equal(pco_test_rec(id)->requests, 1);
+        assert_int_equal(pco_test_rec(id)->server_code, NGHTTP2_PROTOCOL_ERROR);
+    }
+    assert_int_equal(i, 11);
+    assert_int_equal(pco_goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+    assert_int_equal(pco_goaway_last, id);
+    assert_string_equal(pco_http2_session_close_reason(pco_srv), "rapid reset");
+    assert_true(pco_http2_session_done(pco_srv));
+    pco_test_stop();
+}
+
 /* A frame header: length, type, flags, stream id. */
 static size_t
 pco_test_frame(u_char *p, size_t len, uint8_t type, uint8_t flags, uint32_t id)
@@ -734,6 +787,7 @@ main(void)
         cmocka_unit_test(test_concurrent_streams),
         cmocka_unit_test(test_malformed_and_limits),
         cmocka_unit_test(test_rapid_reset),
+        cmocka_unit_test(test_server_resets),
         cmocka_unit_test(test_continuation_flood),
         cmocka_unit_test(test_window_update_flood),
         cmocka_unit_test(test_ping_flood),
