@@ -319,6 +319,7 @@ pco_http2_check(pco_http2_conn_t *h2c)
                          && !h2c->goaway && !pco_worker_exiting);
     if (idle && !c->read.timer_index) {
         pco_event_add_timer(&c->read, h2c->idle_timeout);
+        pco_http2_session_trim(h2c->session);     /* the frame buffer's pages, while idle */
     } else if (!idle && c->read.timer_index) {
         pco_event_del_timer(&c->read);
     }

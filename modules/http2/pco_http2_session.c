@@ -15,6 +15,7 @@
 
 struct pco_http2_session_s {
     nghttp2_session             *ng;
+    pco_http2_mem_t              mem;           /* nghttp2's allocator for this session */
     pco_http2_settings_t         conf;
     const pco_http2_handlers_t  *handlers;
     void                        *owner;
@@ -624,7 +625,8 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);
-    rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, pco_http2_mem());
+    pco_http2_mem_init(&s->mem);
+    rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, &s->mem.mem);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
@@ -798,6 +800,17 @@ pco_http2_session_shutdown(pco_http2_session_t *s)
     return nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
                                  nghttp2_session_get_last_proc_stream_id(s->ng),
                                  NGHTTP2_NO_ERROR, NULL, 0) == 0 ? PCO_OK : PCO_ERROR;
+}
+
+void
+pco_http2_session_trim(pco_http2_session_t *s)
+{
+    /* nothing being framed: the last output ended with nghttp2 having nothing to write */
+    if (s->nstreams == 0 && s->pending_len == 0 && s->spill == NULL
+        && !nghttp2_session_want_write(s->ng))
+    {
+        pco_http2_mem_trim(&s->mem);
+    }
 }
 
 unsigned

@@ -144,6 +144,10 @@ const char *pco_http2_session_close_reason(pco_http2_session_t *s);
  * finish, new ones are refused. */
 int pco_http2_session_shutdown(pco_http2_session_t *s);
 
+/* An idle session (no stream, nothing to write) gives back the pages of its frame buffer;
+ * the next frame takes them again. */
+void pco_http2_session_trim(pco_http2_session_t *s);
+
 /* Streams currently open (what max_concurrent_streams bounds). */
 unsigned pco_http2_session_streams(pco_http2_session_t *s);
 

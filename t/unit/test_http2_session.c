@@ -377,6 +377,38 @@ test_get_with_body(void **state)
     pco_test_stop();
 }
 
+/* An idle session gives its frame buffer's pages back (pco_http2_session_trim); the next
+ * responses are framed whole all the same. */
+static void
+test_trim_between_requests(void **state)
+{
+    pco_http2_settings_t  conf;
+    pco_test_stream_t    *t;
+    int32_t               id;
+    unsigned              i;
+
+    (void) state;
+    pco_http2_settings_default(&conf);
+    pco_test_start(&conf);
+    pco_http2_session_trim(pco_srv);
+    for (i = 0; i < 3; i++) {
+        id = pco_test_get("/again", NULL, 0);
+        pco_test_pump();
+        t = pco_test_rec(id);
+        t->body = pco_big;
+        t->body_len = 40000;
+        t->chunk = 40000;
+        assert_int_equal(pco_http2_stream_respond(t->st, 200, NULL, 0, false), PCO_OK);
+        pco_test_send_more(t);
+        pco_test_pump();
+        assert_int_equal(t->got, 40000);
+        assert_true(t->got_ok);
+        assert_int_equal(pco_http2_session_streams(pco_srv), 0);
+        pco_http2_session_trim(pco_srv);
+    }
+    pco_test_stop();
+}
+
 static void
 test_post_follows_consumption(void **state)
 {
@@ -789,6 +821,7 @@ main(void)
         cmocka_unit_test(test_rapid_reset),
         cmocka_unit_test(test_server_resets),
         cmocka_unit_test(test_continuation_flood),
+        cmocka_unit_test(test_trim_between_requests),
         cmocka_unit_test(test_window_update_flood),
         cmocka_unit_test(test_ping_flood),
         cmocka_unit_test(test_destroy_with_open_streams),
