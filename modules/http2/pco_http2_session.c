@@ -436,6 +436,27 @@ pco_http2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length
     return (ssize_t) n;
 }
 
+/*
+ * DATA frames of 16,375 bytes of payload: with its 9-byte header a frame is then 16,384
+ * bytes, one full TLS record, and four fill the owner's 64 KiB output buffer, so a large
+ * body goes out in whole records and no small record (and write) is left over from a frame
+ * that straddled two.
+ */
+static ssize_t
+pco_http2_data_length(nghttp2_session *ng, uint8_t type, int32_t id, int32_t session_window,
+                      int32_t stream_window, uint32_t max_frame, void *user)
+{
+    ssize_t  n = 16384 - PCO_HTTP2_FRAME_HDLEN;
+
+    (void) ng;
+    (void) type;
+    (void) id;
+    (void) user;
+    n = pco_min(n, (ssize_t) session_window);
+    n = pco_min(n, (ssize_t) stream_window);
+    return pco_min(n, (ssize_t) max_frame);
+}
+
 /* Writes one DATA frame (its 9-byte header, then length bytes of the owner's buffer) into
  * the output buffer; NGHTTP2_ERR_WOULDBLOCK when it does not fit (nghttp2 asks again at the
  * next output). */
@@ -617,6 +638,7 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, pco_http2_on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, pco_http2_on_stream_close);
     nghttp2_session_callbacks_set_send_data_callback(cb, pco_http2_send_data);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(cb, pco_http2_data_length);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return PCO_ERROR;

@@ -2,9 +2,10 @@
  * pco_http2_stream.c: each request stream of an HTTP/2 connection runs as an engine request
  * (pco_http_stream_request) over a connection struct of its own, embedded in the bridge
  * (pco_http2_req_t). Its io moves bytes between the engine and the stream:
- * - recv gives the request body that DATA frames brought, which waits in a buffer of the
- *   stream window's size; the window reopens (WINDOW_UPDATE) only as the engine reads, so
- *   an upload waiting for a slow upstream holds at most one window;
+ * - recv gives the request body that DATA frames brought, which waits in a buffer that
+ *   grows with what it holds, up to the stream window; the window reopens (WINDOW_UPDATE)
+ *   only as the engine reads, so an upload waiting for a slow upstream holds at most one
+ *   window;
  * - send and writev lend the engine's buffer to the session, and sendfile reads the file
  *   into the bridge's buffer and gives that; until the session has framed it (on_drained),
  *   writes return PCO_AGAIN and the engine's writer waits on the request connection's
@@ -15,18 +16,18 @@
  * file may still wait for the client's window when the engine has finished the request;
  * the bridge goes when both the request is done and the stream is closed.
  */
-#include "pco_http2_int.h"
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <stddef.h>
-#include <stdio.h>
+#include "pco_http2_int.h"
 #include "pco_string.h"
-#include <errno.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-/* the response body is handed to the session in pieces of at most this size */
+/* a file is read into the bridge's buffer, and given to the session, this much at a time */
 #define PCO_HTTP2_OUT_SIZE  32768
 
 static ssize_t pco_http2_io_recv(pco_connection_t *c, u_char *buf, size_t size);
