@@ -457,49 +457,65 @@ pco_http2_data_length(nghttp2_session *ng, uint8_t type, int32_t id, int32_t ses
     return pco_min(n, (ssize_t) max_frame);
 }
 
-/* Writes one DATA frame (its 9-byte header, then length bytes of the owner's buffer) into
- * the output buffer; NGHTTP2_ERR_WOULDBLOCK when it does not fit (nghttp2 asks again at the
- * next output). */
+/* Copies the bytes [off, off + n) of the frame header hd + data (length bytes) to to. */
+static void
+pco_http2_frame_copy(u_char *to, const uint8_t *hd, const u_char *data, size_t off, size_t n)
+{
+    size_t  k;
+
+    if (off < PCO_HTTP2_FRAME_HDLEN) {
+        k = pco_min(n, PCO_HTTP2_FRAME_HDLEN - off);
+        memcpy(to, hd + off, k);
+        to += k;
+        n -= k;
+        off += k;
+    }
+    if (n > 0) {
+        memcpy(to, data + (off - PCO_HTTP2_FRAME_HDLEN), n);
+    }
+}
+
+/*
+ * Writes one DATA frame (its 9-byte header, then length bytes of the owner's buffer) into
+ * the output buffer. A frame larger than the room left fills the room and the rest goes
+ * into a buffer of the session's own (spill), copied out first by the next output, which
+ * pauses here: so every output buffer leaves full, in whole TLS records, and only the
+ * tail of a frame is copied twice.
+ */
 static int
 pco_http2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
                     size_t length, nghttp2_data_source *source, void *user)
 {
     pco_http2_session_t  *s = user;
     pco_http2_stream_t   *st = source->ptr;
-    u_char               *to;
-    size_t                need;
+    size_t                need, room;
     int                   rc = 0;
 
     (void) ng;
     if (st->reset || length > st->out_len || frame->data.padlen > 0) {
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* abandoned: RST_STREAM */
     }
-    need = PCO_HTTP2_FRAME_HDLEN + length;
-    if (s->obuf == NULL) {
+    if (s->obuf == NULL || s->spill != NULL) {
         return NGHTTP2_ERR_WOULDBLOCK;
     }
-    if (s->obuf_cap - s->obuf_len >= need) {
-        to = s->obuf + s->obuf_len;
+    need = PCO_HTTP2_FRAME_HDLEN + length;
+    room = s->obuf_cap - s->obuf_len;
+    if (room >= need) {
+        pco_http2_frame_copy(s->obuf + s->obuf_len, framehd, st->out, 0, need);
         s->obuf_len += need;
-    } else if (s->obuf_len == 0 && s->spill == NULL) {
-        /* it will never fit the caller's buffer: through a buffer of our own, copied out
-         * like any frame nghttp2 serialises itself; the output pauses after it */
-        s->spill = malloc(need);
+    } else {
+        s->spill = malloc(need - room);
         if (s->spill == NULL) {
             return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
-        s->spill_len = need;
-        to = s->spill;
+        pco_http2_frame_copy(s->obuf + s->obuf_len, framehd, st->out, 0, room);
+        pco_http2_frame_copy(s->spill, framehd, st->out, room, need - room);
+        s->obuf_len += room;
+        s->spill_len = need - room;
         rc = NGHTTP2_ERR_PAUSE;
-    } else {
-        return NGHTTP2_ERR_WOULDBLOCK;     /* the next output, with room */
     }
-    memcpy(to, framehd, PCO_HTTP2_FRAME_HDLEN);
-    if (length > 0) {
-        memcpy(to + PCO_HTTP2_FRAME_HDLEN, st->out, length);
-        st->out += length;
-        st->out_len -= length;
-    }
+    st->out += length;
+    st->out_len -= length;
     s->window_updates = 0;
     if (st->out_len == 0 && st->out != NULL) {
         pco_http2_buffer_taken(s, st);
