@@ -6,15 +6,16 @@
  * most connections are idle most of the time. From malloc the whole block would be resident
  * (heap memory already touched by earlier blocks); mapped on its own only the pages written
  * are, and once the connection is idle pco_http2_mem_trim gives those back too
- * (MADV_DONTNEED): an idle HTTP/2 connection then holds no page of it.
+ * (MADV_DONTNEED): an idle HTTP/2 connection then holds no page of it. Only the blocks
+ * mapped while the session was created are trimmed: at that moment nghttp2 allocates its
+ * frame buffer and nothing else that large; a block mapped later may be state (a large
+ * header value kept in the HPACK table) that must survive.
  */
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "pco_http2_mem.h"
-
-#define PCO_HTTP2_MEM_TRIM_MIN  16384
 
 static size_t
 pco_http2_mem_maplen(size_t size)
@@ -54,6 +55,7 @@ pco_http2_mem_map(pco_http2_mem_t *m, size_t size)
     }
     m->map[i] = p;
     m->maplen[i] = pco_http2_mem_maplen(size);
+    m->scratch[i] = m->creating;
     return p;
 }
 
@@ -82,6 +84,7 @@ pco_http2_mem_free(void *p, void *data)
     (void) munmap(p, m->maplen[i]);
     m->map[i] = NULL;
     m->maplen[i] = 0;
+    m->scratch[i] = 0;
 }
 
 static void *
@@ -142,7 +145,7 @@ pco_http2_mem_trim(pco_http2_mem_t *m)
     int  i;
 
     for (i = 0; i < PCO_HTTP2_MEM_MAPS; i++) {
-        if (m->map[i] != NULL && m->maplen[i] >= PCO_HTTP2_MEM_TRIM_MIN) {
+        if (m->map[i] != NULL && m->scratch[i]) {
             (void) madvise(m->map[i], m->maplen[i], MADV_DONTNEED);
         }
     }

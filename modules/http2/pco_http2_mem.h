@@ -16,12 +16,15 @@ typedef struct {
     nghttp2_mem   mem;            /* given to nghttp2; its mem_user_data is this struct */
     void         *map[PCO_HTTP2_MEM_MAPS];
     size_t        maplen[PCO_HTTP2_MEM_MAPS];
+    unsigned char scratch[PCO_HTTP2_MEM_MAPS];  /* mapped while creating: the frame buffer */
+    unsigned char creating;       /* set around nghttp2_session_*_new */
 } pco_http2_mem_t;
 
 void pco_http2_mem_init(pco_http2_mem_t *m);
-/* Gives back the pages of the session's buffers of 16 KiB or more (the frame buffer): only
- * while nothing is being framed, when their contents are scratch; the next frame faults in
- * what it writes. */
+/* Gives back the pages of the blocks mapped while the session was created (its 16 KiB
+ * frame buffer, whose contents are scratch while nothing is being framed: call it only
+ * then); the next frame faults in what it writes. Blocks mapped later (a large header kept
+ * in the HPACK table) hold state and are never touched. */
 void pco_http2_mem_trim(pco_http2_mem_t *m);
 
 #endif

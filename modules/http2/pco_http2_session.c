@@ -664,7 +664,9 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);
     pco_http2_mem_init(&s->mem);
+    s->mem.creating = 1;
     rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, &s->mem.mem);
+    s->mem.creating = 0;
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
