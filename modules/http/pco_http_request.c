@@ -193,23 +193,13 @@ pco_http_handle_bytes(pco_connection_t *c, u_char *buf, size_t len, size_t head_
     pco_http_process_request(r);
 }
 
-/* Copies s into pool; PCO_OK or PCO_ERROR. An empty string keeps its data pointer NULL
- * only when it was NULL (query: none vs empty). */
+/* Copies s into pool (NUL-terminated; a NULL data stays NULL: no query vs an empty one). */
 static int
 pco_http_str_copy(pco_pool_t *pool, pco_str_t *d, const pco_str_t *s)
 {
     d->len = s->len;
-    if (s->data == NULL) {
-        d->data = NULL;
-        return PCO_OK;
-    }
-    d->data = pco_pnalloc(pool, s->len + 1);
-    if (d->data == NULL) {
-        return PCO_ERROR;
-    }
-    memcpy(d->data, s->data, s->len);
-    d->data[s->len] = '\0';
-    return PCO_OK;
+    d->data = s->data != NULL ? pco_pstrdup(pool, s) : NULL;
+    return s->data == NULL || d->data != NULL ? PCO_OK : PCO_ERROR;
 }
 
 /* A carrier's head, made the request's own (its strings and list in r->pool). */

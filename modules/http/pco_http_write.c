@@ -531,10 +531,16 @@ pco_http_chunked_filter(pco_http_request_t *r, pco_chain_t *in)
 
 /* ---- the writer ---- */
 
+/* TCP_CORK on r's client socket; not for a carrier's stream, whose socket is shared by
+ * every stream of its connection (the carrier frames the bytes itself). */
 static void
-pco_http_cork(pco_connection_t *c, int on)
+pco_http_cork(pco_http_request_t *r, int on)
 {
-    if (c->sockaddr.sa.sa_family == AF_UNIX || c->tcp_cork == (unsigned) on) {
+    pco_connection_t  *c = r->connection;
+
+    if (pco_http_req(r)->stream != NULL || c->sockaddr.sa.sa_family == AF_UNIX
+        || c->tcp_cork == (unsigned) on)
+    {
         return;
     }
     if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) == 0) {
@@ -577,9 +583,7 @@ pco_http_writer_flush(pco_http_request_t *r)
             if (c->io->sendfile == NULL) {
                 return PCO_ERROR;
             }
-            if (rq->stream == NULL) {
-                pco_http_cork(c, 1);
-            }
+            pco_http_cork(r, 1);
             n = c->io->sendfile(c, b->fd, &off, (size_t) pco_min(b->file_last - b->file_pos,
                                                                    (off_t) 1 << 30));
             if (n == PCO_AGAIN) {
@@ -605,9 +609,9 @@ pco_http_writer_flush(pco_http_request_t *r)
                 cnt++;
             }
         }
-        if (cl != NULL && cl->buf->in_file && rq->stream == NULL) {
+        if (cl != NULL && cl->buf->in_file) {
             /* the head goes out with the file data in one segment train */
-            pco_http_cork(c, 1);
+            pco_http_cork(r, 1);
         }
         n = cnt == 1 ? c->io->send(c, iov[0].iov_base, iov[0].iov_len)
                      : c->io->writev(c, iov, cnt);
@@ -639,7 +643,7 @@ pco_http_writer_flush(pco_http_request_t *r)
     rq->out_tail = &rq->out;
     c->fin_next = 0;
     if (c->tcp_cork) {
-        pco_http_cork(c, 0);
+        pco_http_cork(r, 0);
     }
     if (c->write.timer_index) {
         pco_event_del_timer(&c->write);

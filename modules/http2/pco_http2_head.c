@@ -4,6 +4,7 @@
  */
 #include "pco_core.h"
 #include "pco_pool.h"
+#include "pco_string.h"
 #include "pco_http.h"
 #include "pco_http2_head.h"
 
@@ -12,23 +13,7 @@
 static bool
 pco_http2_is_name_char(u_char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-        return true;
-    }
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool
-pco_http2_is_token(const u_char *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        if (!((p[i] >= 'A' && p[i] <= 'Z') || pco_http2_is_name_char(p[i]))) {
-            return false;
-        }
-    }
-    return len > 0;
+    return pco_is_tchar(c) && !(c >= 'A' && c <= 'Z');
 }
 
 static bool
@@ -40,21 +25,7 @@ pco_http2_eq(const u_char *p, size_t len, const char *s)
 static bool
 pco_http2_ieq(const u_char *a, size_t alen, const u_char *b, size_t blen)
 {
-    size_t  i;
-
-    if (alen != blen) {
-        return false;
-    }
-    for (i = 0; i < alen; i++) {
-        u_char ca = a[i], cb = b[i];
-
-        ca = (ca >= 'A' && ca <= 'Z') ? ca | 0x20 : ca;
-        cb = (cb >= 'A' && cb <= 'Z') ? cb | 0x20 : cb;
-        if (ca != cb) {
-            return false;
-        }
-    }
-    return true;
+    return alen == blen && pco_mem_caseeq(a, b, alen);
 }
 
 static int
@@ -189,7 +160,7 @@ pco_http2_pseudo(pco_http2_head_t *h, const u_char *name, size_t nlen,
     case PCO_HTTP2_PS_METHOD:
     case PCO_HTTP2_PS_SCHEME:
     case PCO_HTTP2_PS_PROTOCOL:
-        if (!pco_http2_is_token(value, vlen)) {
+        if (!pco_str_is_token(value, vlen)) {
             return pco_http2_malformed(h, "bad :method, :scheme or :protocol");
         }
         break;
