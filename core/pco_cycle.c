@@ -15,6 +15,7 @@
 #include "pco_module.h"
 #include "pco_conf.h"
 #include "pco_log.h"
+#include "pco_syslog.h"
 #include "pco_shm.h"
 #include "pco_listen.h"
 #include "pco_process.h"
@@ -45,7 +46,9 @@ static const unsigned  pco_core_level_map[] = {
 static const pco_setting_t  pco_core_error_log_settings[] = {
     { .name = "path", .type = PCO_CONF_STRING, .offset = pco_core_elog_off(path),
       .def = "\"" PCO_ERROR_LOG_PATH "\"",
-      .help = "error log file, relative to the prefix, or \"stderr\"" },
+      .help = "error log file, relative to the prefix, \"stderr\", or a syslog target "
+              "\"syslog:server=unix:/dev/log,facility=local7,tag=portico,nohostname\" "
+              "(docs/logging.md)" },
     { .name = "level", .type = PCO_CONF_ENUM, .offset = pco_core_elog_off(level),
       .def = "\"notice\"", .values = pco_core_levels,
       .help = "lowest level written: debug (--with-debug builds), info, notice, warn, "
@@ -147,6 +150,28 @@ pco_core_conf_final(pco_conf_t *cf, pco_cycle_t *cycle)
     return PCO_OK;
 }
 
+/* An error-log syslog target: its syntax and address now (FILE:LINE), the socket only at a
+ * real start. An error-log message carries its own level as severity: severity= would be
+ * ignored, so it is refused rather than silently dropped. */
+static void
+pco_core_check_syslog(pco_conf_t *cf, pco_core_conf_t *ccf)
+{
+    pco_syslog_t  t;
+    char          err[256];
+
+    if (pco_syslog_parse(&t, ccf->error_log.path.data, ccf->error_log.path.len, err,
+                         sizeof(err)) != PCO_OK)
+    {
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.path),
+                           "bad syslog target \"%s\": %s", (char *) ccf->error_log.path.data,
+                           err);
+    } else if (t.severity >= 0) {
+        pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.path),
+                           "severity= is for access logs: an error-log message is sent with "
+                           "its own level");
+    }
+}
+
 static int
 pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
@@ -174,6 +199,8 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (ccf->error_log.path.len == 0) {
         pco_conf_error_src(cf, PCO_CONF_SRC(ccf, pco_core_conf_t, error_log.path),
                            "empty error_log path");
+    } else if (pco_syslog_is_target(ccf->error_log.path.data, ccf->error_log.path.len)) {
+        pco_core_check_syslog(cf, ccf);
     }
 
     if (pco_conn_freed_add(cf, cycle, &pco_core_module, pco_listen_conn_freed) != PCO_OK) {
@@ -181,7 +208,8 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
     if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "reloads_failed", PCO_COUNTER_MONOTONIC) < 0
-        || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0)
+        || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0
+        || pco_counter_register(cf, cycle, "syslog_dropped", PCO_COUNTER_MONOTONIC) < 0)
     {
         return PCO_ERROR;
     }
@@ -305,6 +333,9 @@ pco_cycle_destroy(pco_cycle_t *cycle)
     {
         close(cycle->log->fd);
     }
+    if (cycle->log != NULL && cycle->log->syslog != NULL && pco_log != cycle->log) {
+        pco_syslog_close(cycle->log->syslog);
+    }
     pco_cycle_free_conf(cycle, true);
 }
 
@@ -342,6 +373,32 @@ pco_conn_freed_add(pco_conf_t *cf, pco_cycle_t *cycle, const pco_module_t *m,
     return PCO_OK;
 }
 
+/* The error log as a syslog target (checked at conf_done). A socket that cannot be
+ * connected now (no receiver yet) is no reason to refuse a start: sends retry it, and
+ * drop (counted) what cannot go meanwhile. */
+static int
+pco_cycle_open_syslog(pco_cycle_t *cycle, pco_log_t *log)
+{
+    pco_core_conf_t  *ccf = cycle->core;
+    pco_syslog_t     *t;
+    char              err[256];
+
+    t = pco_pcalloc(cycle->pool, sizeof(pco_syslog_t));
+    if (t == NULL || pco_syslog_parse(t, ccf->error_log.path.data, ccf->error_log.path.len,
+                                      err, sizeof(err)) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
+    t->counter = pco_counter_find("syslog_dropped");
+    (void) pco_syslog_open(t);
+    log->fd = -1;
+    log->syslog = t;
+    log->path = ccf->error_log.path;
+    log->also_stderr = !ccf->daemon;
+    cycle->log = log;
+    return PCO_OK;
+}
+
 int
 pco_cycle_open_log(pco_cycle_t *cycle)
 {
@@ -361,6 +418,9 @@ pco_cycle_open_log(pco_cycle_t *cycle)
         log->fd = 2;
         pco_str_set(&log->path, "stderr");
         log->also_stderr = false;
+
+    } else if (pco_syslog_is_target(ccf->error_log.path.data, ccf->error_log.path.len)) {
+        return pco_cycle_open_syslog(cycle, log);
 
     } else {
         path = pco_conf_full_path(&cycle->conf, (char *) ccf->error_log.path.data);

@@ -3,13 +3,15 @@
  * ("TIME [level] PID#WORKER: message (errno: strerror)" + the log's context callback + "\n")
  * and written with one write() to an O_APPEND descriptor, so lines from several processes
  * never interleave; longer lines are truncated. Before configuration the process-wide log
- * is stderr at notice.
+ * is stderr at notice. A log with a syslog target sends the line (without its local time
+ * and newline) as one datagram instead (core/pco_syslog.c).
  */
 #include <stdio.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "pco_log.h"
 #include "pco_time.h"
+#include "pco_syslog.h"
 
 #define PCO_LOG_LINE_MAX 2048
 
@@ -86,7 +88,7 @@ void
 pco_log_error(unsigned level, pco_log_t *log, int err, const char *fmt, ...)
 {
     u_char   buf[PCO_LOG_LINE_MAX];
-    u_char  *p, *end;
+    u_char  *p, *end, *msg;
     va_list  args;
     int      n;
     size_t   room;
@@ -104,6 +106,7 @@ pco_log_error(unsigned level, pco_log_t *log, int err, const char *fmt, ...)
                  (int) pco_cached_err_log_time.len, pco_cached_err_log_time.data,
                  pco_log_level_name(level), (int) getpid(), pco_log_worker_id);
     p += pco_min((size_t) pco_max(n, 0), (size_t) (end - p) - 1);
+    msg = buf + pco_min(pco_cached_err_log_time.len + 1, (size_t) (p - buf));
 
     va_start(args, fmt);
     n = vsnprintf((char *) p, (size_t) (end - p), fmt, args);
@@ -122,9 +125,15 @@ pco_log_error(unsigned level, pco_log_t *log, int err, const char *fmt, ...)
             p = end;
         }
     }
+    if (log->syslog != NULL) {
+        /* the syslog severities are our levels' numbers (emerg 0 ... debug 7) */
+        pco_syslog_send(log->syslog, level, "error", msg, (size_t) (p - msg));
+    }
     *p++ = '\n';
 
-    pco_log_write(log->fd, buf, (size_t) (p - buf));
+    if (log->syslog == NULL) {
+        pco_log_write(log->fd, buf, (size_t) (p - buf));
+    }
     if (log->also_stderr && log->fd != STDERR_FILENO) {
         pco_log_write(STDERR_FILENO, buf, (size_t) (p - buf));
     }

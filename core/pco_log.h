@@ -3,6 +3,9 @@
  *   2026/11/28 14:33:53 [error] 1234#0: message, client: 1.2.3.4, request: "GET / HTTP/1.1"
  * The level is checked before anything is formatted. A log may carry a context callback
  * (set by the HTTP module on a connection) that appends the ", client: ..." parts.
+ * With a syslog target (core/pco_syslog.h) a line is sent as one RFC 5424 message whose
+ * severity is the line's level, MSGID "error", and MSG the line without its local time
+ * ("[error] 1234#0: message, client: ..."): the message header carries the time.
  */
 #ifndef PCO_LOG_H
 #define PCO_LOG_H
@@ -28,6 +31,7 @@ struct pco_log_s {
     int                 fd;             /* the open error-log file, or 2 */
     pco_str_t           path;           /* "stderr" or a file path (for reopen) */
     bool                also_stderr;    /* daemon = false: copy lines to stderr too */
+    struct pco_syslog_s *syslog;        /* a syslog target: lines go there, not to fd */
     pco_log_context_pt  context;        /* optional */
     void               *data;           /* for context */
 };
