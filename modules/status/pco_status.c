@@ -300,6 +300,7 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     ctx->reloads = pco_counter_find("reloads");
     ctx->reloads_failed = pco_counter_find("reloads_failed");
     ctx->restarts = pco_counter_find("worker_restarts");
+    ctx->syslog_dropped = pco_counter_find("syslog_dropped");
     ctx->http.requests = pco_counter_find("http_requests_total");
     for (i = 0; i < 5; i++) {
         char  name[32];

@@ -117,6 +117,7 @@ struct pco_status_ctx_s {
     int                     reloads;
     int                     reloads_failed;
     int                     restarts;
+    int                     syslog_dropped; /* syslog messages that could not be sent */
     pco_status_counters_t   http;
     int                     proto[3];       /* requests over HTTP/1.0, HTTP/1.1, HTTP/2 */
     int                     h2_active;      /* HTTP/2 connections (the http2 module's) */

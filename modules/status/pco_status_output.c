@@ -3,6 +3,7 @@
  * worker slot, core/pco_shm.h) and the upstream module's shared per-server state, as
  * Prometheus text exposition 0.0.4 or as JSON. Families and their labels:
  *   portico_reloads_total, portico_reloads_failed_total, portico_worker_restarts_total,
+ *   portico_syslog_dropped_total (docs/logging.md),
  *   portico_http_requests_total, portico_http_responses_total{class},
  *   portico_http_protocol_requests_total{protocol} ("HTTP/1.0", "HTTP/1.1", "HTTP/2.0";
  *     JSON: http.protocols),
@@ -418,6 +419,10 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
                         ctx->reloads_failed);
     pco_status_prom_one(b, "worker_restarts_total", "counter",
                         "Worker processes restarted after an unexpected exit.", ctx->restarts);
+    pco_status_prom_one(b, "syslog_dropped_total", "counter",
+                        "Log messages for a syslog target dropped: the socket was full or "
+                        "its receiver gone (workers and helpers; the master's are not "
+                        "counted).", ctx->syslog_dropped);
     pco_status_prom_one(b, "http_requests_total", "counter", "HTTP requests.",
                         ctx->http.requests);
     pco_status_prom_family(b, "http_responses_total", "counter",
@@ -646,6 +651,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_json_key(b, "reloads", pco_status_read(ctx->reloads), false);
     pco_status_json_key(b, "reloads_failed", pco_status_read(ctx->reloads_failed), true);
     pco_status_json_key(b, "worker_restarts", pco_status_read(ctx->restarts), true);
+    pco_status_json_key(b, "syslog_dropped", pco_status_read(ctx->syslog_dropped), true);
     pco_status_json_key(b, "connections_active", pco_status_read(ctx->conn_active), true);
     pco_status_json_key(b, "connections_idle", pco_status_read(ctx->conn_idle), true);
     pco_status_json_key(b, "connections_total", pco_status_read(ctx->conn_total), true);
