@@ -146,3 +146,91 @@ pco_access_log_is_number(const u_char *s, size_t len)
     }
     return i == len;
 }
+
+size_t
+pco_access_log_json_list(u_char *dst, const u_char *src, size_t len)
+{
+    const u_char  *p = src, *end = src + len, *sep;
+    u_char        *q = dst;
+    size_t         n;
+
+    *q++ = '[';
+    while (p <= end) {
+        sep = NULL;
+        for (n = 0; p + n + 1 < end; n++) {
+            if (p[n] == ',' && p[n + 1] == ' ') {
+                sep = p + n;
+                break;
+            }
+        }
+        n = sep != NULL ? (size_t) (sep - p) : (size_t) (end - p);
+        if (q > dst + 1) {
+            *q++ = ',';
+        }
+        if (n == 1 && p[0] == '-') {
+            memcpy(q, "null", 4);
+            q += 4;
+        } else if (pco_access_log_is_number(p, n)) {
+            memcpy(q, p, n);
+            q += n;
+        } else {
+            *q++ = '"';
+            q += pco_access_log_json_escape(q, p, n);
+            *q++ = '"';
+        }
+        if (sep == NULL) {
+            break;
+        }
+        p = sep + 2;
+    }
+    *q++ = ']';
+    return (size_t) (q - dst);
+}
+
+static bool
+pco_access_log_key_char(u_char ch, bool key)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+           || ch == '_' || (key && (ch == '-' || ch == '.'));
+}
+
+const char *
+pco_access_log_field_parse(const u_char *s, size_t len, pco_str_t *key, pco_str_t *var)
+{
+    const u_char  *eq = memchr(s, '=', len);
+    size_t         i;
+
+    if (eq != NULL) {
+        key->data = (u_char *) s;
+        key->len = (size_t) (eq - s);
+        var->data = (u_char *) eq + 1;
+        var->len = len - key->len - 1;
+    } else {
+        var->data = (u_char *) s;
+        var->len = len;
+    }
+    if (var->len > 0 && var->data[0] == '$') {
+        var->data++;
+        var->len--;
+    }
+    if (eq == NULL) {
+        *key = *var;
+    }
+    if (var->len == 0) {
+        return "no variable name";
+    }
+    for (i = 0; i < var->len; i++) {
+        if (!pco_access_log_key_char(var->data[i], false)) {
+            return "a variable name is letters, digits and \"_\"";
+        }
+    }
+    if (key->len == 0 || key->len > PCO_ACCESS_LOG_KEY_MAX) {
+        return "a key is 1 to 64 characters";
+    }
+    for (i = 0; i < key->len; i++) {
+        if (!pco_access_log_key_char(key->data[i], true)) {
+            return "a key is letters, digits, \"_\", \"-\" and \".\"";
+        }
+    }
+    return NULL;
+}

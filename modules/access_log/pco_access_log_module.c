@@ -22,7 +22,9 @@
 #include "pco_time.h"
 #include "pco_event.h"
 #include "pco_process.h"
-#include "pco_access_log.h"
+#include "pco_syslog.h"
+#include "pco_shm.h"
+#include "pco_access_log_int.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -45,12 +47,14 @@ typedef struct {
 } pco_access_log_format_t;
 
 typedef struct {
-    pco_str_t   path;
-    pco_str_t   format;
+    pco_str_t       path;
+    pco_str_t       format;
+    pco_str_list_t  fields;               /* json: the keys and variables; none = fixed set */
 } pco_access_log_spec_t;
 
 typedef struct {
-    char       *path;                     /* absolute */
+    char       *path;                     /* absolute, or the syslog target as written */
+    pco_syslog_t *syslog;                 /* a syslog target: one message per line */
     int         fd;                       /* opened at init_master */
     u_char     *buf;                      /* per worker, PCO_ACCESS_LOG_BUF_SIZE */
     size_t      len;
@@ -60,6 +64,7 @@ typedef struct {
     pco_access_log_file_t       *file;
     int                          kind;    /* PCO_ACCESS_LOG_TEXT / _JSON */
     const pco_http_template_t   *tpl;
+    const pco_access_log_json_t *json;    /* _JSON: the keys */
 } pco_access_log_log_t;
 
 typedef struct {
@@ -73,7 +78,8 @@ typedef struct {
 typedef struct {
     pco_array_t              files;       /* pco_access_log_file_t * */
     pco_http_template_t     *combined;
-    pco_http_template_t     *json;
+    pco_access_log_json_t   *json;        /* the fixed set of keys */
+    pco_cycle_t             *cycle;       /* the generation being loaded (conf_done) */
     pco_event_t              timer;       /* per worker */
 } pco_access_log_ctx_t;
 
@@ -95,10 +101,17 @@ static const pco_setting_t pco_access_log_format_members[] = {
 
 static const pco_setting_t pco_access_log_members[] = {
     { .name = "path", .type = PCO_CONF_STRING, .offset = offsetof(pco_access_log_spec_t, path),
-      .def = "\"" PCO_HTTP_LOG_PATH "\"", .help = "log file (relative to the prefix)" },
+      .def = "\"" PCO_HTTP_LOG_PATH "\"",
+      .help = "log file (relative to the prefix) or a syslog target "
+              "\"syslog:server=unix:/dev/log,severity=info\" (docs/logging.md)" },
     { .name = "format", .type = PCO_CONF_STRING,
       .offset = offsetof(pco_access_log_spec_t, format), .def = "\"combined\"",
       .help = "combined | json | a log_formats name" },
+    { .name = "fields", .type = PCO_CONF_STRLIST,
+      .offset = offsetof(pco_access_log_spec_t, fields),
+      .help = "json only: the keys of a line, each \"VARIABLE\" or \"KEY=VARIABLE\" "
+              "(e.g. [\"remote_addr\", \"tls=ssl_protocol\"]); unset: the fixed set "
+              "(docs/logging.md)" },
     PCO_SETTINGS_END
 };
 
@@ -110,7 +123,7 @@ static const pco_setting_t pco_access_log_settings[] = {
     { .name = "access_log", .scopes = PCO_SCOPE_HSR, .type = PCO_CONF_GROUP,
       .offset = offsetof(pco_access_log_conf_t, log), .sub = pco_access_log_members,
       .flags = PCO_CONF_FALSE_OFF,
-      .help = "{ path; format; } or false; default " PCO_HTTP_LOG_PATH ", combined" },
+      .help = "{ path; format; fields; } or false; default " PCO_HTTP_LOG_PATH ", combined" },
     PCO_SETTINGS_END
 };
 
@@ -141,34 +154,49 @@ static const char pco_access_log_combined_fmt[] =
     "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
     "\"$http_referer\" \"$http_user_agent\"";
 
-/* JSON keys, in the order of the variables of pco_access_log_json_fmt. */
-static const struct {
-    const char  *key;
-    bool         number;     /* printed unquoted when the value is a number */
-} pco_access_log_json_keys[] = {
-    { "time", false }, { "remote_addr", false }, { "request_id", false },
-    { "method", false }, { "uri", false }, { "protocol", false }, { "host", false },
-    { "status", true }, { "body_bytes_sent", true }, { "request_time", true },
-    { "upstream_addr", false }, { "upstream_status", true },
-    { "upstream_response_time", true }, { "user_agent", false }, { "referer", false },
-    { "request_completion", false },
-};
-
-static const char pco_access_log_json_fmt[] =
-    "${time_iso8601}${remote_addr}${request_id}${request_method}${request_uri}"
-    "${server_protocol}${host}${status}${body_bytes_sent}${request_time}${upstream_addr}"
-    "${upstream_status}${upstream_response_time}${http_user_agent}${http_referer}"
-    "${request_completion}";
-
 /* ---- configuration ------------------------------------------------------------------- */
 
+/* A syslog target, checked now (FILE:LINE); its socket is opened by init_master. The
+ * severity is info unless the target says otherwise. */
+static pco_syslog_t *
+pco_access_log_syslog(pco_conf_t *cf, const pco_str_t *path, const pco_conf_src_t *src)
+{
+    pco_syslog_t  *t = pco_pcalloc(cf->pool, sizeof(pco_syslog_t));
+    char           err[256];
+
+    if (t == NULL) {
+        return NULL;
+    }
+    if (pco_syslog_parse(t, path->data, path->len, err, sizeof(err)) != PCO_OK) {
+        pco_conf_error_src(cf, src, "bad syslog target \"%.*s\": %s", (int) path->len,
+                           (char *) path->data, err);
+        return NULL;
+    }
+    if (t->severity < 0) {
+        t->severity = 6;
+    }
+    return t;
+}
+
 static pco_access_log_file_t *
-pco_access_log_file(pco_conf_t *cf, pco_access_log_ctx_t *ctx, const pco_str_t *path)
+pco_access_log_file(pco_conf_t *cf, pco_access_log_ctx_t *ctx, const pco_str_t *path,
+                    const pco_conf_src_t *src)
 {
     pco_access_log_file_t  **files = ctx->files.elts, *f, **slot;
-    char                    *full = pco_conf_full_path(cf, (const char *) path->data);
+    pco_syslog_t            *sl = NULL;
+    char                    *full;
     size_t                   i;
 
+    if (pco_syslog_is_target(path->data, path->len)) {
+        sl = pco_access_log_syslog(cf, path, src);
+        full = sl != NULL ? pco_pnalloc(cf->pool, path->len + 1) : NULL;
+        if (full != NULL) {
+            memcpy(full, path->data, path->len);
+            full[path->len] = '\0';
+        }
+    } else {
+        full = pco_conf_full_path(cf, (const char *) path->data);
+    }
     if (full == NULL) {
         return NULL;
     }
@@ -183,6 +211,7 @@ pco_access_log_file(pco_conf_t *cf, pco_access_log_ctx_t *ctx, const pco_str_t *
         return NULL;
     }
     f->path = full;
+    f->syslog = sl;
     f->fd = -1;
     *slot = f;
     return f;
@@ -245,7 +274,15 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
         log->tpl = ctx->combined;
         log->kind = PCO_ACCESS_LOG_COMBINED;
     } else if (pco_str_eq(&format, "json")) {
-        log->tpl = ctx->json;
+        log->json = ctx->json;
+        if (alc->log.fields.n > 0) {
+            log->json = pco_access_log_json_fields(cf, ctx->cycle, &alc->log.fields,
+                            PCO_CONF_SRC(alc, pco_access_log_conf_t, log.fields));
+            if (log->json == NULL) {
+                return PCO_ERROR;
+            }
+        }
+        log->tpl = log->json->tpl;
         log->kind = PCO_ACCESS_LOG_JSON;
     } else if (mcf != NULL) {
         const pco_access_log_format_t *fm = mcf->formats.elts;
@@ -259,12 +296,19 @@ pco_access_log_resolve(pco_conf_t *cf, pco_access_log_ctx_t *ctx,
             }
         }
     }
+    if (log->kind != PCO_ACCESS_LOG_JSON && alc->log.fields.n > 0) {
+        pco_conf_error_src(cf, PCO_CONF_SRC(alc, pco_access_log_conf_t, log.fields),
+                           "fields is for format = \"json\" (a named format lists its "
+                           "variables itself)");
+        return PCO_ERROR;
+    }
     if (log->tpl == NULL) {
         pco_conf_error_src(cf, src, "unknown log format \"%.*s\" (combined, json or a "
                            "log_formats name)", (int) format.len, (const char *) format.data);
         return PCO_ERROR;
     }
-    log->file = pco_access_log_file(cf, ctx, &path);
+    log->file = pco_access_log_file(cf, ctx, &path,
+                                    PCO_CONF_SRC(alc, pco_access_log_conf_t, log.path));
     if (log->file == NULL) {
         return PCO_ERROR;
     }
@@ -358,9 +402,8 @@ pco_access_log_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     text.data = (u_char *) pco_access_log_combined_fmt;
     text.len = sizeof(pco_access_log_combined_fmt) - 1;
     ctx->combined = pco_http_template_compile(cf, cycle, &text, &src);
-    text.data = (u_char *) pco_access_log_json_fmt;
-    text.len = sizeof(pco_access_log_json_fmt) - 1;
-    ctx->json = pco_http_template_compile(cf, cycle, &text, &src);
+    ctx->json = pco_access_log_json_fixed(cf, cycle, &src);
+    ctx->cycle = cycle;
     if (ctx->combined == NULL || ctx->json == NULL) {
         return PCO_ERROR;
     }
@@ -469,6 +512,9 @@ pco_access_log_reopen(pco_cycle_t *cycle, void *data)
     for (i = 0; i < ctx->files.nelts; i++) {
         pco_access_log_file_t *f = files[i];
 
+        if (f->syslog != NULL) {
+            continue;           /* nothing to reopen: sends reconnect a socket that went */
+        }
         if (f->buf != NULL && f->len > 0) {
             pco_access_log_flush(cycle, f);
         }
@@ -497,6 +543,9 @@ pco_access_log_close(void *data)
     size_t                   i;
 
     for (i = 0; i < ctx->files.nelts; i++) {
+        if (files[i]->syslog != NULL) {
+            pco_syslog_close(files[i]->syslog);
+        }
         if (files[i]->fd >= 0) {
             close(files[i]->fd);
             files[i]->fd = -1;
@@ -517,6 +566,12 @@ pco_access_log_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
     }
     files = ctx->files.elts;
     for (i = 0; i < ctx->files.nelts; i++) {
+        if (files[i]->syslog != NULL) {
+            /* no receiver yet is no reason to refuse the start: sends retry */
+            files[i]->syslog->counter = pco_counter_find("syslog_dropped");
+            (void) pco_syslog_open(files[i]->syslog);
+            continue;
+        }
         files[i]->fd = pco_access_log_open(cycle, files[i]->path);
         if (files[i]->fd < 0) {
             pco_log_error(PCO_LOG_ERR, cycle->log, errno, "cannot open access log \"%s\"",
@@ -556,6 +611,9 @@ pco_access_log_init_worker(pco_cycle_t *cycle)
     }
     files = ctx->files.elts;
     for (i = 0; i < ctx->files.nelts; i++) {
+        if (files[i]->syslog != NULL) {
+            continue;           /* one message per line, sent at once: no buffer */
+        }
         files[i]->buf = pco_pnalloc(cycle->pool, PCO_ACCESS_LOG_BUF_SIZE);
         if (files[i]->buf == NULL) {
             return PCO_ERROR;
@@ -586,12 +644,6 @@ pco_access_log_exit_worker(pco_cycle_t *cycle)
 
 /* ---- the LOG phase ------------------------------------------------------------------- */
 
-typedef struct {
-    pco_str_t   v;
-    bool        absent;
-    bool        number;
-} pco_access_log_value_t;
-
 static u_char *
 pco_access_log_text_line(u_char *p, const pco_http_template_part_t *parts, size_t n,
                          const pco_access_log_value_t *vals)
@@ -612,46 +664,6 @@ pco_access_log_text_line(u_char *p, const pco_http_template_part_t *parts, size_
     return p;
 }
 
-static u_char *
-pco_access_log_json_line(u_char *p, const pco_http_template_part_t *parts, size_t n,
-                         const pco_access_log_value_t *vals)
-{
-    size_t  i, k = 0, klen;
-
-    *p++ = '{';
-    for (i = 0; i < n && k < pco_nelems(pco_access_log_json_keys); i++) {
-        if (parts[i].var < 0 && parts[i].capture == 0) {
-            continue;
-        }
-        if (k > 0) {
-            *p++ = ',';
-        }
-        *p++ = '"';
-        klen = strlen(pco_access_log_json_keys[k].key);
-        memcpy(p, pco_access_log_json_keys[k].key, klen);
-        p += klen;
-        *p++ = '"';
-        *p++ = ':';
-        if (vals[i].absent) {
-            memcpy(p, "null", 4);
-            p += 4;
-        } else if ((vals[i].number || pco_access_log_json_keys[k].number)
-                   && pco_access_log_is_number(vals[i].v.data, vals[i].v.len))
-        {
-            memcpy(p, vals[i].v.data, vals[i].v.len);
-            p += vals[i].v.len;
-        } else {
-            *p++ = '"';
-            p += pco_access_log_json_escape(p, vals[i].v.data, vals[i].v.len);
-            *p++ = '"';
-        }
-        k++;
-    }
-    *p++ = '}';
-    *p++ = '\n';
-    return p;
-}
-
 static int
 pco_access_log_handler(pco_http_request_t *r)
 {
@@ -660,7 +672,7 @@ pco_access_log_handler(pco_http_request_t *r)
     pco_access_log_file_t           *f;
     const pco_http_template_part_t  *parts;
     pco_access_log_value_t          *vals;
-    size_t                           n, i, bound = 4;
+    size_t                           n, i, k = 0, bound = 4;
     u_char                          *line, *end;
 
     alc = r->server ? pco_http_route_conf(r, &pco_access_log_module)
@@ -687,9 +699,12 @@ pco_access_log_handler(pco_http_request_t *r)
             vals[i].absent = true;
             vals[i].v.len = 0;
         }
-        bound += (log->kind == PCO_ACCESS_LOG_JSON)
-                 ? 32 + 4 + vals[i].v.len * PCO_ACCESS_LOG_JSON_MAX
-                 : 1 + vals[i].v.len * PCO_ACCESS_LOG_TEXT_MAX;
+        if (log->kind == PCO_ACCESS_LOG_JSON) {
+            bound += k < log->json->n
+                     ? pco_access_log_json_bound(&log->json->fields[k++], &vals[i]) : 0;
+        } else {
+            bound += 1 + vals[i].v.len * PCO_ACCESS_LOG_TEXT_MAX;
+        }
     }
     if (log->kind == PCO_ACCESS_LOG_COMBINED) {
         bound += sizeof(PCO_ACCESS_LOG_CUT);
@@ -705,19 +720,24 @@ pco_access_log_handler(pco_http_request_t *r)
             return PCO_DECLINED;
         }
     }
-    end = (log->kind == PCO_ACCESS_LOG_JSON) ? pco_access_log_json_line(line, parts, n, vals)
-                                             : pco_access_log_text_line(line, parts, n, vals);
+    end = (log->kind == PCO_ACCESS_LOG_JSON)
+          ? pco_access_log_json_line(line, log->json, parts, n, vals)
+          : pco_access_log_text_line(line, parts, n, vals);
     if (log->kind == PCO_ACCESS_LOG_COMBINED && !r->complete) {
         end--;      /* before the newline */
         memcpy(end, PCO_ACCESS_LOG_CUT, sizeof(PCO_ACCESS_LOG_CUT) - 1);
         end += sizeof(PCO_ACCESS_LOG_CUT) - 1;
         *end++ = '\n';
     }
-    if (f->buf != NULL && line == f->buf + f->len) {
+    if (f->syslog != NULL) {
+        /* one message a line, at once: a receiver's timestamps stay those of the requests */
+        pco_syslog_send(f->syslog, (unsigned) f->syslog->severity, "access", line,
+                        (size_t) (end - line - 1));
+    } else if (f->buf != NULL && line == f->buf + f->len) {
         f->len += (size_t) (end - line);
     } else if (f->fd >= 0) {
         /* bigger than the buffer (or no buffer): write it at once */
-        pco_access_log_file_t tmp = { f->path, f->fd, line, (size_t) (end - line) };
+        pco_access_log_file_t tmp = { f->path, NULL, f->fd, line, (size_t) (end - line) };
 
         pco_access_log_flush(pco_cycle, &tmp);
     }

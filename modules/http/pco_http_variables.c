@@ -397,7 +397,7 @@ pco_http_variables_init(pco_conf_t *cf, pco_cycle_t *cycle)
     static const char *const absent[] = {
         "remote_user", "upstream_addr", "upstream_status", "upstream_response_time",
         "upstream_cache_status", "ssl_protocol", "ssl_cipher", "ssl_client_s_dn",
-        "ssl_client_verify"
+        "ssl_client_verify", "ssl_server_name", "ssl_session_reused"
     };
     pco_http_main_t  *hm = pco_http_vmain(cycle);
     size_t            i;

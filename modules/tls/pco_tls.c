@@ -478,7 +478,11 @@ pco_tls_var_scheme(pco_http_request_t *r, const pco_str_t *name, uintptr_t data,
     return PCO_OK;
 }
 
-enum { PCO_TLS_V_PROTOCOL, PCO_TLS_V_CIPHER, PCO_TLS_V_S_DN, PCO_TLS_V_VERIFY };
+/* in the order of the names registered by pco_tls_conf_done */
+enum {
+    PCO_TLS_V_PROTOCOL, PCO_TLS_V_CIPHER, PCO_TLS_V_S_DN, PCO_TLS_V_VERIFY,
+    PCO_TLS_V_SERVER_NAME, PCO_TLS_V_REUSED
+};
 
 static int
 pco_tls_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_str_t *v)
@@ -500,6 +504,12 @@ pco_tls_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_st
         break;
     case PCO_TLS_V_CIPHER:
         s = SSL_get_cipher_name(ssl);
+        break;
+    case PCO_TLS_V_SERVER_NAME:
+        s = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);    /* NULL: no SNI */
+        break;
+    case PCO_TLS_V_REUSED:
+        s = SSL_session_reused(ssl) ? "r" : ".";                    /* nginx's values */
         break;
     case PCO_TLS_V_S_DN:
         x = SSL_get0_peer_certificate(ssl);
@@ -589,7 +599,8 @@ static int
 pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
     static const char *const     vars[] = { "ssl_protocol", "ssl_cipher", "ssl_client_s_dn",
-                                             "ssl_client_verify" };
+                                             "ssl_client_verify", "ssl_server_name",
+                                             "ssl_session_reused" };
     static const pco_http_tls_hooks_t  hooks = { pco_tls_handshake, pco_tls_free };
     pco_http_server_t          **servers;
     pco_http_listen_info_t       li;
@@ -605,7 +616,7 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_http_variable_add(cf, cycle, "scheme", pco_tls_var_scheme, 0, 0) != PCO_OK) {
         return PCO_ERROR;
     }
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < pco_nelems(vars); i++) {
         if (pco_http_variable_add(cf, cycle, vars[i], pco_tls_var, i, 0) != PCO_OK) {
             return PCO_ERROR;
         }
