@@ -297,10 +297,10 @@ pco_syslog_format(u_char *buf, size_t size, unsigned facility, unsigned severity
     n = snprintf((char *) buf, size, "<%u>1 %04d-%02d-%02dT%02d:%02d:%02d.%03uZ %s %s %ld %s - ",
                  facility * 8 + (severity & 7), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                  tm.tm_hour, tm.tm_min, tm.tm_sec, msec % 1000, hostname, tag, pid, msgid);
-    if (n < 0) {
-        return 0;
+    if (n < 0 || (size_t) n >= size) {
+        return 0;               /* not even the header fits: nothing worth sending */
     }
-    head = pco_min((size_t) n, size > 0 ? size - 1 : 0);
+    head = (size_t) n;
     len = pco_min(len, size - head);
     memcpy(buf + head, msg, len);
     return head + len;

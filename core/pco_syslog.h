@@ -48,7 +48,8 @@ int pco_syslog_parse(pco_syslog_t *t, const u_char *s, size_t len, char *err, si
 /*
  * Formats one RFC 5424 message into buf[0..size): "<PRI>1 TIMESTAMP HOSTNAME APP-NAME
  * PROCID MSGID - MSG", PRI = facility * 8 + severity, TIMESTAMP in UTC with milliseconds
- * ("2026-12-07T19:17:18.042Z"). MSG is cut to what fits. Returns the length. Pure.
+ * ("2026-12-07T19:17:18.042Z"). MSG is cut to what fits. Returns the length, 0 when
+ * not even the header fits. Pure.
  */
 size_t pco_syslog_format(u_char *buf, size_t size, unsigned facility, unsigned severity,
                          time_t sec, unsigned msec, const char *hostname, const char *tag,

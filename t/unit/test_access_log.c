@@ -90,6 +90,77 @@ pco_test_is_number(void **state)
     assert_false(pco_access_log_is_number((const u_char *) "abc", 3));
 }
 
+static void
+pco_test_list(const char *in, const char *want)
+{
+    u_char  out[512];
+    size_t  n, len = strlen(in);
+
+    assert_true(PCO_ACCESS_LOG_JSON_LIST_MAX(len) <= sizeof(out));
+    n = pco_access_log_json_list(out, (const u_char *) in, len);
+    assert_true(n <= PCO_ACCESS_LOG_JSON_LIST_MAX(len));
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n);
+}
+
+/* per-try values: numbers, "-" as null, strings escaped, one entry per ", " */
+static void
+pco_test_json_list(void **state)
+{
+    (void) state;
+    pco_test_list("200", "[200]");
+    pco_test_list("502, 200", "[502,200]");
+    pco_test_list("-, 200", "[null,200]");
+    pco_test_list("0.001, 0.010", "[0.001,0.010]");
+    pco_test_list("127.0.0.1:80, unix:/s", "[\"127.0.0.1:80\",\"unix:/s\"]");
+    pco_test_list("a\x01\"b,c", "[\"a\\u0001\\\"b,c\"]");
+    pco_test_list("a, , b", "[\"a\",\"\",\"b\"]");
+    pco_test_list("x,, y", "[\"x,\",\"y\"]");
+    pco_test_list("\xff", "[\"\\u00ff\"]");
+    pco_test_list("a, b, ", "[\"a\",\"b\",\"\"]");
+    /* worst case for the bound: many one-byte control entries */
+    pco_test_list("\x01, \x01, \x01", "[\"\\u0001\",\"\\u0001\",\"\\u0001\"]");
+}
+
+static void
+pco_test_field(const char *in, const char *key, const char *var, const char *err)
+{
+    pco_str_t    k, v;
+    const char  *e = pco_access_log_field_parse((const u_char *) in, strlen(in), &k, &v);
+
+    if (err != NULL) {
+        assert_non_null(e);
+        assert_string_equal(e, err);
+        return;
+    }
+    assert_null(e);
+    assert_int_equal(k.len, strlen(key));
+    assert_memory_equal(k.data, key, k.len);
+    assert_int_equal(v.len, strlen(var));
+    assert_memory_equal(v.data, var, v.len);
+}
+
+static void
+pco_test_field_parse(void **state)
+{
+    (void) state;
+    pco_test_field("status", "status", "status", NULL);
+    pco_test_field("$status", "status", "status", NULL);
+    pco_test_field("client=remote_addr", "client", "remote_addr", NULL);
+    pco_test_field("tls.proto=$ssl_protocol", "tls.proto", "ssl_protocol", NULL);
+    pco_test_field("ua-x=http_user_agent", "ua-x", "http_user_agent", NULL);
+    pco_test_field("", NULL, NULL, "no variable name");
+    pco_test_field("k=", NULL, NULL, "no variable name");
+    pco_test_field("=status", NULL, NULL, "a key is 1 to 64 characters");
+    pco_test_field("a b", NULL, NULL, "a variable name is letters, digits and \"_\"");
+    pco_test_field("k=a-b", NULL, NULL, "a variable name is letters, digits and \"_\"");
+    pco_test_field("k\"=status", NULL, NULL,
+                   "a key is letters, digits, \"_\", \"-\" and \".\"");
+    pco_test_field("k=v=w", NULL, NULL, "a variable name is letters, digits and \"_\"");
+    pco_test_field("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=status",
+                   NULL, NULL, "a key is 1 to 64 characters");
+}
+
 int
 main(void)
 {
@@ -97,6 +168,8 @@ main(void)
         cmocka_unit_test(pco_test_escape_text),
         cmocka_unit_test(pco_test_escape_json),
         cmocka_unit_test(pco_test_is_number),
+        cmocka_unit_test(pco_test_json_list),
+        cmocka_unit_test(pco_test_field_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
