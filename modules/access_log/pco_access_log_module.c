@@ -3,7 +3,9 @@
  *     log_formats = ( { name = "main"; format = "$remote_addr $status"; } );  # http
  *     access_log = { path = "logs/access.log"; format = "combined"; };  # http, server, route
  *     access_log = false;                                                # off
- * Formats: "combined" (Apache/nginx), "json" (one object a line) or a log_formats name.
+ * Formats: "combined" (Apache/nginx), "json" (one object a line: the fixed set of keys, or
+ * those of `fields`, pco_access_log_json.c) or a log_formats name. A path "syslog:..." sends
+ * each line as one datagram at once (core/pco_syslog.c) instead of buffering it.
  * Unset everywhere, the log is logs/access.log in the combined format. A response that did
  * not reach the client whole keeps its status and short byte count; a combined line then
  * ends with " incomplete", a JSON line has "request_completion": null ("OK" otherwise), and
@@ -17,6 +19,8 @@
  * for itself: flush, open again, dup2 onto the old descriptor. init_worker gives every file
  * a 64 KiB buffer and starts a one-second flush timer; a line that does not fit flushes the
  * buffer first; exit_worker flushes. The buffers are per worker: no shared state, no locks.
+ * A syslog target has no descriptor, no buffer and nothing to reopen: init_master connects
+ * its socket (a missing receiver is retried by the sends) and the handler sends the line.
  */
 #include "pco_http.h"
 #include "pco_time.h"
