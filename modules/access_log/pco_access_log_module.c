@@ -58,7 +58,7 @@ typedef struct {
 
 typedef struct {
     char       *path;                     /* absolute, or the syslog target as written */
-    pco_syslog_t *syslog;                 /* a syslog target: one message per line */
+    pco_syslog_t *syslog;               /* a syslog target: one message per line */
     int         fd;                       /* opened at init_master */
     u_char     *buf;                      /* per worker, PCO_ACCESS_LOG_BUF_SIZE */
     size_t      len;
