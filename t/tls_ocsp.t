@@ -206,6 +206,7 @@ sub t_errors
     my $q = Portico->new(conf => conf($tls), start => 0);
     my ($rc, $out) = $q->run_t('-t');
     my $line = $q->line_of($line_re);
+    unlike($out, qr/Sanitizer|runtime error:/, "-t: no sanitizer report: $name");
     isnt($rc, 0, "-t fails: $name");
     like($out, qr/portico\.conf:$line: .*$re/, "-t FILE:LINE: $name") or diag($out);
 }
