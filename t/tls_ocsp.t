@@ -142,9 +142,10 @@ sub reap
 # openssl s_client -status: (stapled status or '' when nothing was stapled, output).
 sub status
 {
-    my ($port) = @_;
+    my ($port, $sni) = @_;
+    $sni //= 'a.test';
     my ($rc, $out, $err) = Portico::run_cmd('sh', '-c', "exec openssl s_client -connect "
-        . "127.0.0.1:$port -servername a.test -status -CAfile $D/ca.crt </dev/null");
+        . "127.0.0.1:$port -servername $sni -status -CAfile $D/ca.crt </dev/null");
     my $all = $out . $err;
     return ('', $all) if $all =~ /OCSP response: no response sent/;
     return ('', $all) unless $all =~ /OCSP Response Status: successful/;
@@ -271,6 +272,7 @@ for (1 .. 40) {
 }
 ok($all_good, 'every handshake stapled "Cert Status: good"');
 ok($seen{ $w[0] } && $seen{ $w[1] }, 'both workers stapled') or diag(explain(\%seen));
+ok((grep { Portico::title($_) =~ /^portico: ocsp/ } $p->children), 'a "portico: ocsp" helper runs');
 my ($st, $out) = status($P);
 like($out, qr/OCSP Response Status: successful/, 's_client: OCSP Response Status: successful');
 is($st, 'good', 's_client: Cert Status: good');
@@ -279,6 +281,14 @@ is($st, 'good', 's_client: Cert Status: good');
         . "-servername a.test -CAfile $D/ca.crt </dev/null");
     unlike($o . $e, qr/OCSP response/, 'nothing stapled to a client that asks for no status');
 }
+
+# a reload: the new workers staple at once (the zone and its response are kept)
+$p->signal('HUP');
+ok($p->wait_for(sub { my @n = $p->worker_pids; @n == 2 && !grep { my $x = $_; grep { $_ == $x } @w } @n }, 15),
+   'HUP: new workers');
+($st) = status($P);
+is($st, 'good', 'HUP: the new workers staple the kept response');
+is(() = ($p->error_log =~ /ocsp helper started/g), 2, 'HUP: a new ocsp helper');
 
 # the responder dies: fetches fail (warn), the last good response is still stapled
 reap($resp);
@@ -300,10 +310,25 @@ $p->stop;
 {
     index_txt('good');
     openssl_response("$D/file.der", 'a');
-    my $q = Portico->new(conf => conf("$pair ocsp_stapling = true;\n ocsp_file = \"$D/file.der\";"));
+    # the default server (other.test) staples nothing; SNI a.test switches to a.test's
+    my $q = Portico->new(conf => <<"EOF");
+servers = (
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; default = true; } );
+    names = ["other.test"];
+    tls = { certificate = "$D/other.crt"; key = "$D/other.key"; };
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; body = "o"; }; } ); },
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; } );
+    names = ["a.test"];
+    tls = { $pair ocsp_stapling = true;
+            ocsp_file = "$D/file.der"; };
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; body = "a"; }; } ); }
+);
+EOF
     my $Q = $q->port(1);
     ($st, $out) = status($Q);
-    is($st, 'good', 'ocsp_file: stapled');
+    is($st, 'good', 'ocsp_file: stapled (the server chosen by SNI)');
+    ($st, $out) = status($Q, 'other.test');
+    like($out, qr/OCSP response: no response sent/, 'a server without ocsp_stapling staples nothing');
     unlike($q->error_log, qr/ocsp helper started/, 'ocsp_file: no helper process');
     index_txt('revoked');
     openssl_response("$D/file.der", 'a');
