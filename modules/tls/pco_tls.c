@@ -1,7 +1,8 @@
 /*
  * pco_tls.c: the tls module: the `tls` group of http/server scopes (certificate, key,
  * protocols, ciphers, ciphersuites, session_cache, session_tickets, client_ca,
- * verify_client; ocsp_* in pco_tls_ocsp.c), one SSL_CTX per server with a `tls = true` listener built at conf_done (so
+ * verify_client; ocsp_* in pco_tls_ocsp.c), one SSL_CTX per server with a `tls = true`
+ * listener built at conf_done (so
  * `-t` checks that files load, that keys match certificates and warns about certificates
  * that expire within 30 days), SNI selection of the server's context with the http module's
  * own host lookup, ALPN (http/1.1), the REWRITE-phase check (421 when Host selects a server
