@@ -25,6 +25,9 @@ typedef struct {
     int64_t   next_update;            /* wall-clock s; 0: the response has no nextUpdate */
     int64_t   this_update;
     int64_t   refresh;                /* when the helper plans the next fetch (s) */
+    uint32_t  generation;             /* of the helper that owns the slot: an older one
+                                       * still finishing a fetch after a reload must not
+                                       * overwrite the newer generation's certificate */
     uint32_t  len;                    /* 0: nothing to staple */
     u_char    der[PCO_TLS_OCSP_MAX];
 } pco_tls_ocsp_slot_t;

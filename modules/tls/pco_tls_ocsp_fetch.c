@@ -15,6 +15,8 @@
 #include <openssl/http.h>
 #include <time.h>
 
+static uint32_t  pco_tls_ocsp_generation;    /* this helper's configuration generation */
+
 int64_t
 pco_tls_ocsp_next_refresh(int64_t now, int64_t next_update, pco_msec_t refresh)
 {
@@ -81,6 +83,10 @@ pco_tls_ocsp_publish(pco_tls_ocsp_cert_t *e, const u_char *der, size_t len,
     pco_tls_ocsp_slot_t  *s = &z->slots[e->slot];
 
     pco_shmtx_lock(&z->lock);
+    if (s->generation > pco_tls_ocsp_generation) {
+        pco_shmtx_unlock(&z->lock);
+        return;
+    }
     memcpy(s->id, e->fp, sizeof(s->id));
     memcpy(s->der, der, len);
     s->len = (uint32_t) len;
@@ -164,6 +170,7 @@ pco_tls_ocsp_helper_init(pco_cycle_t *cycle)
     unsigned              k, n = 0;
     int64_t               now = (int64_t) time(NULL), at;
 
+    pco_tls_ocsp_generation = cycle->generation;
     nservers = pco_http_servers(cycle, &servers);
     for (i = 0; i < nservers; i++) {
         tcf = pco_conf_get(servers[i]->node, &pco_tls_module);
@@ -177,6 +184,7 @@ pco_tls_ocsp_helper_init(pco_cycle_t *cycle)
             /* after a reload the slot may hold this certificate's response: keep its plan */
             at = 0;
             pco_shmtx_lock(&z->lock);
+            z->slots[e->slot].generation = pco_tls_ocsp_generation;
             if (z->slots[e->slot].len > 0
                 && memcmp(z->slots[e->slot].id, e->fp, sizeof(e->fp)) == 0)
             {
