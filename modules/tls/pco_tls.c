@@ -1,7 +1,8 @@
 /*
  * pco_tls.c: the tls module: the `tls` group of http/server scopes (certificate, key,
  * protocols, ciphers, ciphersuites, session_cache, session_tickets, client_ca,
- * verify_client), one SSL_CTX per server with a `tls = true` listener built at conf_done (so
+ * verify_client; ocsp_* in pco_tls_ocsp.c), one SSL_CTX per server with a `tls = true`
+ * listener built at conf_done (so
  * `-t` checks that files load, that keys match certificates and warns about certificates
  * that expire within 30 days), SNI selection of the server's context with the http module's
  * own host lookup, ALPN (http/1.1), the REWRITE-phase check (421 when Host selects a server
@@ -11,6 +12,7 @@
  * re-reads every certificate and a bad one fails only that reload.
  */
 #include "pco_tls.h"
+#include "pco_tls_ocsp.h"
 #include "pco_http_conn.h"
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -58,6 +60,17 @@ static const pco_setting_t pco_tls_members[] = {
     { .name = "verify_client", .type = PCO_CONF_ENUM, .offset = PCO_TO(verify_client),
       .values = pco_tls_verify_values, .def = "\"off\"",
       .help = "client certificates: on (400 without a valid one), optional, off" },
+    { .name = "ocsp_stapling", .type = PCO_CONF_BOOL, .offset = PCO_TO(ocsp_stapling),
+      .def = "false", .help = "staple an OCSP response fetched by the \"ocsp\" helper" },
+    { .name = "ocsp_responder", .type = PCO_CONF_STRING, .offset = PCO_TO(ocsp_responder),
+      .help = "http:// URL of the OCSP responder, instead of the certificate's AIA one" },
+    { .name = "ocsp_file", .type = PCO_CONF_STRING, .offset = PCO_TO(ocsp_file),
+      .help = "DER OCSP response file stapled instead of fetching (re-read on reload)" },
+    { .name = "ocsp_verify", .type = PCO_CONF_BOOL, .offset = PCO_TO(ocsp_verify),
+      .def = "true", .help = "check the response's signature against the issuer" },
+    { .name = "ocsp_refresh", .type = PCO_CONF_DURATION, .offset = PCO_TO(ocsp_refresh),
+      .def = "\"1h\"", .min = 1000, .max = 7 * 86400 * 1000LL,
+      .help = "longest time between two fetches (sooner: half-way to nextUpdate)" },
     PCO_SETTINGS_END
 };
 
@@ -66,7 +79,8 @@ static const pco_setting_t pco_tls_settings[] = {
       .offset = offsetof(pco_tls_conf_t, tls), .sub = pco_tls_members,
       .help = "TLS for the server's `tls = true` listeners: { certificate; key; protocols; "
               "ciphers; ciphersuites; session_cache; session_tickets; client_ca; "
-              "verify_client; }" },
+              "verify_client; ocsp_stapling; ocsp_responder; ocsp_file; ocsp_verify; "
+              "ocsp_refresh; }" },
     PCO_SETTINGS_END
 };
 
@@ -460,6 +474,8 @@ pco_tls_build_ctx(pco_conf_t *cf, pco_cycle_t *cycle, pco_tls_conf_t *tcf,
     }
     if (pco_tls_load_pairs(cf, tcf, ctx, src) != PCO_OK) {
         rc = PCO_ERROR;
+    } else if (pco_tls_ocsp_setup(cf, cycle, tcf, ctx, src) != PCO_OK) {
+        rc = PCO_ERROR;
     }
     return rc;
 }
@@ -654,9 +670,13 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         for (j = 0; pco_http_server_listen(servers[i], j, &li); j++) {
             tls = tls || li.tls;
         }
+        tcf->ocsp = NULL;
         if (tls && pco_tls_build_ctx(cf, cycle, tcf, src, (unsigned) i) != PCO_OK) {
             rc = PCO_ERROR;
         }
+    }
+    if (rc == PCO_OK && pco_tls_ocsp_conf_done(cf, cycle) != PCO_OK) {
+        rc = PCO_ERROR;
     }
     return rc;
 }

@@ -26,6 +26,11 @@ typedef struct {
     pco_msec_t          session_timeout;
     pco_str_t           client_ca;
     int                 verify_client;
+    bool                ocsp_stapling;    /* pco_tls_ocsp.c */
+    pco_str_t           ocsp_responder;
+    pco_str_t           ocsp_file;
+    bool                ocsp_verify;
+    pco_msec_t          ocsp_refresh;
 } pco_tls_opts_t;
 
 /* The module's conf struct (http and server nodes). */
@@ -35,6 +40,7 @@ typedef struct {
     unsigned            protos;       /* bit per version: 1 TLSv1 .. 8 TLSv1.3 */
     pco_shm_zone_t     *tickets;      /* shared ticket-key secret (pco_tls_tickets.c) */
     pco_shm_zone_t     *sessions;     /* shared session cache (pco_tls_cache.c) */
+    struct pco_tls_ocsp_s *ocsp;      /* stapled certificates (pco_tls_ocsp.c), or NULL */
     pco_conf_src_t      src;
 } pco_tls_conf_t;
 
