@@ -191,9 +191,10 @@ static const struct {
       "Tries that got no response status from the upstream server." },
     { "upstream_server_responses_total", "counter",
       "Upstream server responses by status class." },
-    { "upstream_server_check_successes", "gauge",
+    { "upstream_server_check_success_streak", "gauge",
       "Consecutive successful active health checks." },
-    { "upstream_server_check_failures", "gauge", "Consecutive failed active health checks." },
+    { "upstream_server_check_failure_streak", "gauge",
+      "Consecutive failed active health checks." },
     { "upstream_server_check_last_timestamp_seconds", "gauge",
       "Unix time of the last active health check (0: never)." },
     { "upstream_server_check_duration_seconds", "gauge",
@@ -601,8 +602,8 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
         pco_status_json_key(b, "active", pco_upstream_active(us->s), true);
         pco_status_json_key(b, "tries", pco_status_read(us->tries), true);
         pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
-        pco_status_json_key(b, "check_successes", pco_status_hc(us->s, 5), true);
-        pco_status_json_key(b, "check_failures", pco_status_hc(us->s, 6), true);
+        pco_status_json_key(b, "check_success_streak", pco_status_hc(us->s, 5), true);
+        pco_status_json_key(b, "check_failure_streak", pco_status_hc(us->s, 6), true);
         pco_status_json_key(b, "check_last", pco_status_hc(us->s, 7), true);
         pco_status_json_key(b, "check_duration_us", pco_status_hc(us->s, 8), true);
         if (us->s->shared != NULL && us->s->shared->hc_last_error[0] != '\0') {

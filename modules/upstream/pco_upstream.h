@@ -44,6 +44,8 @@ typedef struct {
     int32_t     hc_successes;     /* consecutive successful checks */
     int32_t     hc_failures;      /* consecutive failed checks */
     int64_t     hc_last_check;    /* wall-clock ms when the last check ended; 0 = never */
+    int64_t     hc_changed;       /* wall-clock ms of the checker's last up/down flip; 0 =
+                                     none since the instance started */
     int64_t     hc_srtt;          /* smoothed check duration, microseconds (EWMA 1/8) */
     char        hc_last_error[40];    /* why the last failed check failed, NUL-terminated */
 } pco_upstream_shared_t;
