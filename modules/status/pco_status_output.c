@@ -490,6 +490,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_prefixed(b, "conn_limit_rejected:", "conn_limit_rejected_total", "limit");
     pco_status_prom_caches(b);
     pco_status_prom_buffers(b);
+    pco_status_process_prometheus(ctx, b);
 }
 
 /* ---- JSON ---- */
@@ -710,5 +711,6 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_json_prefixed(b, "buffers_in_use", "buffers_in_use:");
         pco_status_json_prefixed(b, "buffers_mapped_bytes", "buffers_mapped_bytes:");
     }
+    pco_status_process_json(ctx, b);
     pco_status_buf_cstr(b, "}\n");
 }
