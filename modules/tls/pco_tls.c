@@ -169,7 +169,7 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
     if (pco_tls_md == NULL) {
         pco_tls_md = pcre2_match_data_create(32, NULL);
     }
-    s = pco_http_listener_find_server(c->listening, &host, pco_tls_md);
+    s = pco_http_listener_find_named_server(c->listening, &host, pco_tls_md);
     if (s == NULL) {
         /* the context is still the default server's: its setting decides */
         tcf = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
@@ -178,7 +178,7 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
             *alert = SSL_AD_UNRECOGNIZED_NAME;
             return SSL_CLIENT_HELLO_ERROR;
         }
-        return SSL_CLIENT_HELLO_SUCCESS;
+        return SSL_CLIENT_HELLO_SUCCESS;      /* the default server's context stays */
     }
     tcf = pco_conf_get(s->node, &pco_tls_module);
     if (tcf == NULL || tcf->ctx == NULL || tcf->ctx == SSL_get_SSL_CTX(ssl)) {

@@ -117,6 +117,14 @@ pco_tls_log_error(pco_connection_t *c, const char *what)
     ERR_clear_error();
 }
 
+/* The client sent not one byte: a port probe or an idle pre-connect, not a handshake (not
+ * counted, not logged, as nginx's "client closed connection" before any TLS record). */
+static bool
+pco_tls_silent(pco_connection_t *c)
+{
+    return c->tls == NULL || BIO_number_read(SSL_get_rbio(c->tls)) == 0;
+}
+
 static void
 pco_tls_handshake_handler(pco_event_t *ev)
 {
@@ -124,7 +132,9 @@ pco_tls_handshake_handler(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
-        pco_tls_stats_failed(c, PCO_TLS_FAIL_OTHER, "timed out");
+        if (!pco_tls_silent(c)) {
+            pco_tls_stats_failed(c, PCO_TLS_FAIL_OTHER, "timed out");
+        }
         pco_http_close(c);
         return;
     }
@@ -139,7 +149,9 @@ pco_tls_handshake_failed(pco_connection_t *c, int err)
     const char    *why;
     int            reason;
 
-    if (pco_tls_sni_refused) {
+    if (pco_tls_silent(c)) {
+        /* nothing to report */
+    } else if (pco_tls_sni_refused) {
         pco_tls_stats_failed(c, PCO_TLS_FAIL_UNKNOWN_SNI, "unknown server name");
     } else if (e != 0) {
         reason = pco_tls_failure_reason(e);

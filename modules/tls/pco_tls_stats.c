@@ -15,6 +15,8 @@
  * Every failed handshake is one line at [info] (the level of nginx's handshake errors):
  *   TLS handshake failed (no shared cipher), client: 127.0.0.1, server: 0.0.0.0:8443
  * The reason is OpenSSL's own text for its error, "timed out", or "peer closed connection".
+ * A connection that ends (or times out) before its first byte is no handshake at all (a
+ * port probe): neither counted nor logged.
  * A handshake that completed with verify_client = "on" but without a valid client
  * certificate is counted and logged as a bad_client_cert failure and not as a handshake:
  * portico only answers 400 on such a connection. Shared state: the counter slots only.
