@@ -399,9 +399,7 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
     if (t != PCO_HEALTH_CHECK_SAME) {
         __atomic_store_n(&s->shared->health_down, t == PCO_HEALTH_CHECK_DOWN,
                          __ATOMIC_RELEASE);
-        __atomic_store_n(&s->shared->hc_changed,
-                         (int64_t) pco_time_sec * 1000 + (int64_t) pco_time_msec_part,
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(&s->shared->hc_changed, (uint32_t) pco_time_sec, __ATOMIC_RELAXED);
         if (t == PCO_HEALTH_CHECK_DOWN) {
             pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "upstream server %.*s of \"%.*s\" is "
                         "down (health check: %s)", (int) s->name.len,

@@ -193,7 +193,7 @@ pco_status_health_state(const pco_upstream_server_t *s)
 static int64_t
 pco_status_health_changed(const pco_upstream_server_t *s)
 {
-    return __atomic_load_n(&s->shared->hc_changed, __ATOMIC_RELAXED) / 1000;
+    return (int64_t) __atomic_load_n(&s->shared->hc_changed, __ATOMIC_RELAXED);
 }
 
 static void

@@ -38,14 +38,13 @@ typedef struct {
     int64_t     down_until;       /* passive mark: no traffic before this ms */
     int64_t     active;           /* connections in flight, all workers (gauge) */
     int32_t     health_down;      /* active health checks say down (later issue) */
-    int32_t     pad;
+    uint32_t    hc_changed;       /* unix seconds of the health checker's last up/down flip;
+                                     0 = none since the instance started */
     uint64_t    requests;         /* monotonic: tries sent to this server */
     /* active health checks: written by the health checker only, read by the status route */
     int32_t     hc_successes;     /* consecutive successful checks */
     int32_t     hc_failures;      /* consecutive failed checks */
     int64_t     hc_last_check;    /* wall-clock ms when the last check ended; 0 = never */
-    int64_t     hc_changed;       /* wall-clock ms of the checker's last up/down flip; 0 =
-                                     none since the instance started */
     int64_t     hc_srtt;          /* smoothed check duration, microseconds (EWMA 1/8) */
     char        hc_last_error[40];    /* why the last failed check failed, NUL-terminated */
 } pco_upstream_shared_t;
