@@ -72,6 +72,28 @@ if (Portico::has_module('http2')) {
     like($l{nghttp2} // '', qr/^\d+\.\d+\.\d+/, 'build_info nghttp2 (http2 built)');
 }
 
+# the whole exposition is well-formed: every sample under its family's TYPE, no family or
+# series twice (a strict reading of the text format 0.0.4)
+{
+    my (%type, %series, @bad);
+    my $family;
+    for my $line (split /\n/, $text) {
+        if ($line =~ /^# TYPE (\w+) (counter|gauge|histogram)$/) {
+            push @bad, "TYPE $1 twice" if $type{$1}++;
+            $family = $1;
+        } elsif ($line =~ /^# HELP \w+ \S/) {
+        } elsif ($line =~ /^(\w+)(\{(?:\w+="(?:[^"\\]|\\.)*"(?:,|(?=\})))*\})? -?\d+(?:\.\d+)?$/) {
+            my ($n, $l) = ($1, $2 // '');
+            (my $base = $n) =~ s/_(bucket|sum|count)$// unless defined $type{$n};
+            push @bad, "sample $n outside its family" unless defined $family && ($n eq $family || $base eq $family);
+            push @bad, "series $n$l twice" if $series{"$n$l"}++;
+        } else {
+            push @bad, "malformed: $line";
+        }
+    }
+    ok(!@bad, 'the Prometheus text is well-formed') or diag(join("\n", @bad[0 .. ($#bad < 10 ? $#bad : 10)]));
+}
+
 # start time, generation 1, no reload yet
 my $start = $v->{portico_process_start_time_seconds};
 ok($start >= $t_start - 1 && $start <= $t_started + 1, "start time is the master's start ($start)");
