@@ -1,6 +1,6 @@
 /*
- * pco_procstat.c: the process facts of pco_procstat.h: open descriptors (the entries of
- * /proc/self/fd) and resident memory (/proc/self/statm) of each process, written into its
+ * pco_procstat.c: the process facts of pco_procstat.h: open descriptors (/proc/self/fd)
+ * and resident memory (/proc/self/statm) of each process, written into its
  * own counter slot, and the master's start time, configuration generation and last
  * successful reload. Counter names: process_open_fds:KIND, process_rss_bytes:KIND,
  * process_start_time_seconds, config_generation, config_reload_last_success_seconds.
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,14 +107,29 @@ pco_procstat_rss(void)
     return pages < 0 ? -1 : pages * (int64_t) sysconf(_SC_PAGESIZE);
 }
 
-/* Open descriptors of this process (not counting the one that reads the list). */
+/*
+ * Open descriptors of this process. Linux 6.2 and later give the count as the size of
+ * /proc/self/fd: one stat(), a few microseconds whatever the count. Older kernels say 0
+ * there; then the directory is read, which costs about 4 us per descriptor (45 ms for
+ * 10,000 on a test machine): a worker with many connections reads it only every
+ * count/1,000 seconds, so a busy worker never stalls for it more than once in a while.
+ */
 static int64_t
-pco_procstat_fds(void)
+pco_procstat_fds(pco_msec_t now)
 {
-    DIR            *d;
-    struct dirent  *e;
-    int64_t         n = 0;
+    static int64_t     last = -1;
+    static pco_msec_t  next;
+    struct stat        st;
+    DIR               *d;
+    struct dirent     *e;
+    int64_t            n = 0;
 
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0) {
+        return (int64_t) st.st_size;
+    }
+    if (last >= 0 && now != 0 && now < next) {
+        return last;
+    }
     d = opendir("/proc/self/fd");
     if (d == NULL) {
         return -1;
@@ -124,15 +140,17 @@ pco_procstat_fds(void)
         }
     }
     closedir(d);
-    return n - 1;
+    last = n - 1;                        /* not the descriptor that read the list */
+    next = now + PCO_PROCSTAT_PERIOD * (last / 1000);
+    return last;
 }
 
 static void
-pco_procstat_write(void)
+pco_procstat_write(pco_msec_t now)
 {
     int64_t  v;
 
-    v = pco_procstat_fds();
+    v = pco_procstat_fds(now);
     if (v >= 0) {
         pco_counter_set(pco_procstat_fds_id, v);
     }
@@ -154,7 +172,7 @@ pco_procstat_attach(const char *kind)
     pco_procstat_on = pco_procstat_fds_id >= 0 || pco_procstat_rss_id >= 0;
     pco_procstat_last = 0;
     if (pco_procstat_on) {
-        pco_procstat_write();
+        pco_procstat_write(0);
     }
 }
 
@@ -167,7 +185,7 @@ pco_procstat_refresh(pco_msec_t now)
         return;
     }
     pco_procstat_last = now;
-    pco_procstat_write();
+    pco_procstat_write(now);
 }
 
 pco_msec_t
@@ -195,5 +213,5 @@ pco_procstat_reloaded(const pco_cycle_t *cycle)
 {
     pco_procstat_set("config_generation", (int64_t) cycle->generation + 1);
     pco_procstat_set("config_reload_last_success_seconds", (int64_t) time(NULL));
-    pco_procstat_write();        /* a reload changes the master's memory and descriptors */
+    pco_procstat_write(0);       /* a reload changes the master's memory and descriptors */
 }
