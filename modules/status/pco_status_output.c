@@ -31,6 +31,7 @@
  *     from the counters buffers_taken:NAME, buffers_in_use:NAME, buffers_mapped_bytes:NAME,
  *     only when there are such counters (JSON: "buffers_taken", "buffers_in_use",
  *     "buffers_mapped_bytes", objects keyed by cache).
+ * The TLS, health-check state and process families: pco_status_process.c.
  * Series that share counters (servers with the same first name) are written once.
  * Runs in a worker, reads only; never blocks.
  */
