@@ -4,7 +4,8 @@
  * pco_core_module declares the top-level settings (daemon, worker_processes, user, group,
  * pid, error_log, ...) into pco_core_conf_t, checks them in conf_done (the user and the
  * group exist when we run as root, "debug" only in a --with-debug build) and registers the
- * master's counters "reloads", "reloads_failed" and "worker_restarts". pco_cycle_create
+ * master's counters "reloads", "reloads_failed" and "worker_restarts" and the process facts
+ * (pco_procstat.h; each helper kind's when pco_helper_add declares it). pco_cycle_create
  * loads a configuration and runs every module's conf_done then conf_final; nothing in it
  * has side effects outside the cycle's pool, so -t, -s and a rejected reload leave the
  * running generation untouched. The error log is opened in a separate step
@@ -19,6 +20,7 @@
 #include "pco_shm.h"
 #include "pco_listen.h"
 #include "pco_process.h"
+#include "pco_procstat.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -209,7 +211,8 @@ pco_core_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_counter_register(cf, cycle, "reloads", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "reloads_failed", PCO_COUNTER_MONOTONIC) < 0
         || pco_counter_register(cf, cycle, "worker_restarts", PCO_COUNTER_MONOTONIC) < 0
-        || pco_counter_register(cf, cycle, "syslog_dropped", PCO_COUNTER_MONOTONIC) < 0)
+        || pco_counter_register(cf, cycle, "syslog_dropped", PCO_COUNTER_MONOTONIC) < 0
+        || pco_procstat_register_core(cf, cycle) != PCO_OK)
     {
         return PCO_ERROR;
     }
@@ -343,7 +346,13 @@ int
 pco_helper_add(pco_cycle_t *cycle, const pco_helper_t *h)
 {
     pco_helper_t  *p;
+    char           kind[PCO_PROCSTAT_KIND_LEN];
 
+    /* the helper's descriptors and memory, under its own kind */
+    pco_procstat_kind(kind, sizeof(kind), h->title);
+    if (pco_procstat_register(NULL, cycle, kind) != PCO_OK) {
+        return PCO_ERROR;
+    }
     p = pco_array_push(&cycle->helpers);
     if (p == NULL) {
         return PCO_ERROR;

@@ -12,6 +12,8 @@
  * PORTICO_LISTEN; WINCH stops our workers while that new binary runs; QUIT and TERM stop
  * the children and then the master, with SIGKILL for those still there after a deadline.
  * systemd hears of readiness, reloads and the stop through pco_notify.c.
+ * The master's own facts (start time, generation, last reload, descriptors and memory,
+ * pco_procstat.h) are refreshed about once a second from the same SIGALRM timer.
  * Shared state touched: the master's counter slot (pco_shm.h), the pid file.
  */
 #include "pco_core.h"
@@ -25,6 +27,7 @@
 #include "pco_listen.h"
 #include "pco_shm.h"
 #include "pco_notify.h"
+#include "pco_procstat.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -365,6 +368,7 @@ pco_reload(void)
     pco_retire(old);
     pco_retired_collect();
     pco_count_master("reloads");
+    pco_procstat_reloaded(cycle);
     pco_reload_result(true);
     return;
 
@@ -524,6 +528,7 @@ pco_master_start(pco_cycle_t *cycle)
     slot = pco_counter_slot_alloc();
     if (slot >= 0) {
         pco_counter_slot_attach(slot);
+        pco_procstat_master_started(cycle);
     }
     if (pco_init_master_hooks(cycle, NULL) != PCO_OK || pco_cycle_open_log(cycle) != PCO_OK) {
         return PCO_ERROR;
@@ -618,6 +623,7 @@ pco_master_run(pco_cycle_t *cycle)
         pco_time_update();
         now = pco_master_now();
         pco_sig_alarm = 0;
+        pco_procstat_refresh(now);
 
         if (pco_sig_child) {
             pco_sig_child = 0;

@@ -19,6 +19,7 @@
 #include "pco_conf.h"
 #include "pco_log.h"
 #include "pco_shm.h"
+#include "pco_procstat.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -553,6 +554,10 @@ pco_master_arm_timer(pco_msec_t now)
         if (pco_respawn_due[i] != 0 && (next == 0 || pco_respawn_due[i] < next)) {
             next = pco_respawn_due[i];
         }
+    }
+    /* the master's descriptor and memory gauges (pco_procstat.h) */
+    if (pco_procstat_due() != 0 && (next == 0 || pco_procstat_due() < next)) {
+        next = pco_procstat_due();
     }
 
     memset(&itv, 0, sizeof(itv));

@@ -73,6 +73,16 @@ pco_counter_add(int id, int64_t n)
     }
 }
 
+/* A gauge that this process owns outright (its RSS, the master's start time): its slot's
+ * value becomes v. */
+static inline void
+pco_counter_set(int id, int64_t v)
+{
+    if (pco_counter_slot != NULL && id >= 0) {
+        pco_counter_slot[id] = v;
+    }
+}
+
 /* Sum over all slots (any process). */
 int64_t pco_counter_read(int id);
 int pco_counter_find(const char *name);          /* id or -1 */

@@ -9,7 +9,9 @@
  * module's init_worker, then the kind's main function (a worker accepts on its listeners, a
  * helper runs its init), and at the end every module's exit_worker. The event loop runs
  * until TERM (at once) or QUIT (gracefully: stop accepting, let connections finish within
- * worker_shutdown_timeout). Shared state touched: this process's counter slot (pco_shm.h).
+ * worker_shutdown_timeout); each turn refreshes the process's descriptor and memory gauges
+ * once a second (pco_procstat.h). Shared state touched: this process's counter slot
+ * (pco_shm.h).
  */
 #include "pco_core.h"
 #include "pco_process.h"
@@ -23,6 +25,7 @@
 #include "pco_listen.h"
 #include "pco_shm.h"
 #include "pco_bcache.h"
+#include "pco_procstat.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -93,6 +96,7 @@ pco_child_loop(pco_cycle_t *cycle, int kind, const char *title)
 
     for (;;) {
         (void) pco_event_process(1000);
+        pco_procstat_refresh(pco_current_msec);
 
         if (pco_sig_terminate) {
             pco_plog(PCO_LOG_NOTICE, 0, "exiting");
@@ -265,6 +269,8 @@ pco_child_run(pco_cycle_t *cycle, int kind, unsigned index, int slot)
     }
 
     title = k->title(cycle, index);
+    pco_procstat_kind(buf, sizeof(buf), kind == PCO_PROCESS_WORKER ? "worker" : title);
+    pco_procstat_attach(buf);
     snprintf(buf, sizeof(buf), "%s: %s", PCO_NAME, title);
     pco_setproctitle(buf);
 

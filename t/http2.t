@@ -172,7 +172,7 @@ like($n->{err}, qr/^Some requests were not processed\. total=1, processed=0$/m,
         'sh', '-c', "exec openssl s_client -connect 127.0.0.1:$P1 -alpn http/1.1,h2 </dev/null");
     like($out, qr/^ALPN protocol: h2$/m, 'ALPN, the client preferring http/1.1: the server picks h2 first');
 }
-ok($p->wait_for(sub { ($p->error_log // '') =~ /\[info\] .*TLS handshake failed: .*no application protocol/ }, 3),
+ok($p->wait_for(sub { ($p->error_log // '') =~ /\[info\] .*TLS handshake failed \(no application protocol\), client: 127\.0\.0\.1, server: / }, 3),
    'the failed handshake is logged at info');
 
 # ---- h2c -------------------------------------------------------------------------------------

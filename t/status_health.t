@@ -52,13 +52,13 @@ ok(wait_until(sub {
     $data = eval { decode_json($b) } or return 0;
     my %by = map { $_->{address} => $_ } map { @{ $_->{servers} } } @{ $data->{upstreams} };
     my ($g, $x) = ($by{"127.0.0.1:$good"}, $by{"127.0.0.1:$bad"});
-    return $g && $x && $g->{check_successes} >= 3 && $x->{check_failures} >= 3;
+    return $g && $x && $g->{check_success_streak} >= 3 && $x->{check_failure_streak} >= 3;
 }, 15), 'json: both servers checked at least three times');
 
 my %by = map { $_->{address} => $_ } map { @{ $_->{servers} } } @{ $data->{upstreams} // [] };
 my ($g, $x) = ($by{"127.0.0.1:$good"} // {}, $by{"127.0.0.1:$bad"} // {});
-is($g->{check_failures}, 0, 'json: the good server has no consecutive failure');
-is($x->{check_successes}, 0, 'json: the failing server has no consecutive success');
+is($g->{check_failure_streak}, 0, 'json: the good server has no consecutive failure');
+is($x->{check_success_streak}, 0, 'json: the failing server has no consecutive success');
 is($x->{check_last_error}, 'status 500', 'json: the last error of the failing server');
 ok(!exists $g->{check_last_error}, 'json: no last error for a server that never failed');
 is($x->{up}, 0, 'json: the failing server is down');
@@ -69,11 +69,11 @@ ok($g->{check_duration_us} > 0, 'json: a smoothed check duration is kept');
 
 my ($s, $h, $b) = http_parse(http_get($p->port(1), '/status'));
 is($s, 200, 'prometheus: 200');
-like($b, qr/^# TYPE portico_upstream_server_check_failures gauge$/m,
-     'prometheus: check_failures family typed');
-like($b, qr/^portico_upstream_server_check_failures\{upstream="app",server="127\.0\.0\.1:$bad"\} ([3-9]|\d\d+)$/m,
+like($b, qr/^# TYPE portico_upstream_server_check_failure_streak gauge$/m,
+     'prometheus: check_failure_streak family typed');
+like($b, qr/^portico_upstream_server_check_failure_streak\{upstream="app",server="127\.0\.0\.1:$bad"\} ([3-9]|\d\d+)$/m,
      'prometheus: consecutive failures of the failing server');
-like($b, qr/^portico_upstream_server_check_successes\{upstream="app",server="127\.0\.0\.1:$good"\} ([3-9]|\d\d+)$/m,
+like($b, qr/^portico_upstream_server_check_success_streak\{upstream="app",server="127\.0\.0\.1:$good"\} ([3-9]|\d\d+)$/m,
      'prometheus: consecutive successes of the good server');
 like($b, qr/^portico_upstream_server_check_duration_seconds\{upstream="app",server="127\.0\.0\.1:$good"\} 0\.\d{6}$/m,
      'prometheus: smoothed duration in seconds');

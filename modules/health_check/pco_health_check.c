@@ -14,7 +14,8 @@
  * status) a failure. `fall` consecutive failures mark a server down, `rise` consecutive
  * successes up (pco_health_check_fsm); each transition is logged at notice and written
  * with an atomic store to health_down in the server's shared slot (modules/upstream), which
- * every worker reads with a plain atomic load in pco_upstream_usable: no system call.
+ * every worker reads with a plain atomic load in pco_upstream_usable: no system call; its
+ * time goes to hc_changed (the status route's last-change gauge).
  *
  * `initial = "down"`: the master, in init_master (before any worker of the generation is
  * forked), sets health_down for every server that no health check of the previous
@@ -398,6 +399,7 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
     if (t != PCO_HEALTH_CHECK_SAME) {
         __atomic_store_n(&s->shared->health_down, t == PCO_HEALTH_CHECK_DOWN,
                          __ATOMIC_RELEASE);
+        __atomic_store_n(&s->shared->hc_changed, (uint32_t) pco_time_sec, __ATOMIC_RELAXED);
         if (t == PCO_HEALTH_CHECK_DOWN) {
             pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "upstream server %.*s of \"%.*s\" is "
                         "down (health check: %s)", (int) s->name.len,

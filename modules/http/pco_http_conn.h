@@ -102,6 +102,10 @@ void pco_http_close(pco_connection_t *c);
 pco_http_server_t *pco_http_listener_find_server(const pco_listening_t *ls,
                                                  const pco_str_t *host, pcre2_match_data *md);
 pco_http_server_t *pco_http_listener_default_server(const pco_listening_t *ls);
+/* The same lookup without the default: NULL when no server name of ls matches host. */
+pco_http_server_t *pco_http_listener_find_named_server(const pco_listening_t *ls,
+                                                       const pco_str_t *host,
+                                                       pcre2_match_data *md);
 
 /* conf_done: every server of the cycle, in configuration order. */
 size_t pco_http_servers(pco_cycle_t *cycle, pco_http_server_t ***servers);

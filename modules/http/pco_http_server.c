@@ -40,6 +40,17 @@ pco_http_listener_find_server(const pco_listening_t *ls, const pco_str_t *host,
     return pco_http_find_server(ls->servers, host, md);
 }
 
+/* The server one of whose names matches host, or NULL (no default). */
+static pco_http_server_t *
+pco_http_find_named(const pco_http_addr_t *a, const pco_str_t *host, pcre2_match_data *md);
+
+pco_http_server_t *
+pco_http_listener_find_named_server(const pco_listening_t *ls, const pco_str_t *host,
+                                    pcre2_match_data *md)
+{
+    return pco_http_find_named(ls->servers, host, md);
+}
+
 pco_http_server_t *
 pco_http_listener_default_server(const pco_listening_t *ls)
 {
@@ -51,10 +62,18 @@ pco_http_listener_default_server(const pco_listening_t *ls)
 pco_http_server_t *
 pco_http_find_server(const pco_http_addr_t *a, const pco_str_t *host, pcre2_match_data *md)
 {
+    pco_http_server_t  *s = pco_http_find_named(a, host, md);
+
+    return s != NULL ? s : a->default_server;
+}
+
+static pco_http_server_t *
+pco_http_find_named(const pco_http_addr_t *a, const pco_str_t *host, pcre2_match_data *md)
+{
     size_t  lo = 0, hi = a->nexact, i;
 
     if (host->len == 0) {
-        return a->default_server;
+        return NULL;
     }
     while (lo < hi) {
         size_t           mid = (lo + hi) / 2;
@@ -84,7 +103,7 @@ pco_http_find_server(const pco_http_addr_t *a, const pco_str_t *host, pcre2_matc
             return a->regex[i].server;
         }
     }
-    return a->default_server;
+    return NULL;
 }
 
 bool

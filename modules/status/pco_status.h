@@ -134,6 +134,10 @@ struct pco_status_ctx_s {
 /* pco_status_output.c: the whole document into b. */
 void pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
 void pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+/* pco_status_process.c: the TLS, health and process families (Prometheus), and the JSON
+ * members "tls", "health" and "process" (each written with a leading comma). */
+void pco_status_process_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+void pco_status_process_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
 /* 1 when the server is up (not `down`, not health-down, not passively marked), else 0. */
 int pco_status_server_up(const pco_upstream_server_t *s);
 

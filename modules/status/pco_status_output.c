@@ -32,6 +32,7 @@
  *     from the counters buffers_taken:NAME, buffers_in_use:NAME, buffers_mapped_bytes:NAME,
  *     only when there are such counters (JSON: "buffers_taken", "buffers_in_use",
  *     "buffers_mapped_bytes", objects keyed by cache).
+ * The TLS, health-check state and process families: pco_status_process.c.
  * Series that share counters (servers with the same first name) are written once.
  * Runs in a worker, reads only; never blocks.
  */
@@ -192,9 +193,10 @@ static const struct {
       "Tries that got no response status from the upstream server." },
     { "upstream_server_responses_total", "counter",
       "Upstream server responses by status class." },
-    { "upstream_server_check_successes", "gauge",
+    { "upstream_server_check_success_streak", "gauge",
       "Consecutive successful active health checks." },
-    { "upstream_server_check_failures", "gauge", "Consecutive failed active health checks." },
+    { "upstream_server_check_failure_streak", "gauge",
+      "Consecutive failed active health checks." },
     { "upstream_server_check_last_timestamp_seconds", "gauge",
       "Unix time of the last active health check (0: never)." },
     { "upstream_server_check_duration_seconds", "gauge",
@@ -494,6 +496,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_prefixed(b, "conn_limit_rejected:", "conn_limit_rejected_total", "limit");
     pco_status_prom_caches(b);
     pco_status_prom_buffers(b);
+    pco_status_process_prometheus(ctx, b);
 }
 
 /* ---- JSON ---- */
@@ -606,8 +609,8 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
         pco_status_json_key(b, "active", pco_upstream_active(us->s), true);
         pco_status_json_key(b, "tries", pco_status_read(us->tries), true);
         pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
-        pco_status_json_key(b, "check_successes", pco_status_hc(us->s, 5), true);
-        pco_status_json_key(b, "check_failures", pco_status_hc(us->s, 6), true);
+        pco_status_json_key(b, "check_success_streak", pco_status_hc(us->s, 5), true);
+        pco_status_json_key(b, "check_failure_streak", pco_status_hc(us->s, 6), true);
         pco_status_json_key(b, "check_last", pco_status_hc(us->s, 7), true);
         pco_status_json_key(b, "check_duration_us", pco_status_hc(us->s, 8), true);
         if (us->s->shared != NULL && us->s->shared->hc_last_error[0] != '\0') {
@@ -715,5 +718,6 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_json_prefixed(b, "buffers_in_use", "buffers_in_use:");
         pco_status_json_prefixed(b, "buffers_mapped_bytes", "buffers_mapped_bytes:");
     }
+    pco_status_process_json(ctx, b);
     pco_status_buf_cstr(b, "}\n");
 }

@@ -1,13 +1,15 @@
 /*
  * pco_tls.c: the tls module: the `tls` group of http/server scopes (certificate, key,
  * protocols, ciphers, ciphersuites, session_cache, session_tickets, client_ca,
- * verify_client; ocsp_* in pco_tls_ocsp.c), one SSL_CTX per server with a `tls = true`
- * listener built at conf_done (so
- * `-t` checks that files load, that keys match certificates and warns about certificates
- * that expire within 30 days), SNI selection of the server's context with the http module's
- * own host lookup, ALPN (http/1.1), the REWRITE-phase check (421 when Host selects a server
- * with other client-certificate or protocol requirements than the SNI server, 400 when
- * verify_client = "on" and no valid certificate was sent) and the $scheme / $ssl_* variables.
+ * verify_client, reject_unknown_names; ocsp_* in pco_tls_ocsp.c), one SSL_CTX per server
+ * with a `tls = true` listener built at conf_done (so `-t` checks that files load, that
+ * keys match certificates and warns about certificates that expire within 30 days), SNI
+ * selection of the server's context with the http module's own host lookup (an unknown
+ * name refused when the default server says reject_unknown_names), ALPN (http/1.1), the
+ * REWRITE-phase check (421 when Host selects a server with other client-certificate or
+ * protocol requirements than the SNI server, 400 when verify_client = "on" and no valid
+ * certificate was sent), the $scheme / $ssl_* variables and the handshake counters
+ * (pco_tls_stats.c).
  * Contexts live as long as their generation (freed by a cycle pool cleanup), so a reload
  * re-reads every certificate and a bad one fails only that reload.
  */
@@ -60,6 +62,10 @@ static const pco_setting_t pco_tls_members[] = {
     { .name = "verify_client", .type = PCO_CONF_ENUM, .offset = PCO_TO(verify_client),
       .values = pco_tls_verify_values, .def = "\"off\"",
       .help = "client certificates: on (400 without a valid one), optional, off" },
+    { .name = "reject_unknown_names", .type = PCO_CONF_BOOL,
+      .offset = PCO_TO(reject_unknown_names), .def = "false",
+      .help = "on a listener's default server: refuse the handshake (alert "
+              "unrecognized_name) when the SNI name matches no server of the listener" },
     { .name = "ocsp_stapling", .type = PCO_CONF_BOOL, .offset = PCO_TO(ocsp_stapling),
       .def = "false", .help = "staple an OCSP response fetched by the \"ocsp\" helper" },
     { .name = "ocsp_responder", .type = PCO_CONF_STRING, .offset = PCO_TO(ocsp_responder),
@@ -79,8 +85,8 @@ static const pco_setting_t pco_tls_settings[] = {
       .offset = offsetof(pco_tls_conf_t, tls), .sub = pco_tls_members,
       .help = "TLS for the server's `tls = true` listeners: { certificate; key; protocols; "
               "ciphers; ciphersuites; session_cache; session_tickets; client_ca; "
-              "verify_client; ocsp_stapling; ocsp_responder; ocsp_file; ocsp_verify; "
-              "ocsp_refresh; }" },
+              "verify_client; reject_unknown_names; ocsp_stapling; ocsp_responder; "
+              "ocsp_file; ocsp_verify; ocsp_refresh; }" },
     PCO_SETTINGS_END
 };
 
@@ -158,7 +164,6 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
     size_t              i, len;
     SSL_CTX            *ctx;
 
-    pco_unused(alert);
     pco_unused(arg);
     if (c == NULL
         || SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen) != 1)
@@ -178,9 +183,16 @@ pco_tls_client_hello(SSL *ssl, int *alert, void *arg)
     if (pco_tls_md == NULL) {
         pco_tls_md = pcre2_match_data_create(32, NULL);
     }
-    s = pco_http_listener_find_server(c->listening, &host, pco_tls_md);
+    s = pco_http_listener_find_named_server(c->listening, &host, pco_tls_md);
     if (s == NULL) {
-        return SSL_CLIENT_HELLO_SUCCESS;
+        /* the context is still the default server's: its setting decides */
+        tcf = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+        if (tcf != NULL && tcf->tls.reject_unknown_names) {
+            pco_tls_sni_refused = true;
+            *alert = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        return SSL_CLIENT_HELLO_SUCCESS;      /* the default server's context stays */
     }
     tcf = pco_conf_get(s->node, &pco_tls_module);
     if (tcf == NULL || tcf->ctx == NULL || tcf->ctx == SSL_get_SSL_CTX(ssl)) {
@@ -640,6 +652,9 @@ pco_tls_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     if (pco_http_add_handler(cf, cycle, PCO_HTTP_REWRITE_PHASE, 0, &pco_tls_module,
                              pco_tls_check) != PCO_OK)
     {
+        return PCO_ERROR;
+    }
+    if (pco_tls_stats_conf(cf, cycle) != PCO_OK) {
         return PCO_ERROR;
     }
     nservers = pco_http_servers(cycle, &servers);

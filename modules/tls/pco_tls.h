@@ -31,6 +31,7 @@ typedef struct {
     pco_str_t           ocsp_file;
     bool                ocsp_verify;
     pco_msec_t          ocsp_refresh;
+    bool                reject_unknown_names;
 } pco_tls_opts_t;
 
 /* The module's conf struct (http and server nodes). */
@@ -69,5 +70,27 @@ void pco_tls_handshake(pco_connection_t *c);
 void pco_tls_free(pco_connection_t *c);
 /* ALPN chose "h2" on the TLS connection c. */
 bool pco_tls_alpn_h2(pco_connection_t *c);
+
+/* pco_tls_stats.c: handshake counters per listener and the failure log line. */
+enum {
+    PCO_TLS_FAIL_NO_SHARED_CIPHER = 0,
+    PCO_TLS_FAIL_UNKNOWN_SNI,
+    PCO_TLS_FAIL_BAD_CLIENT_CERT,
+    PCO_TLS_FAIL_PROTOCOL,
+    PCO_TLS_FAIL_OTHER,
+    PCO_TLS_FAIL_N
+};
+/* Worker: set by the ClientHello callback when it refused an unknown SNI name (the
+ * handshake then fails with a generic callback error); cleared before each attempt. */
+extern bool pco_tls_sni_refused;
+/* conf_done: registers the counters of every TLS listener; PCO_ERROR after reporting. */
+int pco_tls_stats_conf(pco_conf_t *cf, pco_cycle_t *cycle);
+/* Pure: PCO_TLS_FAIL_* of OpenSSL's error code e (0: the queue was empty). */
+int pco_tls_failure_reason(unsigned long e);
+/* Worker: a handshake of c failed for reason (why: the text for the log line). */
+void pco_tls_stats_failed(pco_connection_t *c, int reason, const char *why);
+/* Worker: the handshake of c completed; false when it is counted as refused instead
+ * (verify_client = "on" without a valid client certificate). */
+bool pco_tls_stats_done(pco_connection_t *c);
 
 #endif

@@ -26,6 +26,7 @@
 #include "pco_http_conn.h"
 #include <openssl/err.h>
 #include <errno.h>
+#include <string.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -116,6 +117,14 @@ pco_tls_log_error(pco_connection_t *c, const char *what)
     ERR_clear_error();
 }
 
+/* The client sent not one byte: a port probe or an idle pre-connect, not a handshake (not
+ * counted, not logged, as nginx's "client closed connection" before any TLS record). */
+static bool
+pco_tls_silent(pco_connection_t *c)
+{
+    return c->tls == NULL || BIO_number_read(SSL_get_rbio(c->tls)) == 0;
+}
+
 static void
 pco_tls_handshake_handler(pco_event_t *ev)
 {
@@ -123,10 +132,37 @@ pco_tls_handshake_handler(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
+        if (!pco_tls_silent(c)) {
+            pco_tls_stats_failed(c, PCO_TLS_FAIL_OTHER, "timed out");
+        }
         pco_http_close(c);
         return;
     }
     pco_tls_handshake(c);
+}
+
+/* A handshake that OpenSSL ended with err: counted by reason and logged, one line. */
+static void
+pco_tls_handshake_failed(pco_connection_t *c, int err)
+{
+    unsigned long  e = ERR_peek_last_error();
+    const char    *why;
+    int            reason;
+
+    if (pco_tls_silent(c)) {
+        /* nothing to report */
+    } else if (pco_tls_sni_refused) {
+        pco_tls_stats_failed(c, PCO_TLS_FAIL_UNKNOWN_SNI, "unknown server name");
+    } else if (e != 0) {
+        reason = pco_tls_failure_reason(e);
+        why = ERR_reason_error_string(e);
+        pco_tls_stats_failed(c, reason, why != NULL ? why : "unknown error");
+    } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+        pco_tls_stats_failed(c, PCO_TLS_FAIL_OTHER, strerror(errno));
+    } else {
+        pco_tls_stats_failed(c, PCO_TLS_FAIL_OTHER, "peer closed connection");
+    }
+    ERR_clear_error();
 }
 
 /* Plain HTTP on a TLS port: a fixed 400 (as nginx), the request drained so that the close
@@ -172,9 +208,12 @@ pco_tls_handshake(pco_connection_t *c)
         c->write.handler = pco_tls_handshake_handler;
     }
     ERR_clear_error();
+    pco_tls_sni_refused = false;
+    errno = 0;
     n = SSL_do_handshake(ssl);
     if (n == 1) {
         c->io = &pco_tls_io;
+        (void) pco_tls_stats_done(c);
         pco_http_tls_done(c, pco_tls_alpn_h2(c));
         return;
     }
@@ -192,7 +231,7 @@ pco_tls_handshake(pco_connection_t *c)
     if (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST) {
         pco_tls_plain_http(c);
     }
-    pco_tls_log_error(c, "TLS handshake");
+    pco_tls_handshake_failed(c, err);
     pco_http_close(c);
 }
 

@@ -38,7 +38,8 @@ typedef struct {
     int64_t     down_until;       /* passive mark: no traffic before this ms */
     int64_t     active;           /* connections in flight, all workers (gauge) */
     int32_t     health_down;      /* active health checks say down (later issue) */
-    int32_t     pad;
+    uint32_t    hc_changed;       /* unix seconds of the health checker's last up/down flip;
+                                     0 = none since the instance started */
     uint64_t    requests;         /* monotonic: tries sent to this server */
     /* active health checks: written by the health checker only, read by the status route */
     int32_t     hc_successes;     /* consecutive successful checks */

@@ -1,8 +1,8 @@
 /*
  * test_process.c: the pure parts of the process code: the respawn throttle, the master
  * title, the table of child kinds (respawn positions, log ids, names), the command-line
- * parser (pco_main.c is included with PCO_UNIT_TEST, which leaves out main()) and the
- * module registry.
+ * parser (pco_main.c is included with PCO_UNIT_TEST, which leaves out main()), the
+ * module registry and the process facts' pure helpers (pco_procstat.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,24 @@
 #define PCO_UNIT_TEST 1
 #include "../../core/pco_main.c"
 #include "pco_process_int.h"
+#include "pco_procstat.h"
+
+static void
+pco_test_procstat(void **state)
+{
+    char  kind[PCO_PROCSTAT_KIND_LEN];
+
+    (void) state;
+    assert_int_equal(pco_procstat_statm_rss("2788 1354 1020 233 0 402 0\n"), 1354);
+    assert_int_equal(pco_procstat_statm_rss("2788 0 1020"), 0);
+    assert_int_equal(pco_procstat_statm_rss(""), -1);
+    assert_int_equal(pco_procstat_statm_rss("2788"), -1);
+    assert_int_equal(pco_procstat_statm_rss("x 12"), -1);
+    pco_procstat_kind(kind, sizeof(kind), "health checker");
+    assert_string_equal(kind, "health_checker");
+    pco_procstat_kind(kind, sizeof(kind), "worker");
+    assert_string_equal(kind, "worker");
+}
 
 static void
 pco_test_throttle_burst(void **state)
@@ -436,6 +454,7 @@ main(void)
         cmocka_unit_test(pco_test_usage),
         cmocka_unit_test(pco_test_modules),
         cmocka_unit_test(pco_test_signal_process),
+        cmocka_unit_test(pco_test_procstat),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -297,7 +297,7 @@ pco_test_documents(void **state)
     assert_non_null(strstr(t, "{\"le\":0.05,\"count\":5}"));
     assert_non_null(strstr(t, "],\"sum\":12.345,\"count\":6}"));
     assert_non_null(strstr(t, "\"rate_limit_rejected\":{\"per_ip\":9},"
-                              "\"conn_limit_rejected\":{}}\n"));
+                              "\"conn_limit_rejected\":{},\"tls\":{"));
     pco_status_buf_free(&b);
     pco_counters_attach_memory(NULL, false);
     free(mem);
@@ -378,7 +378,7 @@ pco_test_caches(void **state)
                               "\"o\\\"z\":{\"hits\":3,\"misses\":0,\"expired\":0,"
                               "\"stale\":0,\"updating\":0,\"revalidated\":0,\"bypass\":0,"
                               "\"served_bytes\":0,\"evictions\":0,\"entries\":0,"
-                              "\"disk_bytes\":0}}}\n"));
+                              "\"disk_bytes\":0}},\"tls\":{"));
     pco_status_buf_free(&b);
     pco_counters_attach_memory(NULL, false);
     free(mem);
@@ -432,7 +432,7 @@ pco_test_buffers(void **state)
     t = pco_test_text(&b);
     assert_non_null(strstr(t, ",\"buffers_taken\":{\"proxy_relay\":7},"
                               "\"buffers_in_use\":{\"proxy_relay\":2},"
-                              "\"buffers_mapped_bytes\":{\"proxy_relay\":196608}}\n"));
+                              "\"buffers_mapped_bytes\":{\"proxy_relay\":196608},\"tls\":{"));
     pco_status_buf_free(&b);
     pco_counters_attach_memory(NULL, false);
     free(mem);

@@ -2,7 +2,8 @@
  * test_tls.c: unit tests of the tls module's pure helpers: the `protocols` names
  * (pco_tls_protocol_bit) and the server_name extension parser used at ClientHello
  * (pco_tls_sni_parse): well-formed names, truncated and inconsistent lengths, other name
- * types and embedded NUL bytes.
+ * types and embedded NUL bytes; the reason a failed handshake is counted under
+ * (pco_tls_failure_reason).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 #include "pco_tls.h"
+#include <openssl/err.h>
 
 static void
 pco_test_protocol_bit(void **state)
@@ -60,6 +62,36 @@ pco_test_sni_bad(void **state)
     assert_null(name);
 }
 
+static void
+pco_test_failure_reason(void **state)
+{
+    (void) state;
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_NO_SHARED_CIPHER)),
+                     PCO_TLS_FAIL_NO_SHARED_CIPHER);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_NO_SHARED_GROUPS)),
+                     PCO_TLS_FAIL_NO_SHARED_CIPHER);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0,
+                                                     SSL_R_UNSUPPORTED_PROTOCOL)),
+                     PCO_TLS_FAIL_PROTOCOL);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_HTTP_REQUEST)),
+                     PCO_TLS_FAIL_PROTOCOL);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0,
+                                                     SSL_R_WRONG_VERSION_NUMBER)),
+                     PCO_TLS_FAIL_PROTOCOL);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0,
+                                                     SSL_R_NO_APPLICATION_PROTOCOL)),
+                     PCO_TLS_FAIL_PROTOCOL);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0,
+                                                     SSL_R_CERTIFICATE_VERIFY_FAILED)),
+                     PCO_TLS_FAIL_BAD_CLIENT_CERT);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_X509, 0, 1)),
+                     PCO_TLS_FAIL_BAD_CLIENT_CERT);
+    assert_int_equal(pco_tls_failure_reason(ERR_PACK(ERR_LIB_SSL, 0,
+                                                     SSL_R_CALLBACK_FAILED)),
+                     PCO_TLS_FAIL_OTHER);
+    assert_int_equal(pco_tls_failure_reason(0), PCO_TLS_FAIL_OTHER);
+}
+
 int
 main(void)
 {
@@ -67,6 +99,7 @@ main(void)
         cmocka_unit_test(pco_test_protocol_bit),
         cmocka_unit_test(pco_test_sni_ok),
         cmocka_unit_test(pco_test_sni_bad),
+        cmocka_unit_test(pco_test_failure_reason),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
