@@ -35,6 +35,8 @@
  * Runs in a worker, reads only; never blocks.
  */
 #include "pco_status.h"
+#include "pco_upstream_stats.h"
+#include <stdio.h>
 #include <string.h>
 
 static const char *const pco_status_classes[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -91,20 +93,40 @@ pco_status_cstr(const char *s)
     return v;
 }
 
-/* Samples of one counters group: NAME_requests_total and NAME_responses_total{class}. */
+/* The families of a server or route counters group, in the order of `what`. */
+static const struct {
+    const char  *suffix;
+    const char  *help;
+} pco_status_group_families[] = {
+    { "requests_total", "Requests" },
+    { "responses_total", "Responses by status class" },
+    { "received_bytes_total", "Bytes received from clients (request line, headers, body)" },
+    { "sent_bytes_total", "Bytes sent to clients (head and body)" },
+    { "client_aborts_total", "Requests whose client went away before any response byte "
+      "(logged with 499)" },
+};
+
+/* Samples of one counters group for family FAMILY_<what's suffix>. */
 static void
 pco_status_prom_group(pco_status_buf_t *b, const char *family, pco_status_label_t *l,
-                      size_t nl, const pco_status_counters_t *c, bool responses)
+                      size_t nl, const pco_status_counters_t *c, int what)
 {
-    char  name[64];
-    int   i;
+    static const size_t  off[] = { 0, 0, offsetof(pco_status_counters_t, received),
+                                   offsetof(pco_status_counters_t, sent),
+                                   offsetof(pco_status_counters_t, aborts) };
+    char                 name[64];
+    int                  i;
 
-    if (!responses) {
-        snprintf(name, sizeof(name), "%s_requests_total", family);
+    snprintf(name, sizeof(name), "%s_%s", family, pco_status_group_families[what].suffix);
+    if (what == 0) {
         pco_status_prom_int(b, name, l, nl, pco_status_read(c->requests));
         return;
     }
-    snprintf(name, sizeof(name), "%s_responses_total", family);
+    if (what > 1) {
+        pco_status_prom_int(b, name, l, nl,
+                            pco_status_read(*(const int *) ((const u_char *) c + off[what])));
+        return;
+    }
     for (i = 0; i < 5; i++) {
         l[nl].name = "class";
         l[nl].value = pco_status_cstr(pco_status_classes[i]);
@@ -113,10 +135,10 @@ pco_status_prom_group(pco_status_buf_t *b, const char *family, pco_status_label_
 }
 
 static void
-pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
     pco_status_seen_t   seen;
-    pco_status_label_t  l[2];
+    pco_status_label_t  l[3];
     size_t              i;
 
     memset(&seen, 0, sizeof(seen));
@@ -124,17 +146,18 @@ pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool r
         if (pco_status_first(&seen, ctx->servers[i].conf->c.requests)) {
             l[0].name = "server";
             l[0].value = ctx->servers[i].name;
-            pco_status_prom_group(b, "server", l, 1, &ctx->servers[i].conf->c, responses);
+            l[1].name = "listen";
+            l[1].value = ctx->servers[i].listen;
+            pco_status_prom_group(b, "server", l, 2, &ctx->servers[i].conf->c, what);
         }
     }
 }
 
 static void
-pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
     pco_status_seen_t   seen;
-    pco_status_label_t  l[3];
-    char                idx[24];
+    pco_status_label_t  l[4];
     size_t              i, j;
 
     memset(&seen, 0, sizeof(seen));
@@ -145,11 +168,200 @@ pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool re
             }
             l[0].name = "server";
             l[0].value = ctx->servers[i].name;
-            l[1].name = "route";
-            l[1].value.len = (size_t) snprintf(idx, sizeof(idx), "%zu", j);
-            l[1].value.data = (u_char *) idx;
-            pco_status_prom_group(b, "route", l, 2, &ctx->servers[i].routes[j]->c, responses);
+            l[1].name = "listen";
+            l[1].value = ctx->servers[i].listen;
+            l[2].name = "route";
+            l[2].value = ctx->servers[i].routes[j]->label;
+            pco_status_prom_group(b, "route", l, 3, &ctx->servers[i].routes[j]->c, what);
         }
+    }
+}
+
+/* ---- per-upstream-server traffic statistics (the zone slots, pco_upstream_stats.h) ---- */
+
+static const struct {
+    const char  *name;
+    size_t       off;
+    const char  *help;
+} pco_status_stats_families[] = {
+    { "upstream_server_sent_bytes_total", offsetof(pco_upstream_stats_t, sent_bytes),
+      "Request bytes written to the upstream server." },
+    { "upstream_server_received_bytes_total", offsetof(pco_upstream_stats_t, received_bytes),
+      "Response bytes read from the upstream server (head and body)." },
+    { "upstream_server_connect_errors_total", offsetof(pco_upstream_stats_t, connect_errors),
+      "Connections to the upstream server refused, reset or failed (TLS handshake "
+      "included)." },
+    { "upstream_server_timeouts_total", offsetof(pco_upstream_stats_t, timeouts),
+      "Connect, send or read timeouts with the upstream server." },
+    { "upstream_server_bad_responses_total", offsetof(pco_upstream_stats_t, bad_responses),
+      "Invalid or oversized response heads and invalid bodies from the upstream server." },
+    { "upstream_server_aborts_total", offsetof(pco_upstream_stats_t, aborts),
+      "Responses the upstream server cut: closed or reset before the response ended." },
+    { "upstream_server_client_aborts_total", offsetof(pco_upstream_stats_t, client_aborts),
+      "Tries to the upstream server ended because the client went away." },
+    { "upstream_server_retries_total", offsetof(pco_upstream_stats_t, retries),
+      "Tries to the upstream server that were not their request's first." },
+};
+
+static const struct {
+    const char  *name;
+    size_t       off;
+    const char  *help;
+} pco_status_hist_families[] = {
+    { "upstream_server_connect_seconds", offsetof(pco_upstream_stats_t, connect),
+      "Time to connect to the upstream server (new connections), seconds." },
+    { "upstream_server_header_seconds", offsetof(pco_upstream_stats_t, header),
+      "Time from the start of a try to the end of the response head, seconds." },
+    { "upstream_server_response_seconds", offsetof(pco_upstream_stats_t, response),
+      "Time from the start of a try to its last byte or its failure, seconds." },
+};
+
+static bool
+pco_status_same(const pco_str_t *a, const pco_str_t *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* True when s is the first server of its upstream with its name (later ones with the same
+ * name are summed into it, so that no series is written twice). */
+static bool
+pco_status_stats_first(const pco_upstream_t *u, unsigned j)
+{
+    unsigned  k;
+
+    for (k = 0; k < j; k++) {
+        if (pco_status_same(&u->servers[k].name, &u->servers[j].name)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint64_t
+pco_status_stat(const pco_upstream_server_t *s, size_t off)
+{
+    if (s->shared == NULL) {
+        return 0;
+    }
+    return __atomic_load_n((const uint64_t *) ((const u_char *) &s->shared->stats + off),
+                           __ATOMIC_RELAXED);
+}
+
+/* The value at off summed over the servers of u named as u->servers[j]. */
+static uint64_t
+pco_status_stat_sum(const pco_upstream_t *u, unsigned j, size_t off)
+{
+    uint64_t  v = 0;
+    unsigned  k;
+
+    for (k = j; k < u->nservers; k++) {
+        if (k == j || pco_status_same(&u->servers[k].name, &u->servers[j].name)) {
+            v += pco_status_stat(&u->servers[k], off);
+        }
+    }
+    return v;
+}
+
+/* The histogram at off (a pco_upstream_hist_t) summed as above. */
+static void
+pco_status_hist_sum(const pco_upstream_t *u, unsigned j, size_t off, pco_upstream_hist_t *h)
+{
+    size_t  k;
+
+    for (k = 0; k <= PCO_UPSTREAM_STATS_NBUCKETS; k++) {
+        h->bucket[k] = pco_status_stat_sum(u, j, off + offsetof(pco_upstream_hist_t, bucket)
+                                                 + k * sizeof(uint64_t));
+    }
+    h->sum_us = pco_status_stat_sum(u, j, off + offsetof(pco_upstream_hist_t, sum_us));
+}
+
+static void
+pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_label_t   l[3];
+    pco_upstream_hist_t  h;
+    size_t               f, i;
+    unsigned             j;
+
+    for (f = 0; f < pco_nelems(pco_status_stats_families); f++) {
+        pco_status_prom_family(b, pco_status_stats_families[f].name, "counter",
+                               pco_status_stats_families[f].help);
+        for (i = 0; i < ctx->nupstreams; i++) {
+            const pco_upstream_t  *u = ctx->upstreams[i].u;
+
+            for (j = 0; j < u->nservers; j++) {
+                if (!pco_status_stats_first(u, j)) {
+                    continue;
+                }
+                l[0].name = "upstream";
+                l[0].value = u->name;
+                l[1].name = "server";
+                l[1].value = u->servers[j].name;
+                pco_status_prom_int(b, pco_status_stats_families[f].name, l, 2,
+                                    (int64_t) pco_status_stat_sum(u, j,
+                                                    pco_status_stats_families[f].off));
+            }
+        }
+    }
+    for (f = 0; f < pco_nelems(pco_status_hist_families); f++) {
+        pco_status_prom_family(b, pco_status_hist_families[f].name, "histogram",
+                               pco_status_hist_families[f].help);
+        for (i = 0; i < ctx->nupstreams; i++) {
+            const pco_upstream_t  *u = ctx->upstreams[i].u;
+
+            for (j = 0; j < u->nservers; j++) {
+                if (!pco_status_stats_first(u, j)) {
+                    continue;
+                }
+                l[0].name = "upstream";
+                l[0].value = u->name;
+                l[1].name = "server";
+                l[1].value = u->servers[j].name;
+                pco_status_hist_sum(u, j, pco_status_hist_families[f].off, &h);
+                pco_status_prom_histogram(b, pco_status_hist_families[f].name, l, 2,
+                                          h.bucket, PCO_UPSTREAM_STATS_NBUCKETS,
+                                          pco_upstream_stats_le, h.sum_us);
+            }
+        }
+    }
+}
+
+/* The proxy's per-upstream counters PREFIX:UPSTREAM (0 when it has none: no route
+ * proxies to it). */
+static int64_t
+pco_status_upstream_counter(const char *prefix, const pco_upstream_t *u)
+{
+    char  name[PCO_COUNTER_NAME_LEN + 8];
+
+    snprintf(name, sizeof(name), "%s:%.*s", prefix, (int) pco_min(u->name.len, 200),
+             (const char *) u->name.data);
+    return pco_status_read(pco_counter_find(name));
+}
+
+static void
+pco_status_prom_upstream_counters(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_label_t  l[1];
+    size_t              i;
+
+    pco_status_prom_family(b, "upstream_retries_total", "counter",
+                           "Tries beyond a request's first, per upstream.");
+    for (i = 0; i < ctx->nupstreams; i++) {
+        l[0].name = "upstream";
+        l[0].value = ctx->upstreams[i].u->name;
+        pco_status_prom_int(b, "upstream_retries_total", l, 1,
+                            pco_status_upstream_counter("upstream_retries",
+                                                        ctx->upstreams[i].u));
+    }
+    pco_status_prom_family(b, "upstream_max_conns_rejected_total", "counter",
+                           "Requests answered 503 because every usable server of the upstream "
+                           "was at its max_conns.");
+    for (i = 0; i < ctx->nupstreams; i++) {
+        l[0].name = "upstream";
+        l[0].value = ctx->upstreams[i].u->name;
+        pco_status_prom_int(b, "upstream_max_conns_rejected_total", l, 1,
+                            pco_status_upstream_counter("upstream_max_conns_rejected",
+                                                        ctx->upstreams[i].u));
     }
 }
 
@@ -453,17 +665,24 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_one(b, "http_connections_total", "counter",
                         "Client connections accepted.", ctx->conn_total);
 
-    pco_status_prom_family(b, "server_requests_total", "counter", "Requests per server.");
-    pco_status_prom_servers(ctx, b, false);
-    pco_status_prom_family(b, "server_responses_total", "counter",
-                           "Responses per server by status class.");
-    pco_status_prom_servers(ctx, b, true);
-    pco_status_prom_family(b, "route_requests_total", "counter",
-                           "Requests per route (route = index within the server).");
-    pco_status_prom_routes(ctx, b, false);
-    pco_status_prom_family(b, "route_responses_total", "counter",
-                           "Responses per route by status class.");
-    pco_status_prom_routes(ctx, b, true);
+    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
+        char  name[64], help[160];
+
+        snprintf(name, sizeof(name), "server_%s", pco_status_group_families[f].suffix);
+        snprintf(help, sizeof(help), "%s per server and listener.",
+                 pco_status_group_families[f].help);
+        pco_status_prom_family(b, name, "counter", help);
+        pco_status_prom_servers(ctx, b, (int) f);
+    }
+    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
+        char  name[64], help[160];
+
+        snprintf(name, sizeof(name), "route_%s", pco_status_group_families[f].suffix);
+        snprintf(help, sizeof(help), "%s per route (its name or default label).",
+                 pco_status_group_families[f].help);
+        pco_status_prom_family(b, name, "counter", help);
+        pco_status_prom_routes(ctx, b, (int) f);
+    }
 
     pco_status_prom_one(b, "upstream_requests_total", "counter",
                         "Tries sent to upstream servers.", ctx->up_requests);
@@ -480,6 +699,8 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_prom_userver(ctx, b, (int) f);
     }
     pco_status_prom_histograms(ctx, b);
+    pco_status_prom_stats(ctx, b);
+    pco_status_prom_upstream_counters(ctx, b);
 
     pco_status_prom_family(b, "rate_limit_rejected_total", "counter",
                            "Requests rejected by a rate limit.");
@@ -515,6 +736,61 @@ pco_status_json_counters(pco_status_buf_t *b, const pco_status_counters_t *c, bo
         pco_status_json_key(b, pco_status_classes[i], pco_status_read(c->cls[i]), i > 0);
     }
     pco_status_buf_cstr(b, "}");
+    if (c->sent >= 0 || c->received >= 0) {
+        pco_status_json_key(b, "received_bytes", pco_status_read(c->received), true);
+        pco_status_json_key(b, "sent_bytes", pco_status_read(c->sent), true);
+        pco_status_json_key(b, "client_aborts", pco_status_read(c->aborts), true);
+    }
+}
+
+/* "NAME":{"buckets":[{"le":0.0001,"count":N},...],"sum":S,"count":N} (cumulative counts,
+ * +Inf is "count") */
+static void
+pco_status_json_hist(pco_status_buf_t *b, const char *name, const pco_upstream_hist_t *h)
+{
+    uint64_t  cum = 0;
+    size_t    k;
+
+    pco_status_buf_cstr(b, ",");
+    pco_status_json_string(b, (const u_char *) name, strlen(name));
+    pco_status_buf_cstr(b, ":{\"buckets\":[");
+    for (k = 0; k <= PCO_UPSTREAM_STATS_NBUCKETS; k++) {
+        cum += h->bucket[k];
+        if (k < PCO_UPSTREAM_STATS_NBUCKETS) {
+            pco_status_buf_cstr(b, k > 0 ? ",{\"le\":" : "{\"le\":");
+            pco_status_buf_cstr(b, pco_upstream_stats_le[k]);
+            pco_status_json_key(b, "count", (int64_t) cum, true);
+            pco_status_buf_cstr(b, "}");
+        }
+    }
+    pco_status_buf_cstr(b, "],\"sum\":");
+    pco_status_buf_usec(b, h->sum_us);
+    pco_status_json_key(b, "count", (int64_t) cum, true);
+    pco_status_buf_cstr(b, "}");
+}
+
+/* The traffic statistics of the servers of u named as u->servers[j] (JSON members). */
+static void
+pco_status_json_stats(pco_status_buf_t *b, const pco_upstream_t *u, unsigned j)
+{
+    static const char *const  keys[] = { "sent_bytes", "received_bytes", "connect_errors",
+                                         "timeouts", "bad_responses", "aborts",
+                                         "client_aborts", "retries" };
+    static const char *const  hkeys[] = { "connect_seconds", "header_seconds",
+                                          "response_seconds" };
+    pco_upstream_hist_t       h;
+    size_t                    f;
+
+    for (f = 0; f < pco_nelems(keys); f++) {
+        pco_status_json_key(b, keys[f],
+                            (int64_t) pco_status_stat_sum(u, j,
+                                                          pco_status_stats_families[f].off),
+                            true);
+    }
+    for (f = 0; f < pco_nelems(hkeys); f++) {
+        pco_status_hist_sum(u, j, pco_status_hist_families[f].off, &h);
+        pco_status_json_hist(b, hkeys[f], &h);
+    }
 }
 
 static void
@@ -617,7 +893,9 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
         for (k = 0; k < 5; k++) {
             pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);
         }
-        pco_status_buf_cstr(b, "}}");
+        pco_status_buf_cstr(b, "}");
+        pco_status_json_stats(b, su->u, (unsigned) j);
+        pco_status_buf_cstr(b, "}");
     }
     pco_status_buf_cstr(b, "],\"response_seconds\":{\"buckets\":[");
     for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
@@ -632,7 +910,12 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
     pco_status_buf_cstr(b, "],\"sum\":");
     pco_status_buf_msec(b, pco_status_read(su->sum_ms));
     pco_status_json_key(b, "count", cum, true);
-    pco_status_buf_cstr(b, "}}");
+    pco_status_buf_cstr(b, "}");
+    pco_status_json_key(b, "retries", pco_status_upstream_counter("upstream_retries", su->u),
+                        true);
+    pco_status_json_key(b, "max_conns_rejected",
+                        pco_status_upstream_counter("upstream_max_conns_rejected", su->u), true);
+    pco_status_buf_cstr(b, "}");
 }
 
 void
@@ -679,6 +962,8 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_buf_cstr(b, comma ? ",{\"name\":" : "{\"name\":");
         comma = true;
         pco_status_json_string(b, ss->name.data, ss->name.len);
+        pco_status_buf_cstr(b, ",\"listen\":");
+        pco_status_json_string(b, ss->listen.data, ss->listen.len);
         pco_status_json_counters(b, &ss->conf->c, true);
         pco_status_buf_cstr(b, ",\"routes\":[");
         rcomma = false;
@@ -689,7 +974,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
             pco_status_buf_cstr(b, rcomma ? "," : "");
             rcomma = true;
             pco_status_buf_cstr(b, "{\"route\":");
-            pco_status_buf_int(b, (int64_t) j);
+            pco_status_json_string(b, ss->routes[j]->label.data, ss->routes[j]->label.len);
             pco_status_json_counters(b, &ss->routes[j]->c, true);
             pco_status_buf_cstr(b, "}");
         }
