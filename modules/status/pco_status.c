@@ -4,11 +4,16 @@
  * conf_done claims every route that sets `status`, notes whether the route has its own
  * `access` list (then the access module decides who may read; otherwise only loopback
  * clients: 127.0.0.0/8, ::1, unix sockets, else 403), and registers per-worker counters
- * (core/pco_shm.h) for: every server (by its first name, "_" when it has none; servers that
- * share a first name share counters), every route ("SERVER" + its index in the server's
- * routes), every upstream server (tries, failures, responses by class) and a latency
- * histogram per upstream. Counter names are stable across reloads, so totals continue.
- * The LOG handler counts each request (server, route, status class); each upstream try is
+ * (core/pco_shm.h) for: every server (keyed by its first `listen` address and its first
+ * name, "_" when it has none, so servers sharing a name on different listeners are apart;
+ * servers sharing both share counters), every route (its server's key and its label: the
+ * route's `name`, else the http module's default "SERVER:MATCH", never its position), every
+ * upstream server (tries, failures, responses by class) and a latency histogram per
+ * upstream. Counter names are stable across reloads, so totals continue. The traffic
+ * statistics of upstream servers (bytes, errors, fine histograms) are not counters here:
+ * they live in the upstream zone's slots (pco_upstream_stats.h), written by the proxy.
+ * The LOG handler counts each request (server, route, status class, bytes both ways, 499s:
+ * docs/metrics.md); each upstream try is
  * counted when the proxy reports it (a try observer of the cycle), for the servers of the
  * route's own upstream. A try without a response status counts as a failure; a refused or
  * timed-out connect is recorded as 502 (as in nginx's $upstream_status) and counts under 5xx.

@@ -10,15 +10,22 @@
  *   portico_http2_connections_calm_total (ended by a defence), when the http2 module is
  *     built (JSON: "http2"),
  *   portico_http_connections_active, portico_http_connections_idle,
- *   portico_server_requests_total{server}, portico_server_responses_total{server,class},
- *   portico_route_requests_total{server,route}, ..._responses_total{server,route,class}
- *     (route = the route's index within its server's routes, from 0),
+ *   portico_server_{requests,received_bytes,sent_bytes,client_aborts}_total{server,listen},
+ *   portico_server_responses_total{server,listen,class},
+ *   portico_route_..._total{server,listen,route} likewise (route = its name or default
+ *     label, docs/metrics.md),
  *   portico_upstream_requests_total, portico_upstream_connections_{reused,opened}_total,
  *   portico_upstream_server_{up,active}{upstream,server} (gauges),
  *   portico_upstream_server_{tries,failures}_total{upstream,server} (failures: tries with no
  *     response status, "-" in $upstream_status),
  *   portico_upstream_server_responses_total{upstream,server,class},
  *   portico_upstream_response_seconds{upstream} (histogram, per try),
+ *   portico_upstream_{retries,max_conns_rejected}_total{upstream} (the proxy's counters
+ *     upstream_retries:NAME, upstream_max_conns_rejected:NAME),
+ *   portico_upstream_server_{sent_bytes,received_bytes,connect_errors,timeouts,
+ *     bad_responses,aborts,client_aborts,retries}_total{upstream,server} and the histograms
+ *     portico_upstream_server_{connect,header,response}_seconds{upstream,server}: from the
+ *     zone slots (pco_upstream_stats.h), servers of an upstream with one name summed,
  *   portico_rate_limit_rejected_total{limit}, portico_conn_limit_rejected_total{limit}
  *     (every counter named rate_limit_rejected:NAME / conn_limit_rejected:NAME),
  *   portico_cache_{hits,misses,expired,stale,updating,revalidated,bypass}_total{zone},
