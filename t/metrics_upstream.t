@@ -51,7 +51,8 @@ upstreams = (
   { name = "limited"; max_fails = 0; keepalive = 0;
     servers = ( { address = "127.0.0.1:%%PORT4%%"; max_conns = 1; } ); },
   { name = "hold"; max_fails = 0; keepalive = 0;
-    servers = ( { address = "127.0.0.1:%%PORT4%%"; } ); }
+    servers = ( { address = "127.0.0.1:%%PORT4%%"; } ); },
+  { name = "ws"; servers = ( { address = "127.0.0.1:%%PORT4%%"; } ); }
 );
 servers = (
   { listen = ["127.0.0.1:%%PORT1%%"];
@@ -65,7 +66,8 @@ servers = (
       { match = { path_prefix = "/bad/"; }; proxy = { upstream = "bad"; }; },
       { match = { path = "/twice"; }; proxy = { upstream = "twice"; }; },
       { match = { path = "/limited"; }; proxy = { upstream = "limited"; rewrite = "/sleep"; }; },
-      { name = "hold"; match = { path = "/hold"; }; proxy = { upstream = "hold"; rewrite = "/sleep"; }; }
+      { name = "hold"; match = { path = "/hold"; }; proxy = { upstream = "hold"; rewrite = "/sleep"; }; },
+      { match = { path = "/ws"; }; proxy = { upstream = "ws"; websocket = true; }; }
     ); }
 );
 EOF2
@@ -228,6 +230,39 @@ my ($jsrv) = grep { $_->{name} eq 'up.test' } @{ $j->{servers} || [] };
 is($jsrv->{listen}, $L, 'JSON server listen');
 my ($jrt) = grep { $_->{route} eq 'hold' } @{ $jsrv->{routes} || [] };
 is($jrt->{client_aborts}, 1, 'JSON route client_aborts, route by name');
+
+# ---- WebSocket tunnel bytes count for the upstream server ------------------------------------
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $P, Timeout => 5);
+    print $s http_request('GET', '/ws', Upgrade => 'websocket', Connection => 'Upgrade',
+                          'Sec-WebSocket-Key' => 'dGhlIHNhbXBsZSBub25jZQ==',
+                          'Sec-WebSocket-Version' => '13');
+    my ($head, $buf) = ('', '');
+    my $deadline = time + 5;
+    while (index($buf, "\r\n\r\n") < 0 && time < $deadline) {
+        sysread($s, my $chunk, 4096) or last;
+        $buf .= $chunk;
+    }
+    like($buf, qr{^HTTP/1\.1 101 }, 'WebSocket: 101');
+    my $ma = metrics($P);
+    my $payload = 'w' x 1000;
+    my $mask = pack('N', 0x01020304);
+    my $frame = chr(0x82) . chr(0x80 | 126) . pack('n', 1000) . $mask
+                . ($payload ^ substr($mask x 250, 0, 1000));
+    print $s $frame;
+    my $echo = '';
+    while (length($echo) < 1004 && time < $deadline + 5) {
+        sysread($s, my $chunk, 4096) or last;
+        $echo .= $chunk;
+    }
+    is(length $echo, 1004, 'WebSocket: the frame echoed (1004 bytes)');
+    my $mb = metrics($P);
+    is(mdelta($ma, $mb, 'portico_upstream_server_sent_bytes_total', us('ws', 'be')),
+       length $frame, 'tunnel: the frame\'s bytes sent to the upstream server');
+    is(mdelta($ma, $mb, 'portico_upstream_server_received_bytes_total', us('ws', 'be')), 1004,
+       'tunnel: the echo\'s bytes received from it');
+    close $s;
+}
 
 # ---- a reload keeps the counts ----------------------------------------------------------------
 my @w = $p->worker_pids;
