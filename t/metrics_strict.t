@@ -51,7 +51,6 @@ for my $k (sort keys %bad) {
 # ---- portico's document ------------------------------------------------------------------------
 skip_unless_module('status', 'proxy', 'return', 'rate_limit', 'conn_limit');
 my $p = Portico->new(start => 0);
-$p->allow(qr/connect\(\) to upstream|closed the connection|upstream/);
 my $be = PorticoBackend->new(port => $p->port(2), id => 'be');
 $p->write_conf(<<'EOF2');
 worker_processes = 2;

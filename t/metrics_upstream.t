@@ -23,7 +23,6 @@ use PorticoMetrics;
 skip_unless_module('status', 'proxy');
 
 my $p = Portico->new(start => 0);
-$p->allow(qr/connect\(\) to upstream|timed out|invalid response|too large head|closed the connection|prematurely closed|client closed|no live upstreams|upstream/);
 my $rec = "/tmp/portico-metrics-rec-$$";
 mkdir $rec;
 my $FIXED = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
@@ -286,6 +285,7 @@ for my $f (['portico_upstream_server_received_bytes_total', us('fixed', 'fixed')
        "$name kept across the reload (" . ($before // 'undef') . ')');
 }
 
+$p->check_logs;
 $p->stop;
 system('rm', '-rf', $rec);
 done_testing;
