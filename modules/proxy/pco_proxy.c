@@ -285,7 +285,8 @@ pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_co
 
 /* The per-upstream counters the status route shows (docs/metrics.md): retries and 503s
  * for max_conns. Every route of an upstream gets the same ids (registering finds them);
- * an upstream name too long for a counter name is not counted (-1). */
+ * an upstream name too long for a counter name, or a nearly full counter table, leaves them
+ * uncounted (-1). */
 static void
 pco_proxy_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf)
 {
@@ -294,8 +295,10 @@ pco_proxy_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *p
 
     pcf->ctr_retries = -1;
     pcf->ctr_max_conns = -1;
-    if (un->len + sizeof("upstream_max_conns_rejected:") > sizeof(name)) {
-        return;
+    if (un->len + sizeof("upstream_max_conns_rejected:") > sizeof(name)
+        || pco_counter_count() >= PCO_COUNTERS_MAX - 128)
+    {
+        return;     /* a full table is not a configuration error: these are not counted */
     }
     snprintf(name, sizeof(name), "upstream_retries:%.*s", (int) un->len,
              (const char *) un->data);
