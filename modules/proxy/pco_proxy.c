@@ -287,25 +287,34 @@ pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_co
  * for max_conns. Every route of an upstream gets the same ids (registering finds them);
  * an upstream name too long for a counter name, or a nearly full counter table, leaves them
  * uncounted (-1). */
+static int
+pco_proxy_counter(pco_conf_t *cf, pco_cycle_t *cycle, const char *prefix,
+                  const pco_str_t *un)
+{
+    char  name[PCO_COUNTER_NAME_LEN];
+    int   id;
+
+    if (strlen(prefix) + un->len + 2 > sizeof(name)) {
+        return -1;
+    }
+    snprintf(name, sizeof(name), "%s:%.*s", prefix, (int) un->len, (const char *) un->data);
+    id = pco_counter_find(name);
+    if (id < 0 && pco_counter_count() < PCO_COUNTERS_MAX - 128) {
+        /* a nearly full table is not a configuration error: this one is not counted */
+        id = pco_counter_register(cf, cycle, name, PCO_COUNTER_MONOTONIC);
+    }
+    return id;
+}
+
+/* The per-upstream counters the status route shows (docs/metrics.md): retries and 503s
+ * for max_conns. Every route of an upstream gets the same ids; an upstream name too long
+ * for a counter name, or a nearly full counter table, leaves them uncounted (-1). */
 static void
 pco_proxy_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf)
 {
-    char              name[PCO_COUNTER_NAME_LEN];
-    const pco_str_t  *un = &pcf->upstream->name;
-
-    pcf->ctr_retries = -1;
-    pcf->ctr_max_conns = -1;
-    if (un->len + sizeof("upstream_max_conns_rejected:") > sizeof(name)
-        || pco_counter_count() >= PCO_COUNTERS_MAX - 128)
-    {
-        return;     /* a full table is not a configuration error: these are not counted */
-    }
-    snprintf(name, sizeof(name), "upstream_retries:%.*s", (int) un->len,
-             (const char *) un->data);
-    pcf->ctr_retries = pco_counter_register(cf, cycle, name, PCO_COUNTER_MONOTONIC);
-    snprintf(name, sizeof(name), "upstream_max_conns_rejected:%.*s", (int) un->len,
-             (const char *) un->data);
-    pcf->ctr_max_conns = pco_counter_register(cf, cycle, name, PCO_COUNTER_MONOTONIC);
+    pcf->ctr_retries = pco_proxy_counter(cf, cycle, "upstream_retries", &pcf->upstream->name);
+    pcf->ctr_max_conns = pco_proxy_counter(cf, cycle, "upstream_max_conns_rejected",
+                                           &pcf->upstream->name);
 }
 
 static int
