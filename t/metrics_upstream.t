@@ -169,7 +169,7 @@ is(mdelta($m2, $m3, 'portico_upstream_retries_total', upstream => 'refused'), 0,
 
 # ---- max_conns ----------------------------------------------------------------------------------
 my $busy = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $P, Timeout => 5);
-print $busy http_request('GET', '/limited?ms=1500', Connection => 'close');
+print $busy http_request('GET', '/limited?ms=3000', Connection => 'close');
 ok(wait_until(sub {
     my $m = metrics($P);
     (mval($m, 'portico_upstream_server_active', us('limited', 'be')) // 0) == 1;
@@ -206,7 +206,7 @@ is(mdelta($m4, $m5, 'portico_server_client_aborts_total', %SV), 1,
    'server client aborts: exactly 1');
 is(mdelta($m4, $m5, 'portico_upstream_server_client_aborts_total', us('hold', 'be')), 1,
    'upstream server client aborts: exactly 1');
-like($p->access_log // '', qr/" 499 /, 'the access log has the 499');
+ok($p->wait_for(sub { ($p->access_log // '') =~ /" 499 / }, 5), 'the access log has the 499');
 
 # ---- JSON agrees ------------------------------------------------------------------------------
 my $jr = http_get($P, '/metrics.json', -timeout => 10) // '';
