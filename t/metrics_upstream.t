@@ -244,6 +244,8 @@ is($jrt->{client_aborts}, 1, 'JSON route client_aborts, route by name');
     }
     like($buf, qr{^HTTP/1\.1 101 }, 'WebSocket: 101');
     my $ma = metrics($P);
+    is(mval($ma, 'portico_upstream_server_header_seconds_count', us('ws', 'be')), 1,
+       'WebSocket: the 101 is a response head (header histogram)');
     my $payload = 'w' x 1000;
     my $mask = pack('N', 0x01020304);
     my $frame = chr(0x82) . chr(0x80 | 126) . pack('n', 1000) . $mask

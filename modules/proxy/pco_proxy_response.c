@@ -581,6 +581,7 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
 
     if (p->try.resp.status == 101) {
         if (p->req.ws && !p->r->header_sent) {
+            pco_proxy_observe(p, offsetof(pco_upstream_stats_t, header));
             pco_proxy_record(p, 101);
             pco_upstream_done(p->try.counted_server, false);
             p->try.counted_server = NULL;
