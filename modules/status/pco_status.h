@@ -149,6 +149,16 @@ struct pco_status_ctx_s {
     int                     up_opened;
 };
 
+/* pco_status_stats.c: the upstream traffic families (Prometheus, in the document's order),
+ * the proxy's per-upstream counter PREFIX:NAME (0 when absent), and the JSON members of the
+ * statistics of the servers of u named as u->servers[j]. */
+void pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+void pco_status_prom_upstream_counters(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+int64_t pco_status_upstream_counter(const char *prefix, const pco_upstream_t *u);
+void pco_status_json_stats(pco_status_buf_t *b, const pco_upstream_t *u, unsigned j);
+/* pco_status_output.c: ,"key":v (the comma when comma is true). */
+void pco_status_json_key(pco_status_buf_t *b, const char *key, int64_t v, bool comma);
+
 /* pco_status_output.c: the whole document into b. */
 void pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
 void pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
