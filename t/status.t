@@ -64,6 +64,12 @@ ok($p->wait_for(sub { $p->worker_pids == 2 }, 10), 'two workers');
 my $port = $p->port(1);
 my $SRV = 'we"ird\\name';
 my $LIVE = "127.0.0.1:" . $p->port(2);
+# servers are labelled by first name and first listen address, routes by their default
+# label (SERVER:MATCH, docs/metrics.md)
+my $L1 = "127.0.0.1:" . $p->port(1);
+my $L4 = "127.0.0.1:" . $p->port(4);
+my $R3 = "$SRV:=/ok";
+my $R7 = "$SRV:/";
 my $DEAD = "127.0.0.1:$dead_port";
 
 # ---- the strict Prometheus text parser ---------------------------------------------------
@@ -203,10 +209,10 @@ my $m = parse_prom($b);
 is_deeply($m->{errors}, [], 'strict Prometheus parse: no errors') or diag($b);
 is($m->{types}{portico_http_requests_total}, 'counter', 'portico_http_requests_total is a counter');
 is($m->{types}{portico_upstream_response_seconds}, 'histogram', 'latency histogram family');
-like($b, qr/^portico_server_requests_total\{server="we\\"ird\\\\name"\} \d+$/m,
+like($b, qr/^portico_server_requests_total\{server="we\\"ird\\\\name",listen="127\.0\.0\.1:\d+"\} \d+$/m,
      'label value escaped: \\" and \\\\');
-ok(defined val($m, "portico_server_requests_total{server=\"$SRV\"}"), 'escaped label parses back');
-ok(defined val($m, 'portico_server_requests_total{server="_"}'), 'a server without names: "_"');
+ok(defined val($m, "portico_server_requests_total{listen=\"$L1\",server=\"$SRV\"}"), 'escaped label parses back');
+ok(defined val($m, "portico_server_requests_total{listen=\"$L4\",server=\"_\"}"), 'a server without names: "_"');
 ok(defined val($m, 'portico_reloads_total{}'), 'reloads exposed');
 ok(defined val($m, 'portico_worker_restarts_total{}'), 'worker restarts exposed');
 ok(defined val($m, 'portico_http_connections_active{}'), 'active connections exposed');
@@ -232,15 +238,15 @@ for (1 .. $N) {
 }
 is($okc, $N, "$N requests to /ok answered");
 my $m1 = prom();
-my $rk = "portico_route_requests_total{route=\"3\",server=\"$SRV\"}";
+my $rk = "portico_route_requests_total{listen=\"$L1\",route=\"$R3\",server=\"$SRV\"}";
 is(val($m1, $rk) - val($m0, $rk), $N, 'route counter: exactly N more');
-is(val($m1, "portico_route_responses_total{class=\"2xx\",route=\"3\",server=\"$SRV\"}")
-   - val($m0, "portico_route_responses_total{class=\"2xx\",route=\"3\",server=\"$SRV\"}"),
+is(val($m1, "portico_route_responses_total{class=\"2xx\",listen=\"$L1\",route=\"$R3\",server=\"$SRV\"}")
+   - val($m0, "portico_route_responses_total{class=\"2xx\",listen=\"$L1\",route=\"$R3\",server=\"$SRV\"}"),
    $N, 'route 2xx: exactly N more');
 is(val($m1, 'portico_http_requests_total{}') - val($m0, 'portico_http_requests_total{}'), $N + 1,
    'http_requests_total: N more (+1 for the status request in between)');
-is(val($m1, "portico_server_requests_total{server=\"$SRV\"}")
-   - val($m0, "portico_server_requests_total{server=\"$SRV\"}"), $N + 1,
+is(val($m1, "portico_server_requests_total{listen=\"$L1\",server=\"$SRV\"}")
+   - val($m0, "portico_server_requests_total{listen=\"$L1\",server=\"$SRV\"}"), $N + 1,
    'server counter: N more (+1 for the status request)');
 
 # ---- status classes: 200, 404, 502 -----------------------------------------------------------
@@ -250,7 +256,7 @@ for (1 .. 4) { http_get($port, '/echo'); }
 my $m2 = prom();
 my %d;
 for my $c (qw(2xx 4xx 5xx)) {
-    my $k = "portico_server_responses_total{class=\"$c\",server=\"$SRV\"}";
+    my $k = "portico_server_responses_total{class=\"$c\",listen=\"$L1\",server=\"$SRV\"}";
     $d{$c} = val($m2, $k) - val($m1, $k);
 }
 is($d{'4xx'}, 3, 'server 4xx: 3 more');
@@ -271,7 +277,7 @@ is(val($m2, 'portico_upstream_response_seconds_count{upstream="app"}')
    - val($m1, 'portico_upstream_response_seconds_count{upstream="app"}'), 6,
    'latency histogram: 6 more observations');
 is_deeply($m2->{errors}, [], 'strict parse after traffic (histogram cumulative, +Inf = count)');
-my $rk502 = "portico_route_responses_total{class=\"5xx\",route=\"7\",server=\"$SRV\"}";
+my $rk502 = "portico_route_responses_total{class=\"5xx\",listen=\"$L1\",route=\"$R7\",server=\"$SRV\"}";
 is(val($m2, $rk502) - val($m1, $rk502), 2, 'proxy route 5xx: 2 more');
 
 # ---- JSON: the same numbers ------------------------------------------------------------------
@@ -286,7 +292,7 @@ if ($j) {
     ok($srv, 'JSON: the server by name (escaped string)');
     is($srv->{routes}[3]{requests}, val($m3, $rk), 'JSON route requests = Prometheus');
     is($srv->{routes}[3]{responses}{'2xx'},
-       val($m3, "portico_route_responses_total{class=\"2xx\",route=\"3\",server=\"$SRV\"}"),
+       val($m3, "portico_route_responses_total{class=\"2xx\",listen=\"$L1\",route=\"$R3\",server=\"$SRV\"}"),
        'JSON route 2xx = Prometheus');
     my ($app) = grep { $_->{name} eq 'app' } @{ $j->{upstreams} };
     my ($ls) = grep { $_->{address} eq $LIVE } @{ $app->{servers} };

@@ -145,6 +145,10 @@ static const pco_setting_t pco_http_settings[] = {
       .help = "host names: exact, *.wildcard or ~regex" },
     { .name = "routes", .scopes = PCO_SCOPE_SERVER, .type = PCO_CONF_SCOPE,
       .child_scope = PCO_SCOPE_ROUTE, .help = "routes, first match wins" },
+    { .name = "name", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_STRING,
+      .offset = PCO_HC(route_name), .flags = PCO_CONF_NOINHERIT,
+      .help = "the route's label in metrics and logs ($route_name); default: the server's "
+              "first name and the match, as \"example.com:/api/\" (docs/metrics.md)" },
     { .name = "match", .scopes = PCO_SCOPE_ROUTE, .type = PCO_CONF_GROUP,
       .offset = PCO_HC(match), .sub = pco_http_match_settings, .flags = PCO_CONF_NOINHERIT,
       .help = "conditions of the route" },

@@ -147,6 +147,7 @@ struct pco_http_route_s {
     pco_conf_node_t      *node;          /* confs of every module, inherited values filled */
     pco_http_server_t    *server;
     unsigned              index;         /* position in the server's routes */
+    pco_str_t             name;          /* `name`, else the default label ($route_name) */
     /* match */
     pco_str_t             path;          /* exact (empty = any) */
     pco_str_t             path_prefix;
@@ -168,6 +169,14 @@ struct pco_http_server_s {
     pco_http_route_t    **routes;
     size_t                nroutes;
 };
+
+/* The default label of an unnamed route (pure; docs/metrics.md): "SERVER:MATCH", SERVER the
+ * server's first name or "_", MATCH "=PATH" (exact path), "~REGEX" (path_regex), the
+ * path_prefix as written, else "*"; dup > 1 appends "#dup" (the dup-th route of the server
+ * with the same label). Writes at most size bytes at buf (truncated); returns the length. */
+size_t pco_http_route_label(u_char *buf, size_t size, const pco_str_t *server,
+                            const pco_str_t *path, const pco_str_t *regex,
+                            const pco_str_t *prefix, unsigned dup);
 
 /* The configuration of module m for the request's route (or server before routing). */
 void *pco_http_route_conf(pco_http_request_t *r, const pco_module_t *m);

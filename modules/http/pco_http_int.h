@@ -63,6 +63,7 @@ typedef struct {
     pco_http_listen_list_t  listen;
     pco_str_list_t          names;
     pco_http_match_conf_t   match;
+    pco_str_t               route_name;       /* route `name` (metrics, $route_name) */
     pco_http_request_id_conf_t  request_id;   /* http scope only */
 } pco_http_conf_t;
 

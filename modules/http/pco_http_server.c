@@ -475,6 +475,65 @@ pco_http_alloc_servers(pco_conf_t *cf, pco_http_main_t *hm)
     return PCO_OK;
 }
 
+size_t
+pco_http_route_label(u_char *buf, size_t size, const pco_str_t *server, const pco_str_t *path,
+                     const pco_str_t *regex, const pco_str_t *prefix, unsigned dup)
+{
+    const pco_str_t  *m = path->len ? path : regex->len ? regex : prefix;
+    const char       *mark = path->len ? "=" : regex->len ? "~" : "";
+    int               n;
+
+    if (size == 0) {
+        return 0;
+    }
+    n = snprintf((char *) buf, size, "%.*s:%s%.*s", server->len ? (int) server->len : 1,
+                 server->len ? (const char *) server->data : "_", mark,
+                 m->len ? (int) m->len : 1, m->len ? (const char *) m->data : "*");
+    if (n >= 0 && dup > 1 && (size_t) n < size) {
+        n += snprintf((char *) buf + n, size - (size_t) n, "#%u", dup);
+    }
+    return n < 0 ? 0 : pco_min((size_t) n, size - 1);
+}
+
+/* rt->name: its `name`, else the default label, made unique within s by "#N" (a route with
+ * the same match as an earlier one, differing by methods or headers). */
+static int
+pco_http_route_name(pco_conf_t *cf, pco_http_server_t *s, pco_http_route_t *rt)
+{
+    pco_http_conf_t  *hc = rt->node->confs[pco_http_module.index];
+    u_char            buf[512];
+    size_t            len, k;
+    unsigned          dup = 1;
+
+    if (hc->route_name.len > 0) {
+        rt->name = hc->route_name;
+        return PCO_OK;
+    }
+    for ( ;; ) {
+        len = pco_http_route_label(buf, sizeof(buf), &s->name, &hc->match.path,
+                                   &hc->match.path_regex, &hc->match.path_prefix, dup);
+        for (k = 0; k < s->nroutes; k++) {
+            const pco_str_t  *o = &s->routes[k]->name;
+
+            if (o->len == len && memcmp(o->data, buf, len) == 0) {
+                break;
+            }
+        }
+        if (k == s->nroutes) {
+            break;
+        }
+        dup++;
+    }
+    rt->name.data = pco_pnalloc(cf->pool, len + 1);
+    if (rt->name.data == NULL) {
+        return PCO_ERROR;
+    }
+    memcpy(rt->name.data, buf, len);
+    rt->name.data[len] = '\0';
+    rt->name.len = len;
+    return PCO_OK;
+}
+
 /* Builds one route of s and appends it, warning when an earlier route of s shadows it. */
 static int
 pco_http_add_route(pco_conf_t *cf, pco_http_main_t *hm, pco_http_server_t *s,
@@ -491,6 +550,9 @@ pco_http_add_route(pco_conf_t *cf, pco_http_main_t *hm, pco_http_server_t *s,
         *rc = PCO_ERROR;
     }
     rt->index = (unsigned) s->nroutes;
+    if (pco_http_route_name(cf, s, rt) != PCO_OK) {
+        return PCO_ERROR;
+    }
     for (k = 0; k < s->nroutes; k++) {
         pco_http_conf_t *ec = s->routes[k]->node->confs[pco_http_module.index];
 

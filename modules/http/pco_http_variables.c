@@ -179,7 +179,8 @@ enum {
     PCO_V_REMOTE_ADDR, PCO_V_REMOTE_PORT, PCO_V_SCHEME, PCO_V_REQUEST, PCO_V_METHOD,
     PCO_V_REQUEST_URI, PCO_V_SERVER_NAME, PCO_V_STATUS, PCO_V_BODY_BYTES, PCO_V_REQUEST_TIME,
     PCO_V_TIME_LOCAL, PCO_V_TIME_ISO, PCO_V_PROTOCOL, PCO_V_SERVER_PORT, PCO_V_REQ_LENGTH,
-    PCO_V_BYTES_SENT, PCO_V_CONNECTION, PCO_V_CONN_REQUESTS, PCO_V_COMPLETION
+    PCO_V_BYTES_SENT, PCO_V_CONNECTION, PCO_V_CONN_REQUESTS, PCO_V_COMPLETION,
+    PCO_V_ROUTE_NAME
 };
 
 static int
@@ -215,6 +216,12 @@ pco_http_var_misc(pco_http_request_t *r, const pco_str_t *name, uintptr_t d, pco
             return PCO_DECLINED;
         }
         *v = r->server->name;
+        return PCO_OK;
+    case PCO_V_ROUTE_NAME:
+        if (r->route == NULL) {
+            return PCO_DECLINED;
+        }
+        *v = r->route->name;
         return PCO_OK;
     case PCO_V_STATUS:
         return pco_http_var_num(r, r->status ? r->status : 0, v);
@@ -376,6 +383,9 @@ pco_http_variables_init(pco_conf_t *cf, pco_cycle_t *cycle)
         { "request_method", PCO_V_METHOD, 0 },
         { "request_uri", PCO_V_REQUEST_URI, 0 },
         { "server_name", PCO_V_SERVER_NAME, 0 },
+        /* the route's `name`, else its default label (docs/metrics.md); absent before
+         * routing or when no route matched */
+        { "route_name", PCO_V_ROUTE_NAME, 0 },
         { "status", PCO_V_STATUS, PCO_HTTP_VAR_NOCACHE | PCO_HTTP_VAR_NUMBER },
         { "body_bytes_sent", PCO_V_BODY_BYTES, PCO_HTTP_VAR_NOCACHE | PCO_HTTP_VAR_NUMBER },
         { "bytes_sent", PCO_V_BYTES_SENT, PCO_HTTP_VAR_NOCACHE | PCO_HTTP_VAR_NUMBER },

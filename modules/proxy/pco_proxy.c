@@ -184,6 +184,25 @@ pco_proxy_var(pco_http_request_t *r, const pco_str_t *name, uintptr_t data, pco_
     return PCO_OK;
 }
 
+/* One latency observation for the try's server: the time since the try started into the
+ * histogram at offset `which` of its statistics (connect, header, response). */
+void
+pco_proxy_observe(pco_proxy_ctx_t *p, size_t which)
+{
+    pco_upstream_stats_t  *st = pco_upstream_stats(p->try.server);
+
+    if (st != NULL) {
+        pco_upstream_stats_observe((pco_upstream_hist_t *) ((u_char *) st + which),
+                                   pco_upstream_stats_now_us() - p->try.start_us);
+    }
+}
+
+void
+pco_proxy_client_abort(pco_proxy_ctx_t *p)
+{
+    pco_upstream_stats_inc(p->try.server, client_aborts, 1);
+}
+
 void
 pco_proxy_record(pco_proxy_ctx_t *p, int status)
 {
@@ -191,6 +210,7 @@ pco_proxy_record(pco_proxy_ctx_t *p, int status)
 
     pco_proxy_vlist_add(p, &p->var.status, (uintptr_t) status);
     pco_proxy_vlist_add(p, &p->var.time, (uintptr_t) t);
+    pco_proxy_observe(p, offsetof(pco_upstream_stats_t, response));
     pco_upstream_try_report(p->r, p->try.server, status, (int64_t) t);
 }
 
@@ -198,6 +218,7 @@ void
 pco_proxy_record_head(pco_proxy_ctx_t *p, int status)
 {
     pco_proxy_vlist_add(p, &p->var.status, (uintptr_t) status);
+    pco_proxy_observe(p, offsetof(pco_upstream_stats_t, header));
     p->try.time_pending = true;
     p->try.status = status;
 }
@@ -214,6 +235,7 @@ pco_proxy_record_end(pco_proxy_ctx_t *p)
     }
     p->try.time_pending = false;
     pco_proxy_vlist_add(p, &p->var.time, (uintptr_t) t);
+    pco_proxy_observe(p, offsetof(pco_upstream_stats_t, response));
     pco_upstream_try_report(p->r, p->try.server, p->try.status, (int64_t) t);
 }
 
@@ -261,6 +283,40 @@ pco_proxy_compile_headers(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_co
     return PCO_OK;
 }
 
+/* The per-upstream counters the status route shows (docs/metrics.md): retries and 503s
+ * for max_conns. Every route of an upstream gets the same ids (registering finds them);
+ * an upstream name too long for a counter name, or a nearly full counter table, leaves them
+ * uncounted (-1). */
+static int
+pco_proxy_counter(pco_conf_t *cf, pco_cycle_t *cycle, const char *prefix,
+                  const pco_str_t *un)
+{
+    char  name[PCO_COUNTER_NAME_LEN];
+    int   id;
+
+    if (strlen(prefix) + un->len + 2 > sizeof(name)) {
+        return -1;
+    }
+    snprintf(name, sizeof(name), "%s:%.*s", prefix, (int) un->len, (const char *) un->data);
+    id = pco_counter_find(name);
+    if (id < 0 && pco_counter_count() < PCO_COUNTERS_MAX - 128) {
+        /* a nearly full table is not a configuration error: this one is not counted */
+        id = pco_counter_register(cf, cycle, name, PCO_COUNTER_MONOTONIC);
+    }
+    return id;
+}
+
+/* The per-upstream counters the status route shows (docs/metrics.md): retries and 503s
+ * for max_conns. Every route of an upstream gets the same ids; an upstream name too long
+ * for a counter name, or a nearly full counter table, leaves them uncounted (-1). */
+static void
+pco_proxy_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_proxy_route_conf_t *pcf)
+{
+    pcf->ctr_retries = pco_proxy_counter(cf, cycle, "upstream_retries", &pcf->upstream->name);
+    pcf->ctr_max_conns = pco_proxy_counter(cf, cycle, "upstream_max_conns_rejected",
+                                           &pcf->upstream->name);
+}
+
 static int
 pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 {
@@ -298,6 +354,7 @@ pco_proxy_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
             rc = PCO_ERROR;
             continue;
         }
+        pco_proxy_counters(cf, cycle, pcf);
         if (pcf->spec.strip_prefix && rt->path_prefix.len == 0) {
             pco_conf_error_src(cf, PCO_PROXY_SRC(pcf, strip_prefix),
                                "strip_prefix needs a path_prefix match");
@@ -421,6 +478,28 @@ pco_proxy_key(pco_proxy_ctx_t *p)
     return p->req.key.data != NULL ? &p->req.key : NULL;
 }
 
+/* No server could be picked for a first try: true when that is because of max_conns, some
+ * server being at its limit that nothing else (down, health-down) rules out. Runs only on
+ * the way to a 503, never for a request that gets a server. */
+static bool
+pco_proxy_at_max_conns(pco_upstream_t *u)
+{
+    unsigned  i;
+
+    for (i = 0; i < u->nservers; i++) {
+        const pco_upstream_server_t  *s = &u->servers[i];
+
+        if (s->max_conns > 0 && !s->down
+            && (s->shared == NULL
+                || __atomic_load_n(&s->shared->health_down, __ATOMIC_RELAXED) == 0)
+            && pco_upstream_active(s) >= s->max_conns)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int
 pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
 {
@@ -437,13 +516,24 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
         }
         s = pco_upstream_get(u, pco_proxy_key(p), p->req.tried);
         if (s == NULL) {
-            return p->req.tries > 0 ? last_status : 503;
+            if (p->req.tries > 0) {
+                return last_status;
+            }
+            if (pco_proxy_at_max_conns(u)) {
+                pco_counter_add(p->req.pcf->ctr_max_conns, 1);
+            }
+            return 503;
         }
         p->try.counted_server = s;
         p->try.server = s;
         p->try.sname = s->name;
         p->req.tries++;
         p->try.start = pco_current_msec;
+        p->try.start_us = pco_upstream_stats_now_us();
+        if (p->req.tries > 1) {
+            pco_upstream_stats_inc(s, retries, 1);
+            pco_counter_add(p->req.pcf->ctr_retries, 1);
+        }
         pco_proxy_vlist_add(p, &p->var.addr, (uintptr_t) &s->name);
         uc = pco_proxy_pool_get(u, s, &p->try.uses,
                                 pco_proxy_idempotent(p->r) && p->upreq.body_held);
@@ -469,6 +559,7 @@ pco_proxy_connect(pco_proxy_ctx_t *p, int last_status)
             return PCO_AGAIN;
         }
         if (rc == PCO_DECLINED) {
+            pco_upstream_stats_inc(s, connect_errors, 1);
             pco_proxy_record(p, 502);
             pco_proxy_close_upstream(p, true);
             last_status = 502;

@@ -6,6 +6,7 @@
 
 #include "pco_http.h"
 #include "pco_upstream.h"
+#include "pco_upstream_stats.h"
 #include "pco_proxy_parse.h"
 #include "pco_bcache.h"
 
@@ -30,6 +31,8 @@ typedef struct {
     pco_upstream_t        *upstream;     /* resolved at conf_done */
     pco_http_template_t   *rewrite_tpl;
     pco_http_template_t  **header_tpls;  /* per set_headers entry; NULL: empty (remove) */
+    int                    ctr_retries;  /* counter "upstream_retries:UPSTREAM" */
+    int                    ctr_max_conns; /* "upstream_max_conns_rejected:UPSTREAM" */
 } pco_proxy_route_conf_t;
 
 #define PCO_PROXY_BUF_SIZE  16384
@@ -108,6 +111,7 @@ typedef struct {
     bool                     reused;        /* uc came from the keep-alive pool */
     int64_t                  uses;          /* requests on uc before this one */
     pco_msec_t               start;
+    int64_t                  start_us;      /* the same, microseconds (statistics) */
     bool                     time_pending;  /* the try's status is logged, not its time */
     int                      status;        /* ... that status, for pco_upstream_try_observer */
     size_t                   head_sent;     /* of pco_proxy_upreq_t's head and rbuf */
@@ -186,6 +190,9 @@ int pco_proxy_parse_head(pco_proxy_ctx_t *p);
 void pco_proxy_record(pco_proxy_ctx_t *p, int status);
 /* A final head arrived: its status now, its time when the try ends (finish or fail). */
 void pco_proxy_record_head(pco_proxy_ctx_t *p, int status);
+/* A latency observation (offsetof a pco_upstream_hist_t in pco_upstream_stats_t) for the
+ * try's server, measured from the try's start. */
+void pco_proxy_observe(pco_proxy_ctx_t *p, size_t which);
 /* True when another try is allowed now: retries left, next_upstream_timeout not expired,
  * nothing sent to the client (not even a 1xx), and an untried usable server exists. */
 bool pco_proxy_can_retry(pco_proxy_ctx_t *p);
@@ -193,6 +200,8 @@ void pco_proxy_close_upstream(pco_proxy_ctx_t *p, bool failed);
 void pco_proxy_finish(pco_proxy_ctx_t *p, int rc);
 void pco_proxy_fail(pco_proxy_ctx_t *p, int status, unsigned kind, bool record);
 bool pco_proxy_idempotent(const pco_http_request_t *r);
+/* The client went away during the try: counted for the try's server (statistics). */
+void pco_proxy_client_abort(pco_proxy_ctx_t *p);
 
 /* pco_proxy_send.c: the upstream write event and the client read callback. */
 void pco_proxy_up_write(pco_event_t *ev);

@@ -204,6 +204,7 @@ pco_proxy_client_write(pco_http_request_t *r)
         if (p->state != PCO_PROXY_READ_BODY && p->try.counted_server != NULL) {
             pco_proxy_record(p, 0);
         }
+        pco_proxy_client_abort(p);
         pco_proxy_finish(p, PCO_ERROR);
         return;
     }
@@ -250,6 +251,7 @@ pco_proxy_bad_body(pco_proxy_ctx_t *p, size_t len)
     pco_log_err(PCO_LOG_ERR, p->r->connection->log, 0,
                 "upstream %.*s sent an invalid chunked body", (int) p->try.sname.len,
                 (const char *) p->try.sname.data);
+    pco_upstream_stats_inc(p->try.server, bad_responses, 1);
     (void) pco_proxy_output(p, len, false);
     p->r->connection->error = 1;
     pco_proxy_finish(p, PCO_ERROR);
@@ -348,11 +350,13 @@ pco_proxy_relay(pco_proxy_ctx_t *p)
             return;
         }
         if (n <= 0) {
+            pco_upstream_stats_inc(p->try.server, aborts, 1);
             pco_proxy_cut(p, n < 0 ? "failed reading the response body"
                                    : "prematurely closed the connection", n < 0 ? errno : 0);
             return;
         }
         moved = true;
+        pco_upstream_stats_inc(p->try.server, received_bytes, n);
         p->out.more = (size_t) n == p->out.size;
         p->out.filled = p->out.more;
         rc = pco_proxy_body_bytes(p, (size_t) n, &len);
@@ -577,6 +581,7 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
 
     if (p->try.resp.status == 101) {
         if (p->req.ws && !p->r->header_sent) {
+            pco_proxy_observe(p, offsetof(pco_upstream_stats_t, header));
             pco_proxy_record(p, 101);
             pco_upstream_done(p->try.counted_server, false);
             p->try.counted_server = NULL;
@@ -585,6 +590,7 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
             }
             pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid 101",
                         (int) p->try.sname.len, (const char *) p->try.sname.data);
+            pco_upstream_stats_inc(p->try.server, bad_responses, 1);
             if (p->r->header_sent) {
                 p->r->connection->error = 1;
                 pco_proxy_finish(p, PCO_ERROR);
@@ -596,6 +602,7 @@ pco_proxy_head_parsed(pco_proxy_ctx_t *p)
         /* switching protocols nobody asked for */
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent 101 without an upgrade",
                     (int) p->try.sname.len, (const char *) p->try.sname.data);
+        pco_upstream_stats_inc(p->try.server, bad_responses, 1);
         pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
         return PCO_DONE;
     }
@@ -650,6 +657,7 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             if (rc == PCO_ERROR) {
                 pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent an invalid response",
                             (int) p->try.sname.len, (const char *) p->try.sname.data);
+                pco_upstream_stats_inc(p->try.server, bad_responses, 1);
                 pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
                 return;
             }
@@ -664,6 +672,7 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
         if (p->try.hbuf_len == p->try.hbuf_size) {
             pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s sent a too large head",
                         (int) p->try.sname.len, (const char *) p->try.sname.data);
+            pco_upstream_stats_inc(p->try.server, bad_responses, 1);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
@@ -679,10 +688,16 @@ pco_proxy_read_head(pco_proxy_ctx_t *p)
             pco_log_err(PCO_LOG_ERR, uc->log, n < 0 ? errno : 0,
                         "upstream %.*s closed the connection before a response",
                         (int) p->try.sname.len, (const char *) p->try.sname.data);
+            if (!p->try.reused || p->try.hbuf_len > 0) {
+                /* not a pooled connection the backend had closed (retried on a fresh one,
+                 * not a new try) */
+                pco_upstream_stats_inc(p->try.server, aborts, 1);
+            }
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
         p->try.hbuf_len += (size_t) n;
+        pco_upstream_stats_inc(p->try.server, received_bytes, n);
         moved = true;
     }
 }
@@ -711,6 +726,7 @@ pco_proxy_early(pco_proxy_ctx_t *p)
             return;     /* the write side reports the failure */
         }
         p->try.hbuf_len += (size_t) n;
+        pco_upstream_stats_inc(p->try.server, received_bytes, n);
     }
     if (pco_proxy_parse_head(p) != PCO_OK
         || p->try.resp.status < 200)
@@ -738,6 +754,7 @@ pco_proxy_up_read(pco_event_t *ev)
 
     if (ev->timedout) {
         ev->timedout = 0;
+        pco_upstream_stats_inc(p->try.server, timeouts, 1);
         if (p->state == PCO_PROXY_READ_BODY) {
             pco_proxy_cut(p, "timed out reading the response body", 0);
             return;

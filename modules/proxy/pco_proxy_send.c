@@ -66,6 +66,7 @@ pco_proxy_client_read(pco_http_request_t *r)
     if (p->state != PCO_PROXY_READ_BODY && p->try.counted_server != NULL) {
         pco_proxy_record(p, 0);
     }
+    pco_proxy_client_abort(p);
     r->client_gone = 1;
     pco_proxy_finish(p, PCO_ERROR);
 }
@@ -122,6 +123,7 @@ pco_proxy_write_buffered(pco_proxy_ctx_t *p)
     if (n <= 0) {
         return n;
     }
+    pco_upstream_stats_inc(p->try.server, sent_bytes, n);
     if ((size_t) n <= hl) {
         p->try.head_sent += (size_t) n;
     } else {
@@ -193,6 +195,7 @@ pco_proxy_send(pco_proxy_ctx_t *p)
                 if (p->try.counted_server != NULL) {
                     pco_proxy_record(p, 0);
                 }
+                pco_proxy_client_abort(p);
                 p->r->client_gone = 1;
                 pco_proxy_finish(p, PCO_ERROR);
                 return;
@@ -241,6 +244,7 @@ pco_proxy_up_handshake(pco_event_t *ev)
         ev->timedout = 0;
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (TLS handshake)",
                     (int) p->try.sname.len, (const char *) p->try.sname.data);
+        pco_upstream_stats_inc(p->try.server, timeouts, 1);
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
     }
@@ -249,6 +253,7 @@ pco_proxy_up_handshake(pco_event_t *ev)
         return;
     }
     if (rc != PCO_OK) {
+        pco_upstream_stats_inc(p->try.server, connect_errors, 1);
         pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
         return;
     }
@@ -274,6 +279,7 @@ pco_proxy_up_write(pco_event_t *ev)
         pco_log_err(PCO_LOG_ERR, uc->log, 0, "upstream %.*s timed out (%s)",
                     (int) p->try.sname.len, (const char *) p->try.sname.data,
                     p->state == PCO_PROXY_CONNECTING ? "connect" : "send");
+        pco_upstream_stats_inc(p->try.server, timeouts, 1);
         pco_proxy_fail(p, 504, PCO_UPSTREAM_NEXT_TIMEOUT, true);
         return;
     }
@@ -284,9 +290,11 @@ pco_proxy_up_write(pco_event_t *ev)
         if (err != 0) {
             pco_log_err(PCO_LOG_ERR, uc->log, err, "connect() to upstream %.*s failed",
                         (int) p->try.sname.len, (const char *) p->try.sname.data);
+            pco_upstream_stats_inc(p->try.server, connect_errors, 1);
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;
         }
+        pco_proxy_observe(p, offsetof(pco_upstream_stats_t, connect));
         if (p->try.uc_server->send_proxy_protocol && pco_proxy_send_proxy_protocol(p) != PCO_OK) {
             pco_proxy_fail(p, 502, PCO_UPSTREAM_NEXT_ERROR, true);
             return;

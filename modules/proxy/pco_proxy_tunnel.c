@@ -71,10 +71,11 @@ pco_proxy_tunnel_upstream(pco_event_t *ev)
 }
 
 /* Moves bytes from `from` to `to` through buf[*pos, *len); PCO_OK (progress), PCO_AGAIN
- * (nothing moved), PCO_DONE (`from` closed), PCO_ERROR (a side failed). */
+ * (nothing moved), PCO_DONE (`from` closed), PCO_ERROR (a side failed). The bytes read from
+ * the upstream server s (up: `from` is it) or written to it count in its statistics. */
 static int
 pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, size_t *pos,
-                     size_t *len)
+                     size_t *len, pco_upstream_server_t *s, bool up)
 {
     ssize_t  n;
     int      rc = PCO_AGAIN;
@@ -90,6 +91,9 @@ pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, 
                 return PCO_ERROR;
             }
             *pos += (size_t) n;
+            if (!up) {
+                pco_upstream_stats_inc(s, sent_bytes, n);
+            }
             rc = PCO_OK;
             continue;
         }
@@ -106,6 +110,9 @@ pco_proxy_tunnel_dir(pco_connection_t *from, pco_connection_t *to, u_char *buf, 
             return PCO_DONE;
         }
         *len = (size_t) n;
+        if (up) {
+            pco_upstream_stats_inc(s, received_bytes, n);
+        }
         rc = PCO_OK;
     }
 }
@@ -116,8 +123,10 @@ pco_proxy_tunnel_pump(pco_proxy_ctx_t *p)
     pco_connection_t  *c = p->r->connection;
     int                a, b;
 
-    a = pco_proxy_tunnel_dir(p->try.uc, c, p->out.obuf, &p->tunnel.opos, &p->tunnel.olen);
-    b = pco_proxy_tunnel_dir(c, p->try.uc, p->upreq.rbuf, &p->tunnel.ipos, &p->tunnel.ilen);
+    a = pco_proxy_tunnel_dir(p->try.uc, c, p->out.obuf, &p->tunnel.opos, &p->tunnel.olen,
+                             p->try.uc_server, true);
+    b = pco_proxy_tunnel_dir(c, p->try.uc, p->upreq.rbuf, &p->tunnel.ipos, &p->tunnel.ilen,
+                             p->try.uc_server, false);
     if (a == PCO_ERROR || b == PCO_ERROR || a == PCO_DONE || b == PCO_DONE) {
         pco_proxy_tunnel_end(p, a != PCO_ERROR && b != PCO_ERROR);
         return;

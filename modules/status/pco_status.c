@@ -4,11 +4,16 @@
  * conf_done claims every route that sets `status`, notes whether the route has its own
  * `access` list (then the access module decides who may read; otherwise only loopback
  * clients: 127.0.0.0/8, ::1, unix sockets, else 403), and registers per-worker counters
- * (core/pco_shm.h) for: every server (by its first name, "_" when it has none; servers that
- * share a first name share counters), every route ("SERVER" + its index in the server's
- * routes), every upstream server (tries, failures, responses by class) and a latency
- * histogram per upstream. Counter names are stable across reloads, so totals continue.
- * The LOG handler counts each request (server, route, status class); each upstream try is
+ * (core/pco_shm.h) for: every server (keyed by its first `listen` address and its first
+ * name, "_" when it has none, so servers sharing a name on different listeners are apart;
+ * servers sharing both share counters), every route (its server's key and its label: the
+ * route's `name`, else the http module's default "SERVER:MATCH", never its position), every
+ * upstream server (tries, failures, responses by class) and a latency histogram per
+ * upstream. Counter names are stable across reloads, so totals continue. The traffic
+ * statistics of upstream servers (bytes, errors, fine histograms) are not counters here:
+ * they live in the upstream zone's slots (pco_upstream_stats.h), written by the proxy.
+ * The LOG handler counts each request (server, route, status class, bytes both ways, 499s:
+ * docs/metrics.md); each upstream try is
  * counted when the proxy reports it (a try observer of the cycle), for the servers of the
  * route's own upstream. A try without a response status counts as a failure; a refused or
  * timed-out connect is recorded as 502 (as in nginx's $upstream_status) and counts under 5xx.
@@ -96,6 +101,9 @@ pco_status_counters_register(pco_conf_t *cf, pco_cycle_t *cycle, const char *kin
         c->cls[i] = pco_status_counter(cf, cycle, kind, key, pco_status_class_names[i],
                                        PCO_COUNTER_MONOTONIC);
     }
+    c->received = pco_status_counter(cf, cycle, kind, key, "rx", PCO_COUNTER_MONOTONIC);
+    c->sent = pco_status_counter(cf, cycle, kind, key, "tx", PCO_COUNTER_MONOTONIC);
+    c->aborts = pco_status_counter(cf, cycle, kind, key, "499", PCO_COUNTER_MONOTONIC);
 }
 
 /* The libconfig setting of a node's list element: "servers"[i] or its "routes"[j]. */
@@ -199,6 +207,46 @@ pco_status_server_name(config_setting_t *scs)
     return v;
 }
 
+/* The first `listen` address of a server as written ("127.0.0.1:8080", "443"): a string,
+ * a group's address, or the first of a list of those; "" when there is none. */
+static pco_str_t
+pco_status_server_listen(config_setting_t *scs)
+{
+    config_setting_t  *l = scs != NULL ? config_setting_lookup(scs, "listen") : NULL;
+    const char        *s = NULL;
+    pco_str_t          v = pco_string("");
+
+    if (l != NULL && (config_setting_is_list(l) || config_setting_is_array(l))) {
+        l = config_setting_get_elem(l, 0);
+    }
+    if (l != NULL && config_setting_is_group(l)) {
+        (void) config_setting_lookup_string(l, "address", &s);
+    } else if (l != NULL && config_setting_type(l) == CONFIG_TYPE_STRING) {
+        s = config_setting_get_string(l);
+    }
+    if (s != NULL) {
+        v.data = (u_char *) s;
+        v.len = strlen(s);
+    }
+    return v;
+}
+
+/* The route built by the http module for the configuration node rn (its name). */
+static const pco_http_route_t *
+pco_status_route_of(pco_cycle_t *cycle, const pco_conf_node_t *rn)
+{
+    pco_http_route_t  **routes;
+    size_t              n, i;
+
+    n = pco_http_routes(cycle, &routes);
+    for (i = 0; i < n; i++) {
+        if (routes[i]->node == rn) {
+            return routes[i];
+        }
+    }
+    return NULL;
+}
+
 static pco_status_upstream_t *
 pco_status_route_upstream(pco_status_ctx_t *ctx, config_setting_t *rcs)
 {
@@ -227,11 +275,19 @@ pco_status_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx,
     config_setting_t     *scs = pco_status_setting_of(cf, node);
     size_t                i, n = 0;
 
+    char                  skey[PCO_COUNTER_NAME_LEN * 4];
+    pco_str_t             sks;
+
     ss->name = pco_status_server_name(scs);
+    ss->listen = pco_status_server_listen(scs);
     ss->conf = pco_conf_get(node, &pco_status_module);
     ss->conf->counted = true;
     ss->conf->ctx = ctx;
-    pco_status_counters_register(cf, cycle, "srv", &ss->name, &ss->conf->c);
+    /* keyed by listener and name: servers that share a first name on different listeners
+     * (a redirect on :80, the site on :443) are kept apart */
+    sks.len = pco_status_key(skey, sizeof(skey), &ss->listen, &ss->name, NULL);
+    sks.data = (u_char *) skey;
+    pco_status_counters_register(cf, cycle, "srv", &sks, &ss->conf->c);
     ss->routes = pco_pcalloc(cf->pool, (node->nchildren + 1) * sizeof(pco_status_conf_t *));
     if (ss->routes == NULL) {
         return PCO_ERROR;
@@ -240,6 +296,7 @@ pco_status_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx,
         pco_conf_node_t    *rn = node->children[i];
         pco_status_conf_t  *rc;
         config_setting_t   *rcs;
+        const pco_http_route_t  *rt;
         char                key[PCO_COUNTER_NAME_LEN * 4];
         pco_str_t           ks;
 
@@ -252,8 +309,13 @@ pco_status_server(pco_conf_t *cf, pco_cycle_t *cycle, pco_status_ctx_t *ctx,
         rc->ctx = ctx;
         rc->has_access = rcs != NULL && config_setting_lookup(rcs, "access") != NULL;
         rc->up = pco_status_route_upstream(ctx, rcs);
-        ks.len = (size_t) snprintf(key, sizeof(key), "%.*s:%u",
-                                   (int) pco_min(ss->name.len, 300), ss->name.data, rn->index);
+        rt = pco_status_route_of(cycle, rn);
+        if (rt != NULL) {
+            rc->label = rt->name;
+        } else {
+            pco_str_set(&rc->label, "?");
+        }
+        ks.len = pco_status_key(key, sizeof(key), &ss->listen, &ss->name, &rc->label);
         ks.data = (u_char *) key;
         pco_status_counters_register(cf, cycle, "rt", &ks, &rc->c);
         ss->routes[n++] = rc;
@@ -350,11 +412,18 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
 /* ---- request time ---- */
 
 static void
-pco_status_count(const pco_status_counters_t *c, int cls)
+pco_status_count(const pco_status_counters_t *c, const pco_http_request_t *r)
 {
+    int  cls = r->status / 100 - 1;
+
     pco_counter_add(c->requests, 1);
     if (cls >= 0 && cls < 5) {
         pco_counter_add(c->cls[cls], 1);
+    }
+    pco_counter_add(c->received, r->request_length);
+    pco_counter_add(c->sent, r->bytes_sent);
+    if (r->status == 499) {
+        pco_counter_add(c->aborts, 1);
     }
 }
 
@@ -395,14 +464,13 @@ static int
 pco_status_log_handler(pco_http_request_t *r)
 {
     pco_status_conf_t  *scf, *rcf;
-    int                 cls = r->status / 100 - 1;
 
     if (r->server == NULL) {
         return PCO_DECLINED;
     }
     scf = pco_conf_get(r->server->node, &pco_status_module);
     if (scf != NULL && scf->counted) {
-        pco_status_count(&scf->c, cls);
+        pco_status_count(&scf->c, r);
     }
     if (r->route == NULL) {
         return PCO_DECLINED;
@@ -411,7 +479,7 @@ pco_status_log_handler(pco_http_request_t *r)
     if (rcf == NULL || !rcf->counted) {
         return PCO_DECLINED;
     }
-    pco_status_count(&rcf->c, cls);
+    pco_status_count(&rcf->c, r);
     return PCO_DECLINED;
 }
 

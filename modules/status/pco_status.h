@@ -62,6 +62,20 @@ void pco_status_prom_int(pco_status_buf_t *b, const char *name,
 /* JSON: a quoted string, escaping " \ and bytes below 0x20 and 0x7f (\n, \t, \uXXXX...). */
 void pco_status_json_string(pco_status_buf_t *b, const u_char *p, size_t n);
 
+/* Prometheus histogram samples NAME_bucket{labels...,le}, NAME_sum (seconds from
+ * microseconds), NAME_count from per-bucket (not cumulative) counts; labels needs room for
+ * nlabels + 1 entries (le is added). */
+void pco_status_prom_histogram(pco_status_buf_t *b, const char *name,
+                               pco_status_label_t *labels, size_t nlabels,
+                               const uint64_t *bucket, size_t nbuckets,
+                               const char *const *le, uint64_t sum_us);
+/* Microseconds as seconds with six decimals: 1234 -> "0.001234". */
+void pco_status_buf_usec(pco_status_buf_t *b, uint64_t us);
+/* The counter key of a server ("LISTEN|NAME") or a route ("LISTEN|NAME|ROUTE") into buf
+ * (size bytes, truncated); its length. */
+size_t pco_status_key(char *buf, size_t size, const pco_str_t *listen, const pco_str_t *name,
+                      const pco_str_t *route);
+
 /* "127.0.0.1", "::1", any 127.0.0.0/8 (also IPv4-mapped) and unix sockets are local. */
 bool pco_status_is_loopback(const pco_sockaddr_t *sa);
 
@@ -70,6 +84,9 @@ bool pco_status_is_loopback(const pco_sockaddr_t *sa);
 typedef struct {
     int             requests;
     int             cls[5];         /* 1xx..5xx */
+    int             received;       /* bytes received from clients ($request_length) */
+    int             sent;           /* bytes sent to clients ($bytes_sent) */
+    int             aborts;         /* requests logged with 499 (the client went away) */
 } pco_status_counters_t;
 
 typedef struct {
@@ -97,12 +114,14 @@ typedef struct {
     bool                    counted;    /* a server or route node with counters */
     bool                    has_access; /* route: its own `access` decides who may read */
     pco_status_counters_t   c;
+    pco_str_t               label;      /* route: its `name` or default label */
     pco_status_upstream_t  *up;         /* route: the upstream it proxies to, or NULL */
     pco_status_ctx_t       *ctx;
 } pco_status_conf_t;
 
 typedef struct {
     pco_str_t               name;       /* first of `names`, "_" when none */
+    pco_str_t               listen;     /* first `listen` address as written */
     pco_status_conf_t      *conf;
     pco_status_conf_t     **routes;
     size_t                  nroutes;
@@ -130,6 +149,16 @@ struct pco_status_ctx_s {
     int                     up_reused;
     int                     up_opened;
 };
+
+/* pco_status_stats.c: the upstream traffic families (Prometheus, in the document's order),
+ * the proxy's per-upstream counter PREFIX:NAME (0 when absent), and the JSON members of the
+ * statistics of the servers of u named as u->servers[j]. */
+void pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+void pco_status_prom_upstream_counters(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+int64_t pco_status_upstream_counter(const char *prefix, const pco_upstream_t *u);
+void pco_status_json_stats(pco_status_buf_t *b, const pco_upstream_t *u, unsigned j);
+/* pco_status_output.c: ,"key":v (the comma when comma is true). */
+void pco_status_json_key(pco_status_buf_t *b, const char *key, int64_t v, bool comma);
 
 /* pco_status_output.c: the whole document into b. */
 void pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);

@@ -11,15 +11,22 @@
  *   portico_http2_connections_calm_total (ended by a defence), when the http2 module is
  *     built (JSON: "http2"),
  *   portico_http_connections_active, portico_http_connections_idle,
- *   portico_server_requests_total{server}, portico_server_responses_total{server,class},
- *   portico_route_requests_total{server,route}, ..._responses_total{server,route,class}
- *     (route = the route's index within its server's routes, from 0),
+ *   portico_server_{requests,received_bytes,sent_bytes,client_aborts}_total{server,listen},
+ *   portico_server_responses_total{server,listen,class},
+ *   portico_route_..._total{server,listen,route} likewise (route = its name or default
+ *     label, docs/metrics.md),
  *   portico_upstream_requests_total, portico_upstream_connections_{reused,opened}_total,
  *   portico_upstream_server_{up,active}{upstream,server} (gauges),
  *   portico_upstream_server_{tries,failures}_total{upstream,server} (failures: tries with no
  *     response status, "-" in $upstream_status),
  *   portico_upstream_server_responses_total{upstream,server,class},
  *   portico_upstream_response_seconds{upstream} (histogram, per try),
+ *   portico_upstream_{retries,max_conns_rejected}_total{upstream} (the proxy's counters
+ *     upstream_retries:NAME, upstream_max_conns_rejected:NAME),
+ *   portico_upstream_server_{sent_bytes,received_bytes,connect_errors,timeouts,
+ *     bad_responses,aborts,client_aborts,retries}_total{upstream,server} and the histograms
+ *     portico_upstream_server_{connect,header,response}_seconds{upstream,server}: from the
+ *     zone slots (pco_upstream_stats.h), servers of an upstream with one name summed,
  *   portico_rate_limit_rejected_total{limit}, portico_conn_limit_rejected_total{limit}
  *     (every counter named rate_limit_rejected:NAME / conn_limit_rejected:NAME),
  *   portico_cache_{hits,misses,expired,stale,updating,revalidated,bypass}_total{zone},
@@ -37,6 +44,7 @@
  * Runs in a worker, reads only; never blocks.
  */
 #include "pco_status.h"
+#include <stdio.h>
 #include <string.h>
 
 static const char *const pco_status_classes[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -93,20 +101,40 @@ pco_status_cstr(const char *s)
     return v;
 }
 
-/* Samples of one counters group: NAME_requests_total and NAME_responses_total{class}. */
+/* The families of a server or route counters group, in the order of `what`. */
+static const struct {
+    const char  *suffix;
+    const char  *help;
+} pco_status_group_families[] = {
+    { "requests_total", "Requests" },
+    { "responses_total", "Responses by status class" },
+    { "received_bytes_total", "Bytes received from clients (request line, headers, body)" },
+    { "sent_bytes_total", "Bytes sent to clients (head and body)" },
+    { "client_aborts_total", "Requests whose client went away before any response byte "
+      "(logged with 499)" },
+};
+
+/* Samples of one counters group for family FAMILY_<what's suffix>. */
 static void
 pco_status_prom_group(pco_status_buf_t *b, const char *family, pco_status_label_t *l,
-                      size_t nl, const pco_status_counters_t *c, bool responses)
+                      size_t nl, const pco_status_counters_t *c, int what)
 {
-    char  name[64];
-    int   i;
+    static const size_t  off[] = { 0, 0, offsetof(pco_status_counters_t, received),
+                                   offsetof(pco_status_counters_t, sent),
+                                   offsetof(pco_status_counters_t, aborts) };
+    char                 name[64];
+    int                  i;
 
-    if (!responses) {
-        snprintf(name, sizeof(name), "%s_requests_total", family);
+    snprintf(name, sizeof(name), "%s_%s", family, pco_status_group_families[what].suffix);
+    if (what == 0) {
         pco_status_prom_int(b, name, l, nl, pco_status_read(c->requests));
         return;
     }
-    snprintf(name, sizeof(name), "%s_responses_total", family);
+    if (what > 1) {
+        pco_status_prom_int(b, name, l, nl,
+                            pco_status_read(*(const int *) ((const u_char *) c + off[what])));
+        return;
+    }
     for (i = 0; i < 5; i++) {
         l[nl].name = "class";
         l[nl].value = pco_status_cstr(pco_status_classes[i]);
@@ -115,10 +143,10 @@ pco_status_prom_group(pco_status_buf_t *b, const char *family, pco_status_label_
 }
 
 static void
-pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
     pco_status_seen_t   seen;
-    pco_status_label_t  l[2];
+    pco_status_label_t  l[3];
     size_t              i;
 
     memset(&seen, 0, sizeof(seen));
@@ -126,17 +154,18 @@ pco_status_prom_servers(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool r
         if (pco_status_first(&seen, ctx->servers[i].conf->c.requests)) {
             l[0].name = "server";
             l[0].value = ctx->servers[i].name;
-            pco_status_prom_group(b, "server", l, 1, &ctx->servers[i].conf->c, responses);
+            l[1].name = "listen";
+            l[1].value = ctx->servers[i].listen;
+            pco_status_prom_group(b, "server", l, 2, &ctx->servers[i].conf->c, what);
         }
     }
 }
 
 static void
-pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool responses)
+pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
     pco_status_seen_t   seen;
-    pco_status_label_t  l[3];
-    char                idx[24];
+    pco_status_label_t  l[4];
     size_t              i, j;
 
     memset(&seen, 0, sizeof(seen));
@@ -147,10 +176,11 @@ pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, bool re
             }
             l[0].name = "server";
             l[0].value = ctx->servers[i].name;
-            l[1].name = "route";
-            l[1].value.len = (size_t) snprintf(idx, sizeof(idx), "%zu", j);
-            l[1].value.data = (u_char *) idx;
-            pco_status_prom_group(b, "route", l, 2, &ctx->servers[i].routes[j]->c, responses);
+            l[1].name = "listen";
+            l[1].value = ctx->servers[i].listen;
+            l[2].name = "route";
+            l[2].value = ctx->servers[i].routes[j]->label;
+            pco_status_prom_group(b, "route", l, 3, &ctx->servers[i].routes[j]->c, what);
         }
     }
 }
@@ -460,17 +490,24 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_one(b, "http_connections_total", "counter",
                         "Client connections accepted.", ctx->conn_total);
 
-    pco_status_prom_family(b, "server_requests_total", "counter", "Requests per server.");
-    pco_status_prom_servers(ctx, b, false);
-    pco_status_prom_family(b, "server_responses_total", "counter",
-                           "Responses per server by status class.");
-    pco_status_prom_servers(ctx, b, true);
-    pco_status_prom_family(b, "route_requests_total", "counter",
-                           "Requests per route (route = index within the server).");
-    pco_status_prom_routes(ctx, b, false);
-    pco_status_prom_family(b, "route_responses_total", "counter",
-                           "Responses per route by status class.");
-    pco_status_prom_routes(ctx, b, true);
+    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
+        char  name[64], help[160];
+
+        snprintf(name, sizeof(name), "server_%s", pco_status_group_families[f].suffix);
+        snprintf(help, sizeof(help), "%s per server and listener.",
+                 pco_status_group_families[f].help);
+        pco_status_prom_family(b, name, "counter", help);
+        pco_status_prom_servers(ctx, b, (int) f);
+    }
+    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
+        char  name[64], help[160];
+
+        snprintf(name, sizeof(name), "route_%s", pco_status_group_families[f].suffix);
+        snprintf(help, sizeof(help), "%s per route (its name or default label).",
+                 pco_status_group_families[f].help);
+        pco_status_prom_family(b, name, "counter", help);
+        pco_status_prom_routes(ctx, b, (int) f);
+    }
 
     pco_status_prom_one(b, "upstream_requests_total", "counter",
                         "Tries sent to upstream servers.", ctx->up_requests);
@@ -487,6 +524,8 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_prom_userver(ctx, b, (int) f);
     }
     pco_status_prom_histograms(ctx, b);
+    pco_status_prom_stats(ctx, b);
+    pco_status_prom_upstream_counters(ctx, b);
 
     pco_status_prom_family(b, "rate_limit_rejected_total", "counter",
                            "Requests rejected by a rate limit.");
@@ -501,7 +540,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 
 /* ---- JSON ---- */
 
-static void
+void
 pco_status_json_key(pco_status_buf_t *b, const char *key, int64_t v, bool comma)
 {
     if (comma) {
@@ -523,6 +562,11 @@ pco_status_json_counters(pco_status_buf_t *b, const pco_status_counters_t *c, bo
         pco_status_json_key(b, pco_status_classes[i], pco_status_read(c->cls[i]), i > 0);
     }
     pco_status_buf_cstr(b, "}");
+    if (c->sent >= 0 || c->received >= 0) {
+        pco_status_json_key(b, "received_bytes", pco_status_read(c->received), true);
+        pco_status_json_key(b, "sent_bytes", pco_status_read(c->sent), true);
+        pco_status_json_key(b, "client_aborts", pco_status_read(c->aborts), true);
+    }
 }
 
 static void
@@ -625,7 +669,9 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
         for (k = 0; k < 5; k++) {
             pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);
         }
-        pco_status_buf_cstr(b, "}}");
+        pco_status_buf_cstr(b, "}");
+        pco_status_json_stats(b, su->u, (unsigned) j);
+        pco_status_buf_cstr(b, "}");
     }
     pco_status_buf_cstr(b, "],\"response_seconds\":{\"buckets\":[");
     for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
@@ -640,7 +686,12 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
     pco_status_buf_cstr(b, "],\"sum\":");
     pco_status_buf_msec(b, pco_status_read(su->sum_ms));
     pco_status_json_key(b, "count", cum, true);
-    pco_status_buf_cstr(b, "}}");
+    pco_status_buf_cstr(b, "}");
+    pco_status_json_key(b, "retries", pco_status_upstream_counter("upstream_retries", su->u),
+                        true);
+    pco_status_json_key(b, "max_conns_rejected",
+                        pco_status_upstream_counter("upstream_max_conns_rejected", su->u), true);
+    pco_status_buf_cstr(b, "}");
 }
 
 void
@@ -688,6 +739,8 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         pco_status_buf_cstr(b, comma ? ",{\"name\":" : "{\"name\":");
         comma = true;
         pco_status_json_string(b, ss->name.data, ss->name.len);
+        pco_status_buf_cstr(b, ",\"listen\":");
+        pco_status_json_string(b, ss->listen.data, ss->listen.len);
         pco_status_json_counters(b, &ss->conf->c, true);
         pco_status_buf_cstr(b, ",\"routes\":[");
         rcomma = false;
@@ -698,7 +751,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
             pco_status_buf_cstr(b, rcomma ? "," : "");
             rcomma = true;
             pco_status_buf_cstr(b, "{\"route\":");
-            pco_status_buf_int(b, (int64_t) j);
+            pco_status_json_string(b, ss->routes[j]->label.data, ss->routes[j]->label.len);
             pco_status_json_counters(b, &ss->routes[j]->c, true);
             pco_status_buf_cstr(b, "}");
         }

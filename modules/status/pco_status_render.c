@@ -233,3 +233,59 @@ pco_status_is_loopback(const pco_sockaddr_t *sa)
         return false;
     }
 }
+
+void
+pco_status_buf_usec(pco_status_buf_t *b, uint64_t us)
+{
+    char  tmp[40];
+    int   n = snprintf(tmp, sizeof(tmp), "%llu.%06llu", (unsigned long long) (us / 1000000),
+                       (unsigned long long) (us % 1000000));
+
+    pco_status_buf_add(b, tmp, (size_t) n);
+}
+
+void
+pco_status_prom_histogram(pco_status_buf_t *b, const char *name, pco_status_label_t *labels,
+                          size_t nlabels, const uint64_t *bucket, size_t nbuckets,
+                          const char *const *le, uint64_t sum_us)
+{
+    char      sample[96], secs[48];
+    uint64_t  cum = 0;
+    size_t    k;
+
+    snprintf(sample, sizeof(sample), "%s_bucket", name);
+    labels[nlabels].name = "le";
+    for (k = 0; k <= nbuckets; k++) {
+        const char  *bound = k < nbuckets ? le[k] : "+Inf";
+
+        cum += bucket[k];
+        labels[nlabels].value.data = (u_char *) bound;
+        labels[nlabels].value.len = strlen(bound);
+        pco_status_prom_int(b, sample, labels, nlabels + 1, (int64_t) cum);
+    }
+    snprintf(sample, sizeof(sample), "%s_sum", name);
+    snprintf(secs, sizeof(secs), "%llu.%06llu", (unsigned long long) (sum_us / 1000000),
+             (unsigned long long) (sum_us % 1000000));
+    pco_status_prom_sample(b, sample, labels, nlabels, secs);
+    snprintf(sample, sizeof(sample), "%s_count", name);
+    pco_status_prom_int(b, sample, labels, nlabels, (int64_t) cum);
+}
+
+size_t
+pco_status_key(char *buf, size_t size, const pco_str_t *listen, const pco_str_t *name,
+               const pco_str_t *route)
+{
+    int  n;
+
+    if (route != NULL) {
+        n = snprintf(buf, size, "%.*s|%.*s|%.*s", (int) pco_min(listen->len, 200),
+                     (const char *) listen->data, (int) pco_min(name->len, 300),
+                     (const char *) name->data, (int) pco_min(route->len, 1000),
+                     (const char *) route->data);
+    } else {
+        n = snprintf(buf, size, "%.*s|%.*s", (int) pco_min(listen->len, 200),
+                     (const char *) listen->data, (int) pco_min(name->len, 300),
+                     (const char *) name->data);
+    }
+    return n < 0 ? 0 : pco_min((size_t) n, size - 1);
+}

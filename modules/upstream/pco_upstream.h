@@ -31,6 +31,33 @@ typedef struct {
     pco_str_t    key;
 } pco_upstream_tls_conf_t;
 
+/* Latency histogram buckets of pco_upstream_stats_t: upper bounds in microseconds
+ * (pco_upstream_stats.h has the table), the last bucket is +Inf. */
+#define PCO_UPSTREAM_STATS_NBUCKETS  16
+
+typedef struct {
+    uint64_t    bucket[PCO_UPSTREAM_STATS_NBUCKETS + 1];   /* not cumulative; +Inf last */
+    uint64_t    sum_us;
+} pco_upstream_hist_t;
+
+/* Traffic statistics of one upstream server for the whole instance, kept in its zone slot
+ * (so a server added at run time has them too, and a reload that keeps the server keeps
+ * them). Monotonic; every process adds with relaxed atomics (no lock); the status route
+ * reads them. Written by the proxy module (pco_upstream_stats.h). */
+typedef struct {
+    uint64_t             sent_bytes;       /* request bytes written to the server */
+    uint64_t             received_bytes;   /* response bytes read from it (head and body) */
+    uint64_t             connect_errors;   /* connect refused, reset or unreachable */
+    uint64_t             timeouts;         /* connect, send or read timeout */
+    uint64_t             bad_responses;    /* invalid or oversized response head, bad body */
+    uint64_t             aborts;           /* server closed or reset mid-response */
+    uint64_t             client_aborts;    /* the client went away during the try */
+    uint64_t             retries;          /* tries to it that were not a request's first */
+    pco_upstream_hist_t  connect;          /* try start to connected (fresh connections) */
+    pco_upstream_hist_t  header;           /* try start to the end of the response head */
+    pco_upstream_hist_t  response;         /* try start to the last byte (or the failure) */
+} pco_upstream_stats_t;
+
 /* Shared (per instance) state of one server, in the upstream zone; written with atomics. */
 typedef struct {
     int64_t     fails;            /* failures in the current fail_timeout window */
@@ -47,6 +74,8 @@ typedef struct {
     int64_t     hc_last_check;    /* wall-clock ms when the last check ended; 0 = never */
     int64_t     hc_srtt;          /* smoothed check duration, microseconds (EWMA 1/8) */
     char        hc_last_error[40];    /* why the last failed check failed, NUL-terminated */
+    pco_upstream_stats_t  stats;  /* traffic statistics (pco_upstream_stats.h); last, so the
+                                     fields above keep their offsets */
 } pco_upstream_shared_t;
 
 struct pco_upstream_server_s {

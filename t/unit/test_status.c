@@ -20,6 +20,7 @@
 #ifdef PCO_HAVE_STATUS
 
 #include "pco_status.h"
+#include "pco_upstream_stats.h"
 #include "pco_time.h"
 
 static const char *
@@ -162,6 +163,12 @@ pco_test_counters(pco_status_counters_t *c, const char *prefix)
         snprintf(name, sizeof(name), "%s:%d", prefix, i);
         c->cls[i] = pco_test_reg(name);
     }
+    snprintf(name, sizeof(name), "%s:rx", prefix);
+    c->received = pco_test_reg(name);
+    snprintf(name, sizeof(name), "%s:tx", prefix);
+    c->sent = pco_test_reg(name);
+    snprintf(name, sizeof(name), "%s:499", prefix);
+    c->aborts = pco_test_reg(name);
 }
 
 static void
@@ -215,6 +222,8 @@ pco_test_documents(void **state)
     pco_test_counters(&rt.c, "rt");
     rts[0] = &rt;
     ss.name = (pco_str_t) pco_string("a\"b\\c");
+    ss.listen = (pco_str_t) pco_string("127.0.0.1:80");
+    rt.label = (pco_str_t) pco_string("a\"b\\c:/api/");
     ss.conf = &srv;
     ss.routes = rts;
     ss.nroutes = 1;
@@ -246,6 +255,16 @@ pco_test_documents(void **state)
     pco_counter_add(su.bucket[PCO_STATUS_NBUCKETS], 1);   /* > 10s */
     pco_counter_add(su.sum_ms, 12345);
     pco_counter_add(rejected, 9);
+    pco_counter_add(srv.c.sent, 1000);
+    pco_counter_add(rt.c.aborts, 1);
+    /* the per-server statistics live in the shared slot */
+    sh[0].stats.received_bytes = 4321;
+    sh[0].stats.connect_errors = 2;
+    sh[1].stats.timeouts = 1;
+    sh[0].stats.header.bucket[0] = 1;      /* <= 100 us */
+    sh[0].stats.header.bucket[4] = 2;      /* <= 2.5 ms */
+    sh[0].stats.header.bucket[PCO_UPSTREAM_STATS_NBUCKETS] = 1;
+    sh[0].stats.header.sum_us = 12001234;
 
     pco_status_buf_init(&b, 1 << 20);
     pco_status_prometheus(&ctx, &b);
@@ -256,11 +275,44 @@ pco_test_documents(void **state)
     assert_non_null(strstr(t, "# TYPE portico_reloads_failed_total counter\n"
                               "portico_reloads_failed_total 1\n"));
     assert_non_null(strstr(t, "\nportico_worker_restarts_total 0\n"));
-    assert_non_null(strstr(t, "\nportico_server_requests_total{server=\"a\\\"b\\\\c\"} 7\n"));
+    assert_non_null(strstr(t, "\nportico_server_requests_total{server=\"a\\\"b\\\\c\","
+                              "listen=\"127.0.0.1:80\"} 7\n"));
     assert_non_null(strstr(t, "\nportico_server_responses_total{server=\"a\\\"b\\\\c\","
-                              "class=\"5xx\"} 2\n"));
+                              "listen=\"127.0.0.1:80\",class=\"5xx\"} 2\n"));
+    assert_non_null(strstr(t, "\nportico_server_sent_bytes_total{server=\"a\\\"b\\\\c\","
+                              "listen=\"127.0.0.1:80\"} 1000\n"));
     assert_non_null(strstr(t, "\nportico_route_requests_total{server=\"a\\\"b\\\\c\","
-                              "route=\"0\"} 4\n"));
+                              "listen=\"127.0.0.1:80\",route=\"a\\\"b\\\\c:/api/\"} 4\n"));
+    assert_non_null(strstr(t, "\nportico_route_client_aborts_total{server=\"a\\\"b\\\\c\","
+                              "listen=\"127.0.0.1:80\",route=\"a\\\"b\\\\c:/api/\"} 1\n"));
+    assert_non_null(strstr(t, "# TYPE portico_upstream_server_received_bytes_total counter\n"
+                              "portico_upstream_server_received_bytes_total{upstream=\"app\","
+                              "server=\"10.0.0.1:80\"} 4321\n"
+                              "portico_upstream_server_received_bytes_total{upstream=\"app\","
+                              "server=\"10.0.0.2:80\"} 0\n"));
+    assert_non_null(strstr(t, "\nportico_upstream_server_connect_errors_total{upstream=\"app\","
+                              "server=\"10.0.0.1:80\"} 2\n"));
+    assert_non_null(strstr(t, "\nportico_upstream_server_timeouts_total{upstream=\"app\","
+                              "server=\"10.0.0.2:80\"} 1\n"));
+    assert_non_null(strstr(t,
+        "# TYPE portico_upstream_server_header_seconds histogram\n"
+        "portico_upstream_server_header_seconds_bucket{upstream=\"app\",server=\"10.0.0.1:80\","
+        "le=\"0.0001\"} 1\n"
+        "portico_upstream_server_header_seconds_bucket{upstream=\"app\",server=\"10.0.0.1:80\","
+        "le=\"0.00025\"} 1\n"));
+    assert_non_null(strstr(t,
+        "portico_upstream_server_header_seconds_bucket{upstream=\"app\",server=\"10.0.0.1:80\","
+        "le=\"0.0025\"} 3\n"));
+    assert_non_null(strstr(t,
+        "portico_upstream_server_header_seconds_bucket{upstream=\"app\",server=\"10.0.0.1:80\","
+        "le=\"10\"} 3\n"
+        "portico_upstream_server_header_seconds_bucket{upstream=\"app\",server=\"10.0.0.1:80\","
+        "le=\"+Inf\"} 4\n"
+        "portico_upstream_server_header_seconds_sum{upstream=\"app\",server=\"10.0.0.1:80\"} "
+        "12.001234\n"
+        "portico_upstream_server_header_seconds_count{upstream=\"app\",server=\"10.0.0.1:80\"} "
+        "4\n"));
+    assert_non_null(strstr(t, "\nportico_upstream_retries_total{upstream=\"app\"} 0\n"));
     assert_non_null(strstr(t, "\nportico_upstream_server_up{upstream=\"app\","
                               "server=\"10.0.0.1:80\"} 1\n"
                               "portico_upstream_server_up{upstream=\"app\","
@@ -290,9 +342,16 @@ pco_test_documents(void **state)
     pco_status_json(&ctx, &b);
     t = pco_test_text(&b);
     assert_non_null(strstr(t, "{\"reloads\":2,\"reloads_failed\":1,\"worker_restarts\":0,"));
-    assert_non_null(strstr(t, "\"servers\":[{\"name\":\"a\\\"b\\\\c\",\"requests\":7,"
+    assert_non_null(strstr(t, "\"servers\":[{\"name\":\"a\\\"b\\\\c\","
+                              "\"listen\":\"127.0.0.1:80\",\"requests\":7,"
                               "\"responses\":{\"1xx\":0,\"2xx\":5,\"3xx\":0,\"4xx\":0,"
-                              "\"5xx\":2},\"routes\":[{\"route\":0,\"requests\":4,"));
+                              "\"5xx\":2},\"received_bytes\":0,\"sent_bytes\":1000,"
+                              "\"client_aborts\":0,\"routes\":[{\"route\":\"a\\\"b\\\\c:/api/\","
+                              "\"requests\":4,"));
+    assert_non_null(strstr(t, "\"received_bytes\":4321,\"connect_errors\":2,"));
+    assert_non_null(strstr(t, "\"header_seconds\":{\"buckets\":[{\"le\":0.0001,\"count\":1},"));
+    assert_non_null(strstr(t, "\"sum\":12.001234,\"count\":4}"));
+    assert_non_null(strstr(t, "\"retries\":0,\"max_conns_rejected\":0}"));
     assert_non_null(strstr(t, "{\"address\":\"10.0.0.2:80\",\"up\":0,\"active\":0,"));
     assert_non_null(strstr(t, "{\"le\":0.05,\"count\":5}"));
     assert_non_null(strstr(t, "],\"sum\":12.345,\"count\":6}"));

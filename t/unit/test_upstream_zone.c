@@ -49,7 +49,9 @@ pco_t_sizes(void **state)
     assert_int_equal(pco_upstream_zone_size(0), pco_upstream_zone_size(32));
     assert_int_equal(pco_upstream_zone_size(33) - sizeof(pco_upstream_zone_hdr_t),
                      128 * sizeof(pco_upstream_slot_t));
-    assert_int_equal(sizeof(pco_upstream_slot_t), 128);
+    /* key, pad, then the shared state (with the traffic statistics, 496 bytes, last) */
+    assert_int_equal(sizeof(pco_upstream_slot_t), 16 + sizeof(pco_upstream_shared_t));
+    assert_int_equal(sizeof(pco_upstream_stats_t), 8 * 8 + 3 * 18 * 8);
 }
 
 static void
