@@ -893,11 +893,10 @@ pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
         u->rt_version = 0;
         i += u->nservers + ndyn[k];
     }
+    /* every process of the new generation refreshes its view at its first pick (the
+     * master never picks, so it builds no balancer data here) */
     __atomic_add_fetch(&hdr->version, 1, __ATOMIC_RELEASE);
     pco_shmtx_unlock(&hdr->lock);
-    for (k = 0; k < ctx->n; k++) {
-        pco_upstream_sync(&ctx->upstreams[k]);
-    }
     rc = PCO_OK;
 done:
     free(st);
