@@ -137,7 +137,8 @@ pco_admin_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_admin_ctx_t *ctx,
 
     mode = strtol((const char *) b->mode.data, &end, 8);
     if (b->mode.len == 0 || *end != '\0' || mode < 0 || mode > 0777) {
-        pco_conf_error_src(cf, src, "admin.mode: \"%s\" is not an octal mode (e.g. \"0660\")",
+        pco_conf_error_src(cf, PCO_CONF_SRC(acf, pco_admin_conf_t, block.mode),
+                           "\"%s\" is not an octal mode (e.g. \"0660\")",
                            (const char *) b->mode.data);
         return PCO_ERROR;
     }
@@ -146,8 +147,8 @@ pco_admin_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_admin_ctx_t *ctx,
     if (b->group.len > 0) {
         gr = getgrnam((const char *) b->group.data);
         if (gr == NULL) {
-            pco_conf_error_src(cf, src, "admin.group: unknown group \"%s\"",
-                               (const char *) b->group.data);
+            pco_conf_error_src(cf, PCO_CONF_SRC(acf, pco_admin_conf_t, block.group),
+                               "unknown group \"%s\"", (const char *) b->group.data);
             return PCO_ERROR;
         }
         ctx->gid = gr->gr_gid;
@@ -161,8 +162,9 @@ pco_admin_socket(pco_conf_t *cf, pco_cycle_t *cycle, pco_admin_ctx_t *ctx,
     }
     n = snprintf(text, sizeof(text), "unix:%s", ctx->socket_path);
     if (n < 0 || (size_t) n >= sizeof(text) || strlen(ctx->socket_path) >= sizeof(text) - 8) {
-        pco_conf_error_src(cf, src, "admin.socket: the path \"%s\" is too long for a Unix "
-                           "socket", ctx->socket_path);
+        pco_conf_error_src(cf, PCO_CONF_SRC(acf, pco_admin_conf_t, block.socket),
+                           "the path \"%s\" is too long for a Unix socket",
+                           ctx->socket_path);
         return PCO_ERROR;
     }
     return pco_http_listen_module(cf, cycle, text, "admin", pco_admin_handler, src);
