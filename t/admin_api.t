@@ -16,6 +16,8 @@ use PorticoBackend;
 use IO::Socket::UNIX;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
+use Digest::SHA qw(sha1);
+use MIME::Base64 qw(encode_base64);
 
 skip_unless_module('proxy');
 skip_unless_module('admin');
@@ -67,6 +69,7 @@ sub count { my %c; $c{$_}++ for @_; return \%c; }
 
 my $p = Portico->new(start => 0);
 my @b = map { PorticoBackend->new(port => $p->port($_ + 2), id => chr(ord('a') + $_)) } 0 .. 3;
+write_file($p->prefix . '/conf/htpasswd', 'ops:{SHA}' . encode_base64(sha1('pw'), '') . "\n");
 mkdir $p->prefix . '/state';
 chmod 01777, $p->prefix . '/state';
 my $conf = <<'EOF';
@@ -94,7 +97,9 @@ servers = ( {
     { match = { path_prefix = "/ip/"; }; proxy = { upstream = "ip"; strip_prefix = true; }; },
     { match = { path_prefix = "/admin/"; }; admin = true; },
     { match = { path_prefix = "/fenced/"; }; admin = true;
-      access = ["allow 10.0.0.0/8", "deny all"]; }
+      access = ["allow 10.0.0.0/8", "deny all"]; },
+    { match = { path_prefix = "/authed/"; }; admin = true; access = ["allow 127.0.0.1"];
+      auth_basic = { realm = "admin"; users = "conf/htpasswd"; }; }
   );
 } );
 EOF
@@ -272,6 +277,18 @@ like($log, qr{admin: client 127\.0\.0\.1: upstream "app" server 1 127\.0\.0\.1:$
      'a route change names the client');
 my @lines = $log =~ /(admin: (?:uid|client) [^\n]*)/g;
 is(scalar @lines, 19, 'one line per change');
+# with auth_basic the line names the user
+($rs) = http_parse(http_raw($port, "PATCH /authed/upstreams/app/servers/1 HTTP/1.1\r\n"
+                            . "Host: x\r\nConnection: close\r\nContent-Length: 13\r\n\r\n"
+                            . '{"weight": 2}'));
+is($rs, 401, 'the auth_basic route wants credentials');
+($rs) = http_parse(http_raw($port, "PATCH /authed/upstreams/app/servers/1 HTTP/1.1\r\n"
+                            . "Host: x\r\nConnection: close\r\nContent-Length: 13\r\n"
+                            . "Authorization: Basic " . encode_base64('ops:pw', '') . "\r\n\r\n"
+                            . '{"weight": 2}'));
+is($rs, 200, 'with them: 200');
+like($p->error_log, qr{admin: client 127\.0\.0\.1 user "ops": upstream "app" server 1 127\.0\.0\.1:$pb: weight 2},
+     'the line names the client and the user');
 
 # --- reload: state, weights and added servers stay
 ($st) = admin($p, 'PATCH', '/upstreams/app/servers/1', '{"state": "drain"}');
@@ -316,6 +333,28 @@ like($p->stderr_log, qr{admin: state file ".*upstreams\.json": 3 changes applied
 $_->reset for @b;
 $c = count(ids_fresh($port, 20, '/app/id'));
 is($c->{b} || 0, 0, 'after the restart the drained server gets nothing');
+
+# --- a reload whose upstream zone cannot be kept (many more servers): the state file
+my $more = '';
+for my $n (1 .. 10) {
+    my @srv = map { '{ address = "127.0.0.1:' . (20000 + $n * 100 + $_) . '"; }' } 1 .. 30;
+    $more .= "  { name = \"more$n\"; servers = ( " . join(', ', @srv) . " ); },\n";
+}
+(my $big = $conf) =~ s/^upstreams = \(\n/upstreams = (\n$more/m;
+$p->write_conf($big);
+@old = $p->worker_pids;
+$p->signal('HUP');
+ok(wait_until(sub {
+    my @w = $p->worker_pids;
+    return @w == 2 && !grep { my $o = $_; grep { $_ == $o } @w } @old;
+}, 10), 'new workers after a reload with 300 more servers');
+like($p->error_log, qr{pco_upstreams}, 'the zone was not kept') or diag($p->error_log);
+($st, $d) = admin($p, 'GET', '/upstreams/app');
+is_deeply([ map { "$_->{id} $_->{address} $_->{origin} $_->{state} $_->{weight}" }
+            @{ $d->{servers} } ],
+          [ "0 127.0.0.1:$pa config up 3", "1 127.0.0.1:$pb config drain 2",
+            "2 127.0.0.1:$pc api up 1" ],
+          'after a reload with a new zone: the state file applied');
 
 $p->stop;
 done_testing();

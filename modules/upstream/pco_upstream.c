@@ -793,7 +793,10 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
 
     ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams",
-                                 pco_upstream_zone_size(ctx->positions), &pco_upstream_module,
+                                 pco_upstream_zone_size(ctx->total
+                                                        + pco_min(ctx->positions - ctx->total,
+                                                                  PCO_UPSTREAM_DYN_ZONE)),
+                                 &pco_upstream_module,
                                  pco_upstream_zone_init);
     if (ctx->zone == NULL) {
         return PCO_ERROR;
