@@ -12,7 +12,10 @@
  * a hash of "upstream name, configured address, resolved address", so a server that stays
  * in the configuration keeps its passive-health state across a reload (the zone is kept
  * when its size is unchanged: the capacity is rounded up to a power of two, at least 64);
- * the slot of a server that left the configuration is cleared.
+ * the slot of a server that left the configuration is cleared. Each upstream has max_servers
+ * positions: the configured servers, then room for servers added at run time (the runtime
+ * server table, pco_upstream_dyn.c); addresses are formatted and resolved in
+ * pco_upstream_addr.c.
  *
  * `health_check` is run by modules/health_check (u->health_check, NULL without the block);
  * `tls` (enable = true) sets u->tls; the tls module builds u->tls_ctx through
@@ -236,124 +239,6 @@ pco_upstream_ctx(pco_cycle_t *cycle)
         cycle->module_ctx[pco_upstream_module.index] = ctx;
     }
     return ctx;
-}
-
-int
-pco_upstream_addr_format(const pco_sockaddr_t *sa, char *buf, size_t size)
-{
-    char  ip[INET6_ADDRSTRLEN];
-    int   n;
-
-    if (sa->sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &sa->sin.sin_addr, ip, sizeof(ip));
-        n = snprintf(buf, size, "%s:%u", ip, (unsigned) ntohs(sa->sin.sin_port));
-    } else if (sa->sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &sa->sin6.sin6_addr, ip, sizeof(ip));
-        n = snprintf(buf, size, "[%s]:%u", ip, (unsigned) ntohs(sa->sin6.sin6_port));
-    } else if (sa->sa.sa_family == AF_UNIX) {
-        n = snprintf(buf, size, "unix:%.*s", (int) sizeof(sa->sun.sun_path),
-                     sa->sun.sun_path);
-    } else {
-        return PCO_ERROR;
-    }
-    return n < 0 || (size_t) n >= size ? PCO_ERROR : PCO_OK;
-}
-
-/* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into the pool. */
-static int
-pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *out)
-{
-    char  buf[sizeof(((struct sockaddr_un *) 0)->sun_path) + 64];
-    int   n;
-
-    if (pco_upstream_addr_format(sa, buf, sizeof(buf)) != PCO_OK) {
-        return PCO_ERROR;
-    }
-    n = (int) strlen(buf);
-    out->len = (size_t) n;
-    out->data = (u_char *) pco_pstrndup(pool, buf, (size_t) n);
-    return out->data == NULL ? PCO_ERROR : PCO_OK;
-}
-
-/* Resolves one configured address into *nout sockaddrs (at most max). */
-static int
-pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text,
-                     pco_sockaddr_t *out, socklen_t *lens, unsigned max, unsigned *nout,
-                     bool soft)
-{
-    struct addrinfo   hints, *res = NULL, *ai;
-    const char       *colon;
-    char              host[256];
-    size_t            hl;
-    long              port;
-    char             *end;
-    int               rc;
-
-    *nout = 0;
-    if (pco_parse_addr(text, &out[0], &lens[0], false) == PCO_OK) {
-        if (out[0].sa.sa_family != AF_UNIX
-            && ((out[0].sa.sa_family == AF_INET && out[0].sin.sin_port == 0)
-                || (out[0].sa.sa_family == AF_INET6 && out[0].sin6.sin6_port == 0)))
-        {
-            pco_conf_error_src(cf, src, "address \"%s\": a port is required", text);
-            return PCO_ERROR;
-        }
-        *nout = 1;
-        return PCO_OK;
-    }
-    colon = strrchr(text, ':');
-    if (colon == NULL || colon == text || text[0] == '[' || strncmp(text, "unix:", 5) == 0) {
-        pco_conf_error_src(cf, src, "invalid address \"%s\" (HOST:PORT, [IPv6]:PORT or "
-                           "unix:/path)", text);
-        return PCO_ERROR;
-    }
-    hl = (size_t) (colon - text);
-    port = strtol(colon + 1, &end, 10);
-    if (hl >= sizeof(host) || memchr(text, ':', hl) != NULL || *end != '\0' || end == colon + 1
-        || port < 1 || port > 65535)
-    {
-        pco_conf_error_src(cf, src, "invalid address \"%s\" (HOST:PORT, [IPv6]:PORT or "
-                           "unix:/path)", text);
-        return PCO_ERROR;
-    }
-    memcpy(host, text, hl);
-    host[hl] = '\0';
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0 && soft) {
-        /* resolve = true: the resolver gives it addresses later */
-        pco_conf_warn_src(cf, src, "host \"%s\" not found: %s; resolve = true: the "
-                          "server gets its addresses when the name resolves", host,
-                          gai_strerror(rc));
-        return PCO_OK;
-    }
-    if (rc != 0) {
-        pco_conf_error_src(cf, src, "host \"%s\" not found: %s", host, gai_strerror(rc));
-        return PCO_ERROR;
-    }
-    for (ai = res; ai != NULL && *nout < max; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            || ai->ai_addrlen > sizeof(pco_sockaddr_t))
-        {
-            continue;
-        }
-        memset(&out[*nout], 0, sizeof(pco_sockaddr_t));
-        memcpy(&out[*nout], ai->ai_addr, ai->ai_addrlen);
-        lens[*nout] = ai->ai_addrlen;
-        (*nout)++;
-    }
-    freeaddrinfo(res);
-    if (*nout == 0 && soft) {
-        pco_conf_warn_src(cf, src, "host \"%s\" has no IPv4/IPv6 address yet", host);
-        return PCO_OK;
-    }
-    if (*nout == 0) {
-        pco_conf_error_src(cf, src, "host \"%s\" has no IPv4/IPv6 address", host);
-        return PCO_ERROR;
-    }
-    return PCO_OK;
 }
 
 static unsigned

@@ -77,6 +77,14 @@ uint64_t pco_upstream_server_key(const pco_str_t *upstream, const pco_str_t *con
 int pco_upstream_zone_assign(void *addr, const uint64_t *keys, size_t n,
                              pco_upstream_shared_t **out);
 
+/* pco_upstream_addr.c, at load: the text of a resolved address into the pool; the
+ * resolution of one configured address into *nout sockaddrs (at most max; soft: a name
+ * that does not resolve is a warning and *nout = 0). PCO_ERROR after reporting at src. */
+int pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *out);
+int pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text,
+                         pco_sockaddr_t *out, socklen_t *lens, unsigned max, unsigned *nout,
+                         bool soft);
+
 /* Counters (pco_upstream.h): registered at conf_done; the exit hooks log them at info. */
 int pco_upstream_counters_register(pco_conf_t *cf, pco_cycle_t *cycle);
 void pco_upstream_exit_worker(pco_cycle_t *cycle);
