@@ -52,6 +52,7 @@ pco_t_sizes(void **state)
     /* key, pad, then the shared state (with the traffic statistics, 496 bytes, last) */
     assert_int_equal(sizeof(pco_upstream_slot_t), 16 + sizeof(pco_upstream_shared_t));
     assert_int_equal(sizeof(pco_upstream_stats_t), 8 * 8 + 3 * 18 * 8);
+    assert_int_equal(sizeof(pco_upstream_slot_t) % 8, 0);
 }
 
 static void
