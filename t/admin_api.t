@@ -96,6 +96,7 @@ servers = ( {
     { match = { path_prefix = "/r2/"; }; proxy = { upstream = "r2"; strip_prefix = true; }; },
     { match = { path_prefix = "/ip/"; }; proxy = { upstream = "ip"; strip_prefix = true; }; },
     { match = { path_prefix = "/admin/"; }; admin = true; },
+    { match = { path = "/metrics"; }; status = { format = "prometheus"; }; },
     { match = { path_prefix = "/fenced/"; }; admin = true;
       access = ["allow 10.0.0.0/8", "deny all"]; },
     { match = { path_prefix = "/authed/"; }; admin = true; access = ["allow 127.0.0.1"];
@@ -158,6 +159,13 @@ is($d->{id}, 2, 'the new server takes position 2');
 is($d->{origin}, 'api', 'origin api');
 $c = count(ids($port, 50, '/app/id'));
 is_deeply($c, { a => 30, b => 10, c => 10 }, 'the added server takes its share (3:1:1)');
+# its traffic statistics are in the status route like a configured server's
+my $series = qq(upstream="app",server="127.0.0.1:$pc");
+my (undef, undef, $metrics) = http_parse(http_get($port, '/metrics'));
+like($metrics, qr/^portico_upstream_server_response_seconds_count\{\Q$series\E\} 10$/m,
+     'metrics: the added server\'s 10 tries in its response histogram');
+like($metrics, qr/^portico_upstream_server_received_bytes_total\{\Q$series\E\} [1-9]\d*$/m,
+     'metrics: bytes received from the added server');
 ($st, $d) = admin($p, 'POST', '/upstreams/app/servers', qq({"address": "127.0.0.1:$pc"}));
 is($st, 409, 'the same address again: 409');
 is($d->{error}, "server 127.0.0.1:$pc is already in upstream \"app\"", 'duplicate error');
@@ -167,6 +175,8 @@ is_deeply($d, { removed => 2 }, 'removed');
 $_->reset for @b;
 $c = count(ids_fresh($port, 20, '/app/id'));
 is($c->{c} || 0, 0, 'the removed server gets nothing');
+(undef, undef, $metrics) = http_parse(http_get($port, '/metrics'));
+unlike($metrics, qr/\Q$series\E/, 'metrics: a removed server has no series');
 ($st, $d) = admin($p, 'DELETE', '/upstreams/app/servers/0');
 is($st, 409, 'a configured server cannot be removed');
 is($d->{error}, 'server 0 is in the configuration: drain it, then remove it from the '

@@ -68,8 +68,13 @@ pco_status_stats_first(const pco_upstream_t *u, unsigned j)
 {
     unsigned  k;
 
+    if (u->servers[j].vacant) {
+        return false;
+    }
     for (k = 0; k < j; k++) {
-        if (pco_status_same(&u->servers[k].name, &u->servers[j].name)) {
+        if (!u->servers[k].vacant
+            && pco_status_same(&u->servers[k].name, &u->servers[j].name))
+        {
             return false;
         }
     }
@@ -93,8 +98,10 @@ pco_status_stat_sum(const pco_upstream_t *u, unsigned j, size_t off)
     uint64_t  v = 0;
     unsigned  k;
 
-    for (k = j; k < u->nservers; k++) {
-        if (k == j || pco_status_same(&u->servers[k].name, &u->servers[j].name)) {
+    for (k = j; k < pco_upstream_npos(u); k++) {
+        if (k == j || (!u->servers[k].vacant
+                       && pco_status_same(&u->servers[k].name, &u->servers[j].name)))
+        {
             v += pco_status_stat(&u->servers[k], off);
         }
     }
@@ -122,13 +129,17 @@ pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     size_t               f, i;
     unsigned             j;
 
+    /* servers added at run time (admin API, resolver) have their statistics too */
+    for (i = 0; i < ctx->nupstreams; i++) {
+        pco_upstream_sync((pco_upstream_t *) ctx->upstreams[i].u);
+    }
     for (f = 0; f < pco_nelems(pco_status_stats_families); f++) {
         pco_status_prom_family(b, pco_status_stats_families[f].name, "counter",
                                pco_status_stats_families[f].help);
         for (i = 0; i < ctx->nupstreams; i++) {
             const pco_upstream_t  *u = ctx->upstreams[i].u;
 
-            for (j = 0; j < u->nservers; j++) {
+            for (j = 0; j < pco_upstream_npos(u); j++) {
                 if (!pco_status_stats_first(u, j)) {
                     continue;
                 }
@@ -148,7 +159,7 @@ pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
         for (i = 0; i < ctx->nupstreams; i++) {
             const pco_upstream_t  *u = ctx->upstreams[i].u;
 
-            for (j = 0; j < u->nservers; j++) {
+            for (j = 0; j < pco_upstream_npos(u); j++) {
                 if (!pco_status_stats_first(u, j)) {
                     continue;
                 }
