@@ -123,6 +123,16 @@ pco_resolver_now_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* strerror(err) with a lowercase first letter, as the error log's other reasons read. */
+static void
+pco_resolver_strerror(int err, char *why, size_t wlen)
+{
+    snprintf(why, wlen, "%s", strerror(err));
+    if (why[0] >= 'A' && why[0] <= 'Z') {
+        why[0] = (char) (why[0] - 'A' + 'a');
+    }
+}
+
 /* One query to one nameserver: the response in ans (*alen bytes). PCO_OK, or PCO_ERROR with
  * why set ("timed out", the socket error). */
 static int
@@ -138,7 +148,7 @@ pco_resolver_exchange(const pco_sockaddr_t *ns, socklen_t nslen, const u_char *q
     if (fd == -1 || connect(fd, &ns->sa, nslen) == -1
         || send(fd, q, qlen, 0) != (ssize_t) qlen)
     {
-        snprintf(why, wlen, "%s", strerror(errno));
+        pco_resolver_strerror(errno, why, wlen);
         if (fd != -1) {
             close(fd);
         }
@@ -157,7 +167,11 @@ pco_resolver_exchange(const pco_sockaddr_t *ns, socklen_t nslen, const u_char *q
             continue;
         }
         if (rc <= 0) {
-            snprintf(why, wlen, "%s", rc == 0 ? "timed out" : strerror(errno));
+            if (rc == 0) {
+                snprintf(why, wlen, "timed out");
+            } else {
+                pco_resolver_strerror(errno, why, wlen);
+            }
             break;
         }
         n = recv(fd, ans, PCO_RESOLVER_MSG_MAX, 0);
@@ -165,7 +179,7 @@ pco_resolver_exchange(const pco_sockaddr_t *ns, socklen_t nslen, const u_char *q
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
             }
-            snprintf(why, wlen, "%s", strerror(errno));     /* "Connection refused" */
+            pco_resolver_strerror(errno, why, wlen);     /* "connection refused" */
             break;
         }
         /* a stray datagram (an earlier try's late answer) does not end the wait */
