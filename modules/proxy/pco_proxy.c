@@ -557,7 +557,7 @@ pco_proxy_can_retry(pco_proxy_ctx_t *p)
     {
         return false;
     }
-    for (i = 0; i < u->nservers; i++) {
+    for (i = 0; i < pco_upstream_npos(u); i++) {
         if (pco_upstream_candidate(&u->servers[i], p->req.tried, u->servers[i].backup)) {
             return true;
         }

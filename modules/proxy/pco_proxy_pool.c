@@ -32,6 +32,7 @@ typedef struct {
     int64_t                 uses;
     pco_upstream_t         *u;
     uint64_t                number;       /* c->number when pooled */
+    uint64_t                epoch;        /* s->epoch when pooled: the position's server */
     pco_msec_t              deadline;     /* closed then (keepalive_timeout idle) */
 } pco_proxy_idle_t;
 
@@ -123,6 +124,16 @@ pco_proxy_pool_get(pco_upstream_t *u, pco_upstream_server_t *s, int64_t *uses,
     }
     for (i = pl->n; i-- > 0; ) {
         if (pl->items[i].s != s) {
+            continue;
+        }
+        if (pl->items[i].epoch != s->epoch) {
+            /* the position holds another server now (admin API, DNS): not ours to reuse */
+            c = pl->items[i].c;
+            if (!c->destroyed && c->number == pl->items[i].number) {
+                pco_conn_set_idle(c, false);
+                pco_upstream_conn_close(c);
+            }
+            pco_proxy_pool_remove(pl, i);
             continue;
         }
         c = pl->items[i].c;
@@ -220,7 +231,10 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
     pco_proxy_pool_t  *pl = pco_proxy_pool_of(u);
 
     /* a connection that began with a PROXY header speaks for one client only */
-    if (pl == NULL || pco_worker_exiting || s->send_proxy_protocol
+    pco_upstream_sync(u);
+    /* a drained, downed or removed server: its connections are closed, never pooled */
+    if (pl == NULL || pco_worker_exiting || s->send_proxy_protocol || s->vacant
+        || s->admin != PCO_UPSTREAM_ADMIN_UP
         || (u->keepalive_requests > 0 && uses >= u->keepalive_requests))
     {
         pco_upstream_conn_close(c);
@@ -250,6 +264,7 @@ pco_proxy_pool_put(pco_upstream_t *u, pco_upstream_server_t *s, pco_connection_t
     pl->items[pl->n].uses = uses;
     pl->items[pl->n].u = u;
     pl->items[pl->n].number = c->number;
+    pl->items[pl->n].epoch = s->epoch;
     pl->items[pl->n].deadline = pco_current_msec + u->keepalive_timeout;
     pl->n++;
     pco_conn_set_idle(c, true);

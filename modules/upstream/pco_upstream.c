@@ -33,6 +33,7 @@ typedef struct {
     int64_t      max_conns;
     bool         backup;
     bool         down;
+    bool         resolve;
     int          send_proxy_protocol;
 } pco_upstream_server_conf_t;
 
@@ -51,6 +52,7 @@ typedef struct {
     pco_msec_t                  next_upstream_timeout;
     int64_t                     max_fails;
     pco_msec_t                  fail_timeout;
+    int64_t                     max_servers;
     pco_conf_list_t             servers;      /* pco_upstream_server_conf_t */
     pco_upstream_health_conf_t  health_check;
     pco_upstream_tls_conf_t     tls;
@@ -79,6 +81,10 @@ static const pco_setting_t pco_upstream_server_settings[] = {
     { .name = "down", .type = PCO_CONF_BOOL,
       .offset = offsetof(pco_upstream_server_conf_t, down), .def = "false",
       .help = "never used (kept in the list)" },
+    { .name = "resolve", .type = PCO_CONF_BOOL,
+      .offset = offsetof(pco_upstream_server_conf_t, resolve), .def = "false",
+      .help = "HOST:PORT re-resolved at run time by the resolver; a name that does not "
+              "resolve at load is a warning (the server gets its addresses later)" },
     { .name = "send_proxy_protocol", .type = PCO_CONF_ENUM,
       .offset = offsetof(pco_upstream_server_conf_t, send_proxy_protocol), .def = "\"off\"",
       .values = pco_upstream_pp_values,
@@ -184,9 +190,13 @@ static const pco_setting_t pco_upstream_settings[] = {
     { .name = "fail_timeout", .scopes = PCO_SU, .type = PCO_CONF_DURATION,
       .offset = PCO_UC(fail_timeout), .def = "\"10s\"", .min = 1, .max = PCO_CONF_DAY,
       .help = "the failure window, and how long a server stays marked down" },
+    { .name = "max_servers", .scopes = PCO_SU, .type = PCO_CONF_INT,
+      .offset = PCO_UC(max_servers), .def = "0", .min = 0, .max = PCO_UPSTREAM_MAX_SERVERS,
+      .help = "server positions, configured and added at run time (admin API, resolve); "
+              "0 = the configured servers + 32" },
     { .name = "servers", .scopes = PCO_SU, .type = PCO_CONF_LIST, .offset = PCO_UC(servers),
       .sub = pco_upstream_server_settings, .elt_size = sizeof(pco_upstream_server_conf_t),
-      .help = "the servers: { address; weight; max_conns; backup; down; "
+      .help = "the servers: { address; weight; max_conns; backup; down; resolve; "
               "send_proxy_protocol; }" },
     { .name = "health_check", .scopes = PCO_SU, .type = PCO_CONF_GROUP,
       .offset = PCO_UC(health_check), .sub = pco_upstream_health_settings,
@@ -228,25 +238,38 @@ pco_upstream_ctx(pco_cycle_t *cycle)
     return ctx;
 }
 
-/* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into the pool. */
-static int
-pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *out)
+int
+pco_upstream_addr_format(const pco_sockaddr_t *sa, char *buf, size_t size)
 {
-    char  ip[INET6_ADDRSTRLEN], buf[sizeof(((struct sockaddr_un *) 0)->sun_path) + 64];
+    char  ip[INET6_ADDRSTRLEN];
     int   n;
 
     if (sa->sa.sa_family == AF_INET) {
         inet_ntop(AF_INET, &sa->sin.sin_addr, ip, sizeof(ip));
-        n = snprintf(buf, sizeof(buf), "%s:%u", ip, (unsigned) ntohs(sa->sin.sin_port));
+        n = snprintf(buf, size, "%s:%u", ip, (unsigned) ntohs(sa->sin.sin_port));
     } else if (sa->sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &sa->sin6.sin6_addr, ip, sizeof(ip));
-        n = snprintf(buf, sizeof(buf), "[%s]:%u", ip, (unsigned) ntohs(sa->sin6.sin6_port));
+        n = snprintf(buf, size, "[%s]:%u", ip, (unsigned) ntohs(sa->sin6.sin6_port));
+    } else if (sa->sa.sa_family == AF_UNIX) {
+        n = snprintf(buf, size, "unix:%.*s", (int) sizeof(sa->sun.sun_path),
+                     sa->sun.sun_path);
     } else {
-        n = snprintf(buf, sizeof(buf), "unix:%s", sa->sun.sun_path);
-    }
-    if (n < 0 || (size_t) n >= sizeof(buf)) {
         return PCO_ERROR;
     }
+    return n < 0 || (size_t) n >= size ? PCO_ERROR : PCO_OK;
+}
+
+/* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into the pool. */
+static int
+pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *out)
+{
+    char  buf[sizeof(((struct sockaddr_un *) 0)->sun_path) + 64];
+    int   n;
+
+    if (pco_upstream_addr_format(sa, buf, sizeof(buf)) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    n = (int) strlen(buf);
     out->len = (size_t) n;
     out->data = (u_char *) pco_pstrndup(pool, buf, (size_t) n);
     return out->data == NULL ? PCO_ERROR : PCO_OK;
@@ -255,7 +278,8 @@ pco_upstream_addr_text(pco_pool_t *pool, const pco_sockaddr_t *sa, pco_str_t *ou
 /* Resolves one configured address into *nout sockaddrs (at most max). */
 static int
 pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text,
-                     pco_sockaddr_t *out, socklen_t *lens, unsigned max, unsigned *nout)
+                     pco_sockaddr_t *out, socklen_t *lens, unsigned max, unsigned *nout,
+                     bool soft)
 {
     struct addrinfo   hints, *res = NULL, *ai;
     const char       *colon;
@@ -298,6 +322,13 @@ pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0 && soft) {
+        /* resolve = true: the resolver gives it addresses later */
+        pco_conf_warn_src(cf, src, "host \"%s\" not found: %s; resolve = true: the "
+                          "server gets its addresses when the name resolves", host,
+                          gai_strerror(rc));
+        return PCO_OK;
+    }
     if (rc != 0) {
         pco_conf_error_src(cf, src, "host \"%s\" not found: %s", host, gai_strerror(rc));
         return PCO_ERROR;
@@ -314,6 +345,10 @@ pco_upstream_resolve(pco_conf_t *cf, const pco_conf_src_t *src, const char *text
         (*nout)++;
     }
     freeaddrinfo(res);
+    if (*nout == 0 && soft) {
+        pco_conf_warn_src(cf, src, "host \"%s\" has no IPv4/IPv6 address yet", host);
+        return PCO_OK;
+    }
     if (*nout == 0) {
         pco_conf_error_src(cf, src, "host \"%s\" has no IPv4/IPv6 address", host);
         return PCO_ERROR;
@@ -435,6 +470,78 @@ pco_upstream_tls_init(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     return pco_upstream_tls_ops->init(cf, cycle, u, src);
 }
 
+static bool
+pco_upstream_has_resolve(const pco_upstream_conf_t *uc)
+{
+    const pco_upstream_server_conf_t  *sc = uc->servers.elts;
+    unsigned                           i;
+
+    for (i = 0; i < uc->servers.n; i++) {
+        if (sc[i].resolve) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* u->capacity: max_servers, or the configured servers + PCO_UPSTREAM_DYN_DEFAULT. */
+static int
+pco_upstream_capacity(pco_conf_t *cf, pco_upstream_t *u, pco_upstream_conf_t *uc,
+                      unsigned total)
+{
+    if (uc->max_servers == 0) {
+        u->capacity = pco_min(total + PCO_UPSTREAM_DYN_DEFAULT, PCO_UPSTREAM_MAX_SERVERS);
+        return PCO_OK;
+    }
+    if ((unsigned) uc->max_servers < total) {
+        pco_conf_error_src(cf, PCO_CONF_SRC(uc, pco_upstream_conf_t, max_servers),
+                           "upstream \"%s\": max_servers %lld is less than its %u configured "
+                           "servers", (const char *) uc->name.data,
+                           (long long) uc->max_servers, total);
+        return PCO_ERROR;
+    }
+    u->capacity = (unsigned) uc->max_servers;
+    return PCO_OK;
+}
+
+/* u->entries: the servers as written (host and port split for the resolver). */
+static int
+pco_upstream_entries_build(pco_conf_t *cf, pco_upstream_t *u, pco_upstream_conf_t *uc)
+{
+    pco_upstream_server_conf_t  *sc = uc->servers.elts;
+    pco_upstream_entry_t        *e;
+    const char                  *colon;
+    unsigned                     i;
+
+    u->entries = pco_pcalloc(cf->pool, uc->servers.n * sizeof(pco_upstream_entry_t));
+    if (u->entries == NULL) {
+        return PCO_ERROR;
+    }
+    u->nentries = (unsigned) uc->servers.n;
+    for (i = 0; i < uc->servers.n; i++) {
+        e = &u->entries[i];
+        e->configured = sc[i].address;
+        e->resolve = sc[i].resolve;
+        e->backup = sc[i].backup;
+        e->down = sc[i].down;
+        e->weight = sc[i].weight > 0 ? sc[i].weight : 1;
+        e->max_conns = sc[i].max_conns;
+        e->send_proxy_protocol = (unsigned) sc[i].send_proxy_protocol;
+        colon = strrchr((const char *) sc[i].address.data, ':');
+        if (strncmp((const char *) sc[i].address.data, "unix:", 5) == 0 || colon == NULL) {
+            continue;
+        }
+        e->host.data = sc[i].address.data;
+        e->host.len = (size_t) ((const u_char *) colon - sc[i].address.data);
+        if (e->host.len >= 2 && e->host.data[0] == '[') {      /* [v6]:port */
+            e->host.data++;
+            e->host.len -= 2;
+        }
+        e->port = (in_port_t) atoi(colon + 1);
+    }
+    return PCO_OK;
+}
+
 /* Fills u from its node; PCO_ERROR after reporting. */
 static int
 pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
@@ -516,7 +623,8 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
         }
         if (pco_upstream_resolve(cf, &uc->servers.src[i], (const char *) sc[i].address.data,
                                  &addrs[total], &lens[total],
-                                 PCO_UPSTREAM_MAX_SERVERS - total, &count[i]) != PCO_OK)
+                                 PCO_UPSTREAM_MAX_SERVERS - total, &count[i], sc[i].resolve)
+            != PCO_OK)
         {
             rc = PCO_ERROR;
             continue;
@@ -526,11 +634,25 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
     if (rc != PCO_OK) {
         return rc;
     }
-    u->servers = pco_pcalloc(cf->pool, total * sizeof(pco_upstream_server_t));
+    if (pco_upstream_capacity(cf, u, uc, total) != PCO_OK
+        || pco_upstream_entries_build(cf, u, uc) != PCO_OK)
+    {
+        return PCO_ERROR;
+    }
+    u->servers = pco_pcalloc(cf->pool, u->capacity * sizeof(pco_upstream_server_t));
     if (u->servers == NULL) {
         return PCO_ERROR;
     }
+    for (i = 0; i < u->capacity; i++) {          /* free positions until the first sync */
+        u->servers[i].index = i;
+        u->servers[i].upstream = u;
+        u->servers[i].active_counter = -1;
+        u->servers[i].entry = -1;
+        u->servers[i].vacant = true;
+        u->servers[i].weight = 1;
+    }
     u->nservers = total;
+    u->npositions = total;
     idx = 0;
     for (pass = 0; pass < 2; pass++) {           /* primaries, then backups */
         n = 0;
@@ -544,10 +666,13 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
                 s = &u->servers[idx];
                 s->index = idx++;
                 s->upstream = u;
+                s->vacant = false;
+                s->entry = (int) i;
                 s->configured = sc[i].address;
                 s->sockaddr = addrs[n];
                 s->socklen = lens[n];
                 s->weight = sc[i].weight > 0 ? sc[i].weight : 1;
+                s->conf_weight = s->weight;
                 s->max_conns = sc[i].max_conns;
                 s->backup = sc[i].backup;
                 s->down = sc[i].down;
@@ -562,12 +687,14 @@ pco_upstream_build(pco_conf_t *cf, pco_cycle_t *cycle, pco_upstream_t *u,
             u->nprimary = idx;
         }
     }
-    if (u->nprimary == 0) {
+    if (u->nprimary == 0 && !pco_upstream_has_resolve(uc)) {
         pco_conf_error_src(cf, &node->src, "upstream \"%s\" has only backup servers",
                            uc->name.data);
         return PCO_ERROR;
     }
+    u->key = pco_upstream_name_key(&u->name);
     ctx->total += total;
+    ctx->positions += u->capacity;
     return PCO_OK;
 }
 
@@ -666,7 +793,7 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
 
     ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams",
-                                 pco_upstream_zone_size(ctx->total), &pco_upstream_module,
+                                 pco_upstream_zone_size(ctx->positions), &pco_upstream_module,
                                  pco_upstream_zone_init);
     if (ctx->zone == NULL) {
         return PCO_ERROR;
@@ -717,32 +844,64 @@ pco_upstream_request_key(pco_http_request_t *r, pco_upstream_t *u, pco_str_t *ke
 }
 
 /* Gives every server its slot in the zone (pco_upstream_zone.c): state kept for a server
- * that stays, fresh for a new one, cleared for one that left. */
+ * that stays, fresh for a new one, cleared for one that left; the servers added at run time
+ * by the admin API (pco_upstream_dyn.c) are carried over into the first free positions. */
 static int
 pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
 {
     pco_upstream_ctx_t      *ctx = cycle->module_ctx[pco_upstream_module.index];
     pco_upstream_shared_t  **st;
-    unsigned                 u, s;
-    size_t                   i = 0;
+    pco_upstream_zone_hdr_t *hdr;
+    uint64_t                *keys;
+    unsigned                 k, s, *ndyn;
+    size_t                   i = 0, n = 0;
+    int                      rc = PCO_ERROR;
 
     pco_unused(old);
-    if (ctx == NULL || ctx->zone == NULL || ctx->total == 0) {
+    if (ctx == NULL || ctx->zone == NULL || ctx->n == 0) {
         return PCO_OK;
     }
-    st = calloc(ctx->total, sizeof(*st));
-    if (st == NULL || pco_upstream_zone_assign(ctx->zone->addr, ctx->keys, ctx->total, st)
-                      != PCO_OK)
-    {
-        free(st);
-        pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone: no slot for every server");
-        return PCO_ERROR;
+    hdr = ctx->zone->addr;
+    st = calloc(ctx->positions + 1, sizeof(*st));
+    keys = calloc(ctx->positions + 1, sizeof(*keys));
+    ndyn = calloc(ctx->n, sizeof(*ndyn));
+    if (st == NULL || keys == NULL || ndyn == NULL) {
+        goto done;
     }
-    for (u = 0; u < ctx->n; u++) {
-        for (s = 0; s < ctx->upstreams[u].nservers; s++, i++) {
-            ctx->upstreams[u].servers[s].shared = st[i];
+    for (k = 0; k < ctx->n; k++) {
+        pco_upstream_t  *u = &ctx->upstreams[k];
+
+        for (s = 0; s < u->nservers; s++) {
+            keys[n++] = ctx->keys[i++];
         }
+        ndyn[k] = pco_upstream_dyn_collect(hdr, u, &keys[n], u->capacity - u->nservers);
+        n += ndyn[k];
     }
+    if (pco_upstream_zone_assign(hdr, keys, n, st) != PCO_OK) {
+        pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone: no slot for every server");
+        goto done;
+    }
+    pco_shmtx_lock(&hdr->lock);
+    for (k = 0, i = 0; k < ctx->n; k++) {
+        pco_upstream_t  *u = &ctx->upstreams[k];
+
+        for (s = 0; s < u->nservers; s++) {
+            u->servers[s].shared = st[i + s];
+        }
+        pco_upstream_dyn_restore(u, &st[i], ndyn[k]);
+        u->rt_zone = hdr;
+        u->rt_version = 0;
+        i += u->nservers + ndyn[k];
+    }
+    __atomic_add_fetch(&hdr->version, 1, __ATOMIC_RELEASE);
+    pco_shmtx_unlock(&hdr->lock);
+    for (k = 0; k < ctx->n; k++) {
+        pco_upstream_sync(&ctx->upstreams[k]);
+    }
+    rc = PCO_OK;
+done:
     free(st);
-    return PCO_OK;
+    free(keys);
+    free(ndyn);
+    return rc;
 }

@@ -31,6 +31,43 @@ typedef struct {
     pco_str_t    key;
 } pco_upstream_tls_conf_t;
 
+/* Admin state of a server position (the admin API; pco_upstream_dyn_set). */
+#define PCO_UPSTREAM_ADMIN_UP     0     /* as configured */
+#define PCO_UPSTREAM_ADMIN_DRAIN  1     /* no new requests; in flight finish; idle pooled
+                                           connections to it are closed, never reused */
+#define PCO_UPSTREAM_ADMIN_DOWN   2     /* never picked (passive/health state kept apart) */
+
+/* Where a position's server comes from. */
+#define PCO_UPSTREAM_ORIGIN_CONF  0     /* the configuration (positions [0, nservers)) */
+#define PCO_UPSTREAM_ORIGIN_API   1     /* added at run time by the admin API */
+#define PCO_UPSTREAM_ORIGIN_DNS   2     /* added by re-resolution of a resolve = true entry */
+
+#define PCO_UPSTREAM_NAME_LEN     128   /* "10.0.0.5:80", "[v6]:port", "unix:/path" + NUL */
+
+/*
+ * The runtime part of a position's slot in the zone (written under the zone's lock, by any
+ * process; read by each worker when the zone version moved, see pco_upstream_sync).
+ * Configured positions use admin and weight only (kept across reloads with the slot, while
+ * the server stays in the configuration). Dynamic positions (origin API or DNS) carry the
+ * whole server: a dynamic slot belongs to upstream_key at `position` while in_use.
+ */
+typedef struct {
+    uint64_t        upstream_key;     /* pco_upstream_name_key(upstream name) */
+    int32_t         admin;            /* PCO_UPSTREAM_ADMIN_* */
+    int32_t         weight;           /* 0: the configured weight */
+    int32_t         origin;           /* PCO_UPSTREAM_ORIGIN_* */
+    int32_t         entry;            /* DNS: the configured entry's number; else -1 */
+    int32_t         position;         /* the index within the upstream */
+    uint8_t         in_use;           /* dynamic: the server exists */
+    uint8_t         backup;
+    uint8_t         gone;             /* configured position removed by re-resolution */
+    uint8_t         pad;
+    int64_t         max_conns;
+    pco_sockaddr_t  sockaddr;
+    uint32_t        socklen;
+    char            name[PCO_UPSTREAM_NAME_LEN];   /* NUL-terminated */
+} pco_upstream_runtime_t;
+
 /* Shared (per instance) state of one server, in the upstream zone; written with atomics. */
 typedef struct {
     int64_t     fails;            /* failures in the current fail_timeout window */
@@ -40,6 +77,7 @@ typedef struct {
     int32_t     health_down;      /* active health checks say down (later issue) */
     int32_t     pad;
     uint64_t    requests;         /* monotonic: tries sent to this server */
+    pco_upstream_runtime_t  rt;   /* admin state, weight, dynamic server (under the lock) */
     /* active health checks: written by the health checker only, read by the status route */
     int32_t     hc_successes;     /* consecutive successful checks */
     int32_t     hc_failures;      /* consecutive failed checks */
@@ -59,11 +97,23 @@ struct pco_upstream_server_s {
     bool                    down;
     unsigned                send_proxy_protocol;  /* 0 off, else the PROXY version: 1, 2 */
     unsigned                index;        /* within the upstream (primaries then backups) */
-    pco_upstream_shared_t  *shared;       /* in the zone (valid after init_master) */
+    pco_upstream_shared_t  *shared;       /* in the zone (valid after init_master; for a
+                                             dynamic position after its first sync) */
     pco_upstream_t         *upstream;
     int                     active_counter;   /* gauge "upstream_active{..}" or -1: then
-                                                 shared->active is used (unit tests) */
+                                                 shared->active is used (unit tests, dynamic
+                                                 positions) */
     void                   *tls_session;  /* per worker: the last SSL_SESSION (TLS only) */
+    /* runtime view (per process, refreshed by pco_upstream_sync from the zone) */
+    bool                    vacant;       /* a free or removed position: never used */
+    int                     admin;        /* PCO_UPSTREAM_ADMIN_* */
+    int                     origin;       /* PCO_UPSTREAM_ORIGIN_* */
+    int                     entry;        /* the configured entry (pco_upstream_entries) of a
+                                             configured or DNS position; -1: API */
+    int64_t                 conf_weight;  /* weight as configured (or as added) */
+    uint64_t                epoch;        /* bumped when the position gets another server:
+                                             a pooled connection of an older epoch is closed */
+    u_char                  dyn_name[PCO_UPSTREAM_NAME_LEN];  /* name storage, dynamic */
 };
 
 /* What a balancer keeps per worker per upstream (allocated by its init). */
@@ -78,6 +128,11 @@ typedef struct pco_upstream_balancer_s {
     /* pick reads key: the proxy computes it (a template or the client address formatted)
      * only for such balancers; the others get an empty key */
     bool          uses_key;
+    /* optional, per process: the positions changed (a server added or removed, a weight
+     * or state changed); called by pco_upstream_sync after it refreshed u->servers, so a
+     * balancer rebuilds what it derived from them (hash ring, current weights). Never
+     * blocks; on failure it keeps its previous data. */
+    void        (*update)(pco_upstream_t *u);
 } pco_upstream_balancer_t;
 
 /* An upstream's `health_check` block (docs/settings.md), run by modules/health_check. */
@@ -92,12 +147,38 @@ typedef struct {
     int          initial;        /* 0 "up", 1 "down" */
 } pco_upstream_health_conf_t;
 
+/* A server entry as written in the upstream's `servers` list (numbered from 0 in the order
+ * written), for the resolver: see pco_upstream_entries. */
+typedef struct {
+    pco_str_t       configured;       /* the address as written: "backend.test:8080" */
+    pco_str_t       host;             /* "backend.test" (empty for unix:) */
+    in_port_t       port;             /* host order; 0 for unix: */
+    bool            resolve;          /* resolve = true */
+    bool            backup;
+    bool            down;
+    int64_t         weight;
+    int64_t         max_conns;
+    unsigned        send_proxy_protocol;
+} pco_upstream_entry_t;
+
 struct pco_upstream_s {
     pco_str_t                       name;
     pco_conf_node_t                *node;
-    pco_upstream_server_t          *servers;     /* primaries first, then backups */
-    unsigned                        nservers;
-    unsigned                        nprimary;
+    /* Positions: [0, nservers) the configured servers (primaries, then backups), then free
+     * positions for servers added at run time, up to `capacity` (setting max_servers). The
+     * index of a position never changes within a generation. Balancers walk
+     * [0, npositions) and must not assume primaries and backups are contiguous past
+     * nservers: pco_upstream_candidate filters on backup and on in_use. */
+    pco_upstream_server_t          *servers;
+    unsigned                        nservers;    /* configured positions */
+    unsigned                        nprimary;    /* configured primaries */
+    unsigned                        npositions;  /* per process: highest in use + 1 */
+    unsigned                        capacity;
+    uint64_t                        key;         /* pco_upstream_name_key(name) */
+    uint64_t                        rt_version;  /* per process: the zone version seen */
+    void                           *rt_zone;     /* the zone (its header) */
+    pco_upstream_entry_t           *entries;     /* as written */
+    unsigned                        nentries;
     const pco_upstream_balancer_t  *balancer;
     void                           *balancer_data;   /* per generation; per-worker state
                                                          must be created in init_worker */
@@ -129,7 +210,73 @@ struct pco_upstream_s {
 #define PCO_UPSTREAM_NEXT_429      0x40
 #define PCO_UPSTREAM_NEXT_OFF      0x80
 
-#define PCO_UPSTREAM_MAX_SERVERS   1024   /* tried[] bitmap words = 16 */
+#define PCO_UPSTREAM_MAX_SERVERS   1024   /* tried[] bitmap words = 16; also the most
+                                             positions (capacity) of one upstream */
+#define PCO_UPSTREAM_DYN_DEFAULT   32     /* default free positions: max_servers unset */
+
+/*
+ * The runtime server table (admin API, DNS re-resolution). Every function below works in
+ * any process that has the generation's zone (master after init_master, workers, helpers),
+ * takes the zone's robust lock for a few microseconds (never blocks otherwise), changes the
+ * zone and bumps the zone's version; each process notices the version at its next
+ * pco_upstream_get (one atomic load) and refreshes its view (pco_upstream_sync). err gets
+ * a short reason (no trailing period) when PCO_ERROR is returned; *code (may be NULL) an
+ * HTTP status for it: 404 no such position, 409 conflict (exists, configured, full), 400
+ * bad value.
+ */
+typedef struct {
+    const pco_sockaddr_t  *sockaddr;
+    socklen_t              socklen;
+    int64_t                weight;       /* 1..1000 */
+    int64_t                max_conns;    /* 0 = unlimited */
+    bool                   backup;       /* refused with hash and ip_hash */
+    int                    admin;        /* PCO_UPSTREAM_ADMIN_* to start with */
+    int                    origin;       /* PCO_UPSTREAM_ORIGIN_API or _DNS */
+    int                    entry;        /* DNS: the entry; else -1 */
+} pco_upstream_dyn_spec_t;
+
+/* Adds a server at the lowest free position (none in flight to a previous occupant);
+ * *index receives it. A server with the same address already in the upstream: 409. */
+int pco_upstream_dyn_add(pco_upstream_t *u, const pco_upstream_dyn_spec_t *spec,
+                         unsigned *index, int *code, char *err, size_t errlen);
+/* Removes a dynamic server (requests in flight to it finish); a configured one: 409. */
+int pco_upstream_dyn_remove(pco_upstream_t *u, unsigned index, int *code, char *err,
+                            size_t errlen);
+/* Sets the admin state (-1: keep) and the weight (0: keep; -1: back to the configured
+ * weight) of a position in use. */
+int pco_upstream_dyn_set(pco_upstream_t *u, unsigned index, int admin, int64_t weight,
+                         int *code, char *err, size_t errlen);
+/* DNS: replaces the set of addresses of configured entry `entry` (written with resolve =
+ * true). Addresses already present keep their position (and state); new ones take free
+ * positions with the entry's options; ones gone are removed (requests in flight finish).
+ * n == 0 is refused (the caller keeps the last good set). Returns the number of positions
+ * changed, or -1 with err set (no free position: the addresses that fit are applied). */
+int pco_upstream_resolved_set(pco_upstream_t *u, unsigned entry,
+                              const pco_sockaddr_t *addrs, const socklen_t *lens,
+                              unsigned n, char *err, size_t errlen);
+/* The configured entries (numbered as written), for the resolver. */
+const pco_upstream_entry_t *pco_upstream_entries(const pco_upstream_t *u, unsigned *n);
+/* The end of the positions to walk: [0, pco_upstream_npos(u)). */
+static inline unsigned
+pco_upstream_npos(const pco_upstream_t *u)
+{
+    return u->npositions > u->nservers ? u->npositions : u->nservers;
+}
+/* Whether the zone (and so the runtime state) was kept from the previous generation. */
+bool pco_upstream_zone_kept(pco_cycle_t *cycle);
+/* Refreshes this process's view of u's positions when the zone version moved (one atomic
+ * load when it did not): address, name, weight, state, vacant, npositions, then the
+ * balancer's update hook. Called by pco_upstream_get; call it before reading positions
+ * past nservers elsewhere (the admin listing). */
+void pco_upstream_sync(pco_upstream_t *u);
+/* The zone's version (changes counter; 0 without a zone), e.g. for a state-file writer. */
+uint64_t pco_upstream_version(pco_cycle_t *cycle);
+/* The upstreams of a generation (array and count). */
+pco_upstream_t *pco_upstream_all(pco_cycle_t *cycle, unsigned *n);
+/* The hash used for upstream_key. */
+uint64_t pco_upstream_name_key(const pco_str_t *name);
+/* "127.0.0.1:9001", "[::1]:9001", "unix:/path" into buf; PCO_ERROR when it does not fit. */
+int pco_upstream_addr_format(const pco_sockaddr_t *sa, char *buf, size_t size);
 
 /* conf_done of other modules: the upstream named `name`, or NULL. */
 pco_upstream_t *pco_upstream_find(pco_cycle_t *cycle, const pco_str_t *name);
@@ -145,7 +292,8 @@ pco_upstream_server_t *pco_upstream_get(pco_upstream_t *u, const pco_str_t *key,
 /* Ends a try: releases the active count; failed = a failure for passive health (connect
  * error/timeout, read timeout, or a status listed in next_upstream). */
 void pco_upstream_done(pco_upstream_server_t *s, bool failed);
-/* Usable now: not down, not passively marked, not health-down, under max_conns. */
+/* Usable now: in use, admin up, not down, not passively marked, not health-down, under
+ * max_conns. */
 bool pco_upstream_usable(const pco_upstream_server_t *s);
 /* Try observers: told of every finished try (one call per try, when its outcome is known):
  * status 0 when no response status came, ms as in $upstream_response_time. Any module adds
@@ -183,9 +331,13 @@ void pco_upstream_health_ok(pco_upstream_server_t *s, pco_msec_t now);
 /* Smooth weighted round robin (nginx), shared by round_robin and the fall-backs of other
  * balancers. State per worker: one current weight per server. */
 typedef struct {
-    int64_t  *current;
+    int64_t  *current;               /* per position (capacity) */
+    unsigned  n;
 } pco_upstream_rr_t;
 pco_upstream_rr_t *pco_upstream_rr_create(pco_pool_t *pool, const pco_upstream_t *u);
+/* Zeroes the current weights (a balancer's update hook: a weight changed, so the smooth
+ * sequence restarts exactly from the new weights). */
+void pco_upstream_rr_reset(pco_upstream_rr_t *rr);
 pco_upstream_server_t *pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr,
                                             const uint64_t *tried, bool backup);
 

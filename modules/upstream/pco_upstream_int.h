@@ -13,6 +13,7 @@ typedef struct {
     pco_upstream_t                   *upstreams;
     unsigned                          n;
     unsigned                          total;       /* servers of all upstreams */
+    unsigned                          positions;   /* capacities of all upstreams */
     const pco_upstream_balancer_t    *balancers[16];
     unsigned                          nbalancers;
     pco_shm_zone_t                   *zone;
@@ -27,7 +28,7 @@ typedef struct {
  * register before the upstream module's own runs); NULL when memory is short. */
 pco_upstream_ctx_t *pco_upstream_ctx(pco_cycle_t *cycle);
 
-/* The zone "pco_upstreams": a header then `capacity` slots of 128 bytes. */
+/* The zone "pco_upstreams": a header then `capacity` slots. */
 typedef struct {
     uint64_t                key;       /* 0 = free */
     uint64_t                pad;
@@ -37,10 +38,28 @@ typedef struct {
 typedef struct {
     uint64_t                magic;
     uint64_t                capacity;
-    uint64_t                pad[6];
+    uint64_t                version;   /* bumped after every runtime change (atomics) */
+    uint64_t                pad[5];
+    pco_shmtx_t             lock;      /* runtime changes and the views' refresh */
 } pco_upstream_zone_hdr_t;
 
-#define PCO_UPSTREAM_ZONE_MAGIC  0x70636f7570737431ull
+#define PCO_UPSTREAM_ZONE_MAGIC  0x70636f7570737432ull
+
+/* The slots array of a zone. */
+#define pco_upstream_zone_slots(hdr)  ((pco_upstream_slot_t *) ((pco_upstream_zone_hdr_t *) \
+                                                                 (hdr) + 1))
+
+/* init_master (pco_upstream_dyn.c): the dynamic API servers of u kept in the zone by the
+ * previous generation, copied out before the slots are reassigned: their keys go into the
+ * key list (new positions from u->nservers), and pco_upstream_dyn_restore gives the
+ * slots their new positions once assigned. Returns how many (at most max). */
+unsigned pco_upstream_dyn_collect(void *zone, pco_upstream_t *u, uint64_t *keys,
+                                  unsigned max);
+/* After pco_upstream_zone_assign: marks the configured slots of u (upstream_key, origin,
+ * position, in_use) and the n carried dynamic ones (positions nservers..). */
+void pco_upstream_dyn_restore(pco_upstream_t *u, pco_upstream_shared_t **st, unsigned n);
+/* The key of a dynamic server's slot. */
+uint64_t pco_upstream_dyn_key(const pco_upstream_t *u, const char *name);
 
 /* Bytes of the zone for `total` servers: at least 64 slots, a power of two >= 2 * total, so
  * the size (and therefore the zone, across a reload) stays the same for small changes. */

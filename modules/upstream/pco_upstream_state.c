@@ -32,14 +32,14 @@ pco_upstream_usable(const pco_upstream_server_t *s)
     pco_upstream_shared_t  *sh = s->shared;
     const pco_upstream_t   *u = s->upstream;
 
-    if (s->down) {
+    if (s->down || s->vacant || s->admin != PCO_UPSTREAM_ADMIN_UP) {
         return false;
     }
     if (sh != NULL) {
         if (__atomic_load_n(&sh->health_down, __ATOMIC_RELAXED)) {
             return false;
         }
-        if (u->nservers > 1 && u->max_fails > 0
+        if (pco_upstream_npos(u) > 1 && u->max_fails > 0
             && __atomic_load_n(&sh->down_until, __ATOMIC_RELAXED) > pco_current_msec)
         {
             return false;
@@ -68,8 +68,9 @@ pco_upstream_get(pco_upstream_t *u, const pco_str_t *key, uint64_t *tried)
 {
     pco_upstream_server_t  *s;
 
+    pco_upstream_sync(u);
     s = u->balancer->pick(u, key, tried, false);
-    if (s == NULL && u->nservers > u->nprimary) {
+    if (s == NULL && pco_upstream_npos(u) > u->nprimary) {
         s = u->balancer->pick(u, key, tried, true);
     }
     if (s == NULL) {
@@ -108,7 +109,7 @@ pco_upstream_health_fail(pco_upstream_server_t *s, pco_msec_t now)
     pco_upstream_t         *u = s->upstream;
     int64_t                 start, fails, until;
 
-    if (u->max_fails <= 0 || u->nservers <= 1 || sh == NULL) {
+    if (u->max_fails <= 0 || pco_upstream_npos(u) <= 1 || sh == NULL) {
         return false;
     }
     until = __atomic_load_n(&sh->down_until, __ATOMIC_RELAXED);
@@ -187,8 +188,17 @@ pco_upstream_rr_create(pco_pool_t *pool, const pco_upstream_t *u)
     if (rr == NULL) {
         return NULL;
     }
-    rr->current = pco_pcalloc(pool, (u->nservers ? u->nservers : 1) * sizeof(int64_t));
+    rr->n = pco_max(u->capacity, u->nservers);
+    rr->current = pco_pcalloc(pool, (rr->n ? rr->n : 1) * sizeof(int64_t));
     return rr->current == NULL ? NULL : rr;
+}
+
+void
+pco_upstream_rr_reset(pco_upstream_rr_t *rr)
+{
+    if (rr != NULL) {
+        memset(rr->current, 0, rr->n * sizeof(int64_t));
+    }
 }
 
 pco_upstream_server_t *
@@ -199,11 +209,16 @@ pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr, const uint64_t *t
     int64_t                 total = 0;
     unsigned                i, from, to;
 
+    /* positions past nservers mix primaries and backups (added at run time) */
     from = backup ? u->nprimary : 0;
-    to = backup ? u->nservers : u->nprimary;
+    to = pco_upstream_npos(u);
     for (i = from; i < to; i++) {
         pco_upstream_server_t  *s = &u->servers[i];
 
+        if (i >= u->nprimary && i < u->nservers && !backup) {
+            i = u->nservers - 1;          /* skip the configured backups */
+            continue;
+        }
         if (!pco_upstream_candidate(s, tried, backup)) {
             continue;
         }

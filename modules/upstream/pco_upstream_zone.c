@@ -44,6 +44,10 @@ pco_upstream_zone_init(pco_shm_zone_t *zone, void *old_data)
         hdr->magic = PCO_UPSTREAM_ZONE_MAGIC;
         hdr->capacity = (zone->size - sizeof(pco_upstream_zone_hdr_t))
                         / sizeof(pco_upstream_slot_t);
+        hdr->version = 1;
+        if (pco_shmtx_init(&hdr->lock) != PCO_OK) {
+            return PCO_ERROR;
+        }
     }
     zone->data = zone->addr;
     return PCO_OK;

@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     pco_upstream_hash_point_t  *points;
     size_t                      n;
+    bool                        pooled;     /* freed by the cycle pool (conf time) */
 } pco_upstream_hash_ring_t;
 
 /* zlib's CRC-32 (IEEE); keys longer than uInt are hashed in pieces. */
@@ -42,6 +43,7 @@ pco_upstream_hash_crc32(const pco_str_t *key)
 
 static int pco_upstream_hash_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u);
+static void pco_upstream_hash_update(pco_upstream_t *u);
 static pco_upstream_server_t *pco_upstream_hash_pick(pco_upstream_t *u, const pco_str_t *key,
                                                      const uint64_t *tried, bool backup);
 
@@ -50,6 +52,7 @@ static const pco_upstream_balancer_t pco_upstream_hash_balancer = {
     .init = pco_upstream_hash_init,
     .pick = pco_upstream_hash_pick,
     .uses_key = true,
+    .update = pco_upstream_hash_update,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */
@@ -76,53 +79,39 @@ pco_upstream_hash_cmp(const void *a, const void *b)
     return x->server < y->server ? -1 : (x->server > y->server);
 }
 
-static int
-pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
+/* The ring of u's primary positions in use (malloc'd: points, then the ring). */
+static pco_upstream_hash_ring_t *
+pco_upstream_hash_build(pco_upstream_t *u)
 {
     pco_upstream_hash_ring_t  *ring;
     uint64_t                   want = 0, per;
-    unsigned                   i;
+    unsigned                   i, npos = pco_upstream_npos(u);
     size_t                     n = 0, k;
     char                       buf[512];
     int                        len;
 
-    if (cf != NULL && u->hash_key == NULL) {
-        pco_conf_error_src(cf, &u->node->src, "upstream \"%.*s\": balance = \"hash\" needs "
-                           "hash_key", (int) u->name.len, u->name.data);
-        return PCO_ERROR;
-    }
-    if (u->nservers > u->nprimary) {
-        if (cf != NULL) {
-            pco_conf_error_src(cf, &u->node->src, "upstream \"%.*s\": backup servers cannot "
-                               "be used with balance = \"hash\"", (int) u->name.len,
-                               u->name.data);
+    for (i = 0; i < npos; i++) {
+        if (!u->servers[i].vacant && !u->servers[i].backup) {
+            want += (uint64_t) u->servers[i].weight * PCO_UPSTREAM_HASH_POINTS;
         }
-        return PCO_ERROR;
-    }
-    for (i = 0; i < u->nprimary; i++) {
-        want += (uint64_t) u->servers[i].weight * PCO_UPSTREAM_HASH_POINTS;
     }
     ring = calloc(1, sizeof(*ring));
     if (ring == NULL) {
-        return PCO_ERROR;
+        return NULL;
     }
-    ring->points = calloc(want < PCO_UPSTREAM_HASH_MAX ? want : PCO_UPSTREAM_HASH_MAX,
+    ring->points = calloc(want == 0 ? 1 : want < PCO_UPSTREAM_HASH_MAX ? want
+                                                : PCO_UPSTREAM_HASH_MAX,
                           sizeof(pco_upstream_hash_point_t));
     if (ring->points == NULL) {
         free(ring);
-        return PCO_ERROR;
+        return NULL;
     }
-    if (cf != NULL) {
-        /* the ring lives as long as the cycle pool */
-        if (pco_pool_cleanup_add(cf->pool, free, ring->points) != PCO_OK
-            || pco_pool_cleanup_add(cf->pool, free, ring) != PCO_OK)
-        {
-            return PCO_ERROR;
-        }
-    }
-    for (i = 0; i < u->nprimary; i++) {
+    for (i = 0; i < npos; i++) {
         pco_upstream_server_t  *s = &u->servers[i];
 
+        if (s->vacant || s->backup) {
+            continue;
+        }
         per = (uint64_t) s->weight * PCO_UPSTREAM_HASH_POINTS;
         if (want > PCO_UPSTREAM_HASH_MAX) {
             per = per * PCO_UPSTREAM_HASH_MAX / want;
@@ -138,8 +127,67 @@ pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
     }
     qsort(ring->points, n, sizeof(pco_upstream_hash_point_t), pco_upstream_hash_cmp);
     ring->n = n;
+    return ring;
+}
+
+static void
+pco_upstream_hash_free(pco_upstream_hash_ring_t *ring)
+{
+    if (ring != NULL) {
+        free(ring->points);
+        free(ring);
+    }
+}
+
+static int
+pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
+{
+    pco_upstream_hash_ring_t  *ring;
+
+    if (cf != NULL && u->hash_key == NULL) {
+        pco_conf_error_src(cf, &u->node->src, "upstream \"%.*s\": balance = \"hash\" needs "
+                           "hash_key", (int) u->name.len, u->name.data);
+        return PCO_ERROR;
+    }
+    if (u->nservers > u->nprimary) {
+        if (cf != NULL) {
+            pco_conf_error_src(cf, &u->node->src, "upstream \"%.*s\": backup servers cannot "
+                               "be used with balance = \"hash\"", (int) u->name.len,
+                               u->name.data);
+        }
+        return PCO_ERROR;
+    }
+    ring = pco_upstream_hash_build(u);
+    if (ring == NULL) {
+        return PCO_ERROR;
+    }
+    if (cf != NULL) {
+        /* the ring lives as long as the cycle pool */
+        if (pco_pool_cleanup_add(cf->pool, free, ring->points) != PCO_OK
+            || pco_pool_cleanup_add(cf->pool, free, ring) != PCO_OK)
+        {
+            return PCO_ERROR;
+        }
+        ring->pooled = true;
+    }
     u->balancer_data = ring;
     return PCO_OK;
+}
+
+/* Positions changed: this process rebuilds its ring (keys of servers that stay keep their
+ * server; only the keys of a server removed, or taken by one added, move). */
+static void
+pco_upstream_hash_update(pco_upstream_t *u)
+{
+    pco_upstream_hash_ring_t  *ring = pco_upstream_hash_build(u), *old = u->balancer_data;
+
+    if (ring == NULL) {
+        return;                           /* keep the previous ring */
+    }
+    u->balancer_data = ring;
+    if (old != NULL && !old->pooled) {
+        pco_upstream_hash_free(old);
+    }
 }
 
 static pco_upstream_server_t *

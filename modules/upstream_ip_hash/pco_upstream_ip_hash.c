@@ -11,6 +11,7 @@
 
 static int pco_upstream_ip_hash_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_ip_hash_init(pco_conf_t *cf, pco_upstream_t *u);
+static void pco_upstream_ip_hash_update(pco_upstream_t *u);
 static pco_upstream_server_t *pco_upstream_ip_hash_pick(pco_upstream_t *u,
                                                         const pco_str_t *key,
                                                         const uint64_t *tried, bool backup);
@@ -20,6 +21,7 @@ static const pco_upstream_balancer_t pco_upstream_ip_hash_balancer = {
     .init = pco_upstream_ip_hash_init,
     .pick = pco_upstream_ip_hash_pick,
     .uses_key = true,
+    .update = pco_upstream_ip_hash_update,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */
@@ -47,6 +49,20 @@ pco_upstream_ip_hash_init(pco_conf_t *cf, pco_upstream_t *u)
     return u->balancer_data == NULL ? PCO_ERROR : PCO_OK;
 }
 
+static void
+pco_upstream_ip_hash_update(pco_upstream_t *u)
+{
+    pco_upstream_rr_reset(u->balancer_data);
+}
+
+/* A position that takes part in the weight walk: in use and of the class picked (a free
+ * position counts no weight, so the walk follows the servers that exist). */
+static bool
+pco_upstream_ip_hash_member(const pco_upstream_server_t *s, bool backup)
+{
+    return !s->vacant && s->backup == backup;
+}
+
 static pco_upstream_server_t *
 pco_upstream_ip_hash_pick(pco_upstream_t *u, const pco_str_t *key, const uint64_t *tried,
                           bool backup)
@@ -58,10 +74,12 @@ pco_upstream_ip_hash_pick(pco_upstream_t *u, const pco_str_t *key, const uint64_
     int64_t                 total = 0, w;
     unsigned                tries, k, from, to;
 
-    from = backup ? u->nprimary : 0;
-    to = backup ? u->nservers : u->nprimary;
+    from = 0;
+    to = pco_upstream_npos(u);
     for (k = from; k < to; k++) {
-        total += u->servers[k].weight;
+        if (pco_upstream_ip_hash_member(&u->servers[k], backup)) {
+            total += u->servers[k].weight;
+        }
     }
     if (total == 0) {
         return NULL;
@@ -88,12 +106,15 @@ pco_upstream_ip_hash_pick(pco_upstream_t *u, const pco_str_t *key, const uint64_
         }
         w = (int64_t) (hash % (uint64_t) total);
         for (k = from; k < to; k++) {
+            if (!pco_upstream_ip_hash_member(&u->servers[k], backup)) {
+                continue;
+            }
             w -= u->servers[k].weight;
             if (w < 0) {
                 break;
             }
         }
-        if (pco_upstream_candidate(&u->servers[k], tried, backup)) {
+        if (k < to && pco_upstream_candidate(&u->servers[k], tried, backup)) {
             return &u->servers[k];
         }
     }

@@ -8,6 +8,7 @@
 
 static int pco_upstream_least_conn_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_least_conn_init(pco_conf_t *cf, pco_upstream_t *u);
+static void pco_upstream_least_conn_update(pco_upstream_t *u);
 static pco_upstream_server_t *pco_upstream_least_conn_pick(pco_upstream_t *u,
                                                            const pco_str_t *key,
                                                            const uint64_t *tried,
@@ -17,6 +18,7 @@ static const pco_upstream_balancer_t pco_upstream_least_conn_balancer = {
     .name = "least_conn",
     .init = pco_upstream_least_conn_init,
     .pick = pco_upstream_least_conn_pick,
+    .update = pco_upstream_least_conn_update,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */
@@ -39,6 +41,12 @@ pco_upstream_least_conn_init(pco_conf_t *cf, pco_upstream_t *u)
     return u->balancer_data == NULL ? PCO_ERROR : PCO_OK;
 }
 
+static void
+pco_upstream_least_conn_update(pco_upstream_t *u)
+{
+    pco_upstream_rr_reset(u->balancer_data);
+}
+
 static pco_upstream_server_t *
 pco_upstream_least_conn_pick(pco_upstream_t *u, const pco_str_t *key, const uint64_t *tried,
                              bool backup)
@@ -51,8 +59,10 @@ pco_upstream_least_conn_pick(pco_upstream_t *u, const pco_str_t *key, const uint
     int64_t                 act_small[64];
 
     pco_unused(key);
-    from = backup ? u->nprimary : 0;
-    to = backup ? u->nservers : u->nprimary;
+    /* every position: past nservers primaries and backups mix (pco_upstream_candidate
+     * filters on backup) */
+    from = 0;
+    to = pco_upstream_npos(u);
     /* one read of each count per pick (a read sums the worker slots) */
     act = act_small;
     if (to - from > pco_nelems(act_small)) {

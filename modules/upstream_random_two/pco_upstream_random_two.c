@@ -74,8 +74,9 @@ pco_upstream_random_two_draw(pco_upstream_t *u, pco_upstream_random_two_t *r,
     int64_t   total = 0, w;
     unsigned  i, from, to;
 
-    from = backup ? u->nprimary : 0;
-    to = backup ? u->nservers : u->nprimary;
+    /* every position: past nservers primaries and backups mix (candidate filters) */
+    from = 0;
+    to = pco_upstream_npos(u);
     for (i = from; i < to; i++) {
         if (&u->servers[i] != not && pco_upstream_candidate(&u->servers[i], tried, backup)) {
             total += u->servers[i].weight;

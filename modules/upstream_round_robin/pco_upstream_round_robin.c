@@ -10,6 +10,7 @@
 
 static int pco_upstream_round_robin_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_upstream_round_robin_init(pco_conf_t *cf, pco_upstream_t *u);
+static void pco_upstream_round_robin_update(pco_upstream_t *u);
 static pco_upstream_server_t *pco_upstream_round_robin_pick(pco_upstream_t *u,
                                                             const pco_str_t *key,
                                                             const uint64_t *tried,
@@ -19,6 +20,7 @@ static const pco_upstream_balancer_t pco_upstream_round_robin_balancer = {
     .name = "round_robin",
     .init = pco_upstream_round_robin_init,
     .pick = pco_upstream_round_robin_pick,
+    .update = pco_upstream_round_robin_update,
 };
 
 /* Hooks: conf_done (master, -t too) registers the balancer; PCO_OK or PCO_ERROR. */
@@ -39,6 +41,13 @@ pco_upstream_round_robin_init(pco_conf_t *cf, pco_upstream_t *u)
 {
     u->balancer_data = pco_upstream_rr_create(cf->pool, u);
     return u->balancer_data == NULL ? PCO_ERROR : PCO_OK;
+}
+
+/* Positions or weights changed: the smooth sequence restarts from the new weights. */
+static void
+pco_upstream_round_robin_update(pco_upstream_t *u)
+{
+    pco_upstream_rr_reset(u->balancer_data);
 }
 
 static pco_upstream_server_t *
