@@ -139,7 +139,7 @@ pco_resolver_check_block(pco_conf_t *cf, pco_resolver_conf_t *rc, pco_resolver_c
     int                    ret = PCO_OK;
 
     if (l->n > PCO_RESOLVER_MAX_NS) {
-        pco_conf_error_src(cf, src, "resolver.nameservers: at most %d nameservers (got %zu)",
+        pco_conf_error_src(cf, src, "at most %d nameservers (got %zu)",
                            PCO_RESOLVER_MAX_NS, l->n);
         return PCO_ERROR;
     }
@@ -147,8 +147,8 @@ pco_resolver_check_block(pco_conf_t *cf, pco_resolver_conf_t *rc, pco_resolver_c
         if (pco_resolver_parse_ns((const char *) l->elts[i].data, &ctx->ns[i], &ctx->nslen[i])
             != PCO_OK)
         {
-            pco_conf_error_src(cf, src, "resolver.nameservers: invalid \"%s\": expected "
-                               "\"IP\", \"IP:PORT\" or \"[IPv6]:PORT\"",
+            pco_conf_error_src(cf, src, "invalid \"%s\": expected \"IP\", \"IP:PORT\" or "
+                               "\"[IPv6]:PORT\"",
                                (const char *) l->elts[i].data);
             ret = PCO_ERROR;
         }
@@ -156,7 +156,7 @@ pco_resolver_check_block(pco_conf_t *cf, pco_resolver_conf_t *rc, pco_resolver_c
     ctx->nns = (unsigned) l->n;
     if (rc->resolver.valid > 0 && rc->resolver.valid < 1000) {
         pco_conf_error_src(cf, PCO_CONF_SRC(rc, pco_resolver_conf_t, resolver.valid),
-                           "resolver.valid: must be 0 (the TTL) or at least 1s");
+                           "must be 0 (the TTL) or at least 1s");
         ret = PCO_ERROR;
     }
     return ret;
