@@ -227,6 +227,19 @@ zone(a => ['127.0.0.2'], ttl => 1);
 ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m, 2) }, 10),
    'kill -9: lookups continue');
 is_deeply(spread(10), { b => 10 }, 'after the respawn: backend b');
+
+# ---- a reload: a new helper looks the name up at once; counters go on
+my $lookups = prom()->{"portico_resolver_lookups_total$labels"};
+my $old_helper = resolver_pid();
+$p->signal('HUP');
+ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { my $o = $_; grep { $_ == $o } @workers } @w }, 15),
+   'reload: new workers');
+ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $old_helper }, 15), 'reload: a new resolver');
+ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m, 3) }, 10),
+   'reload: the new resolver looked the name up');
+is_deeply(spread(10), { b => 10 }, 'reload: backend b');
+cmp_ok(prom()->{"portico_resolver_lookups_total$labels"}, '>', $lookups,
+       'reload: the lookups counter continues');
 $p->stop;
 
 # ---- valid replaces the TTL
