@@ -186,7 +186,7 @@ for my $case ([ 'servfail', 'SERVFAIL' ], [ 'drop', 'timed out' ], [ 'nxdomain',
     my ($mode, $why, $a) = @$case;
     $n++;
     zone(mode => $mode, a => $a // ['127.0.0.1', '127.0.0.2']);
-    my $re = qr/\[warn\] .*resolver: lookup of "\Q$NAME\E" for upstream "app" failed: \Q$why\E; keeping its last resolved addresses$/m;
+    my $re = qr/\[warn\] .*resolver: lookup of "\Q$NAME\E" for upstream "app" failed: \Q$why\E; keeping its current addresses$/m;
     ok(wait_until(sub { log_has($re) }, 10), "$why: logged at warn with name, upstream, reason");
     $r = spread(20);
     ok($r->{a} && $r->{b} && $r->{a} + $r->{b} == 20, "$why: both last good addresses kept")
@@ -231,7 +231,20 @@ is_deeply(spread(10), { b => 10 }, 'after the respawn: backend b');
 # ---- a reload: a new helper looks the name up at once; counters go on
 my $lookups = prom()->{"portico_resolver_lookups_total$labels"};
 my $old_helper = resolver_pid();
-$p->signal('HUP');
+# requests all through the reload: the name is unknown to the system resolver the master
+# uses at load, so the new workers start with the set the old helper kept in the zone
+my (%during, $hup);
+my $t1 = time;
+while (time - $t1 < 3) {
+    if (!$hup && time - $t1 > 0.3) {
+        $p->signal('HUP');
+        $hup = 1;
+    }
+    my ($s1, $h1, $b1) = http_parse(http_get($port, '/id', -timeout => 8));
+    $during{ !defined $s1 ? 'none' : $s1 == 200 ? $b1 : $s1 }++;
+}
+is_deeply([ keys %during ], [ 'b' ], 'reload: every request during it went to b')
+    or diag explain \%during;
 ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { my $o = $_; grep { $_ == $o } @workers } @w }, 15),
    'reload: new workers');
 ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $old_helper }, 15), 'reload: a new resolver');
@@ -240,6 +253,23 @@ ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m, 3) }, 10)
 is_deeply(spread(10), { b => 10 }, 'reload: backend b');
 cmp_ok(prom()->{"portico_resolver_lookups_total$labels"}, '>', $lookups,
        'reload: the lookups counter continues');
+
+# ---- a reload while DNS does not answer: the new generation starts with the kept set
+zone(mode => 'drop', a => ['127.0.0.2'], ttl => 1);
+my $timeouts = () = ($p->error_log // '') =~ /failed: timed out;/g;
+ok(wait_until(sub { log_has(qr/failed: timed out; keeping its current addresses$/m, $timeouts + 1) }, 10),
+   'DNS down before the reload');
+@workers = sort $p->worker_pids;
+$old_helper = resolver_pid();
+$p->signal('HUP');
+ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { my $o = $_; grep { $_ == $o } @workers } @w }, 15),
+   'reload during the outage: new workers');
+ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $old_helper }, 15),
+   'reload during the outage: a new resolver');
+ok(wait_until(sub { log_has(qr/failed: timed out; keeping its current addresses$/m, $timeouts + 2) }, 10),
+   'reload during the outage: the new resolver\'s lookup fails too');
+is_deeply(spread(10), { b => 10 }, 'reload during the outage: the kept address (b) serves');
+zone(a => ['127.0.0.2'], ttl => 1);
 $p->stop;
 
 # ---- valid replaces the TTL

@@ -16,51 +16,23 @@
  * upstream: the last good addresses stay. It is logged at warn with the name, the upstream
  * and the reason, counted, and the name is asked again sooner (pco_resolver_next).
  *
+ * Each applied set is also stored in the shared zone "resolver" (pco_resolver_keep.c), from
+ * which the master gives it to the next generation at a reload: the load's getaddrinfo asks
+ * the system resolver, not ours, and may not know the name or may fail just then.
+ *
  * Counters (core/pco_shm.h, this helper's slot), per name, keyed "KIND:UPSTREAM NAME" and
  * rendered by the status module as portico_resolver_*{upstream,name}:
  * resolver_lookups (monotonic), resolver_failures (monotonic), resolver_addresses (gauge:
  * the addresses the last successful lookup gave).
  */
-#include "pco_resolver.h"
-#include "pco_upstream.h"
+#include "pco_resolver_int.h"
 #include "pco_cycle.h"
 #include "pco_event.h"
 #include "pco_log.h"
 #include "pco_process.h"
-#include "pco_shm.h"
 #include "pco_time.h"
 #include <stdio.h>
 #include <string.h>
-
-/* One `resolve = true` server entry (conf_done; the helper's state after it). */
-typedef struct {
-    pco_upstream_t     *u;
-    unsigned            entry;          /* its number among the upstream's entries */
-    char               *host;           /* NUL-terminated, as written */
-    in_port_t           port;
-    int                 ctr_lookups;
-    int                 ctr_failures;
-    int                 ctr_addresses;
-    /* helper process */
-    pco_event_t         timer;
-    pco_msec_t          last;           /* interval chosen after the last success */
-    bool                applied;        /* set[] is what the upstream holds now */
-    int64_t             gauge;          /* what this process added to ctr_addresses */
-    unsigned            nset;
-    pco_sockaddr_t      set[PCO_RESOLVER_MAX_ADDRS];
-    socklen_t           lens[PCO_RESOLVER_MAX_ADDRS];
-    const void         *ctx;
-} pco_resolver_name_t;
-
-/* Per generation (cycle->module_ctx). */
-typedef struct {
-    const pco_resolver_block_t  *conf;
-    pco_sockaddr_t               ns[PCO_RESOLVER_MAX_NS];
-    socklen_t                    nslen[PCO_RESOLVER_MAX_NS];
-    unsigned                     nns;
-    pco_resolver_name_t         *names;
-    unsigned                     n;
-} pco_resolver_ctx_t;
 
 static int pco_resolver_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_resolver_helper_init(pco_cycle_t *cycle);
@@ -97,7 +69,10 @@ static const pco_setting_t pco_resolver_settings[] = {
 /*
  * Hooks: conf_done (master, -t too: checks the nameservers and `valid`, FILE:LINE errors;
  * collects the `resolve = true` entries of every upstream, registers their counters and,
- * when there is any, the helper process; PCO_OK or PCO_ERROR after reporting). The helper's
+ * when there is any, the zone "resolver" and the helper process; PCO_OK or PCO_ERROR after
+ * reporting). init_master (master, after the upstream module's, before the generation's
+ * workers are forked; a reload only): hands each name's last good set, kept in the zone,
+ * to the new generation's upstream (pco_resolver_keep.c); PCO_OK always. The helper's
  * init (in the helper, after privilege drop) fills the nameservers from resolv.conf when
  * none were given and arms one timer per name; PCO_OK always.
  */
@@ -107,6 +82,7 @@ pco_module_t pco_resolver_module = {
     .settings = pco_resolver_settings,
     .conf_size = sizeof(pco_resolver_conf_t),
     .conf_done = pco_resolver_conf_done,
+    .init_master = pco_resolver_keep_restore,
 };
 
 /* ---- configuration ---- */
@@ -223,6 +199,7 @@ pco_resolver_collect(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_ctx_t *ctx
         }
         memcpy(nm->host, e[i].host.data, e[i].host.len);
         nm->host[e[i].host.len] = '\0';
+        nm->key = pco_resolver_key(&u->name, &e[i].configured);
         pco_resolver_counters(cf, cycle, nm);
     }
     return PCO_OK;
@@ -260,6 +237,9 @@ pco_resolver_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     cycle->module_ctx[pco_resolver_module.index] = ctx;
     if (ctx->n == 0) {
         return PCO_OK;
+    }
+    if (pco_resolver_keep_zone(cf, cycle, ctx) != PCO_OK) {
+        return PCO_ERROR;
     }
     return pco_helper_add(cycle, &(pco_helper_t) {
         .title = "resolver",
@@ -349,6 +329,7 @@ pco_resolver_apply(pco_resolver_name_t *nm, pco_resolver_answer_t *a)
     memcpy(nm->lens, a->lens, a->n * sizeof(a->lens[0]));
     nm->nset = a->n;
     nm->applied = true;
+    pco_resolver_keep_store(nm->ctx, nm);
     pco_counter_add(nm->ctr_addresses, (int64_t) a->n - nm->gauge);
     nm->gauge = (int64_t) a->n;
 }
@@ -375,9 +356,8 @@ pco_resolver_run(pco_event_t *ev)
     } else {
         pco_counter_add(nm->ctr_failures, 1);
         pco_log_err(PCO_LOG_WARN, pco_log, 0, "resolver: lookup of \"%s\" for upstream "
-                    "\"%.*s\" failed: %s; keeping its %s addresses", nm->host,
-                    (int) nm->u->name.len, (const char *) nm->u->name.data, a.error,
-                    nm->applied ? "last resolved" : "configured");
+                    "\"%.*s\" failed: %s; keeping its current addresses", nm->host,
+                    (int) nm->u->name.len, (const char *) nm->u->name.data, a.error);
         next = pco_resolver_next(false, 0, ctx->conf->valid, nm->last);
     }
     pco_time_update();                  /* the lookup may have taken seconds */
