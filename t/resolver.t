@@ -9,7 +9,10 @@
 #   each logged at warn with the name, the upstream and the reason, and counted in the
 #   status route's Prometheus and JSON output;
 # - the TTL is clamped to 1 s (a TTL of 0 does not make the helper loop); `valid` replaces
-#   the TTL; one "portico: resolver" process, respawned after kill -9;
+#   the TTL; ipv6 = true uses the AAAA records too; one "portico: resolver" process,
+#   respawned after kill -9;
+# - reloads: a new helper looks up at once, counters go on; a reload while DNS does not
+#   answer keeps the last good set (kept in the zone "resolver");
 # - -t errors of the resolver block.
 
 use strict;
@@ -34,7 +37,8 @@ sub zone
 {
     my (%o) = @_;
     my $z = { mode => $o{mode} // 'answer',
-              names => { $NAME => { A => $o{a} // [], ttl => $o{ttl} // 1 } } };
+              names => { $NAME => { A => $o{a} // [], AAAA => $o{aaaa} // [],
+                                    ttl => $o{ttl} // 1 } } };
     write_file("$zone.tmp", JSON::PP->new->canonical->encode($z));
     rename("$zone.tmp", $zone) or die "rename: $!";
 }
@@ -272,15 +276,31 @@ is_deeply(spread(10), { b => 10 }, 'reload during the outage: the kept address (
 zone(a => ['127.0.0.2'], ttl => 1);
 $p->stop;
 
-# ---- valid replaces the TTL
-zone(a => ['127.0.0.1'], ttl => 3600);
+# ---- valid replaces the TTL; ipv6 = true adds the AAAA records
+my $v6 = Portico::have_ipv6();
+zone(a => ['127.0.0.1'], aaaa => $v6 ? ['::1'] : [], ttl => 3600);
+my $be_c = $v6 ? PorticoBackend->new(port => $p->port(4), id => 'c', listen => ["[::1]:$bport"])
+               : undef;
 my $v = Portico->new(start => 0);
-(my $vconf = $conf) =~ s/ipv6 = false;/ipv6 = false; valid = "1s";/;
+(my $vconf = $conf) =~ s/ipv6 = false;/ipv6 = true; valid = "1s";/;
 $vconf =~ s/%%PORT2%%/$bport/g;
 $v->write_conf($vconf);
 $v->start;
 $q0 = queries();
 ok(wait_until(sub { queries() >= $q0 + 3 }, 8), 'valid = "1s": asked every second despite a 1 h TTL');
+my $t6 = read_file("$zone.log") // '';
+like($t6, qr/^\Q$NAME\E AAAA$/m, 'ipv6 = true: AAAA asked');
+SKIP: {
+    skip 'no IPv6 loopback', 1 unless $v6;
+    my %seen6;
+    for (1 .. 30) {
+        my ($s6, $h6, $b6) = http_parse(http_get($v->port(1), '/id', -timeout => 8));
+        $seen6{ !defined $s6 ? 'none' : $s6 == 200 ? $b6 : $s6 }++;
+    }
+    ok($seen6{a} && $seen6{c} && $seen6{a} + $seen6{c} == 30,
+       'ipv6 = true: the A (127.0.0.1) and the AAAA (::1) address both used')
+        or diag explain \%seen6;
+}
 $v->stop;
 
 # ---- -t errors
