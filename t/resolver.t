@@ -322,4 +322,18 @@ EOF
     like($out, qr/portico\.conf:$line: $re/, "-t: FILE:LINE and the reason: $set");
 }
 
+# a name whose counter key would be too long: resolved, not counted, -t warns
+my $long = 'u' x 80;
+$t->write_conf(<<"EOF");
+upstreams = ( { name = "$long";
+                servers = ( { address = "$NAME:80"; resolve = true; } ); } );
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+              routes = ( { match = { path_prefix = "/"; }; proxy = { upstream = "$long"; }; } ); } );
+EOF
+my $uline = $t->line_of(qr/^upstreams =/);
+my ($rc, $out) = $t->run_t('-t');
+is($rc, 0, '-t: a key too long for a counter is no error');
+like($out, qr/portico\.conf:$uline: warning: upstreams\[0\]: resolver: upstream "$long", name "\Q$NAME\E": too long to be counted/,
+     '-t: ... but a warning at the upstream') or diag $out;
+
 done_testing();

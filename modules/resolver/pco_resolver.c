@@ -150,9 +150,9 @@ pco_resolver_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_name_t *n
     k = snprintf(name, sizeof(name), "resolver_failures:%.*s %s", (int) nm->u->name.len,
                  (const char *) nm->u->name.data, nm->host);
     if (k < 0 || (size_t) k >= sizeof(name)) {
-        pco_conf_warn_src(cf, NULL, "resolver: upstream \"%.*s\", name \"%s\": too long to "
-                          "be counted", (int) nm->u->name.len, (const char *) nm->u->name.data,
-                          nm->host);
+        pco_conf_warn_src(cf, &nm->u->node->src, "resolver: upstream \"%.*s\", name \"%s\": "
+                          "too long to be counted", (int) nm->u->name.len,
+                          (const char *) nm->u->name.data, nm->host);
         return;
     }
     nm->ctr_failures = pco_counter_register(cf, cycle, name, PCO_COUNTER_MONOTONIC);
