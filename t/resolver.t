@@ -322,6 +322,25 @@ EOF
     like($out, qr/portico\.conf:$line: $re/, "-t: FILE:LINE and the reason: $set");
 }
 
+# resolve = true on an address or a unix socket: nothing to look up
+$t->write_conf(<<"EOF");
+upstreams = ( { name = "lit";
+                servers = ( { address = "127.0.0.1:80"; resolve = true; },
+                            { address = "[::1]:80"; resolve = true; },
+                            { address = "unix:/tmp/x.sock"; resolve = true; },
+                            { address = "$NAME:80"; resolve = true; } ); } );
+servers = ( { listen = ["127.0.0.1:%%PORT1%%"];
+              routes = ( { match = { path_prefix = "/"; }; proxy = { upstream = "lit"; }; } ); } );
+EOF
+my $lline = $t->line_of(qr/^upstreams =/);
+my ($lrc, $lout) = $t->run_t('-t');
+isnt($lrc, 0, '-t fails: resolve = true on addresses');
+for my $c ([ 0, '127.0.0.1:80' ], [ 1, '[::1]:80' ], [ 2, 'unix:/tmp/x.sock' ]) {
+    like($lout, qr/portico\.conf:$lline: upstreams\[0\]: servers\[$c->[0]\]: resolve = true needs HOST:PORT with a host name to look up \(got "\Q$c->[1]\E"\)/,
+         "-t: resolve = true on $c->[1]: FILE:LINE and the reason");
+}
+unlike($lout, qr/servers\[3\]: resolve/, '-t: a host name is fine');
+
 # a name whose counter key would be too long: resolved, not counted, -t warns
 my $long = 'u' x 80;
 $t->write_conf(<<"EOF");

@@ -31,6 +31,7 @@
 #include "pco_log.h"
 #include "pco_process.h"
 #include "pco_time.h"
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -164,6 +165,31 @@ pco_resolver_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_name_t *n
     nm->ctr_addresses = pco_counter_register(cf, cycle, name, PCO_COUNTER_GAUGE);
 }
 
+/* PCO_OK when entry e (number i of u) is HOST:PORT with a host name: an address or a unix
+ * socket has nothing to look up again; else PCO_ERROR after reporting. */
+static int
+pco_resolver_check_entry(pco_conf_t *cf, pco_upstream_t *u, unsigned i,
+                         const pco_upstream_entry_t *e)
+{
+    char             host[64];
+    struct in6_addr  a6;
+
+    if (e->host.len > 0 && e->port != 0 && e->host.data[0] != '[') {
+        if (e->host.len >= sizeof(host)) {
+            return PCO_OK;                       /* longer than any address */
+        }
+        memcpy(host, e->host.data, e->host.len);
+        host[e->host.len] = '\0';
+        if (inet_pton(AF_INET, host, &a6) != 1 && inet_pton(AF_INET6, host, &a6) != 1) {
+            return PCO_OK;
+        }
+    }
+    pco_conf_error_src(cf, &u->node->src, "servers[%u]: resolve = true needs HOST:PORT with a "
+                       "host name to look up (got \"%.*s\")", i, (int) e->configured.len,
+                       (const char *) e->configured.data);
+    return PCO_ERROR;
+}
+
 /* Adds the `resolve = true` entries of u to ctx (names grown in the cycle pool). */
 static int
 pco_resolver_collect(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_ctx_t *ctx,
@@ -172,10 +198,15 @@ pco_resolver_collect(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_ctx_t *ctx
     const pco_upstream_entry_t  *e;
     pco_resolver_name_t         *nm, *grown;
     unsigned                     i, n;
+    int                          rc = PCO_OK;
 
     e = pco_upstream_entries(u, &n);
     for (i = 0; i < n; i++) {
         if (!e[i].resolve) {
+            continue;
+        }
+        if (pco_resolver_check_entry(cf, u, i, &e[i]) != PCO_OK) {
+            rc = PCO_ERROR;
             continue;
         }
         if (ctx->n == *cap) {
@@ -202,7 +233,7 @@ pco_resolver_collect(pco_conf_t *cf, pco_cycle_t *cycle, pco_resolver_ctx_t *ctx
         nm->key = pco_resolver_key(&u->name, &e[i].configured);
         pco_resolver_counters(cf, cycle, nm);
     }
-    return PCO_OK;
+    return rc;
 }
 
 static int
@@ -214,6 +245,7 @@ pco_resolver_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     pco_str_t             name;
     const char           *text;
     unsigned              i, cap = 0;
+    int                   ret = PCO_OK;
 
     ctx = pco_pcalloc(cf->pool, sizeof(*ctx));
     if (ctx == NULL) {
@@ -228,8 +260,11 @@ pco_resolver_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
         name.len = strlen(text);
         u = pco_upstream_find(cycle, &name);
         if (u != NULL && pco_resolver_collect(cf, cycle, ctx, u, &cap) != PCO_OK) {
-            return PCO_ERROR;
+            ret = PCO_ERROR;
         }
+    }
+    if (ret != PCO_OK) {
+        return PCO_ERROR;
     }
     for (i = 0; i < ctx->n; i++) {
         ctx->names[i].ctx = ctx;
