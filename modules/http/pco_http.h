@@ -85,6 +85,14 @@ size_t pco_http_routes(pco_cycle_t *cycle, pco_http_route_t ***routes);
 /* Claims a route's action ("return", "static", ...); an error when it already has one. */
 int pco_http_route_set_action(pco_conf_t *cf, pco_http_route_t *rt, const char *action,
                               pco_http_handler_pt content, const pco_conf_src_t *src);
+/* A listener of a module's own, served by the HTTP engine (the admin API's unix socket):
+ * one virtual server with one route that matches every request and runs content; the
+ * settings of the `http` block apply to it (logs, limits, access). conf_done of a module
+ * that requires http; text as in `listen` ("unix:/path", "127.0.0.1:8081"), an address no
+ * configured server listens on. PCO_OK, or PCO_ERROR after reporting at src. */
+int pco_http_listen_module(pco_conf_t *cf, pco_cycle_t *cycle, const char *text,
+                           const char *action, pco_http_handler_pt content,
+                           const pco_conf_src_t *src);
 
 /* ---- variables and templates ---- */
 

@@ -738,3 +738,69 @@ pco_http_build_servers(pco_conf_t *cf, pco_cycle_t *cycle, pco_http_main_t *hm)
     pco_http_freeze_addrs(hm);
     return rc;
 }
+
+int
+pco_http_listen_module(pco_conf_t *cf, pco_cycle_t *cycle, const char *text,
+                       const char *action, pco_http_handler_pt content,
+                       const pco_conf_src_t *src)
+{
+    pco_http_main_t    *hm = cycle->module_ctx[pco_http_module.index];
+    pco_conf_node_t    *node = NULL;
+    pco_http_conf_t    *hc;
+    pco_http_server_t  *s;
+    pco_http_route_t   *rt;
+    pco_http_addr_t    *a;
+    pco_listening_t    *ls;
+    size_t              i;
+
+    for (i = 0; i < cf->root->nchildren; i++) {
+        if (cf->root->children[i]->scope == PCO_SCOPE_HTTP) {
+            node = cf->root->children[i];
+        }
+    }
+    if (hm == NULL || node == NULL) {
+        pco_conf_error_src(cf, src, "\"%s\": no HTTP configuration to serve it with", text);
+        return PCO_ERROR;
+    }
+    hc = node->confs[pco_http_module.index];
+    s = pco_pcalloc(cf->pool, sizeof(*s));
+    rt = pco_pcalloc(cf->pool, sizeof(*rt));
+    a = pco_pcalloc(cf->pool, sizeof(*a));
+    if (s == NULL || rt == NULL || a == NULL) {
+        return PCO_ERROR;
+    }
+    if (pco_parse_addr(text, &a->sa, &a->socklen, false) != PCO_OK) {
+        pco_conf_error_src(cf, src, "invalid address \"%s\"", text);
+        return PCO_ERROR;
+    }
+    /* the route: every request; the module's handler is the content phase */
+    s->node = node;
+    s->index = (unsigned) hm->nservers;     /* past the configured servers */
+    pco_str_set(&s->name, "");
+    s->routes = pco_pcalloc(cf->pool, sizeof(void *));
+    if (s->routes == NULL) {
+        return PCO_ERROR;
+    }
+    rt->node = node;
+    rt->server = s;
+    rt->action = action;
+    rt->content = content;
+    rt->src = *src;
+    s->routes[0] = rt;
+    s->nroutes = 1;
+    a->text = pco_pstrndup(cf->pool, text, strlen(text));
+    a->default_server = s;
+    a->max_header_size = (size_t) hc->max_header_size;
+    ls = pco_listen_add(cycle, &a->sa, a->socklen, a->text);
+    if (a->text == NULL || ls == NULL) {
+        return PCO_ERROR;
+    }
+    if (ls->handler != NULL) {
+        pco_conf_error_src(cf, src, "\"%s\" is already the listen address of a server", text);
+        return PCO_ERROR;
+    }
+    ls->handler = pco_http_init_connection;
+    ls->servers = a;
+    a->ls = ls;
+    return PCO_OK;
+}

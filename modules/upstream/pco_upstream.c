@@ -793,7 +793,10 @@ pco_upstream_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     }
 
     ctx->zone = pco_shm_zone_add(cf, cycle, "pco_upstreams",
-                                 pco_upstream_zone_size(ctx->positions), &pco_upstream_module,
+                                 pco_upstream_zone_size(ctx->total
+                                                        + pco_min(ctx->positions - ctx->total,
+                                                                  PCO_UPSTREAM_DYN_ZONE)),
+                                 &pco_upstream_module,
                                  pco_upstream_zone_init);
     if (ctx->zone == NULL) {
         return PCO_ERROR;
@@ -893,11 +896,10 @@ pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
         u->rt_version = 0;
         i += u->nservers + ndyn[k];
     }
+    /* every process of the new generation refreshes its view at its first pick (the
+     * master never picks, so it builds no balancer data here) */
     __atomic_add_fetch(&hdr->version, 1, __ATOMIC_RELEASE);
     pco_shmtx_unlock(&hdr->lock);
-    for (k = 0; k < ctx->n; k++) {
-        pco_upstream_sync(&ctx->upstreams[k]);
-    }
     rc = PCO_OK;
 done:
     free(st);

@@ -213,6 +213,8 @@ struct pco_upstream_s {
 #define PCO_UPSTREAM_MAX_SERVERS   1024   /* tried[] bitmap words = 16; also the most
                                              positions (capacity) of one upstream */
 #define PCO_UPSTREAM_DYN_DEFAULT   32     /* default free positions: max_servers unset */
+#define PCO_UPSTREAM_DYN_ZONE      1024   /* zone room for servers added at run time, all
+                                             upstreams together (beyond it: 409) */
 
 /*
  * The runtime server table (admin API, DNS re-resolution). Every function below works in

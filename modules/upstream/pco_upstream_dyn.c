@@ -120,7 +120,9 @@ pco_upstream_dyn_view(pco_upstream_t *u, pco_upstream_server_t *s, pco_upstream_
         s->sockaddr = rt->sockaddr;
         s->socklen = rt->socklen;
         s->shared = &sl->st;
-        s->tls_session = NULL;
+        /* s->tls_session is kept: the tls module frees it when the next handshake stores
+         * another (a server of the same upstream may refuse to resume it: a full
+         * handshake then) */
     }
     s->configured = s->name;
     s->send_proxy_protocol = 0;

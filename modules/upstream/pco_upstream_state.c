@@ -211,7 +211,7 @@ pco_upstream_rr_pick(pco_upstream_t *u, pco_upstream_rr_t *rr, const uint64_t *t
 
     /* positions past nservers mix primaries and backups (added at run time) */
     from = backup ? u->nprimary : 0;
-    to = pco_upstream_npos(u);
+    to = pco_min(pco_upstream_npos(u), rr->n);     /* rr->current has rr->n slots */
     for (i = from; i < to; i++) {
         pco_upstream_server_t  *s = &u->servers[i];
 

@@ -20,11 +20,19 @@ typedef struct {
     uint32_t    server;
 } pco_upstream_hash_point_t;
 
+typedef struct pco_upstream_hash_ring_s  pco_upstream_hash_ring_t;
+
+/* In the cycle pool: the ring a process rebuilt at run time, freed with the cycle. */
 typedef struct {
+    pco_upstream_hash_ring_t   *heap;
+} pco_upstream_hash_owner_t;
+
+struct pco_upstream_hash_ring_s {
     pco_upstream_hash_point_t  *points;
     size_t                      n;
     bool                        pooled;     /* freed by the cycle pool (conf time) */
-} pco_upstream_hash_ring_t;
+    pco_upstream_hash_owner_t  *owner;      /* NULL without a cycle (unit tests) */
+};
 
 /* zlib's CRC-32 (IEEE); keys longer than uInt are hashed in pieces. */
 static uint32_t
@@ -139,6 +147,15 @@ pco_upstream_hash_free(pco_upstream_hash_ring_t *ring)
     }
 }
 
+static void
+pco_upstream_hash_owner_free(void *data)
+{
+    pco_upstream_hash_owner_t  *owner = data;
+
+    pco_upstream_hash_free(owner->heap);
+    owner->heap = NULL;
+}
+
 static int
 pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
 {
@@ -169,6 +186,13 @@ pco_upstream_hash_init(pco_conf_t *cf, pco_upstream_t *u)
             return PCO_ERROR;
         }
         ring->pooled = true;
+        ring->owner = pco_pcalloc(cf->pool, sizeof(pco_upstream_hash_owner_t));
+        if (ring->owner == NULL
+            || pco_pool_cleanup_add(cf->pool, pco_upstream_hash_owner_free, ring->owner)
+               != PCO_OK)
+        {
+            return PCO_ERROR;
+        }
     }
     u->balancer_data = ring;
     return PCO_OK;
@@ -184,9 +208,13 @@ pco_upstream_hash_update(pco_upstream_t *u)
     if (ring == NULL) {
         return;                           /* keep the previous ring */
     }
+    ring->owner = old != NULL ? old->owner : NULL;
     u->balancer_data = ring;
     if (old != NULL && !old->pooled) {
         pco_upstream_hash_free(old);
+    }
+    if (ring->owner != NULL) {
+        ring->owner->heap = ring;         /* freed with the cycle */
     }
 }
 

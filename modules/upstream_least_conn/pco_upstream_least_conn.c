@@ -62,7 +62,7 @@ pco_upstream_least_conn_pick(pco_upstream_t *u, const pco_str_t *key, const uint
     /* every position: past nservers primaries and backups mix (pco_upstream_candidate
      * filters on backup) */
     from = 0;
-    to = pco_upstream_npos(u);
+    to = pco_min(pco_upstream_npos(u), rr->n);     /* rr->current has rr->n slots */
     /* one read of each count per pick (a read sums the worker slots) */
     act = act_small;
     if (to - from > pco_nelems(act_small)) {

@@ -492,6 +492,85 @@ pco_t_backups(void **state)
     }
 }
 
+/* Positions that appear (past a configured backup), disappear, are drained or re-weighted
+ * at run time (pco_upstream_dyn.c sets them; here by hand), then the balancer's update
+ * hook: every balancer picks only usable positions, the added one takes picks, round robin
+ * restarts exactly from the new weights and hash keeps keys on the server that stays. */
+static void
+pco_t_dynamic_positions(void **state)
+{
+    static const char *const  names[] = { "round_robin", "least_conn", "ip_hash", "hash",
+                                          "random_two" };
+    char                      key[32];
+    int                       hits[PCO_T_MAX], before[64], i, k, pick, moved_not = 0;
+    unsigned                  b;
+
+    pco_unused(state);
+    for (b = 0; b < pco_nelems(names); b++) {
+        bool  hashed = strcmp(names[b], "hash") == 0 || strcmp(names[b], "ip_hash") == 0;
+
+        /* 0, 1 configured primaries, 2 a configured backup (not with hash balancers) */
+        pco_t_make(names[b], 3, NULL, hashed ? 0 : 1);
+        pco_t_u.capacity = 5;                 /* per-position balancer arrays: again */
+        assert_int_equal(pco_t_u.balancer->init(&pco_t_cf, &pco_t_u), PCO_OK);
+        for (i = 3; i < 5; i++) {
+            snprintf(pco_t_names[i], sizeof(pco_t_names[i]), "10.0.0.%d:80", i + 1);
+            pco_t_srv[i].name.data = (u_char *) pco_t_names[i];
+            pco_t_srv[i].name.len = strlen(pco_t_names[i]);
+            pco_t_srv[i].index = (unsigned) i;
+            pco_t_srv[i].shared = &pco_t_sh[i];
+            pco_t_srv[i].upstream = &pco_t_u;
+            pco_t_srv[i].active_counter = -1;
+            pco_t_srv[i].weight = 1;
+        }
+        for (k = 0; k < 64; k++) {
+            snprintf(key, sizeof(key), "10.1.%d.7", k);
+            before[k] = pco_t_pick(key);
+        }
+        /* position 3 added (a primary), 4 free, 1 drained, 2 down in the configuration */
+        pco_t_srv[4].vacant = true;
+        pco_t_srv[2].down = true;
+        pco_t_srv[1].admin = PCO_UPSTREAM_ADMIN_DRAIN;
+        pco_t_u.npositions = 5;
+        if (pco_t_u.balancer->update != NULL) {
+            pco_t_u.balancer->update(&pco_t_u);
+        }
+        memset(hits, 0, sizeof(hits));
+        for (k = 0; k < 64; k++) {
+            snprintf(key, sizeof(key), "10.1.%d.7", k);
+            pick = pco_t_pick(key);
+            assert_true(pick == 0 || pick == 3);
+            hits[pick]++;
+            if (strcmp(names[b], "hash") == 0 && before[k] == 0 && pick != 3) {
+                moved_not++;                        /* stayed on its server */
+            }
+        }
+        assert_true(hits[3] > 0);
+        if (strcmp(names[b], "hash") == 0) {
+            assert_true(moved_not > 0);         /* the ring was not reshuffled */
+        }
+        /* the added server goes again: only 0 left */
+        pco_t_srv[3].vacant = true;
+        pco_t_u.npositions = 4;
+        if (pco_t_u.balancer->update != NULL) {
+            pco_t_u.balancer->update(&pco_t_u);
+        }
+        for (k = 0; k < 16; k++) {
+            snprintf(key, sizeof(key), "10.1.%d.7", k);
+            assert_int_equal(pco_t_pick(key), 0);
+        }
+    }
+    /* round robin: weights 3 and 1 after an update give exactly a a b a */
+    pco_t_make("round_robin", 2, NULL, 0);
+    (void) pco_t_pick(NULL);
+    pco_t_srv[0].weight = 3;
+    pco_t_u.balancer->update(&pco_t_u);
+    assert_int_equal(pco_t_pick(NULL), 0);
+    assert_int_equal(pco_t_pick(NULL), 0);
+    assert_int_equal(pco_t_pick(NULL), 1);
+    assert_int_equal(pco_t_pick(NULL), 0);
+}
+
 int
 main(void)
 {
@@ -506,6 +585,7 @@ main(void)
         cmocka_unit_test(pco_t_random_two),
         cmocka_unit_test(pco_t_get_tried_max_conns),
         cmocka_unit_test(pco_t_backups),
+        cmocka_unit_test(pco_t_dynamic_positions),
     };
 
     return cmocka_run_group_tests(tests, pco_t_setup_all, pco_t_teardown_all);
