@@ -167,6 +167,10 @@ void pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
  * members "tls", "health" and "process" (each written with a leading comma). */
 void pco_status_process_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
 void pco_status_process_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
+/* pco_status_resolver.c: the resolver module's families and the JSON "resolver" list
+ * (nothing at all when no server has resolve = true). */
+void pco_status_prom_resolver(pco_status_buf_t *b);
+void pco_status_json_resolver(pco_status_buf_t *b);
 /* 1 when the server is up (not `down`, not health-down, not passively marked), else 0. */
 int pco_status_server_up(const pco_upstream_server_t *s);
 

@@ -536,6 +536,7 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_caches(b);
     pco_status_prom_buffers(b);
     pco_status_process_prometheus(ctx, b);
+    pco_status_prom_resolver(b);
 }
 
 /* ---- JSON ---- */
@@ -766,6 +767,7 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_json_prefixed(b, "rate_limit_rejected", "rate_limit_rejected:");
     pco_status_json_prefixed(b, "conn_limit_rejected", "conn_limit_rejected:");
     pco_status_json_caches(b);
+    pco_status_json_resolver(b);
     if (pco_status_have_prefix("buffers_taken:")) {
         pco_status_json_prefixed(b, "buffers_taken", "buffers_taken:");
         pco_status_json_prefixed(b, "buffers_in_use", "buffers_in_use:");
