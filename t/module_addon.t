@@ -25,7 +25,7 @@ use Portico;
 my $repo = repo_root();
 my @without = map { "--without-$_" } qw(tls proxy status health_check upstream_hash
     upstream_ip_hash upstream_least_conn upstream_random_two upstream_round_robin upstream
-    static auth_basic rate_limit conn_limit access headers realip example cache);
+    static auth_basic rate_limit conn_limit access headers realip example cache admin resolver);
 
 # Builds portico with the module in fixture $name into a fresh directory; returns the binary.
 sub build_with
