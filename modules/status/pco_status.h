@@ -69,6 +69,8 @@ void pco_status_prom_histogram(pco_status_buf_t *b, const char *name,
                                pco_status_label_t *labels, size_t nlabels,
                                const uint64_t *bucket, size_t nbuckets,
                                const char *const *le, uint64_t sum_us);
+/* A NUL-terminated string as a pco_str_t (a label value; not copied). */
+pco_str_t pco_status_cstr(const char *s);
 /* Microseconds as seconds with six decimals: 1234 -> "0.001234". */
 void pco_status_buf_usec(pco_status_buf_t *b, uint64_t us);
 /* The counter key of a server ("LISTEN|NAME") or a route ("LISTEN|NAME|ROUTE") into buf

@@ -91,16 +91,6 @@ pco_status_server_up(const pco_upstream_server_t *s)
     return 1;
 }
 
-static pco_str_t
-pco_status_cstr(const char *s)
-{
-    pco_str_t  v;
-
-    v.data = (u_char *) s;
-    v.len = strlen(s);
-    return v;
-}
-
 /* The families of a server or route counters group, in the order of `what`. */
 static const struct {
     const char  *suffix;
@@ -182,6 +172,24 @@ pco_status_prom_routes(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int wha
             l[2].value = ctx->servers[i].routes[j]->label;
             pco_status_prom_group(b, "route", l, 3, &ctx->servers[i].routes[j]->c, what);
         }
+    }
+}
+
+/* Every family of the server or route counters group: PREFIX_SUFFIX, its help the
+ * family's followed by scope, its samples written by fn. */
+static void
+pco_status_prom_groups(const pco_status_ctx_t *ctx, pco_status_buf_t *b, const char *prefix,
+                       const char *scope,
+                       void (*fn)(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what))
+{
+    char    name[64], help[160];
+    size_t  f;
+
+    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
+        snprintf(name, sizeof(name), "%s_%s", prefix, pco_status_group_families[f].suffix);
+        snprintf(help, sizeof(help), "%s %s", pco_status_group_families[f].help, scope);
+        pco_status_prom_family(b, name, "counter", help);
+        fn(ctx, b, (int) f);
     }
 }
 
@@ -490,24 +498,10 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     pco_status_prom_one(b, "http_connections_total", "counter",
                         "Client connections accepted.", ctx->conn_total);
 
-    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
-        char  name[64], help[160];
-
-        snprintf(name, sizeof(name), "server_%s", pco_status_group_families[f].suffix);
-        snprintf(help, sizeof(help), "%s per server and listener.",
-                 pco_status_group_families[f].help);
-        pco_status_prom_family(b, name, "counter", help);
-        pco_status_prom_servers(ctx, b, (int) f);
-    }
-    for (f = 0; f < pco_nelems(pco_status_group_families); f++) {
-        char  name[64], help[160];
-
-        snprintf(name, sizeof(name), "route_%s", pco_status_group_families[f].suffix);
-        snprintf(help, sizeof(help), "%s per route (its name or default label).",
-                 pco_status_group_families[f].help);
-        pco_status_prom_family(b, name, "counter", help);
-        pco_status_prom_routes(ctx, b, (int) f);
-    }
+    pco_status_prom_groups(ctx, b, "server", "per server and listener.",
+                           pco_status_prom_servers);
+    pco_status_prom_groups(ctx, b, "route", "per route (its name or default label).",
+                           pco_status_prom_routes);
 
     pco_status_prom_one(b, "upstream_requests_total", "counter",
                         "Tries sent to upstream servers.", ctx->up_requests);

@@ -5,6 +5,8 @@
  *   portico_tls_handshakes_total{listener}, portico_tls_handshakes_resumed_total{listener},
  *   portico_tls_handshake_failures_total{listener,reason}: the tls module's counters
  *     tls_handshakes:ADDR, tls_resumed:ADDR and tls_failures:REASON:ADDR;
+ *   portico_tls_ocsp_fetches_total{result="ok"|"failed"}: its counters tls_ocsp_fetches_ok
+ *     and tls_ocsp_fetches_failed, when OCSP responses are fetched;
  *   portico_upstream_server_check_state{upstream,server} (1 up, 0 down) and
  *   portico_upstream_server_check_last_change_timestamp_seconds{upstream,server}: the
  *     servers of upstreams with a health_check (not `down` ones);
@@ -13,7 +15,9 @@
  *   portico_config_last_reload_success_timestamp_seconds (core/pco_procstat.h),
  *   portico_process_open_fds{kind}, portico_process_resident_memory_bytes{kind}: the
  *     counters process_open_fds:KIND and process_rss_bytes:KIND.
- * JSON: "tls" (an object keyed by listener), "health" (a list of servers) and "process".
+ * JSON: "tls" (an object keyed by listener), "tls_ocsp" ({"fetches_ok", "fetches_failed"},
+ * kept out of "tls" so that every key of "tls" stays a listener), "health" (a list of
+ * servers) and "process".
  * Runs in a worker, reads only; never blocks.
  */
 #include "pco_status.h"
@@ -31,16 +35,6 @@
 static const char *const pco_status_tls_reasons[] = {
     "no_shared_cipher", "unknown_sni", "bad_client_cert", "protocol", "other"
 };
-
-static pco_str_t
-pco_status_proc_str(const char *s)
-{
-    pco_str_t  v;
-
-    v.data = (u_char *) s;
-    v.len = strlen(s);
-    return v;
-}
 
 static int64_t
 pco_status_proc_read(const char *name)
@@ -75,6 +69,34 @@ typedef struct {
     bool               comma;
 } pco_status_proc_walk_t;
 
+/* The HELP and TYPE lines of family, then fn for each counter PREFIX... (its samples). */
+static void
+pco_status_proc_family(pco_status_proc_walk_t *w, const char *family, const char *type,
+                       const char *help, const char *prefix,
+                       void (*fn)(void *arg, const char *rest, int id))
+{
+    w->family = family;
+    pco_status_prom_family(w->b, family, type, help);
+    pco_status_proc_each(prefix, fn, w);
+}
+
+/* JSON: "REST":{"KEY1":N1,"KEY2":N2 (the object left open) for the counter id named
+ * PREFIX1REST, N2 being the counter PREFIX2REST. */
+static void
+pco_status_json_pair(pco_status_proc_walk_t *w, const char *rest, int id, const char *key1,
+                     const char *prefix2, const char *key2)
+{
+    char  name[PCO_COUNTER_NAME_LEN + 32];
+
+    pco_status_buf_cstr(w->b, w->comma ? "," : "");
+    w->comma = true;
+    pco_status_json_string(w->b, (const u_char *) rest, strlen(rest));
+    pco_status_buf_cstr(w->b, ":{");
+    pco_status_json_key(w->b, key1, pco_counter_read(id), false);
+    snprintf(name, sizeof(name), "%s%s", prefix2, rest);
+    pco_status_json_key(w->b, key2, pco_status_proc_read(name), true);
+}
+
 static void
 pco_status_prom_tls_one(void *arg, const char *rest, int id)
 {
@@ -84,7 +106,7 @@ pco_status_prom_tls_one(void *arg, const char *rest, int id)
 
     if (strcmp(w->family, "tls_handshake_failures_total") != 0) {
         l[0].name = "listener";
-        l[0].value = pco_status_proc_str(rest);
+        l[0].value = pco_status_cstr(rest);
         pco_status_prom_int(w->b, w->family, l, 1, pco_counter_read(id));
         return;
     }
@@ -93,11 +115,53 @@ pco_status_prom_tls_one(void *arg, const char *rest, int id)
         return;
     }
     l[0].name = "listener";
-    l[0].value = pco_status_proc_str(colon + 1);
+    l[0].value = pco_status_cstr(colon + 1);
     l[1].name = "reason";
     l[1].value.data = (u_char *) rest;
     l[1].value.len = (size_t) (colon - rest);
     pco_status_prom_int(w->b, w->family, l, 2, pco_counter_read(id));
+}
+
+/* The ocsp helper's fetches (modules/tls/pco_tls_ocsp_fetch.c). Its counters exist once a
+ * configuration has had a certificate to fetch a response for (not for ocsp_file alone);
+ * counters live as long as the master, so a reload that drops OCSP keeps the family. */
+static bool
+pco_status_have_ocsp(void)
+{
+    return pco_counter_find("tls_ocsp_fetches_ok") >= 0;
+}
+
+static void
+pco_status_prom_ocsp(pco_status_buf_t *b)
+{
+    pco_status_label_t  l[1];
+
+    if (!pco_status_have_ocsp()) {
+        return;
+    }
+    pco_status_prom_family(b, "tls_ocsp_fetches_total", "counter",
+                           "OCSP responses fetched for stapling, by result (ok: verified and "
+                           "shared with the workers; failed).");
+    l[0].name = "result";
+    l[0].value = pco_status_cstr("ok");
+    pco_status_prom_int(b, "tls_ocsp_fetches_total", l, 1,
+                        pco_status_proc_read("tls_ocsp_fetches_ok"));
+    l[0].value = pco_status_cstr("failed");
+    pco_status_prom_int(b, "tls_ocsp_fetches_total", l, 1,
+                        pco_status_proc_read("tls_ocsp_fetches_failed"));
+}
+
+static void
+pco_status_json_ocsp(pco_status_buf_t *b)
+{
+    if (!pco_status_have_ocsp()) {
+        return;
+    }
+    pco_status_buf_cstr(b, ",\"tls_ocsp\":{");
+    pco_status_json_key(b, "fetches_ok", pco_status_proc_read("tls_ocsp_fetches_ok"), false);
+    pco_status_json_key(b, "fetches_failed", pco_status_proc_read("tls_ocsp_fetches_failed"),
+                        true);
+    pco_status_buf_cstr(b, "}");
 }
 
 static void
@@ -105,18 +169,16 @@ pco_status_prom_tls(pco_status_buf_t *b)
 {
     pco_status_proc_walk_t  w = { b, NULL, false };
 
-    w.family = "tls_handshakes_total";
-    pco_status_prom_family(b, w.family, "counter",
-                           "Completed TLS handshakes per listener (resumed ones included).");
-    pco_status_proc_each("tls_handshakes:", pco_status_prom_tls_one, &w);
-    w.family = "tls_handshakes_resumed_total";
-    pco_status_prom_family(b, w.family, "counter",
-                           "Completed TLS handshakes that resumed a session.");
-    pco_status_proc_each("tls_resumed:", pco_status_prom_tls_one, &w);
-    w.family = "tls_handshake_failures_total";
-    pco_status_prom_family(b, w.family, "counter",
-                           "Failed or refused TLS handshakes per listener by reason.");
-    pco_status_proc_each("tls_failures:", pco_status_prom_tls_one, &w);
+    pco_status_proc_family(&w, "tls_handshakes_total", "counter",
+                           "Completed TLS handshakes per listener (resumed ones included).",
+                           "tls_handshakes:", pco_status_prom_tls_one);
+    pco_status_proc_family(&w, "tls_handshakes_resumed_total", "counter",
+                           "Completed TLS handshakes that resumed a session.",
+                           "tls_resumed:", pco_status_prom_tls_one);
+    pco_status_proc_family(&w, "tls_handshake_failures_total", "counter",
+                           "Failed or refused TLS handshakes per listener by reason.",
+                           "tls_failures:", pco_status_prom_tls_one);
+    pco_status_prom_ocsp(b);
 }
 
 static void
@@ -126,15 +188,7 @@ pco_status_json_tls_one(void *arg, const char *rest, int id)
     char                     name[PCO_COUNTER_NAME_LEN + 32];
     size_t                   i;
 
-    (void) id;
-    pco_status_buf_cstr(w->b, w->comma ? "," : "");
-    w->comma = true;
-    pco_status_json_string(w->b, (const u_char *) rest, strlen(rest));
-    pco_status_buf_cstr(w->b, ":{\"handshakes\":");
-    pco_status_buf_int(w->b, pco_counter_read(id));
-    snprintf(name, sizeof(name), "tls_resumed:%s", rest);
-    pco_status_buf_cstr(w->b, ",\"resumed\":");
-    pco_status_buf_int(w->b, pco_status_proc_read(name));
+    pco_status_json_pair(w, rest, id, "handshakes", "tls_resumed:", "resumed");
     pco_status_buf_cstr(w->b, ",\"failures\":{");
     for (i = 0; i < pco_nelems(pco_status_tls_reasons); i++) {
         snprintf(name, sizeof(name), "tls_failures:%s:%s", pco_status_tls_reasons[i], rest);
@@ -286,7 +340,7 @@ pco_status_prom_kinds(void *arg, const char *rest, int id)
     pco_status_label_t       l[1];
 
     l[0].name = "kind";
-    l[0].value = pco_status_proc_str(rest);
+    l[0].value = pco_status_cstr(rest);
     pco_status_prom_int(w->b, w->family, l, 1, pco_counter_read(id));
 }
 
@@ -302,7 +356,7 @@ pco_status_prom_process(pco_status_buf_t *b)
     n = pco_status_build(v, pcre, sizeof(pcre));
     for (i = 0; i < n; i++) {
         l[i].name = v[i].name;
-        l[i].value = pco_status_proc_str(v[i].value);
+        l[i].value = pco_status_cstr(v[i].value);
     }
     pco_status_prom_family(b, "build_info", "gauge",
                            "Always 1; the labels name the version of portico and of the "
@@ -320,30 +374,21 @@ pco_status_prom_process(pco_status_buf_t *b)
                            "Unix time of the last successful reload (0: none yet).");
     pco_status_prom_int(b, "config_last_reload_success_timestamp_seconds", NULL, 0,
                         pco_status_proc_read("config_reload_last_success_seconds"));
-    w.family = "process_open_fds";
-    pco_status_prom_family(b, w.family, "gauge",
-                           "Open file descriptors, summed over the processes of each kind.");
-    pco_status_proc_each("process_open_fds:", pco_status_prom_kinds, &w);
-    w.family = "process_resident_memory_bytes";
-    pco_status_prom_family(b, w.family, "gauge",
-                           "Resident memory in bytes, summed over the processes of each kind.");
-    pco_status_proc_each("process_rss_bytes:", pco_status_prom_kinds, &w);
+    pco_status_proc_family(&w, "process_open_fds", "gauge",
+                           "Open file descriptors, summed over the processes of each kind.",
+                           "process_open_fds:", pco_status_prom_kinds);
+    pco_status_proc_family(&w, "process_resident_memory_bytes", "gauge",
+                           "Resident memory in bytes, summed over the processes of each kind.",
+                           "process_rss_bytes:", pco_status_prom_kinds);
 }
 
 static void
 pco_status_json_kinds(void *arg, const char *rest, int id)
 {
     pco_status_proc_walk_t  *w = arg;
-    char                     name[PCO_COUNTER_NAME_LEN + 32];
 
-    pco_status_buf_cstr(w->b, w->comma ? "," : "");
-    w->comma = true;
-    pco_status_json_string(w->b, (const u_char *) rest, strlen(rest));
-    pco_status_buf_cstr(w->b, ":{\"open_fds\":");
-    pco_status_buf_int(w->b, pco_counter_read(id));
-    snprintf(name, sizeof(name), "process_rss_bytes:%s", rest);
-    pco_status_buf_cstr(w->b, ",\"resident_memory_bytes\":");
-    pco_status_buf_int(w->b, pco_status_proc_read(name));
+    pco_status_json_pair(w, rest, id, "open_fds", "process_rss_bytes:",
+                         "resident_memory_bytes");
     pco_status_buf_cstr(w->b, "}");
 }
 
@@ -391,7 +436,9 @@ pco_status_process_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 
     pco_status_buf_cstr(b, ",\"tls\":{");
     pco_status_proc_each("tls_handshakes:", pco_status_json_tls_one, &w);
-    pco_status_buf_cstr(b, "},\"health\":[");
+    pco_status_buf_cstr(b, "}");
+    pco_status_json_ocsp(b);
+    pco_status_buf_cstr(b, ",\"health\":[");
     w.comma = false;
     pco_status_health_each(ctx, pco_status_json_health_one, &w);
     pco_status_buf_cstr(b, "]");

@@ -234,6 +234,16 @@ pco_status_is_loopback(const pco_sockaddr_t *sa)
     }
 }
 
+pco_str_t
+pco_status_cstr(const char *s)
+{
+    pco_str_t  v;
+
+    v.data = (u_char *) s;
+    v.len = strlen(s);
+    return v;
+}
+
 void
 pco_status_buf_usec(pco_status_buf_t *b, uint64_t us)
 {

@@ -121,58 +121,79 @@ pco_status_hist_sum(const pco_upstream_t *u, unsigned j, size_t off, pco_upstrea
     h->sum_us = pco_status_stat_sum(u, j, off + offsetof(pco_upstream_hist_t, sum_us));
 }
 
+/* Calls fn for every server of every upstream that writes a series: the first of its
+ * upstream with its name (pco_status_stats_first), with its {upstream, server} labels in
+ * l[0] and l[1] (l has room for a third, the histograms' le). */
+static void
+pco_status_stats_each(const pco_status_ctx_t *ctx,
+                      void (*fn)(void *arg, const pco_upstream_t *u, unsigned j,
+                                 pco_status_label_t *l), void *arg)
+{
+    pco_status_label_t  l[3];
+    size_t              i;
+    unsigned            j;
+
+    for (i = 0; i < ctx->nupstreams; i++) {
+        const pco_upstream_t  *u = ctx->upstreams[i].u;
+
+        for (j = 0; j < pco_upstream_npos(u); j++) {
+            if (!pco_status_stats_first(u, j)) {
+                continue;
+            }
+            l[0].name = "upstream";
+            l[0].value = u->name;
+            l[1].name = "server";
+            l[1].value = u->servers[j].name;
+            fn(arg, u, j, l);
+        }
+    }
+}
+
+typedef struct {
+    pco_status_buf_t  *b;
+    size_t             f;           /* index into the families table */
+} pco_status_stats_walk_t;
+
+static void
+pco_status_prom_counter_one(void *arg, const pco_upstream_t *u, unsigned j,
+                            pco_status_label_t *l)
+{
+    pco_status_stats_walk_t  *w = arg;
+
+    pco_status_prom_int(w->b, pco_status_stats_families[w->f].name, l, 2,
+                        (int64_t) pco_status_stat_sum(u, j, pco_status_stats_families[w->f].off));
+}
+
+static void
+pco_status_prom_hist_one(void *arg, const pco_upstream_t *u, unsigned j, pco_status_label_t *l)
+{
+    pco_status_stats_walk_t  *w = arg;
+    pco_upstream_hist_t       h;
+
+    pco_status_hist_sum(u, j, pco_status_hist_families[w->f].off, &h);
+    pco_status_prom_histogram(w->b, pco_status_hist_families[w->f].name, l, 2, h.bucket,
+                              PCO_UPSTREAM_STATS_NBUCKETS, pco_upstream_stats_le, h.sum_us);
+}
+
 void
 pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 {
-    pco_status_label_t   l[3];
-    pco_upstream_hist_t  h;
-    size_t               f, i;
-    unsigned             j;
+    pco_status_stats_walk_t  w = { b, 0 };
+    size_t                   i;
 
     /* servers added at run time (admin API, resolver) have their statistics too */
     for (i = 0; i < ctx->nupstreams; i++) {
         pco_upstream_sync((pco_upstream_t *) ctx->upstreams[i].u);
     }
-    for (f = 0; f < pco_nelems(pco_status_stats_families); f++) {
-        pco_status_prom_family(b, pco_status_stats_families[f].name, "counter",
-                               pco_status_stats_families[f].help);
-        for (i = 0; i < ctx->nupstreams; i++) {
-            const pco_upstream_t  *u = ctx->upstreams[i].u;
-
-            for (j = 0; j < pco_upstream_npos(u); j++) {
-                if (!pco_status_stats_first(u, j)) {
-                    continue;
-                }
-                l[0].name = "upstream";
-                l[0].value = u->name;
-                l[1].name = "server";
-                l[1].value = u->servers[j].name;
-                pco_status_prom_int(b, pco_status_stats_families[f].name, l, 2,
-                                    (int64_t) pco_status_stat_sum(u, j,
-                                                    pco_status_stats_families[f].off));
-            }
-        }
+    for (w.f = 0; w.f < pco_nelems(pco_status_stats_families); w.f++) {
+        pco_status_prom_family(b, pco_status_stats_families[w.f].name, "counter",
+                               pco_status_stats_families[w.f].help);
+        pco_status_stats_each(ctx, pco_status_prom_counter_one, &w);
     }
-    for (f = 0; f < pco_nelems(pco_status_hist_families); f++) {
-        pco_status_prom_family(b, pco_status_hist_families[f].name, "histogram",
-                               pco_status_hist_families[f].help);
-        for (i = 0; i < ctx->nupstreams; i++) {
-            const pco_upstream_t  *u = ctx->upstreams[i].u;
-
-            for (j = 0; j < pco_upstream_npos(u); j++) {
-                if (!pco_status_stats_first(u, j)) {
-                    continue;
-                }
-                l[0].name = "upstream";
-                l[0].value = u->name;
-                l[1].name = "server";
-                l[1].value = u->servers[j].name;
-                pco_status_hist_sum(u, j, pco_status_hist_families[f].off, &h);
-                pco_status_prom_histogram(b, pco_status_hist_families[f].name, l, 2,
-                                          h.bucket, PCO_UPSTREAM_STATS_NBUCKETS,
-                                          pco_upstream_stats_le, h.sum_us);
-            }
-        }
+    for (w.f = 0; w.f < pco_nelems(pco_status_hist_families); w.f++) {
+        pco_status_prom_family(b, pco_status_hist_families[w.f].name, "histogram",
+                               pco_status_hist_families[w.f].help);
+        pco_status_stats_each(ctx, pco_status_prom_hist_one, &w);
     }
 }
 
@@ -188,31 +209,32 @@ pco_status_upstream_counter(const char *prefix, const pco_upstream_t *u)
     return pco_status_read(pco_counter_find(name));
 }
 
-void
-pco_status_prom_upstream_counters(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+/* One family with a sample per upstream: the counter PREFIX:UPSTREAM. */
+static void
+pco_status_prom_per_upstream(const pco_status_ctx_t *ctx, pco_status_buf_t *b,
+                             const char *family, const char *prefix, const char *help)
 {
     pco_status_label_t  l[1];
     size_t              i;
 
-    pco_status_prom_family(b, "upstream_retries_total", "counter",
-                           "Tries beyond a request's first, per upstream.");
+    pco_status_prom_family(b, family, "counter", help);
     for (i = 0; i < ctx->nupstreams; i++) {
         l[0].name = "upstream";
         l[0].value = ctx->upstreams[i].u->name;
-        pco_status_prom_int(b, "upstream_retries_total", l, 1,
-                            pco_status_upstream_counter("upstream_retries",
-                                                        ctx->upstreams[i].u));
+        pco_status_prom_int(b, family, l, 1,
+                            pco_status_upstream_counter(prefix, ctx->upstreams[i].u));
     }
-    pco_status_prom_family(b, "upstream_max_conns_rejected_total", "counter",
-                           "Requests answered 503 because every usable server of the upstream "
-                           "was at its max_conns.");
-    for (i = 0; i < ctx->nupstreams; i++) {
-        l[0].name = "upstream";
-        l[0].value = ctx->upstreams[i].u->name;
-        pco_status_prom_int(b, "upstream_max_conns_rejected_total", l, 1,
-                            pco_status_upstream_counter("upstream_max_conns_rejected",
-                                                        ctx->upstreams[i].u));
-    }
+}
+
+void
+pco_status_prom_upstream_counters(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
+{
+    pco_status_prom_per_upstream(ctx, b, "upstream_retries_total", "upstream_retries",
+                                 "Tries beyond a request's first, per upstream.");
+    pco_status_prom_per_upstream(ctx, b, "upstream_max_conns_rejected_total",
+                                 "upstream_max_conns_rejected",
+                                 "Requests answered 503 because every usable server of the "
+                                 "upstream was at its max_conns.");
 }
 
 /* "NAME":{"buckets":[{"le":0.0001,"count":N},...],"sum":S,"count":N} (cumulative counts,
