@@ -9,7 +9,8 @@
 # re-read on reload, a bad one failing the reload. With python3-cryptography
 # (t/lib/ocsp_responder.py): a response that expires while its responder is dead stops being
 # stapled, an ocsp_file that expires stops being stapled, an expired one is a -t warning.
-# The client is `openssl s_client -status`.
+# The status route's portico_tls_ocsp_fetches_total{result} and JSON "tls_ocsp" move by
+# exactly one for a failed fetch and for a good one. The client is `openssl s_client -status`.
 
 use strict;
 use warnings;
@@ -18,6 +19,8 @@ use lib 't/lib';
 use Portico;
 use File::Temp qw(tempdir);
 use POSIX qw(WNOHANG);
+use JSON::PP ();
+use PorticoMetrics ();
 
 skip_unless_module('tls', 'return');
 plan(skip_all => 'no openssl CLI') unless system('openssl version >/dev/null 2>&1') == 0;
@@ -305,6 +308,59 @@ like($p->error_log, qr/\[warn\] .*ocsp: certificate "\/CN=a\.test": response fro
      'a revoked status is logged at warn');
 reap($resp);
 $p->stop;
+
+# ---- the status route counts the helper's fetches ------------------------------------------
+# portico_tls_ocsp_fetches_total{result} and JSON "tls_ocsp": a failed fetch from a dead
+# responder, then (the responder up, a reload: a slot with no response is fetched at once)
+# an ok one; ocsp_refresh = "1h" and the 60 s retry keep any other fetch out of the test.
+SKIP: {
+    skip 'no status module', 11 unless Portico::has_module('status');
+
+    my $q = Portico->new(conf => <<"EOF");
+worker_processes = 1;
+servers = (
+  { listen = ( { address = "127.0.0.1:%%PORT1%%"; tls = true; } );
+    names = ["a.test"];
+    tls = { $pair ocsp_stapling = true; ocsp_refresh = "1h"; };
+    routes = ( { match = { path_prefix = "/"; }; return = { status = 200; body = "ok"; }; } ); },
+  { listen = ["127.0.0.1:%%PORT3%%"];
+    routes = ( { match = { path = "/metrics"; }; status = { }; },
+               { match = { path = "/json"; }; status = { format = "json"; }; } ); }
+);
+EOF
+    my $S = $q->port(3);
+    my $scrape = sub {
+        my $m = PorticoMetrics::metrics($S, '/metrics');
+        my ($s, $h, $b) = http_parse(http_get($S, '/json'));
+        my $j = eval { JSON::PP::decode_json($b // '') } // {};
+        return ($m, $j->{tls_ocsp});
+    };
+    my $n = sub { PorticoMetrics::mval($_[0], 'portico_tls_ocsp_fetches_total', result => $_[1]) };
+    ok($q->wait_for(sub { ($q->error_log // '') =~ /\[warn\] .*ocsp: certificate "\/CN=a\.test": fetch from \Q$url\E failed/ }, 15),
+       'metrics: a fetch from the dead responder failed') or diag($q->error_log);
+    my ($m0, $j0) = $scrape->();
+    is_deeply($m0->{errors}, [], 'metrics: strict parse');
+    is($m0->{types}{portico_tls_ocsp_fetches_total}, 'counter', 'metrics: a counter family');
+    is($n->($m0, 'failed'), 1, 'metrics: result="failed" is 1 after one failed fetch');
+    is($n->($m0, 'ok'), 0, 'metrics: result="ok" is 0');
+    is_deeply($j0, { fetches_ok => 0, fetches_failed => 1 }, 'json: tls_ocsp after the failure');
+
+    index_txt('good');
+    my $r2 = openssl_responder();
+    $q->signal('HUP');
+    ok($q->wait_for(sub { ($q->error_log // '') =~ /ocsp: certificate "\/CN=a\.test": response from \Q$url\E: good/ }, 15),
+       'metrics: after the reload the responder answered') or diag($q->error_log);
+    my ($m1, $j1) = $scrape->();
+    is(PorticoMetrics::mdelta($m0, $m1, 'portico_tls_ocsp_fetches_total', result => 'ok'), 1,
+       'metrics: one good fetch moves result="ok" by exactly 1');
+    is(PorticoMetrics::mdelta($m0, $m1, 'portico_tls_ocsp_fetches_total', result => 'failed'), 0,
+       'metrics: result="failed" unchanged (kept across the reload)');
+    is_deeply($j1, { fetches_ok => 1, fetches_failed => 1 }, 'json: tls_ocsp after the good fetch');
+    like(read_file(Portico::repo_root() . '/docs/metrics.md') // '',
+         qr/`portico_tls_ocsp_fetches_total`/, 'docs/metrics.md documents the family');
+    reap($r2);
+    $q->stop;
+}
 
 # ---- ocsp_file: stapled, re-read on reload, a bad one fails the reload -------------------
 {
