@@ -399,6 +399,15 @@ my $tk = 'portico_http_requests_total{}';
 cmp_ok(val($after, $tk), '>', val($before, $tk),
        'after reload: http_requests_total did not go backwards');
 ok($p->wait_for(sub { $p->worker_pids == 2 }, 15), 'two workers after the reload');
+{
+    # the JSON "http" object: its own counters only (it once showed the reload count as
+    # received_bytes, sent_bytes and client_aborts)
+    my ($s2, $h2, $b2) = get_status('/metrics.json');
+    my $jh = eval { JSON::PP->new->decode($b2) } // {};
+    is(join(',', sort keys %{ $jh->{http} // {} }), 'protocols,requests,responses',
+       'JSON http: requests, responses, protocols (no byte counters at this level)');
+    is($jh->{reloads}, val($after, 'portico_reloads_total{}'), 'JSON reloads = Prometheus');
+}
 
 my ($victim) = $p->worker_pids;
 kill 'KILL', $victim;

@@ -364,6 +364,9 @@ pco_status_conf_done(pco_conf_t *cf, pco_cycle_t *cycle)
     ctx->restarts = pco_counter_find("worker_restarts");
     ctx->syslog_dropped = pco_counter_find("syslog_dropped");
     ctx->http.requests = pco_counter_find("http_requests_total");
+    /* no byte or abort counters at this level: -1 leaves their JSON keys out (0 would be
+     * the id of another counter, the reload count) */
+    ctx->http.received = ctx->http.sent = ctx->http.aborts = -1;
     for (i = 0; i < 5; i++) {
         char  name[32];
 
