@@ -267,6 +267,10 @@ pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *sp
     }
     memset(sl, 0, sizeof(*sl));
     sl->key = pco_upstream_dyn_key(u, name);
+    /* initial = "down": never usable before the health checker's first `rise` successes,
+     * exactly like a configured server (set before the version moves, so no worker sees
+     * it up) */
+    sl->st.health_down = u->health_check != NULL && u->health_check->initial == 1;
     rt = &sl->st.rt;
     rt->upstream_key = u->key;
     rt->admin = spec->admin;
@@ -647,5 +651,47 @@ pco_upstream_dyn_restore(pco_upstream_t *u, pco_upstream_shared_t **st, unsigned
     }
     for (i = 0; i < n; i++) {
         st[u->nservers + i]->rt.position = (int32_t) (u->nservers + i);
+        if (u->health_check == NULL) {
+            /* no checker covers it any more: a down mark would keep it out for good */
+            st[u->nservers + i]->health_down = 0;
+        }
+    }
+}
+
+bool
+pco_upstream_server_lock(pco_upstream_server_t *s)
+{
+    pco_upstream_t           *u = s->upstream;
+    pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
+    pco_upstream_runtime_t   *rt;
+
+    if (s->shared == NULL || s->vacant) {
+        return false;
+    }
+    if (s->index < u->nservers) {
+        return true;                      /* a configured position keeps its slot */
+    }
+    if (hdr == NULL) {
+        return false;
+    }
+    pco_shmtx_lock(&hdr->lock);
+    rt = &s->shared->rt;
+    if (rt->in_use && rt->upstream_key == u->key && rt->position == (int32_t) s->index
+        && rt->origin != PCO_UPSTREAM_ORIGIN_CONF
+        && strncmp(rt->name, (const char *) s->dyn_name, sizeof(rt->name)) == 0)
+    {
+        return true;
+    }
+    pco_shmtx_unlock(&hdr->lock);
+    return false;
+}
+
+void
+pco_upstream_server_unlock(pco_upstream_server_t *s)
+{
+    pco_upstream_t  *u = s->upstream;
+
+    if (s->index >= u->nservers && u->rt_zone != NULL) {
+        pco_shmtx_unlock(&pco_upstream_dyn_hdr(u)->lock);
     }
 }
