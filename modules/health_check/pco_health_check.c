@@ -29,6 +29,15 @@
  * as the proxy's (pco_upstream_tls_ops: its context, verification, SNI, session reuse),
  * under the same `timeout`; a failed handshake is a failed check ("TLS handshake failed").
  * A server with send_proxy_protocol gets its PROXY header first (v1 UNKNOWN, v2 LOCAL).
+ *
+ * Servers added or removed at run time (admin API, DNS re-resolution: the runtime server
+ * table of modules/upstream) are followed by polling the zone version every
+ * PCO_HEALTH_CHECK_SYNC_MS (one atomic load per upstream): on a change the helper refreshes
+ * its view (pco_upstream_sync) and starts checking new servers at once, from the state
+ * `initial` gave them when they were added (pco_upstream_dyn_add sets it); a position that
+ * became vacant, or holds another server (its epoch moved), stops, its check in flight
+ * abandoned. A check result is written only while the position still holds the server it
+ * checked (pco_upstream_server_lock): a slot never inherits another server's verdict.
  */
 #include "pco_upstream.h"
 #include "pco_health_check.h"
