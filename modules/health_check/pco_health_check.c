@@ -29,6 +29,15 @@
  * as the proxy's (pco_upstream_tls_ops: its context, verification, SNI, session reuse),
  * under the same `timeout`; a failed handshake is a failed check ("TLS handshake failed").
  * A server with send_proxy_protocol gets its PROXY header first (v1 UNKNOWN, v2 LOCAL).
+ *
+ * Servers added or removed at run time (admin API, DNS re-resolution: the runtime server
+ * table of modules/upstream) are followed by polling the zone version every
+ * PCO_HEALTH_CHECK_SYNC_MS (one atomic load per upstream): on a change the helper refreshes
+ * its view (pco_upstream_sync) and starts checking new servers at once, from the state
+ * `initial` gave them when they were added (pco_upstream_dyn_add sets it); a position that
+ * became vacant, or holds another server (its epoch moved), stops, its check in flight
+ * abandoned. A check result is written only while the position still holds the server it
+ * checked (pco_upstream_server_lock): a slot never inherits another server's verdict.
  */
 #include "pco_upstream.h"
 #include "pco_health_check.h"
@@ -59,6 +68,9 @@ typedef struct {
     pco_event_t              timer;       /* the next check */
     pco_connection_t        *c;           /* the check in flight, or NULL */
     pco_str_t                request;
+    size_t                   request_cap; /* bytes allocated for request.data */
+    uint64_t                 epoch;       /* s->epoch when this server's checks began */
+    bool                     on;          /* the position is checked (timer or check) */
     size_t                   sent;
     size_t                   got;
     pco_health_check_fsm_t   fsm;
@@ -73,13 +85,21 @@ struct pco_health_check_up_s {
     pco_upstream_t                    *u;
     const pco_upstream_health_conf_t  *hc;
     pco_health_check_status_t          status;
+    pco_health_check_peer_t           *peers;     /* helper: one per position (capacity) */
+    uint64_t                           seen;      /* helper: u->rt_version reconciled */
 };
 
 /* Per generation (cycle->module_ctx). */
 typedef struct {
     pco_health_check_up_t   *ups;
     unsigned                 n;
+    pco_event_t              sync;        /* helper: polls the runtime server table */
+    pco_pool_t              *pool;        /* helper: the cycle pool (check requests) */
 } pco_health_check_ctx_t;
+
+/* How often the helper looks at the zone version for servers added or removed at run time
+ * (admin API, DNS): one atomic load per checked upstream when nothing changed. */
+#define PCO_HEALTH_CHECK_SYNC_MS  200
 
 static int pco_health_check_conf_done(pco_conf_t *cf, pco_cycle_t *cycle);
 static int pco_health_check_init_master(pco_cycle_t *cycle, pco_cycle_t *old);
@@ -328,10 +348,16 @@ pco_health_check_request(pco_pool_t *pool, pco_health_check_peer_t *p)
         host = p->s->sockaddr.sa.sa_family == AF_UNIX ? &pco_health_check_localhost
                                                       : &p->s->name;
     }
-    len = hc->path.len + host->len + 128;
-    p->request.data = pco_pnalloc(pool, len);
-    if (p->request.data == NULL) {
-        return PCO_ERROR;
+    /* one buffer per position, sized for any server name: a position that gets another
+     * server at run time rebuilds its request in place (no allocation per server added) */
+    len = hc->path.len + pco_max(host->len, (size_t) PCO_UPSTREAM_NAME_LEN) + 128;
+    if (p->request_cap < len) {
+        p->request.data = pco_pnalloc(pool, len);
+        if (p->request.data == NULL) {
+            p->request_cap = 0;
+            return PCO_ERROR;
+        }
+        p->request_cap = len;
     }
     n = snprintf((char *) p->request.data, len, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\n"
                  "Connection: close\r\nUser-Agent: portico-health-check\r\n\r\n",
@@ -344,39 +370,127 @@ pco_health_check_request(pco_pool_t *pool, pco_health_check_peer_t *p)
     return PCO_OK;
 }
 
+/* Stops checking p's position (removed, vacant, or given to another server): the timer and
+ * any check in flight go, the result of that check is never written. */
+static void
+pco_health_check_stop(pco_health_check_peer_t *p)
+{
+    pco_event_del_timer(&p->timer);
+    if (p->c != NULL) {
+        pco_upstream_conn_close(p->c);
+        p->c = NULL;
+    }
+    p->on = false;
+}
+
+/* Starts checking the server now at p's position, from fresh counters and the state its
+ * slot has (`initial`, or the state kept across a reload), the first check `after` ms from
+ * now. PCO_ERROR when memory is short. */
+static int
+pco_health_check_begin(pco_health_check_ctx_t *ctx, pco_health_check_peer_t *p,
+                       pco_msec_t after)
+{
+    if (pco_health_check_request(ctx->pool, p) != PCO_OK) {
+        return PCO_ERROR;
+    }
+    memset(&p->fsm, 0, sizeof(p->fsm));
+    p->fsm.down = __atomic_load_n(&p->s->shared->health_down, __ATOMIC_RELAXED) != 0;
+    p->epoch = p->s->epoch;
+    p->on = true;
+    p->timer.data = p;
+    p->timer.handler = pco_health_check_start;
+    p->timer.cancelable = 1;
+    pco_event_add_timer(&p->timer, after);
+    return PCO_OK;
+}
+
+/* Brings hu's checks in line with this process's view of the positions: a position that
+ * became vacant (removed, or gone from DNS) or holds another server (epoch moved) stops; a
+ * position in use that is not checked starts. first: the helper's start (first checks of
+ * the configured servers spread evenly over one interval); later, a new server's first
+ * check starts at once, so it is checked before or as it takes traffic. */
+static int
+pco_health_check_reconcile(pco_health_check_ctx_t *ctx, pco_health_check_up_t *hu, bool first)
+{
+    pco_upstream_t           *u = hu->u;
+    pco_health_check_peer_t  *p;
+    pco_upstream_server_t    *s;
+    pco_msec_t                after;
+    unsigned                  i, n = 0;
+    bool                      want;
+
+    for (i = 0; i < u->capacity; i++) {
+        s = &u->servers[i];
+        p = &hu->peers[i];
+        /* `down = true`: never used, never checked */
+        want = !s->vacant && !s->down && s->shared != NULL;
+        if (p->on && (!want || p->epoch != s->epoch)) {
+            pco_health_check_stop(p);
+        }
+        if (!want || p->on) {
+            continue;
+        }
+        after = first ? (pco_msec_t) (hu->hc->interval * n++ / pco_upstream_npos(u)) : 0;
+        if (pco_health_check_begin(ctx, p, after) != PCO_OK) {
+            return PCO_ERROR;
+        }
+    }
+    hu->seen = u->rt_version;
+    return PCO_OK;
+}
+
+/* Timer: the runtime server table changed (zone version moved) -> refresh and reconcile. */
+static void
+pco_health_check_sync(pco_event_t *ev)
+{
+    pco_health_check_ctx_t  *ctx = ev->data;
+    unsigned                 i;
+
+    if (pco_worker_exiting) {
+        return;
+    }
+    for (i = 0; i < ctx->n; i++) {
+        pco_upstream_sync(ctx->ups[i].u);
+        if (ctx->ups[i].u->rt_version != ctx->ups[i].seen
+            && pco_health_check_reconcile(ctx, &ctx->ups[i], false) != PCO_OK)
+        {
+            pco_log_err(PCO_LOG_ALERT, pco_log, 0, "health checker: out of memory");
+        }
+    }
+    pco_event_add_timer(ev, PCO_HEALTH_CHECK_SYNC_MS);
+}
+
 static int
 pco_health_check_helper_init(pco_cycle_t *cycle)
 {
     pco_health_check_ctx_t   *ctx = cycle->module_ctx[pco_health_check_module.index];
-    pco_health_check_peer_t  *p;
-    unsigned                  i, k, n;
+    unsigned                  i, k;
 
-    for (i = 0; ctx != NULL && i < ctx->n; i++) {
+    if (ctx == NULL) {
+        return PCO_OK;
+    }
+    ctx->pool = cycle->pool;
+    for (i = 0; i < ctx->n; i++) {
         pco_health_check_up_t  *hu = &ctx->ups[i];
         pco_upstream_t         *u = hu->u;
 
-        p = pco_pcalloc(cycle->pool, u->nservers * sizeof(pco_health_check_peer_t));
-        if (p == NULL) {
+        hu->peers = pco_pcalloc(cycle->pool, u->capacity * sizeof(pco_health_check_peer_t));
+        if (hu->peers == NULL) {
             return PCO_ERROR;
         }
-        for (k = 0, n = 0; k < u->nservers; k++, p++) {
-            p->s = &u->servers[k];
-            p->hu = hu;
-            if (p->s->down || p->s->shared == NULL) {
-                continue;                  /* `down = true`: never used, never checked */
-            }
-            if (pco_health_check_request(cycle->pool, p) != PCO_OK) {
-                return PCO_ERROR;
-            }
-            p->fsm.down = __atomic_load_n(&p->s->shared->health_down, __ATOMIC_RELAXED) != 0;
-            p->timer.data = p;
-            p->timer.handler = pco_health_check_start;
-            p->timer.cancelable = 1;
-            /* spread the first checks of the upstream evenly over one interval */
-            pco_event_add_timer(&p->timer, (pco_msec_t) (hu->hc->interval * n / u->nservers));
-            n++;
+        for (k = 0; k < u->capacity; k++) {
+            hu->peers[k].s = &u->servers[k];
+            hu->peers[k].hu = hu;
+        }
+        pco_upstream_sync(u);             /* servers added at run time, kept by a reload */
+        if (pco_health_check_reconcile(ctx, hu, true) != PCO_OK) {
+            return PCO_ERROR;
         }
     }
+    ctx->sync.data = ctx;
+    ctx->sync.handler = pco_health_check_sync;
+    ctx->sync.cancelable = 1;
+    pco_event_add_timer(&ctx->sync, PCO_HEALTH_CHECK_SYNC_MS);
     pco_log_err(PCO_LOG_INFO, pco_log, 0, "health checker started");
     return PCO_OK;
 }
@@ -393,6 +507,12 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
         pco_upstream_conn_close(p->c);
         p->c = NULL;
     }
+    /* a position added at run time may have been removed, or given to another server,
+     * since this process last looked: the result of this check is then not the slot's to
+     * have (the sync timer stops or restarts the position) */
+    if (!pco_upstream_server_lock(s)) {
+        return;
+    }
     t = pco_health_check_fsm(&p->fsm, why == NULL, (unsigned) p->hu->hc->rise,
                              (unsigned) p->hu->hc->fall);
     pco_health_check_publish(p, why);
@@ -400,6 +520,9 @@ pco_health_check_done(pco_health_check_peer_t *p, const char *why)
         __atomic_store_n(&s->shared->health_down, t == PCO_HEALTH_CHECK_DOWN,
                          __ATOMIC_RELEASE);
         __atomic_store_n(&s->shared->hc_changed, (uint32_t) pco_time_sec, __ATOMIC_RELAXED);
+    }
+    pco_upstream_server_unlock(s);
+    if (t != PCO_HEALTH_CHECK_SAME) {
         if (t == PCO_HEALTH_CHECK_DOWN) {
             pco_log_err(PCO_LOG_NOTICE, pco_log, 0, "upstream server %.*s of \"%.*s\" is "
                         "down (health check: %s)", (int) s->name.len,

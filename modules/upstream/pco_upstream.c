@@ -756,6 +756,10 @@ pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
     if (st == NULL || keys == NULL || ndyn == NULL) {
         goto done;
     }
+    /* the previous generation's processes (workers answering the admin API, helpers)
+     * keep changing the zone under its lock until they exit: reading the dynamic servers
+     * and reassigning the slots without it could hand one free slot to two servers */
+    pco_shmtx_lock(&hdr->lock);
     for (k = 0; k < ctx->n; k++) {
         pco_upstream_t  *u = &ctx->upstreams[k];
 
@@ -766,10 +770,10 @@ pco_upstream_init_master(pco_cycle_t *cycle, pco_cycle_t *old)
         n += ndyn[k];
     }
     if (pco_upstream_zone_assign(hdr, keys, n, st) != PCO_OK) {
+        pco_shmtx_unlock(&hdr->lock);
         pco_log_err(PCO_LOG_ALERT, cycle->log, 0, "upstream zone: no slot for every server");
         goto done;
     }
-    pco_shmtx_lock(&hdr->lock);
     for (k = 0, i = 0; k < ctx->n; k++) {
         pco_upstream_t  *u = &ctx->upstreams[k];
 

@@ -301,6 +301,14 @@ bool pco_upstream_zone_kept(pco_cycle_t *cycle);
  * balancer's update hook. Called by pco_upstream_get; call it before reading positions
  * past nservers elsewhere (the admin listing). */
 void pco_upstream_sync(pco_upstream_t *u);
+/* For a writer of a position's slot outside the lock (the health checker): whether s still
+ * holds the server this process's view has (a dynamic position may have been removed, or
+ * given to another server, since this process's last pco_upstream_sync). True: write
+ * s->shared, then call pco_upstream_server_unlock(s) (for a dynamic position the zone's
+ * lock is held in between: a few stores, nothing else). False: the slot is not s's any
+ * more (nothing held); the next sync shows the change. */
+bool pco_upstream_server_lock(pco_upstream_server_t *s);
+void pco_upstream_server_unlock(pco_upstream_server_t *s);
 /* The zone's version (changes counter; 0 without a zone), e.g. for a state-file writer. */
 uint64_t pco_upstream_version(pco_cycle_t *cycle);
 /* The upstreams of a generation (array and count). */

@@ -210,6 +210,18 @@ pco_upstream_dyn_rt(pco_upstream_t *u, unsigned index, pco_upstream_slot_t **by)
     return &by[index - u->nservers]->st.rt;
 }
 
+/* Clears a slot, all but its `active` counter. */
+static void
+pco_upstream_dyn_clear_but_active(pco_upstream_slot_t *sl)
+{
+    u_char  *b = (u_char *) sl;
+    size_t   off = offsetof(pco_upstream_slot_t, st) + offsetof(pco_upstream_shared_t, active);
+    size_t   end = off + sizeof(sl->st.active);
+
+    memset(b, 0, off);
+    memset(b + end, 0, sizeof(*sl) - end);
+}
+
 /* Adds under the lock; PCO_UPSTREAM_DYN_DUP when the address is in use in u already. */
 static int
 pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *spec,
@@ -219,7 +231,7 @@ pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *sp
     pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
     pco_upstream_slot_t      *slots = pco_upstream_zone_slots(hdr), *sl;
     pco_upstream_runtime_t   *rt;
-    unsigned                  i, p = u->capacity;
+    unsigned                  i, p = u->capacity, same = u->capacity;
     size_t                    k;
 
     for (i = 0; i < u->nservers; i++) {
@@ -235,6 +247,9 @@ pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *sp
         if (sl != NULL && sl->st.rt.in_use && strcmp(sl->st.rt.name, name) == 0) {
             break;
         }
+        if (sl != NULL && !sl->st.rt.in_use && strcmp(sl->st.rt.name, name) == 0) {
+            same = (unsigned) k;          /* the same server, removed earlier */
+        }
         /* the lowest free position with nothing in flight to a previous occupant */
         if (p == u->capacity
             && (sl == NULL
@@ -248,6 +263,12 @@ pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *sp
         pco_upstream_dyn_error(code, 409, err, errlen, "server %s is already in upstream "
                                "\"%.*s\"", name, (int) u->name.len, u->name.data);
         return PCO_UPSTREAM_DYN_DUP;
+    }
+    if (same != u->capacity) {
+        /* back in its own slot and position, even with requests still in flight to it:
+         * a second slot with the same key would lose the server at the next reload (the
+         * reload keeps the first slot it finds for a key, here the removed one) */
+        p = same;
     }
     if (p == u->capacity) {
         pco_upstream_dyn_error(code, 409, err, errlen, "upstream \"%.*s\" is full "
@@ -265,8 +286,18 @@ pco_upstream_dyn_add_locked(pco_upstream_t *u, const pco_upstream_dyn_spec_t *sp
         pco_upstream_dyn_error(code, 409, err, errlen, "the upstream zone is full");
         return PCO_ERROR;
     }
-    memset(sl, 0, sizeof(*sl));
+    if (p == same) {
+        /* workers end the requests in flight to it with an atomic decrement of `active`
+         * (no lock): every other byte is cleared, that counter is left alone */
+        pco_upstream_dyn_clear_but_active(sl);
+    } else {
+        memset(sl, 0, sizeof(*sl));
+    }
     sl->key = pco_upstream_dyn_key(u, name);
+    /* initial = "down": never usable before the health checker's first `rise` successes,
+     * exactly like a configured server (set before the version moves, so no worker sees
+     * it up) */
+    sl->st.health_down = u->health_check != NULL && u->health_check->initial == 1;
     rt = &sl->st.rt;
     rt->upstream_key = u->key;
     rt->admin = spec->admin;
@@ -647,5 +678,47 @@ pco_upstream_dyn_restore(pco_upstream_t *u, pco_upstream_shared_t **st, unsigned
     }
     for (i = 0; i < n; i++) {
         st[u->nservers + i]->rt.position = (int32_t) (u->nservers + i);
+        if (u->health_check == NULL) {
+            /* no checker covers it any more: a down mark would keep it out for good */
+            st[u->nservers + i]->health_down = 0;
+        }
+    }
+}
+
+bool
+pco_upstream_server_lock(pco_upstream_server_t *s)
+{
+    pco_upstream_t           *u = s->upstream;
+    pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
+    pco_upstream_runtime_t   *rt;
+
+    if (s->shared == NULL || s->vacant) {
+        return false;
+    }
+    if (s->index < u->nservers) {
+        return true;                      /* a configured position keeps its slot */
+    }
+    if (hdr == NULL) {
+        return false;
+    }
+    pco_shmtx_lock(&hdr->lock);
+    rt = &s->shared->rt;
+    if (rt->in_use && rt->upstream_key == u->key && rt->position == (int32_t) s->index
+        && rt->origin != PCO_UPSTREAM_ORIGIN_CONF
+        && strncmp(rt->name, (const char *) s->dyn_name, sizeof(rt->name)) == 0)
+    {
+        return true;
+    }
+    pco_shmtx_unlock(&hdr->lock);
+    return false;
+}
+
+void
+pco_upstream_server_unlock(pco_upstream_server_t *s)
+{
+    pco_upstream_t  *u = s->upstream;
+
+    if (s->index >= u->nservers && u->rt_zone != NULL) {
+        pco_shmtx_unlock(&pco_upstream_dyn_hdr(u)->lock);
     }
 }

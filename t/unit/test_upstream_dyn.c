@@ -4,7 +4,8 @@
  * pco_upstream_sync (positions, weights, admin state, vacant), duplicates and a full
  * upstream refused with their codes, a configured server not removable, a removed
  * position reused only once nothing is in flight to it, the DNS address-set replacement
- * (kept, added, removed), and the carry-over of API servers across a "reload".
+ * (kept, added, removed), the carry-over of API servers across a "reload", the health
+ * checker's write guard and `initial` for added servers, a removed server added again.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,6 +253,74 @@ pco_t_reload(void **state)
     assert_int_equal(pco_t_srv[0].admin, PCO_UPSTREAM_ADMIN_DOWN);
 }
 
+/* The health checker's guard: a dynamic position's slot is written only while it still
+ * holds the server the process's view has; an added server starts as `initial` says. */
+static void
+pco_t_health(void **state)
+{
+    static const pco_upstream_health_conf_t  down = { .initial = 1 };
+    unsigned                                  idx;
+    int                                       code;
+
+    pco_unused(state);
+    assert_int_equal(pco_t_add(9003, 1, false, &idx, &code), PCO_OK);
+    pco_upstream_sync(&pco_t_u);
+    assert_int_equal(pco_t_srv[2].shared->health_down, 0);        /* no health_check */
+    assert_true(pco_upstream_server_lock(&pco_t_srv[0]));          /* configured: no lock */
+    pco_upstream_server_unlock(&pco_t_srv[0]);
+    assert_true(pco_upstream_server_lock(&pco_t_srv[2]));
+    pco_upstream_server_unlock(&pco_t_srv[2]);
+    /* another process removes :9003 and adds :9004 at the same position (same slot);
+     * this process has not synced yet: its view still says :9003 */
+    pco_t_u.health_check = &down;
+    assert_int_equal(pco_upstream_dyn_remove(&pco_t_u, 2, &code, pco_t_err,
+                                             sizeof(pco_t_err)), PCO_OK);
+    assert_false(pco_upstream_server_lock(&pco_t_srv[2]));         /* removed */
+    assert_int_equal(pco_t_add(9004, 1, false, &idx, &code), PCO_OK);
+    assert_int_equal(idx, 2);
+    assert_false(pco_upstream_server_lock(&pco_t_srv[2]));         /* another server */
+    assert_int_equal(pco_t_srv[2].shared->health_down, 1);        /* initial = "down" */
+    pco_upstream_sync(&pco_t_u);
+    assert_string_equal((char *) pco_t_srv[2].name.data, "127.0.0.1:9004");
+    assert_false(pco_upstream_usable(&pco_t_srv[2]));
+    assert_true(pco_upstream_server_lock(&pco_t_srv[2]));
+    pco_upstream_server_unlock(&pco_t_srv[2]);
+    /* the lock was released: a change goes through */
+    assert_int_equal(pco_upstream_dyn_remove(&pco_t_u, 2, &code, pco_t_err,
+                                             sizeof(pco_t_err)), PCO_OK);
+    pco_t_u.health_check = NULL;
+}
+
+/* A server removed while a request is in flight to it and added again takes its own slot
+ * back, with the in-flight count kept (a second slot under its key lost it at a reload). */
+static void
+pco_t_readd(void **state)
+{
+    pco_upstream_shared_t  *sh;
+    uint64_t                key;
+    unsigned                idx, k, same = 0;
+    int                     code;
+
+    pco_unused(state);
+    assert_int_equal(pco_t_add(9003, 1, false, &idx, &code), PCO_OK);
+    pco_upstream_sync(&pco_t_u);
+    sh = pco_t_srv[2].shared;
+    __atomic_add_fetch(&sh->active, 1, __ATOMIC_RELAXED);
+    assert_int_equal(pco_upstream_dyn_remove(&pco_t_u, 2, &code, pco_t_err,
+                                             sizeof(pco_t_err)), PCO_OK);
+    assert_int_equal(pco_t_add(9003, 2, false, &idx, &code), PCO_OK);
+    assert_int_equal(idx, 2);
+    pco_upstream_sync(&pco_t_u);
+    assert_ptr_equal(pco_t_srv[2].shared, sh);
+    assert_int_equal(sh->active, 1);
+    assert_int_equal(pco_t_srv[2].weight, 2);
+    key = pco_upstream_dyn_key(&pco_t_u, "127.0.0.1:9003");
+    for (k = 0; k < ((pco_upstream_zone_hdr_t *) pco_t_zone.addr)->capacity; k++) {
+        same += pco_upstream_zone_slots(pco_t_zone.addr)[k].key == key;
+    }
+    assert_int_equal(same, 1);
+}
+
 int
 main(void)
 {
@@ -259,6 +328,8 @@ main(void)
         cmocka_unit_test_setup_teardown(pco_t_add_remove_set, pco_t_setup, pco_t_teardown),
         cmocka_unit_test_setup_teardown(pco_t_resolved, pco_t_setup, pco_t_teardown),
         cmocka_unit_test_setup_teardown(pco_t_reload, pco_t_setup, pco_t_teardown),
+        cmocka_unit_test_setup_teardown(pco_t_health, pco_t_setup, pco_t_teardown),
+        cmocka_unit_test_setup_teardown(pco_t_readd, pco_t_setup, pco_t_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
