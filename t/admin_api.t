@@ -114,6 +114,9 @@ my $c = count(ids_fresh($port, 40, '/app/id'));
 is($c->{a} || 0, 0, 'drained: no request on new connections (both workers)');
 is($c->{b} || 0, 40, 'all to the other server');
 is($b[0]->stats->{requests}, 0, 'the drained backend saw none');
+my (undef, undef, $m0) = http_parse(http_get($port, '/metrics'));
+like($m0, qr/^portico_upstream_server_up\{upstream="app",server="127\.0\.0\.1:$pa"\} 0$/m,
+     'metrics: a draining server is not up');
 
 # --- down, then up with weight 3: exact 3:1 on one connection
 ($st) = admin($p, 'PATCH', '/upstreams/app/servers/0', '{"state": "down"}');
@@ -143,6 +146,11 @@ like($metrics, qr/^portico_upstream_server_response_seconds_count\{\Q$series\E\}
      'metrics: the added server\'s 10 tries in its response histogram');
 like($metrics, qr/^portico_upstream_server_received_bytes_total\{\Q$series\E\} [1-9]\d*$/m,
      'metrics: bytes received from the added server');
+like($metrics, qr/^portico_upstream_server_tries_total\{\Q$series\E\} 10$/m,
+     'metrics: the added server\'s tries');
+like($metrics, qr/^portico_upstream_server_up\{\Q$series\E\} 1$/m, 'metrics: it is up');
+like($metrics, qr/^portico_upstream_server_active\{\Q$series\E\} 0$/m,
+     'metrics: nothing in flight to it');
 ($st, $d) = admin($p, 'POST', '/upstreams/app/servers', qq({"address": "127.0.0.1:$pc"}));
 is($st, 409, 'the same address again: 409');
 is($d->{error}, "server 127.0.0.1:$pc is already in upstream \"app\"", 'duplicate error');

@@ -106,6 +106,7 @@ servers = ( {
   listen = ["127.0.0.1:%%PORT1%%"];
   routes = (
     { match = { path_prefix = "/init/"; }; proxy = { upstream = "init"; }; },
+    { match = { path = "/metrics"; }; status = { format = "prometheus"; }; },
     { match = { path_prefix = "/"; }; proxy = { upstream = "app"; }; }
   );
 } );
@@ -136,6 +137,13 @@ ok(wait_until(sub { health($p, 'app', 1) eq 'unhealthy' }, 10),
 like($p->error_log, qr/upstream server 127\.0\.0\.1:$pc of "app" is down \(health check: status 500\)/,
      'the transition is logged at notice');
 is_deeply(spread('/x', 20), { a => 20 }, 'a server down by checks gets no request (2 workers)');
+my (undef, undef, $metrics) = http_parse(http_get($port, '/metrics'));
+my $series = qq(upstream="app",server="127.0.0.1:$pc");
+like($metrics, qr/^portico_upstream_server_check_state\{\Q$series\E\} 0$/m,
+     'metrics: the added server\'s check state is 0');
+like($metrics, qr/^portico_upstream_server_up\{\Q$series\E\} 0$/m, 'metrics: it is not up');
+like($metrics, qr/^portico_upstream_server_check_failure_streak\{\Q$series\E\} [2-9]\d*$/m,
+     'metrics: its failed checks in a row');
 
 # --- its check passes: up, takes traffic
 set_mode('c', 'ok');

@@ -173,6 +173,9 @@ void pco_status_process_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b);
  * (nothing at all when no server has resolve = true). */
 void pco_status_prom_resolver(pco_status_buf_t *b);
 void pco_status_json_resolver(pco_status_buf_t *b);
+/* pco_status_stats.c: true when position j is the first non-vacant position of u with its
+ * name (a later one with the same name is summed into it or left out). */
+bool pco_status_stats_first(const pco_upstream_t *u, unsigned j);
 /* 1 when the server is up (not `down`, not health-down, not passively marked), else 0. */
 int pco_status_server_up(const pco_upstream_server_t *s);
 

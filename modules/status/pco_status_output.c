@@ -79,8 +79,8 @@ pco_status_server_up(const pco_upstream_server_t *s)
 {
     const pco_upstream_shared_t  *sh = s->shared;
 
-    if (s->down) {
-        return 0;
+    if (s->down || s->admin != PCO_UPSTREAM_ADMIN_UP) {
+        return 0;                 /* configured down, or down / draining by the admin API */
     }
     if (sh != NULL && (__atomic_load_n(&sh->health_down, __ATOMIC_RELAXED) != 0
                        || __atomic_load_n(&sh->down_until, __ATOMIC_RELAXED)
@@ -241,6 +241,52 @@ static const struct {
       "Smoothed duration of successful active health checks." },
 };
 
+/* The servers added at run time (admin API, resolver) in family `what`, from their zone
+ * slots: up, active, tries and the health checks; failures and responses by class are
+ * counted for the configured servers only. */
+static void
+pco_status_prom_userver_runtime(const pco_upstream_t *u, pco_status_buf_t *b, int what)
+{
+    const char                   *name = pco_status_userver_families[what].name;
+    const pco_upstream_server_t  *s;
+    pco_status_label_t            l[2];
+    char                          tmp[32];
+    unsigned                      j;
+
+    if (what == 3 || what == 4) {
+        return;
+    }
+    for (j = u->nservers; j < pco_upstream_npos(u); j++) {
+        s = &u->servers[j];
+        if (s->shared == NULL || !pco_status_stats_first(u, j)) {
+            continue;
+        }
+        l[0].name = "upstream";
+        l[0].value = u->name;
+        l[1].name = "server";
+        l[1].value = s->name;
+        switch (what) {
+        case 0:
+            pco_status_prom_int(b, name, l, 2, pco_status_server_up(s));
+            break;
+        case 1:
+            pco_status_prom_int(b, name, l, 2, pco_upstream_active(s));
+            break;
+        case 2:
+            pco_status_prom_int(b, name, l, 2,
+                                (int64_t) __atomic_load_n(&s->shared->requests,
+                                                          __ATOMIC_RELAXED));
+            break;
+        case 8:
+            snprintf(tmp, sizeof(tmp), "%.6f", (double) pco_status_hc(s, 8) / 1e6);
+            pco_status_prom_sample(b, name, l, 2, tmp);
+            break;
+        default:
+            pco_status_prom_int(b, name, l, 2, pco_status_hc(s, what));
+        }
+    }
+}
+
 static void
 pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int what)
 {
@@ -295,6 +341,7 @@ pco_status_prom_userver(const pco_status_ctx_t *ctx, pco_status_buf_t *b, int wh
                 }
             }
         }
+        pco_status_prom_userver_runtime(su->u, b, what);
     }
 }
 
@@ -509,6 +556,10 @@ pco_status_prometheus(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
                         "Upstream tries sent on an idle kept-alive connection.", ctx->up_reused);
     pco_status_prom_one(b, "upstream_connections_opened_total", "counter",
                         "Upstream connections opened.", ctx->up_opened);
+    /* servers added at run time (admin API, resolver): this process's view of them */
+    for (f = 0; f < ctx->nupstreams; f++) {
+        pco_upstream_sync((pco_upstream_t *) ctx->upstreams[f].u);
+    }
     for (f = 0; f < sizeof(pco_status_userver_families) / sizeof(pco_status_userver_families[0]);
          f++)
     {
@@ -696,6 +747,9 @@ pco_status_json(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
     size_t             i, j;
     bool               comma = false, rcomma;
 
+    for (i = 0; i < ctx->nupstreams; i++) {
+        pco_upstream_sync((pco_upstream_t *) ctx->upstreams[i].u);   /* run-time servers */
+    }
     pco_status_buf_cstr(b, "{");
     pco_status_json_key(b, "reloads", pco_status_read(ctx->reloads), false);
     pco_status_json_key(b, "reloads_failed", pco_status_read(ctx->reloads_failed), true);

@@ -235,6 +235,14 @@ pco_status_health_each(const pco_status_ctx_t *ctx,
             }
             fn(arg, su->u, s);
         }
+        /* servers added at run time (admin API, resolver) are checked too */
+        for (j = su->u->nservers; j < pco_upstream_npos(su->u); j++) {
+            const pco_upstream_server_t  *s = &su->u->servers[j];
+
+            if (s->shared != NULL && pco_status_stats_first(su->u, (unsigned) j)) {
+                fn(arg, su->u, s);
+            }
+        }
     }
 }
 

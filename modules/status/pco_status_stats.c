@@ -63,7 +63,7 @@ pco_status_same(const pco_str_t *a, const pco_str_t *b)
 
 /* True when s is the first server of its upstream with its name (later ones with the same
  * name are summed into it, so that no series is written twice). */
-static bool
+bool
 pco_status_stats_first(const pco_upstream_t *u, unsigned j)
 {
     unsigned  k;
@@ -179,12 +179,7 @@ void
 pco_status_prom_stats(const pco_status_ctx_t *ctx, pco_status_buf_t *b)
 {
     pco_status_stats_walk_t  w = { b, 0 };
-    size_t                   i;
 
-    /* servers added at run time (admin API, resolver) have their statistics too */
-    for (i = 0; i < ctx->nupstreams; i++) {
-        pco_upstream_sync((pco_upstream_t *) ctx->upstreams[i].u);
-    }
     for (w.f = 0; w.f < pco_nelems(pco_status_stats_families); w.f++) {
         pco_status_prom_family(b, pco_status_stats_families[w.f].name, "counter",
                                pco_status_stats_families[w.f].help);
