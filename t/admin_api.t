@@ -74,6 +74,7 @@ servers = ( {
     { match = { path_prefix = "/ip/"; }; proxy = { upstream = "ip"; strip_prefix = true; }; },
     { match = { path_prefix = "/admin/"; }; admin = true; },
     { match = { path = "/metrics"; }; status = { format = "prometheus"; }; },
+    { match = { path = "/metrics.json"; }; status = { format = "json"; }; },
     { match = { path_prefix = "/fenced/"; }; admin = true;
       access = ["allow 10.0.0.0/8", "deny all"]; },
     { match = { path_prefix = "/authed/"; }; admin = true; access = ["allow 127.0.0.1"];
@@ -149,6 +150,21 @@ like($metrics, qr/^portico_upstream_server_received_bytes_total\{\Q$series\E\} [
 like($metrics, qr/^portico_upstream_server_tries_total\{\Q$series\E\} 10$/m,
      'metrics: the added server\'s tries');
 like($metrics, qr/^portico_upstream_server_up\{\Q$series\E\} 1$/m, 'metrics: it is up');
+# and in the JSON document, in its upstream's servers after the configured ones
+sub json_server
+{
+    my ($addr) = @_;
+    my (undef, undef, $body) = http_parse(http_get($port, '/metrics.json'));
+    my ($app) = grep { $_->{name} eq 'app' } @{ $json->decode($body)->{upstreams} };
+    my ($srv) = grep { $_->{address} eq $addr } @{ $app->{servers} };
+    return $srv;
+}
+my $js = json_server("127.0.0.1:$pc");
+ok($js, 'JSON: the added server is listed');
+is($js->{tries}, 10, 'JSON: its tries');
+is($js->{up}, 1, 'JSON: up');
+is($js->{response_seconds}{count}, 10, 'JSON: its response histogram');
+ok(!exists $js->{responses}, 'JSON: no responses by class for a server added at run time');
 like($metrics, qr/^portico_upstream_server_active\{\Q$series\E\} 0$/m,
      'metrics: nothing in flight to it');
 ($st, $d) = admin($p, 'POST', '/upstreams/app/servers', qq({"address": "127.0.0.1:$pc"}));
@@ -162,6 +178,7 @@ $c = count(ids_fresh($port, 20, '/app/id'));
 is($c->{c} || 0, 0, 'the removed server gets nothing');
 (undef, undef, $metrics) = http_parse(http_get($port, '/metrics'));
 unlike($metrics, qr/\Q$series\E/, 'metrics: a removed server has no series');
+ok(!json_server("127.0.0.1:$pc"), 'JSON: a removed server is not listed');
 ($st, $d) = admin($p, 'DELETE', '/upstreams/app/servers/0');
 is($st, 409, 'a configured server cannot be removed');
 is($d->{error}, 'server 0 is in the configuration: drain it, then remove it from the '

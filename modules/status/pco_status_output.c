@@ -673,6 +673,49 @@ pco_status_json_caches(pco_status_buf_t *b)
     pco_status_buf_cstr(b, "}");
 }
 
+/* One server object of an upstream's "servers": a configured one (us, with its counters)
+ * or one added at run time (us NULL: its tries from the zone slot; failures and responses
+ * by class are counted for configured servers only). */
+static void
+pco_status_json_userver(pco_status_buf_t *b, const pco_upstream_t *u, unsigned j,
+                        const pco_status_userver_t *us, bool comma)
+{
+    const pco_upstream_server_t  *s = &u->servers[j];
+    int                           k;
+
+    pco_status_buf_cstr(b, comma ? ",{\"address\":" : "{\"address\":");
+    pco_status_json_string(b, s->name.data, s->name.len);
+    pco_status_json_key(b, "up", pco_status_server_up(s), true);
+    pco_status_json_key(b, "active", pco_upstream_active(s), true);
+    pco_status_json_key(b, "tries", us != NULL ? pco_status_read(us->tries)
+                                    : (int64_t) __atomic_load_n(&s->shared->requests,
+                                                                __ATOMIC_RELAXED), true);
+    if (us != NULL) {
+        pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
+    }
+    pco_status_json_key(b, "check_success_streak", pco_status_hc(s, 5), true);
+    pco_status_json_key(b, "check_failure_streak", pco_status_hc(s, 6), true);
+    pco_status_json_key(b, "check_last", pco_status_hc(s, 7), true);
+    pco_status_json_key(b, "check_duration_us", pco_status_hc(s, 8), true);
+    if (s->shared != NULL && s->shared->hc_last_error[0] != '\0') {
+        char  err[sizeof(s->shared->hc_last_error)];
+
+        memcpy(err, s->shared->hc_last_error, sizeof(err));
+        err[sizeof(err) - 1] = '\0';
+        pco_status_buf_cstr(b, ",\"check_last_error\":");
+        pco_status_json_string(b, (const u_char *) err, strlen(err));
+    }
+    if (us != NULL) {
+        pco_status_buf_cstr(b, ",\"responses\":{");
+        for (k = 0; k < 5; k++) {
+            pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);
+        }
+        pco_status_buf_cstr(b, "}");
+    }
+    pco_status_json_stats(b, u, j);
+    pco_status_buf_cstr(b, "}");
+}
+
 static void
 pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
 {
@@ -687,37 +730,18 @@ pco_status_json_upstream(pco_status_buf_t *b, const pco_status_upstream_t *su)
     pco_status_buf_cstr(b, ",\"servers\":[");
     memset(&seen, 0, sizeof(seen));
     for (j = 0; j < su->u->nservers; j++) {
-        const pco_status_userver_t  *us = &su->servers[j];
-
-        if (!pco_status_first(&seen, us->tries)) {
-            continue;
+        if (pco_status_first(&seen, su->servers[j].tries)) {
+            pco_status_json_userver(b, su->u, (unsigned) j, &su->servers[j], comma);
+            comma = true;
         }
-        pco_status_buf_cstr(b, comma ? ",{\"address\":" : "{\"address\":");
-        comma = true;
-        pco_status_json_string(b, us->s->name.data, us->s->name.len);
-        pco_status_json_key(b, "up", pco_status_server_up(us->s), true);
-        pco_status_json_key(b, "active", pco_upstream_active(us->s), true);
-        pco_status_json_key(b, "tries", pco_status_read(us->tries), true);
-        pco_status_json_key(b, "failures", pco_status_read(us->failures), true);
-        pco_status_json_key(b, "check_success_streak", pco_status_hc(us->s, 5), true);
-        pco_status_json_key(b, "check_failure_streak", pco_status_hc(us->s, 6), true);
-        pco_status_json_key(b, "check_last", pco_status_hc(us->s, 7), true);
-        pco_status_json_key(b, "check_duration_us", pco_status_hc(us->s, 8), true);
-        if (us->s->shared != NULL && us->s->shared->hc_last_error[0] != '\0') {
-            char  err[sizeof(us->s->shared->hc_last_error)];
-
-            memcpy(err, us->s->shared->hc_last_error, sizeof(err));
-            err[sizeof(err) - 1] = '\0';
-            pco_status_buf_cstr(b, ",\"check_last_error\":");
-            pco_status_json_string(b, (const u_char *) err, strlen(err));
+    }
+    for (j = su->u->nservers; j < pco_upstream_npos(su->u); j++) {
+        if (su->u->servers[j].shared != NULL
+            && pco_status_stats_first(su->u, (unsigned) j))
+        {
+            pco_status_json_userver(b, su->u, (unsigned) j, NULL, comma);
+            comma = true;
         }
-        pco_status_buf_cstr(b, ",\"responses\":{");
-        for (k = 0; k < 5; k++) {
-            pco_status_json_key(b, pco_status_classes[k], pco_status_read(us->cls[k]), k > 0);
-        }
-        pco_status_buf_cstr(b, "}");
-        pco_status_json_stats(b, su->u, (unsigned) j);
-        pco_status_buf_cstr(b, "}");
     }
     pco_status_buf_cstr(b, "],\"response_seconds\":{\"buckets\":[");
     for (k = 0; k <= PCO_STATUS_NBUCKETS; k++) {
