@@ -14,8 +14,7 @@ use Test::More;
 use lib 't/lib';
 use Portico;
 use PorticoBackend;
-use IO::Socket::UNIX;
-use JSON::PP;
+use PorticoAdmin;
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
@@ -24,7 +23,6 @@ skip_unless_module('admin');
 skip_unless_module('health_check');
 
 my $dir = tempdir('portico-ahc-XXXXXX', DIR => '/tmp', CLEANUP => 1);
-my $json = JSON::PP->new->canonical;
 
 sub set_mode { write_file("$dir/mode_$_[0]", $_[1]); }
 
@@ -52,27 +50,6 @@ sub backend
     });
 }
 
-# One request on the admin socket: (status, decoded body).
-sub admin
-{
-    my ($p, $method, $path, $body) = @_;
-    my $s = IO::Socket::UNIX->new(Peer => $p->prefix . '/logs/admin.sock', Timeout => 5)
-        or die "connect: $!";
-    $body = '' unless defined $body;
-    print $s "$method $path HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n"
-        . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    my $raw = '';
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        my $n = sysread($s, my $buf, 65536);
-        last unless $n;
-        $raw .= $buf;
-    }
-    my ($head, $text) = split /\r\n\r\n/, $raw, 2;
-    my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
-    my $data = eval { $json->decode($text) };
-    return ($status, defined $data ? $data : $text);
-}
 
 # The `health` of server $id of upstream $u in the admin listing ('' when not listed).
 sub health

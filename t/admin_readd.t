@@ -11,35 +11,13 @@ use Test::More;
 use lib 't/lib';
 use Portico;
 use PorticoBackend;
-use IO::Socket::UNIX;
-use JSON::PP;
+use PorticoAdmin;
 use Time::HiRes qw(sleep time);
 
 skip_unless_module('proxy');
 skip_unless_module('admin');
 
-my $json = JSON::PP->new->canonical;
 
-sub admin
-{
-    my ($p, $method, $path, $body) = @_;
-    my $s = IO::Socket::UNIX->new(Peer => $p->prefix . '/logs/admin.sock', Timeout => 5)
-        or die "connect: $!";
-    $body = '' unless defined $body;
-    print $s "$method $path HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n"
-        . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    my $raw = '';
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        my $n = sysread($s, my $buf, 65536);
-        last unless $n;
-        $raw .= $buf;
-    }
-    my ($head, $text) = split /\r\n\r\n/, $raw, 2;
-    my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
-    my $data = eval { $json->decode($text) };
-    return ($status, defined $data ? $data : $text);
-}
 
 # "id address" of every server of upstream app.
 sub listing
