@@ -371,27 +371,44 @@ pco_upstream_dyn_add(pco_upstream_t *u, const pco_upstream_dyn_spec_t *spec, uns
     return rc == PCO_OK ? PCO_OK : PCO_ERROR;
 }
 
-int
-pco_upstream_dyn_remove(pco_upstream_t *u, unsigned index, int *code, char *err,
-                        size_t errlen)
+/* Takes the zone lock and finds position index of u: its runtime part with the lock held,
+ * or NULL with the lock released and *code/err set (409 no zone, 404 no such server). */
+static pco_upstream_runtime_t *
+pco_upstream_dyn_lock_rt(pco_upstream_t *u, unsigned index, int *code, char *err,
+                         size_t errlen)
 {
     pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
     pco_upstream_slot_t      *by[PCO_UPSTREAM_MAX_SERVERS];
     pco_upstream_runtime_t   *rt;
-    int                       rc = PCO_OK;
 
     if (hdr == NULL) {
         pco_upstream_dyn_error(code, 409, err, errlen, "no runtime state in this process");
-        return PCO_ERROR;
+        return NULL;
     }
     pco_shmtx_lock(&hdr->lock);
     pco_upstream_dyn_map(u, by);
     rt = pco_upstream_dyn_rt(u, index, by);
     if (rt == NULL) {
+        pco_shmtx_unlock(&hdr->lock);
         pco_upstream_dyn_error(code, 404, err, errlen, "no server %u in upstream \"%.*s\"",
                                index, (int) u->name.len, u->name.data);
-        rc = PCO_ERROR;
-    } else if (index < u->nservers) {
+    }
+    return rt;
+}
+
+int
+pco_upstream_dyn_remove(pco_upstream_t *u, unsigned index, int *code, char *err,
+                        size_t errlen)
+{
+    pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
+    pco_upstream_runtime_t   *rt;
+    int                       rc = PCO_OK;
+
+    rt = pco_upstream_dyn_lock_rt(u, index, code, err, errlen);
+    if (rt == NULL) {
+        return PCO_ERROR;
+    }
+    if (index < u->nservers) {
         pco_upstream_dyn_error(code, 409, err, errlen, "server %u is in the configuration: "
                                "drain it, then remove it from the configuration and reload",
                                index);
@@ -409,38 +426,31 @@ pco_upstream_dyn_set(pco_upstream_t *u, unsigned index, int admin, int64_t weigh
                      char *err, size_t errlen)
 {
     pco_upstream_zone_hdr_t  *hdr = pco_upstream_dyn_hdr(u);
-    pco_upstream_slot_t      *by[PCO_UPSTREAM_MAX_SERVERS];
     pco_upstream_runtime_t   *rt;
-    int                       rc = PCO_OK;
 
-    if (hdr == NULL) {
-        pco_upstream_dyn_error(code, 409, err, errlen, "no runtime state in this process");
+    if (admin < -1 || admin > PCO_UPSTREAM_ADMIN_DOWN) {
+        pco_upstream_dyn_error(code, 400, err, errlen, "unknown admin state %d", admin);
         return PCO_ERROR;
     }
-    if (admin < -1 || admin > PCO_UPSTREAM_ADMIN_DOWN || weight < -1 || weight > 1000) {
+    if (weight < -1 || weight > 1000) {
         pco_upstream_dyn_error(code, 400, err, errlen, "weight must be 1..1000");
         return PCO_ERROR;
     }
-    pco_shmtx_lock(&hdr->lock);
-    pco_upstream_dyn_map(u, by);
-    rt = pco_upstream_dyn_rt(u, index, by);
+    rt = pco_upstream_dyn_lock_rt(u, index, code, err, errlen);
     if (rt == NULL) {
-        pco_upstream_dyn_error(code, 404, err, errlen, "no server %u in upstream \"%.*s\"",
-                               index, (int) u->name.len, u->name.data);
-        rc = PCO_ERROR;
-    } else {
-        if (admin >= 0) {
-            rt->admin = admin;
-        }
-        if (weight > 0) {
-            rt->weight = (int32_t) weight;
-        } else if (weight == -1 && index < u->nservers) {
-            rt->weight = 0;
-        }
-        pco_upstream_dyn_bump(hdr);
+        return PCO_ERROR;
     }
+    if (admin >= 0) {
+        rt->admin = admin;
+    }
+    if (weight > 0) {
+        rt->weight = (int32_t) weight;
+    } else if (weight == -1 && index < u->nservers) {
+        rt->weight = 0;
+    }
+    pco_upstream_dyn_bump(hdr);
     pco_shmtx_unlock(&hdr->lock);
-    return rc;
+    return PCO_OK;
 }
 
 /* resolved_set, under the lock: configured positions of the entry, then its DNS ones. */
