@@ -29,7 +29,16 @@ static bool           pco_reclaim_on;         /* pco_reclaim_init ran (a worker)
 static bool           pco_reclaim_is_busy;
 static size_t         pco_reclaim_peak;       /* most live pools seen while busy */
 static size_t         pco_reclaim_last;       /* live pools at the previous tick */
+static size_t         pco_reclaim_base;       /* live pools at the last quiet point */
 static uint64_t       pco_reclaim_trims;
+static uint64_t       pco_reclaim_ticks;
+static pco_msec_t     pco_reclaim_caches_at;  /* when the caches were last trimmed */
+/* connections opened: in all, when that count makes the worker busy (0: not armed), at the
+ * previous tick, and the most opened between two ticks while busy */
+static uint64_t       pco_reclaim_opened;
+static uint64_t       pco_reclaim_opened_alarm;
+static uint64_t       pco_reclaim_opened_last;
+static uint64_t       pco_reclaim_opened_peak;
 
 static void pco_reclaim_arm(void);
 
@@ -137,12 +146,14 @@ static void
 pco_reclaim_arm(void)
 {
     if (pco_reclaim_on && pco_reclaim_ev.timer_index == 0) {
-        pco_event_add_timer(&pco_reclaim_ev, PCO_RECLAIM_MS);
+        pco_event_add_timer(&pco_reclaim_ev,
+                            pco_reclaim_is_busy ? PCO_RECLAIM_BUSY_MS : PCO_RECLAIM_MS);
     }
 }
 
-/* The live pools reached the alarm: the worker is busy; the alarm is off until it is quiet
- * again (no call per pool meanwhile). */
+/* The live pools or the connections opened reached their alarm: the worker is busy; both
+ * alarms are off until it is quiet again (no call per pool meanwhile). A tick already due
+ * later than a busy one is brought forward. */
 static void
 pco_reclaim_alarm(void)
 {
@@ -150,7 +161,41 @@ pco_reclaim_alarm(void)
     pco_reclaim_peak = pco_pool_nlive;
     pco_reclaim_last = pco_pool_nlive;
     pco_pool_alarm = 0;
+    pco_reclaim_opened_alarm = 0;
+    pco_reclaim_opened_last = pco_reclaim_opened;
+    pco_reclaim_opened_peak = 0;
+    if (pco_reclaim_ev.timer_index != 0) {
+        pco_event_del_timer(&pco_reclaim_ev);
+    }
     pco_reclaim_arm();
+}
+
+void
+pco_reclaim_conn_opened(void)
+{
+    if (++pco_reclaim_opened == pco_reclaim_opened_alarm) {
+        pco_reclaim_alarm();
+    }
+}
+
+/* Busy to quiet: the live pools fell to a quarter of the most seen (or to where they were
+ * at the last quiet point, for a burst of connections that made few requests) and stopped falling
+ * (trimming while the last requests of a burst end would leave their memory behind), and
+ * connections open at an eighth of the busiest rate or less. A steady load, of requests or
+ * of new connections, is never quiet. */
+static bool
+pco_reclaim_quiet(void)
+{
+    uint64_t  opened = pco_reclaim_opened - pco_reclaim_opened_last;
+    bool      quiet;
+
+    pco_reclaim_peak = pco_max(pco_reclaim_peak, pco_pool_nlive);
+    pco_reclaim_opened_peak = pco_max(pco_reclaim_opened_peak, opened);
+    quiet = (pco_pool_nlive <= pco_reclaim_peak / 4 || pco_pool_nlive <= pco_reclaim_base)
+            && pco_pool_nlive >= pco_reclaim_last && opened <= pco_reclaim_opened_peak / 8;
+    pco_reclaim_last = pco_pool_nlive;
+    pco_reclaim_opened_last = pco_reclaim_opened;
+    return quiet;
 }
 
 void
@@ -159,25 +204,32 @@ pco_reclaim_tick(void)
     pco_bcache_t  *bc;
     bool           again = false;
 
+    pco_reclaim_ticks++;
+    /* busy ticks come faster; a cache keeps the pace of PCO_RECLAIM_MS ("free for a whole
+     * tick" means a second) */
+    if (!pco_reclaim_is_busy || pco_current_msec - pco_reclaim_caches_at >= PCO_RECLAIM_MS) {
+        pco_reclaim_caches_at = pco_current_msec;
+        for (bc = pco_bcaches; bc != NULL; bc = bc->next) {
+            (void) pco_bcache_trim(bc);
+        }
+    }
     for (bc = pco_bcaches; bc != NULL; bc = bc->next) {
-        (void) pco_bcache_trim(bc);
         again = again || bc->nfree > bc->low;
     }
     if (pco_reclaim_is_busy) {
-        pco_reclaim_peak = pco_max(pco_reclaim_peak, pco_pool_nlive);
-        /* quiet: down to a quarter of the peak, and no longer falling (trimming while the
-         * last requests of the burst end would leave their memory behind) */
-        if (pco_pool_nlive <= pco_reclaim_peak / 4 && pco_pool_nlive >= pco_reclaim_last) {
-            /* busy to quiet: the heap's free pages go back (its top, and whole free pages
-             * inside it that live blocks higher up keep from being trimmed) */
+        if (pco_reclaim_quiet()) {
+            /* the heap's free pages go back (its top, and whole free pages inside it that
+             * live blocks higher up keep from being trimmed): the requests' pools, and
+             * what a burst of TLS handshakes left between the connections that stay */
             (void) malloc_trim(0);
             pco_reclaim_trims++;
             pco_reclaim_is_busy = false;
+            pco_reclaim_base = pco_pool_nlive;
             pco_pool_alarm = pco_pool_nlive + PCO_RECLAIM_BUSY;
+            pco_reclaim_opened_alarm = pco_reclaim_opened + PCO_RECLAIM_BUSY;
         } else {
             again = true;
         }
-        pco_reclaim_last = pco_pool_nlive;
     }
     if (again) {
         pco_reclaim_arm();
@@ -200,7 +252,10 @@ pco_reclaim_init(void)
     pco_reclaim_on = true;
     pco_reclaim_is_busy = false;
     pco_pool_alarm_hook = pco_reclaim_alarm;
+    pco_reclaim_base = pco_pool_nlive;
     pco_pool_alarm = pco_pool_nlive + PCO_RECLAIM_BUSY;
+    pco_reclaim_opened_alarm = pco_reclaim_opened + PCO_RECLAIM_BUSY;
+    pco_reclaim_caches_at = pco_current_msec;
     /* glibc shrinks the heap at free() whenever its top holds more than 128 KiB free, so
      * under load the top of the heap is given back and taken again all the time (brk and
      * fresh page faults: about 0.7 faults per proxied request at 1,000 connections). The
@@ -225,4 +280,10 @@ uint64_t
 pco_reclaim_heap_trims(void)
 {
     return pco_reclaim_trims;
+}
+
+uint64_t
+pco_reclaim_tick_count(void)
+{
+    return pco_reclaim_ticks;
 }

@@ -20,10 +20,14 @@
  * ticks. max_free bounds what a cache holds: a buffer given back to a full list is unmapped
  * at once.
  *
- * The same timer calls malloc_trim(0) once when the worker went from busy to quiet: the
- * number of live pools (core/pco_pool.c) reached 64 more than at the last quiet point, then
- * fell to a quarter of the highest seen and stopped falling (from one tick to the next).
- * Request memory lives in pools, so this is when the heap has free pages to return;
+ * The same timer calls malloc_trim(0) once when the worker went from busy to quiet. Busy:
+ * the number of live pools (core/pco_pool.c) reached 64 more than at the last quiet point, or
+ * 64 connections were accepted since then. Quiet: the live pools fell to a quarter of the
+ * highest seen and stopped falling (from one tick to the next), and connections are accepted
+ * at an eighth of the busiest rate or less. Request memory lives in pools, and a TLS
+ * handshake allocates tens of KiB it frees once done, between blocks that stay as long as
+ * the connection: so this is when the heap has free pages to return. While busy the timer
+ * ticks every 250 ms, so that they go back within half a second of the burst's end.
  * malloc_trim is never called on the request path nor under a steady load. Since the heap
  * now goes back that way, free() is told to leave up to 8 MiB at its top instead of
  * shrinking it under load (M_TRIM_THRESHOLD). Nothing here is shared between processes;
@@ -75,7 +79,9 @@ int pco_bcache_counters(pco_conf_t *cf, pco_cycle_t *cycle, pco_bcache_t *bc);
  * nothing arms it (the master and tools never do). pco_reclaim_tick is its handler's work,
  * exposed for tests, as are the flags below. */
 #define PCO_RECLAIM_MS       1000
-#define PCO_RECLAIM_BUSY     64      /* live pools above the quiet level: busy */
+#define PCO_RECLAIM_BUSY_MS  250     /* the tick while busy */
+#define PCO_RECLAIM_BUSY     64      /* live pools above the quiet level, or connections
+                                        accepted since it: busy */
 /* what free() may leave at the top of a worker's heap (M_TRIM_THRESHOLD; glibc's default is
  * 128 KiB); the rest goes back when the worker goes quiet (malloc_trim) */
 #define PCO_RECLAIM_TRIM_THRESHOLD  (8 << 20)
@@ -85,5 +91,8 @@ void pco_reclaim_tick(void);
 bool pco_reclaim_armed(void);
 bool pco_reclaim_busy(void);
 uint64_t pco_reclaim_heap_trims(void);   /* malloc_trim calls made */
+uint64_t pco_reclaim_tick_count(void);   /* ticks run */
+/* A connection was accepted (core/pco_listen.c). */
+void pco_reclaim_conn_opened(void);
 
 #endif

@@ -17,6 +17,7 @@
 #include "pco_listen.h"
 #include "pco_cycle.h"
 #include "pco_conn.h"
+#include "pco_bcache.h"
 #include "pco_event.h"
 #include "pco_log.h"
 #include "pco_time.h"
@@ -684,6 +685,7 @@ pco_listen_accept(pco_event_t *ev)
             pco_conn_nodelay(c);
         }
         c->listening = ls;
+        pco_reclaim_conn_opened();
         ls->handler(c);
     }
 }

@@ -160,6 +160,21 @@ my ($worker) = $p->worker_pids;
     is($r->{cases}[0][0]{status}, 431, 'header list size: 17000 bytes over 16k: 431');
 }
 
+# --- HPACK encoding: the server indexes nothing it sends (nghttp2's deflate table is 0, as
+# nginx and HAProxy keep none), so an idle connection holds no table of response fields:
+# the same response fields twice on one connection, and the client's decoder table stays
+# empty while every field arrives whole.
+{
+    my $req = { headers => h2_fields('/echo?hpack') };
+    my $r = h2($p, $port, 'cases', { cases => [[ $req, $req, $req ]] });
+    my @s = @{ $r->{cases}[0] || [] };
+    is_deeply([ map { $_->{status} } @s ], [200, 200, 200], 'HPACK: three responses');
+    is_deeply([ map { $_->{peer_indexed} } @s ], [0, 0, 0],
+              'HPACK: none of their fields entered the client\'s dynamic table');
+    is_deeply([ map { scalar grep { $_->[0] eq 'content-type' } @{ $_->{headers} } } @s ],
+              [1, 1, 1], 'HPACK: ... and each response has its content-type');
+}
+
 # --- control frame floods: 1000 PING, SETTINGS or PRIORITY frames per 10 s are allowed (the
 # client's first SETTINGS counts), one more ends the connection. Written 50 at a time and
 # read between, so that nghttp2's bound on unread ACKs (100 queued) is not what trips.

@@ -1,17 +1,22 @@
 /*
  * pco_http2_mem.c: the allocator of one nghttp2 session. Small blocks come from malloc; a
  * block of PCO_HTTP2_MEM_MAP_MIN bytes or more is mapped on its own, page-aligned, and
- * listed in the session's table (which says how long it is). Why: every session allocates a
- * 16 KiB frame buffer when it is created and keeps it for the connection's life, though
- * most connections are idle most of the time. From malloc the whole block would be resident
- * (heap memory already touched by earlier blocks); mapped on its own only the pages written
- * are, and once the connection is idle pco_http2_mem_trim gives those back too
- * (MADV_DONTNEED): an idle HTTP/2 connection then holds no page of it. Only the blocks
- * mapped while the session was created are trimmed: at that moment nghttp2 allocates its
- * frame buffer and nothing else that large; a block mapped later may be state (a large
- * header value kept in the HPACK table) that must survive.
+ * listed in the session's table (which says how long it is). Why: every session allocates,
+ * when it is created, a 16 KiB frame buffer and the 4 KiB table of its stream map, and keeps
+ * both for the connection's life, though most connections are idle most of the time. From
+ * malloc each would stay resident (heap memory); mapped on its own only the pages written
+ * are, and once the connection is idle pco_http2_mem_trim gives pages back (MADV_DONTNEED):
+ * all of the frame buffer's, whose contents are scratch then, and, of any other mapped
+ * block, each page that holds nothing but zeros (the stream map's table once its last
+ * stream is gone: an empty slot is all zeros), which a fresh page reads as anyway. Only a
+ * block of PCO_HTTP2_MEM_SCRATCH_MIN bytes or more mapped while the session was created
+ * counts as the frame buffer: at that moment nghttp2 allocates nothing else that large (the
+ * map's table is 4 KiB); a block mapped later may be state (a large header value kept in the
+ * HPACK table) and, like the table, keeps every page that is not all zeros.
  */
 #include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,7 +60,7 @@ pco_http2_mem_map(pco_http2_mem_t *m, size_t size)
     }
     m->map[i] = p;
     m->maplen[i] = pco_http2_mem_maplen(size);
-    m->scratch[i] = m->creating;
+    m->scratch[i] = m->creating && size >= PCO_HTTP2_MEM_SCRATCH_MIN;
     return p;
 }
 
@@ -139,14 +144,38 @@ pco_http2_mem_init(pco_http2_mem_t *m)
     m->mem.realloc = pco_http2_mem_realloc;
 }
 
+static bool
+pco_http2_mem_page_zero(const u_char *page)
+{
+    const uint64_t  *w = (const uint64_t *) page;
+    size_t           i;
+
+    for (i = 0; i < 4096 / sizeof(*w); i++) {
+        if (w[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void
 pco_http2_mem_trim(pco_http2_mem_t *m)
 {
-    int  i;
+    size_t  off;
+    int     i;
 
     for (i = 0; i < PCO_HTTP2_MEM_MAPS; i++) {
-        if (m->map[i] != NULL && m->scratch[i]) {
+        if (m->map[i] == NULL) {
+            continue;
+        }
+        if (m->scratch[i]) {
             (void) madvise(m->map[i], m->maplen[i], MADV_DONTNEED);
+            continue;
+        }
+        for (off = 0; off < m->maplen[i]; off += 4096) {
+            if (pco_http2_mem_page_zero((u_char *) m->map[i] + off)) {
+                (void) madvise((u_char *) m->map[i] + off, 4096, MADV_DONTNEED);
+            }
         }
     }
 }

@@ -663,6 +663,10 @@ pco_http2_session_setup(pco_http2_session_t *s)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 100);
+    /* response fields are sent without indexing (as nginx and HAProxy do): otherwise every
+     * connection keeps up to 4 KiB of them, and their allocations, for its whole life, to
+     * save a few bytes per response */
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 0);
     pco_http2_mem_init(&s->mem);
     s->mem.creating = 1;
     rc = nghttp2_session_server_new3(&s->ng, cb, s, opt, &s->mem.mem);

@@ -305,7 +305,9 @@ class Conn:
         st = self.stream(sid)
         r = {"id": sid, "status": st["status"], "headers": st["headers"],
              "body": st["body"].decode("latin-1"), "end": st["end"], "rst": st["rst"],
-             "goaway": self.goaways[0] if self.goaways else None, "closed": self.closed}
+             "goaway": self.goaways[0] if self.goaways else None, "closed": self.closed,
+             # entries the server's header blocks added to our HPACK decoder's table
+             "peer_indexed": len(self.dec.header_table.dynamic_entries)}
         r.update({k: v for k, v in extra.items() if v is not None})
         return r
 

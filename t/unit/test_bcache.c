@@ -3,8 +3,9 @@
  * free list is empty, a give keeps the buffer for the next take (LIFO), the free list is
  * bounded (max_free), a trim unmaps only buffers that stayed free since the previous trim and
  * keeps `low`; the reclaim timer is armed lazily (by a give above low, by the live pools
- * reaching the alarm), trims the caches when it fires, calls malloc_trim once when the worker
- * went from busy to quiet (and the live pools stopped falling), and stops when nothing is
+ * reaching the alarm, by 64 connections accepted), trims the caches when it fires, calls
+ * malloc_trim once when the worker went from busy to quiet (the live pools fell and stopped
+ * falling, connections come at an eighth of the busiest rate), and stops when nothing is
  * left to do. The caches are static: the
  * timer keeps a list of every cache that gave a buffer back.
  */
@@ -150,22 +151,19 @@ pco_test_trim_idle(void **state)
     pco_bcache_give(&bc, b[0]);
 }
 
-/* Runs the event loop until the reclaim timer fired once (bounded): it is then off, or
+/* Runs the event loop until the reclaim timer ticked once (bounded): it is then off, or
  * armed again for a later deadline. */
 static void
 pco_test_fire(void)
 {
-    pco_msec_t  start = pco_current_msec;
-    int         guard;
+    uint64_t  ticks = pco_reclaim_tick_count();
+    int       guard;
 
     assert_true(pco_reclaim_armed());
-    for (guard = 0; guard < 100; guard++) {
+    for (guard = 0; guard < 100 && pco_reclaim_tick_count() == ticks; guard++) {
         assert_int_equal(pco_event_process(2000), PCO_OK);
-        if (!pco_reclaim_armed() || pco_current_msec - start >= PCO_RECLAIM_MS) {
-            break;
-        }
     }
-    assert_true(guard < 100);
+    assert_int_equal(pco_reclaim_tick_count(), ticks + 1);
 }
 
 static void
@@ -242,6 +240,60 @@ pco_test_reclaim_timer(void **state)
     assert_false(pco_reclaim_armed());
 }
 
+/* Busy by connections: 64 accepted since the last quiet point (a burst of TLS handshakes
+ * leaves free memory between the connections that stay, with few pools alive); quiet once
+ * they come at an eighth of the busiest rate or less. A steady rate never is. Busy ticks
+ * come every PCO_RECLAIM_BUSY_MS. */
+static void
+pco_test_reclaim_connections(void **state)
+{
+    uint64_t    trims;
+    pco_msec_t  t0;
+    int         i, k;
+
+    (void) state;
+    pco_reclaim_init();
+    trims = pco_reclaim_heap_trims();
+    for (i = 0; i < PCO_RECLAIM_BUSY - 1; i++) {
+        pco_reclaim_conn_opened();
+    }
+    assert_false(pco_reclaim_busy());
+    assert_false(pco_reclaim_armed());
+    pco_reclaim_conn_opened();
+    assert_true(pco_reclaim_busy());
+    assert_true(pco_reclaim_armed());
+    /* the burst goes on: 100 in the first tick, then the rate stays: never quiet */
+    for (k = 0; k < 3; k++) {
+        for (i = 0; i < 100; i++) {
+            pco_reclaim_conn_opened();
+        }
+        t0 = pco_current_msec;
+        pco_test_fire();
+        assert_true(pco_current_msec - t0 < PCO_RECLAIM_MS);     /* a busy tick */
+        assert_int_equal(pco_reclaim_heap_trims(), trims);
+        assert_true(pco_reclaim_busy());
+    }
+    /* it falls to an eighth: quiet, the heap is trimmed once, the timer stops */
+    for (i = 0; i < 100 / 8; i++) {
+        pco_reclaim_conn_opened();
+    }
+    pco_test_fire();
+    assert_int_equal(pco_reclaim_heap_trims(), trims + 1);
+    assert_false(pco_reclaim_busy());
+    assert_false(pco_reclaim_armed());
+    /* the next burst needs 64 more */
+    for (i = 0; i < PCO_RECLAIM_BUSY - 1; i++) {
+        pco_reclaim_conn_opened();
+    }
+    assert_false(pco_reclaim_busy());
+    pco_reclaim_conn_opened();
+    assert_true(pco_reclaim_busy());
+    /* a burst that ended before the first tick: quiet at once */
+    pco_test_fire();
+    assert_int_equal(pco_reclaim_heap_trims(), trims + 2);
+    assert_false(pco_reclaim_armed());
+}
+
 int
 main(void)
 {
@@ -250,6 +302,8 @@ main(void)
         cmocka_unit_test_setup_teardown(pco_test_bound, pco_test_setup, pco_test_teardown),
         cmocka_unit_test_setup_teardown(pco_test_trim_idle, pco_test_setup, pco_test_teardown),
         cmocka_unit_test_setup_teardown(pco_test_reclaim_timer, pco_test_setup,
+                                        pco_test_teardown),
+        cmocka_unit_test_setup_teardown(pco_test_reclaim_connections, pco_test_setup,
                                         pco_test_teardown),
     };
 
