@@ -2,9 +2,10 @@
  * pco_http2_conn.c: a client connection that speaks HTTP/2. The socket is read into a
  * per-worker buffer and handed to the session at once (nghttp2 keeps what it needs), which
  * runs the stream handlers (pco_http2_stream.c) and so the engine's requests; what the
- * session has to write is framed into a second per-worker buffer and sent, a short write
- * keeping its rest in a buffer of the connection's own until the socket drains. So an idle
- * connection holds its session and nothing else.
+ * session has to write is framed into a second per-worker buffer (or, for a large DATA
+ * frame, left in the engine's buffer) and sent, a short write keeping its rest in a buffer
+ * of the connection's own until the socket drains. So an idle connection holds its session
+ * and nothing else.
  *
  * Endings:
  * - idle: no request in progress for http2_idle_timeout (a stream still receiving its head
@@ -237,15 +238,47 @@ pco_http2_flush_pending(pco_http2_conn_t *h2c)
     return PCO_OK;
 }
 
-/* Frames and sends what the session has. PCO_OK (all out), PCO_AGAIN, PCO_ERROR. A short
- * write that is not EAGAIN (TLS writes a record at a time) is followed by the next one. */
+/* Sends n bytes from out; a short write (EAGAIN) keeps the rest in a buffer of the
+ * connection's own. PCO_OK (all out), PCO_AGAIN, PCO_ERROR. A short write that is not
+ * EAGAIN (TLS writes a record at a time) is followed by the next one. */
+static int
+pco_http2_send(pco_http2_conn_t *h2c, const u_char *out, size_t n)
+{
+    pco_connection_t  *c = h2c->c;
+    ssize_t            w;
+    size_t             off;
+
+    for (off = 0; off < n; off += (size_t) w) {
+        w = c->io->send(c, out + off, n - off);
+        if (w == PCO_AGAIN) {
+            break;
+        }
+        if (w < 0) {
+            return PCO_ERROR;
+        }
+    }
+    if (off == n) {
+        return PCO_OK;
+    }
+    h2c->pend = malloc(n - off);
+    if (h2c->pend == NULL) {
+        return PCO_ERROR;
+    }
+    memcpy(h2c->pend, out + off, n - off);
+    h2c->pend_len = n - off;
+    c->write.ready = 0;
+    return PCO_AGAIN;
+}
+
+/* Frames and sends what the session has. PCO_OK (all out), PCO_AGAIN, PCO_ERROR. A large
+ * DATA frame may come straight from the engine's buffer (pco_http2_session_output_direct):
+ * it is released at once, written or copied. */
 static int
 pco_http2_flush(pco_http2_conn_t *h2c)
 {
-    pco_connection_t  *c = h2c->c;
-    ssize_t            n, w;
-    size_t             off;
-    int                rc;
+    const u_char  *out;
+    ssize_t        n;
+    int            rc;
 
     for ( ;; ) {
         if (h2c->pend != NULL) {
@@ -254,31 +287,17 @@ pco_http2_flush(pco_http2_conn_t *h2c)
                 return rc;
             }
         }
-        n = pco_http2_session_output(h2c->session, pco_http2_obuf, sizeof(pco_http2_obuf));
-        if (n < 0) {
-            return PCO_ERROR;
+        n = pco_http2_session_output_direct(h2c->session, pco_http2_obuf,
+                                            sizeof(pco_http2_obuf), &out);
+        if (n <= 0) {
+            return n < 0 ? PCO_ERROR : PCO_OK;
         }
-        if (n == 0) {
-            return PCO_OK;
+        rc = pco_http2_send(h2c, out, (size_t) n);
+        if (out != pco_http2_obuf) {
+            pco_http2_session_release(h2c->session);
         }
-        for (off = 0; off < (size_t) n; off += (size_t) w) {
-            w = c->io->send(c, pco_http2_obuf + off, (size_t) n - off);
-            if (w == PCO_AGAIN) {
-                break;
-            }
-            if (w < 0) {
-                return PCO_ERROR;
-            }
-        }
-        if (off < (size_t) n) {
-            h2c->pend = malloc((size_t) n - off);
-            if (h2c->pend == NULL) {
-                return PCO_ERROR;
-            }
-            memcpy(h2c->pend, pco_http2_obuf + off, (size_t) n - off);
-            h2c->pend_len = (size_t) n - off;
-            c->write.ready = 0;
-            return PCO_AGAIN;
+        if (rc != PCO_OK) {
+            return rc;
         }
     }
 }

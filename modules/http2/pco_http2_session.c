@@ -29,6 +29,12 @@ struct pco_http2_session_s {
     /* a DATA frame larger than the owner's whole buffer (a caller with a small one) */
     u_char                      *spill;
     size_t                       spill_len;
+    /* a DATA frame given where it lies in the owner's buffer (pco_http2_session_output_direct),
+     * and the bytes its header covers there until pco_http2_session_release */
+    bool                         direct_ok;
+    u_char                      *direct;
+    size_t                       direct_len;
+    u_char                       direct_saved[PCO_HTTP2_FRAME_HDLEN];
     pco_http2_stream_t          *drained;       /* streams whose on_drained is due */
     pco_http2_stream_t          *streams;       /* every stream, for destroy */
     unsigned                     nstreams;
@@ -500,7 +506,19 @@ pco_http2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
     }
     need = PCO_HTTP2_FRAME_HDLEN + length;
     room = s->obuf_cap - s->obuf_len;
-    if (room >= need) {
+    if (s->direct_ok && length >= PCO_HTTP2_DIRECT_MIN
+        && (size_t) (st->out - st->out_start) >= PCO_HTTP2_FRAME_HDLEN)
+    {
+        if (s->obuf_len > 0) {
+            return NGHTTP2_ERR_WOULDBLOCK;      /* what is in the buffer goes first */
+        }
+        /* the bytes before it are the frame before it, already written or copied */
+        s->direct = (u_char *) st->out - PCO_HTTP2_FRAME_HDLEN;
+        memcpy(s->direct_saved, s->direct, PCO_HTTP2_FRAME_HDLEN);
+        memcpy(s->direct, framehd, PCO_HTTP2_FRAME_HDLEN);
+        s->direct_len = need;
+        rc = NGHTTP2_ERR_PAUSE;
+    } else if (room >= need) {
         pco_http2_frame_copy(s->obuf + s->obuf_len, framehd, st->out, 0, need);
         s->obuf_len += need;
     } else {
@@ -601,6 +619,7 @@ pco_http2_stream_write(pco_http2_stream_t *st, const u_char *data, size_t len, b
         return PCO_AGAIN;
     }
     st->out = data != NULL ? data : (const u_char *) "";
+    st->out_start = st->out;
     st->out_len = len;
     st->out_last = last;
     if (st->deferred) {
@@ -773,14 +792,29 @@ pco_http2_session_input(pco_http2_session_t *s, const u_char *data, size_t len)
     return PCO_ERROR;
 }
 
-ssize_t
-pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap)
+static void
+pco_http2_run_drained(pco_http2_session_t *s)
 {
     pco_http2_stream_t  *st;
-    ssize_t              rc;
-    size_t               n = 0, k, before;
 
-    while (n < cap) {
+    while (s->drained != NULL) {
+        st = s->drained;
+        s->drained = st->next_drained;
+        st->drained = 0;
+        if (!st->reset) {
+            s->handlers->on_drained(st);
+        }
+    }
+}
+
+static ssize_t
+pco_http2_output(pco_http2_session_t *s, u_char *buf, size_t cap, const u_char **out)
+{
+    ssize_t  rc;
+    size_t   n = 0, k, before;
+
+    s->direct_ok = out != NULL;
+    while (n < cap && s->direct == NULL) {
         if (s->pending_len == 0) {
             /* the previous chunk was copied out entirely: its memory may be reused now;
              * DATA frames go straight into buf (pco_http2_send_data) */
@@ -794,6 +828,8 @@ pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap)
             n = s->obuf_len;
             s->obuf = NULL;
             if (rc < 0) {
+                s->direct_ok = false;
+                pco_http2_session_release(s);
                 return rc;
             }
             if (rc == 0 && s->spill != NULL) {
@@ -814,15 +850,40 @@ pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap)
         s->pending_len -= k;
         n += k;
     }
-    while (s->drained != NULL) {
-        st = s->drained;
-        s->drained = st->next_drained;
-        st->drained = 0;
-        if (!st->reset) {
-            s->handlers->on_drained(st);
-        }
+    s->direct_ok = false;
+    if (s->direct != NULL) {
+        *out = s->direct;           /* alone: a frame that must wait for buf was not taken */
+        return (ssize_t) s->direct_len;
     }
+    if (out != NULL) {
+        *out = buf;
+    }
+    pco_http2_run_drained(s);
     return (ssize_t) n;
+}
+
+ssize_t
+pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap)
+{
+    return pco_http2_output(s, buf, cap, NULL);
+}
+
+ssize_t
+pco_http2_session_output_direct(pco_http2_session_t *s, u_char *buf, size_t cap,
+                                const u_char **out)
+{
+    return pco_http2_output(s, buf, cap, out);
+}
+
+void
+pco_http2_session_release(pco_http2_session_t *s)
+{
+    if (s->direct != NULL) {
+        memcpy(s->direct, s->direct_saved, PCO_HTTP2_FRAME_HDLEN);
+        s->direct = NULL;
+        s->direct_len = 0;
+    }
+    pco_http2_run_drained(s);
 }
 
 bool
@@ -850,7 +911,7 @@ void
 pco_http2_session_trim(pco_http2_session_t *s)
 {
     /* nothing being framed: the last output ended with nghttp2 having nothing to write */
-    if (s->nstreams == 0 && s->pending_len == 0 && s->spill == NULL
+    if (s->nstreams == 0 && s->pending_len == 0 && s->spill == NULL && s->direct == NULL
         && !nghttp2_session_want_write(s->ng))
     {
         pco_http2_mem_trim(&s->mem);

@@ -20,8 +20,9 @@
  * Responses: pco_http2_stream_respond sends the head; the body comes from owner buffers
  * through pco_http2_stream_write, one buffer at a time, never copied but into the output
  * (pco_http2_session_output writes each DATA frame from the owner's buffer straight into
- * the buffer it fills: NGHTTP2_DATA_FLAG_NO_COPY); when the buffer has been taken,
- * on_drained says the owner may refill it. A stream with no
+ * the buffer it fills: NGHTTP2_DATA_FLAG_NO_COPY), and large frames not even that
+ * (pco_http2_session_output_direct); when the buffer has been taken, on_drained says the
+ * owner may refill it. A stream with no
  * buffer pending is deferred and resumed by the next write (back-pressure both ways).
  *
  * Defences at the protocol level, each closing the connection with GOAWAY
@@ -95,6 +96,7 @@ struct pco_http2_stream_s {
     size_t                unconsumed;     /* body bytes delivered, not yet consumed */
     const u_char         *out;         /* response body buffer being sent */
     size_t                out_len;
+    const u_char         *out_start;   /* where that buffer starts */
     unsigned              delivered:1;    /* on_request was called */
     unsigned              end_stream:1;   /* the head ended the request (no body) */
     unsigned              responded:1;    /* a response head was submitted */
@@ -131,6 +133,22 @@ int pco_http2_session_input(pco_http2_session_t *s, const u_char *data, size_t l
  * A negative answer is a fatal nghttp2 error.
  */
 ssize_t pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap);
+
+/*
+ * The same, but a DATA frame that carries PCO_HTTP2_DIRECT_MIN bytes or more and is not the
+ * first of its buffer is not copied: the owner gets the frame where it lies, its 9-byte
+ * header written over the last bytes of the frame before it in the owner's buffer. Then
+ * *out points at the frame (and buf holds nothing), else *out is buf. The owner writes
+ * what it got, or copies what it could not write, then calls pco_http2_session_release
+ * (before anything else that may touch the session or that buffer): that puts the
+ * overwritten bytes back and runs the on_drained handlers. So a buffer given to
+ * pco_http2_stream_write must be writable memory, though its bytes come back unchanged.
+ */
+#define PCO_HTTP2_DIRECT_MIN  4096
+
+ssize_t pco_http2_session_output_direct(pco_http2_session_t *s, u_char *buf, size_t cap,
+                                        const u_char **out);
+void pco_http2_session_release(pco_http2_session_t *s);
 
 /* True when the session has nothing more to read or write: the owner closes the connection
  * once the output is written. */

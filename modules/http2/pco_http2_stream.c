@@ -195,7 +195,10 @@ pco_http2_give(pco_http2_req_t *hr, size_t n)
  * write answers PCO_AGAIN until the session has framed it (on_drained); the writer, which
  * offers the same bytes again when its write event comes, then hears that they are written.
  * So the engine's buffer (the proxy's relay buffer, a return body) stays where it is until
- * its bytes are in the connection's output, and is copied once, into it.
+ * its bytes are in the connection's output, and is copied once, into it; a frame of 4 KiB
+ * or more that is not the first of its buffer is written from where it lies, its header
+ * over the 9 bytes before it for the time of that write (pco_http2_session_output_direct):
+ * which is why a lent buffer must be writable memory.
  */
 static ssize_t
 pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)

@@ -4,10 +4,13 @@
  * client sends after its connection preface, fed in pieces whose sizes come from the input
  * itself; the owner answers every request at once with a small body and consumes request
  * bodies as they arrive, so responses, window updates and resets all run. Between pieces
- * the output is drained into a small buffer. Invariants: input answers PCO_OK or
- * PCO_ERROR, output is never negative, and nothing leaks (LeakSanitizer).
+ * the output is drained into a small buffer, with and without large frames given where
+ * they lie. Invariants: input answers PCO_OK or PCO_ERROR, output is never negative, a
+ * frame given where it lies is inside the body, which is as it was after the release, and
+ * nothing leaks (LeakSanitizer).
  */
 #include <stdlib.h>
+#include <string.h>
 #include "pco_core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,7 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #include <nghttp2/nghttp2.h>
 #include "pco_http2_session.h"
 
-static const u_char  pco_fuzz_body[3000];
+/* writable: large frames are written from it, their headers over the bytes before them
+ * until the release, which must leave it all zeros again */
+static u_char  pco_fuzz_body[40000];
+static u_char  pco_fuzz_zeros[sizeof(pco_fuzz_body)];
 
 static void
 pco_fuzz_check(bool ok)
@@ -62,7 +68,7 @@ pco_fuzz_on_end(pco_http2_stream_t *st)
 static void
 pco_fuzz_on_drained(pco_http2_stream_t *st)
 {
-    (void) pco_http2_stream_write(st, pco_fuzz_body, 100, true);
+    (void) pco_http2_stream_write(st, pco_fuzz_body, sizeof(pco_fuzz_body), true);
 }
 
 static void
@@ -78,14 +84,27 @@ static const pco_http2_handlers_t  pco_fuzz_handlers = {
 };
 
 static void
-pco_fuzz_drain(pco_http2_session_t *s)
+pco_fuzz_drain(pco_http2_session_t *s, bool direct)
 {
-    u_char    buf[1024];
-    ssize_t   n;
-    unsigned  i;
+    u_char         buf[1024];
+    const u_char  *out;
+    ssize_t        n;
+    unsigned       i;
 
     for (i = 0; i < 1000; i++) {
-        n = pco_http2_session_output(s, buf, sizeof(buf));
+        /* by input: outputs that copy only, or that may give a frame where it lies */
+        if (!direct) {
+            n = pco_http2_session_output(s, buf, sizeof(buf));
+        } else {
+            n = pco_http2_session_output_direct(s, buf, sizeof(buf), &out);
+            if (n > 0 && out != buf) {
+                pco_fuzz_check(out >= pco_fuzz_body
+                               && out + n <= pco_fuzz_body + sizeof(pco_fuzz_body));
+                pco_http2_session_release(s);
+                pco_fuzz_check(memcmp(pco_fuzz_body, pco_fuzz_zeros,
+                                      sizeof(pco_fuzz_body)) == 0);
+            }
+        }
         pco_fuzz_check(n >= 0);
         if (n == 0) {
             break;
@@ -100,6 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pco_http2_session_t  *s;
     size_t                piece, n;
     int                   rc;
+    bool                  direct = size % 2 == 1;     /* by input, and not by its bytes */
 
     pco_http2_settings_default(&conf);
     conf.max_concurrent_streams = 16;
@@ -120,9 +140,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pco_fuzz_check(rc == PCO_OK || rc == PCO_ERROR);
         data += n;
         size -= n;
-        pco_fuzz_drain(s);
+        pco_fuzz_drain(s, direct);
     }
-    pco_fuzz_drain(s);
+    pco_fuzz_drain(s, direct);
     pco_http2_session_destroy(s);
     return 0;
 }

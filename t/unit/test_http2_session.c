@@ -57,6 +57,8 @@ static int                   pco_goaway_code = -1;
 static int32_t               pco_goaway_last = -1;
 static int                   pco_server_input_rc;
 static u_char               *pco_big;             /* response body source */
+static bool                  pco_direct;          /* pump with pco_http2_session_output_direct */
+static unsigned              pco_directs;         /* frames it gave where they lay */
 #define PCO_BIG_LEN  (300 * 1024)
 
 static u_char
@@ -281,6 +283,32 @@ pco_test_raw(const u_char *p, size_t len)
     }
 }
 
+/* One output of the server into the client; its size. With pco_direct, a frame given where
+ * it lies in the owner's buffer is read by the client before the release, as a socket write
+ * would take it. */
+static ssize_t
+pco_test_output(u_char *buf, size_t cap)
+{
+    const u_char  *out = NULL;
+    ssize_t        n;
+
+    if (!pco_direct) {
+        n = pco_http2_session_output(pco_srv, buf, cap);
+        out = buf;
+    } else {
+        n = pco_http2_session_output_direct(pco_srv, buf, cap, &out);
+    }
+    if (n > 0) {
+        assert_int_equal(nghttp2_session_mem_recv(pco_cli, out, (size_t) n), n);
+    }
+    if (out != buf) {
+        assert_true(n > PCO_HTTP2_DIRECT_MIN);
+        pco_directs++;
+        pco_http2_session_release(pco_srv);
+    }
+    return n;
+}
+
 /* Moves bytes both ways until neither side has anything to say (bounded). */
 static void
 pco_test_pump(void)
@@ -298,8 +326,7 @@ pco_test_pump(void)
             moved = true;
         }
         assert_true(n >= 0);
-        while ((n = pco_http2_session_output(pco_srv, buf, sizeof(buf))) > 0) {
-            assert_int_equal(nghttp2_session_mem_recv(pco_cli, buf, (size_t) n), n);
+        while ((n = pco_test_output(buf, sizeof(buf))) > 0) {
             moved = true;
         }
         assert_true(n >= 0);
@@ -375,6 +402,58 @@ test_get_with_body(void **state)
     assert_int_equal(t->server_code, NGHTTP2_NO_ERROR);
     assert_int_equal(pco_http2_session_streams(pco_srv), 0);
     pco_test_stop();
+}
+
+/* Large DATA frames straight from the owner's buffer (pco_http2_session_output_direct): all
+ * but the first frame of each 64 KiB buffer, whose headers borrow the 9 bytes before them;
+ * the body arrives whole and the owner's buffer is as it was. Buffers of less than
+ * PCO_HTTP2_DIRECT_MIN bytes per frame are copied as before. */
+static void
+test_get_direct(void **state)
+{
+    pco_http2_settings_t  conf;
+    pco_test_stream_t    *t;
+    int32_t               id;
+    u_char               *body;
+    size_t                i, chunk[2] = { 64 * 1024, 4000 };
+    unsigned              expect[2] = { PCO_BIG_LEN / (64 * 1024) * 3, 0 };
+
+    (void) state;
+    body = malloc(PCO_BIG_LEN);
+    assert_non_null(body);
+    memcpy(body, pco_big, PCO_BIG_LEN);
+    pco_direct = true;
+    for (i = 0; i < 2; i++) {
+        pco_directs = 0;
+        pco_http2_settings_default(&conf);
+        pco_test_start(&conf);
+        /* a large window: frames are not cut by it */
+        assert_int_equal(nghttp2_session_set_local_window_size(pco_cli, NGHTTP2_FLAG_NONE, 0,
+                                                               1 << 30), 0);
+        id = pco_test_get("/direct", NULL, 0);
+        pco_test_pump();
+        t = pco_test_rec(id);
+        assert_int_equal(t->requests, 1);
+        t->body = body;
+        t->body_len = PCO_BIG_LEN;
+        t->chunk = chunk[i];
+        assert_int_equal(pco_http2_stream_respond(t->st, 200, NULL, 0, false), PCO_OK);
+        pco_test_send_more(t);
+        pco_test_pump();
+        assert_int_equal(t->got, PCO_BIG_LEN);
+        assert_true(t->got_ok);
+        assert_int_equal(t->client_closed, 1);
+        assert_int_equal(t->client_code, NGHTTP2_NO_ERROR);
+        assert_memory_equal(body, pco_big, PCO_BIG_LEN);
+        if (expect[i] == 0) {
+            assert_int_equal(pco_directs, 0);
+        } else {
+            assert_true(pco_directs >= expect[i]);
+        }
+        pco_test_stop();
+    }
+    pco_direct = false;
+    free(body);
 }
 
 /* An idle session gives its frame buffer's pages back (pco_http2_session_trim); the next
@@ -815,6 +894,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_with_body),
+        cmocka_unit_test(test_get_direct),
         cmocka_unit_test(test_post_follows_consumption),
         cmocka_unit_test(test_concurrent_streams),
         cmocka_unit_test(test_malformed_and_limits),
