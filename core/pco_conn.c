@@ -323,6 +323,7 @@ const pco_conn_io_t pco_conn_plain_io = {
     .send = pco_conn_plain_send,
     .writev = pco_conn_plain_writev,
     .sendfile = pco_conn_plain_sendfile,
+    .write_unit = 0,
 };
 
 /* ---- addresses ---- */

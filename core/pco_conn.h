@@ -19,6 +19,10 @@ typedef struct {
     ssize_t (*writev)(pco_connection_t *c, const struct iovec *iov, int iovcnt);
     /* sendfile: bytes sent, PCO_AGAIN, PCO_ERROR; NULL when not supported (TLS) */
     ssize_t (*sendfile)(pco_connection_t *c, int fd, off_t *offset, size_t size);
+    /* the payload of one frame of the protocol under this io (an HTTP/2 DATA frame), or 0:
+     * a writer that fills a large buffer before writing it reads a multiple of this, so
+     * that no small frame is left over at the buffer's end */
+    size_t   write_unit;
 } pco_conn_io_t;
 
 extern const pco_conn_io_t pco_conn_plain_io;

@@ -12,6 +12,7 @@
 #include "pco_http2_mem.h"
 
 #define PCO_HTTP2_FRAME_HDLEN  9      /* a frame header (RFC 9113 §4.1) */
+#define PCO_HTTP2_RECORD       16384  /* a full TLS record: a full DATA frame */
 
 struct pco_http2_session_s {
     nghttp2_session             *ng;
@@ -447,17 +448,32 @@ pco_http2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length
  * bytes, one full TLS record, and four fill the owner's 64 KiB output buffer, so a large
  * body goes out in whole records and no small record (and write) is left over from a frame
  * that straddled two.
+ *
+ * With output_direct, a full frame goes out where it lies only when what buf holds ends on
+ * a record boundary (pco_http2_send_data). A short frame before it (a HEADERS, the tail of
+ * a buffer) moves that boundary for every frame after it; so when buf ends inside a record
+ * with room for a frame of PCO_HTTP2_REALIGN bytes or more, this frame fills the record
+ * exactly, and the full frames after it can go where they lie again.
  */
+#define PCO_HTTP2_REALIGN  1024
+
 static ssize_t
 pco_http2_data_length(nghttp2_session *ng, uint8_t type, int32_t id, int32_t session_window,
                       int32_t stream_window, uint32_t max_frame, void *user)
 {
-    ssize_t  n = 16384 - PCO_HTTP2_FRAME_HDLEN;
+    pco_http2_session_t  *s = user;
+    ssize_t               n = PCO_HTTP2_DATA_UNIT;
+    size_t                room;
 
     (void) ng;
     (void) type;
     (void) id;
-    (void) user;
+    if (s->direct_ok && s->obuf != NULL && s->obuf_len % PCO_HTTP2_RECORD != 0) {
+        room = PCO_HTTP2_RECORD - s->obuf_len % PCO_HTTP2_RECORD;
+        if (room >= PCO_HTTP2_FRAME_HDLEN + PCO_HTTP2_REALIGN) {
+            n = (ssize_t) (room - PCO_HTTP2_FRAME_HDLEN);
+        }
+    }
     n = pco_min(n, (ssize_t) session_window);
     n = pco_min(n, (ssize_t) stream_window);
     return pco_min(n, (ssize_t) max_frame);
@@ -487,6 +503,13 @@ pco_http2_frame_copy(u_char *to, const uint8_t *hd, const u_char *data, size_t o
  * into a buffer of the session's own (spill), copied out first by the next output, which
  * pauses here: so every output buffer leaves full, in whole TLS records, and only the
  * tail of a frame is copied twice.
+ *
+ * With output_direct, a full frame (PCO_HTTP2_DATA_UNIT bytes: one TLS record) that is not
+ * the first of the owner's buffer is not copied at all but given where it lies, its header
+ * over the 9 bytes before it (already framed); what buf holds goes out first. Only when
+ * buf holds whole records (full frames, or nothing): else the frame is copied, so that the
+ * small frames in buf (a HEADERS, a short DATA) are not written as a record of their own;
+ * a short frame is copied too, to share a record with what follows.
  */
 static int
 pco_http2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
@@ -506,11 +529,12 @@ pco_http2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fr
     }
     need = PCO_HTTP2_FRAME_HDLEN + length;
     room = s->obuf_cap - s->obuf_len;
-    if (s->direct_ok && length >= PCO_HTTP2_DIRECT_MIN
-        && (size_t) (st->out - st->out_start) >= PCO_HTTP2_FRAME_HDLEN)
+    if (s->direct_ok && length == PCO_HTTP2_DATA_UNIT
+        && (size_t) (st->out - st->out_start) >= PCO_HTTP2_FRAME_HDLEN
+        && s->obuf_len % PCO_HTTP2_RECORD == 0)
     {
         if (s->obuf_len > 0) {
-            return NGHTTP2_ERR_WOULDBLOCK;      /* what is in the buffer goes first */
+            return NGHTTP2_ERR_WOULDBLOCK;      /* what is in buf goes first, whole records */
         }
         /* the bytes before it are the frame before it, already written or copied */
         s->direct = (u_char *) st->out - PCO_HTTP2_FRAME_HDLEN;

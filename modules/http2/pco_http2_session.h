@@ -135,8 +135,8 @@ int pco_http2_session_input(pco_http2_session_t *s, const u_char *data, size_t l
 ssize_t pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap);
 
 /*
- * The same, but a DATA frame that carries PCO_HTTP2_DIRECT_MIN bytes or more and is not the
- * first of its buffer is not copied: the owner gets the frame where it lies, its 9-byte
+ * The same, but a full DATA frame (PCO_HTTP2_DATA_UNIT bytes) that is not the first of its
+ * buffer is not copied: the owner gets the frame where it lies, its 9-byte
  * header written over the last bytes of the frame before it in the owner's buffer. Then
  * *out points at the frame (and buf holds nothing), else *out is buf. The owner writes
  * what it got, or copies what it could not write, then calls pco_http2_session_release
@@ -144,7 +144,8 @@ ssize_t pco_http2_session_output(pco_http2_session_t *s, u_char *buf, size_t cap
  * overwritten bytes back and runs the on_drained handlers. So a buffer given to
  * pco_http2_stream_write must be writable memory, though its bytes come back unchanged.
  */
-#define PCO_HTTP2_DIRECT_MIN  4096
+/* The payload of a full DATA frame: with its 9-byte header, one whole TLS record. */
+#define PCO_HTTP2_DATA_UNIT   (16384 - 9)
 
 ssize_t pco_http2_session_output_direct(pco_http2_session_t *s, u_char *buf, size_t cap,
                                         const u_char **out);

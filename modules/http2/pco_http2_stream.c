@@ -28,7 +28,7 @@
 #include "pco_string.h"
 
 /* a file is read into the bridge's buffer, and given to the session, this much at a time */
-#define PCO_HTTP2_OUT_SIZE  32768
+#define PCO_HTTP2_OUT_SIZE  (2 * PCO_HTTP2_DATA_UNIT)   /* whole DATA frames */
 
 static ssize_t pco_http2_io_recv(pco_connection_t *c, u_char *buf, size_t size);
 static ssize_t pco_http2_io_send(pco_connection_t *c, const u_char *buf, size_t size);
@@ -36,7 +36,8 @@ static ssize_t pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov,
 static ssize_t pco_http2_io_sendfile(pco_connection_t *c, int fd, off_t *offset, size_t size);
 
 static const pco_conn_io_t pco_http2_io = {
-    pco_http2_io_recv, pco_http2_io_send, pco_http2_io_writev, pco_http2_io_sendfile
+    pco_http2_io_recv, pco_http2_io_send, pco_http2_io_writev, pco_http2_io_sendfile,
+    PCO_HTTP2_DATA_UNIT
 };
 
 static int pco_http2_send_head(pco_http_request_t *r, const pco_http_header_t *fields,
@@ -195,10 +196,10 @@ pco_http2_give(pco_http2_req_t *hr, size_t n)
  * write answers PCO_AGAIN until the session has framed it (on_drained); the writer, which
  * offers the same bytes again when its write event comes, then hears that they are written.
  * So the engine's buffer (the proxy's relay buffer, a return body) stays where it is until
- * its bytes are in the connection's output, and is copied once, into it; a frame of 4 KiB
- * or more that is not the first of its buffer is written from where it lies, its header
- * over the 9 bytes before it for the time of that write (pco_http2_session_output_direct):
- * which is why a lent buffer must be writable memory.
+ * its bytes are in the connection's output, and is copied once, into it; a full frame that
+ * is not the first of its buffer is written from where it lies, its header over the 9
+ * bytes before it for the time of that write (pco_http2_session_output_direct): which is
+ * why a lent buffer must be writable memory.
  */
 static ssize_t
 pco_http2_io_writev(pco_connection_t *c, const struct iovec *iov, int iovcnt)

@@ -301,6 +301,8 @@ pco_proxy_cut(pco_proxy_ctx_t *p, const char *what, int err)
 static bool
 pco_proxy_window(pco_proxy_ctx_t *p)
 {
+    size_t  unit;
+
     if (p->out.obuf != NULL && p->out.data == p->out.obuf) {
         return true;
     }
@@ -313,7 +315,12 @@ pco_proxy_window(pco_proxy_ctx_t *p)
         return false;
     }
     p->out.data = p->out.obuf;
-    p->out.size = PCO_PROXY_OBUF_SIZE;
+    /* whole frames of the client's protocol: an HTTP/2 stream takes 65,500 bytes, four
+     * full DATA frames, rather than 65,536 and a 36-byte frame (a small TLS record and
+     * write) after them */
+    unit = p->r->connection->io->write_unit;
+    p->out.size = unit > 0 && unit < PCO_PROXY_OBUF_SIZE
+                  ? PCO_PROXY_OBUF_SIZE - PCO_PROXY_OBUF_SIZE % unit : PCO_PROXY_OBUF_SIZE;
     return true;
 }
 

@@ -40,7 +40,7 @@ static ssize_t pco_tls_writev(pco_connection_t *c, const struct iovec *iov, int 
 static ssize_t pco_tls_sendfile(pco_connection_t *c, int fd, off_t *offset, size_t size);
 
 const pco_conn_io_t pco_tls_io = {
-    pco_tls_recv, pco_tls_send, pco_tls_writev, pco_tls_sendfile
+    pco_tls_recv, pco_tls_send, pco_tls_writev, pco_tls_sendfile, 0
 };
 
 static u_char pco_tls_buf[PCO_TLS_COPY];    /* per worker: writev / sendfile staging */

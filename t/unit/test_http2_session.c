@@ -302,7 +302,7 @@ pco_test_output(u_char *buf, size_t cap)
         assert_int_equal(nghttp2_session_mem_recv(pco_cli, out, (size_t) n), n);
     }
     if (out != buf) {
-        assert_true(n > PCO_HTTP2_DIRECT_MIN);
+        assert_int_equal(n, PCO_HTTP2_DATA_UNIT + 9);
         pco_directs++;
         pco_http2_session_release(pco_srv);
     }
@@ -404,10 +404,10 @@ test_get_with_body(void **state)
     pco_test_stop();
 }
 
-/* Large DATA frames straight from the owner's buffer (pco_http2_session_output_direct): all
- * but the first frame of each 64 KiB buffer, whose headers borrow the 9 bytes before them;
- * the body arrives whole and the owner's buffer is as it was. Buffers of less than
- * PCO_HTTP2_DIRECT_MIN bytes per frame are copied as before. */
+/* Full DATA frames straight from the owner's buffer (pco_http2_session_output_direct): all
+ * but the first frame of each buffer, whose headers borrow the 9 bytes before them;
+ * the body arrives whole and the owner's buffer is as it was. Buffers too small for a full
+ * frame are copied as before. */
 static void
 test_get_direct(void **state)
 {
@@ -415,8 +415,11 @@ test_get_direct(void **state)
     pco_test_stream_t    *t;
     int32_t               id;
     u_char               *body;
-    size_t                i, chunk[2] = { 64 * 1024, 4000 };
-    unsigned              expect[2] = { PCO_BIG_LEN / (64 * 1024) * 3, 0 };
+    /* 65,500 bytes: four full frames a buffer, three of them given where they lie (the
+     * first buffer's after the head too: a shorter frame realigns them on records) */
+    size_t                i, chunk[2] = { 4 * PCO_HTTP2_DATA_UNIT, 4000 };
+    unsigned              expect[2] = { 4 * 3, 0 };
+    nghttp2_settings_entry  big = { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 30 };
 
     (void) state;
     body = malloc(PCO_BIG_LEN);
@@ -427,9 +430,10 @@ test_get_direct(void **state)
         pco_directs = 0;
         pco_http2_settings_default(&conf);
         pco_test_start(&conf);
-        /* a large window: frames are not cut by it */
+        /* large windows: frames are not cut by them */
         assert_int_equal(nghttp2_session_set_local_window_size(pco_cli, NGHTTP2_FLAG_NONE, 0,
                                                                1 << 30), 0);
+        assert_int_equal(nghttp2_submit_settings(pco_cli, NGHTTP2_FLAG_NONE, &big, 1), 0);
         id = pco_test_get("/direct", NULL, 0);
         pco_test_pump();
         t = pco_test_rec(id);
