@@ -831,6 +831,17 @@ pco_http2_run_drained(pco_http2_session_t *s)
     }
 }
 
+/* Puts back the bytes the header of a frame given where it lay covered. */
+static void
+pco_http2_direct_restore(pco_http2_session_t *s)
+{
+    if (s->direct != NULL) {
+        memcpy(s->direct, s->direct_saved, PCO_HTTP2_FRAME_HDLEN);
+        s->direct = NULL;
+        s->direct_len = 0;
+    }
+}
+
 static ssize_t
 pco_http2_output(pco_http2_session_t *s, u_char *buf, size_t cap, const u_char **out)
 {
@@ -853,7 +864,7 @@ pco_http2_output(pco_http2_session_t *s, u_char *buf, size_t cap, const u_char *
             s->obuf = NULL;
             if (rc < 0) {
                 s->direct_ok = false;
-                pco_http2_session_release(s);
+                pco_http2_direct_restore(s);
                 return rc;
             }
             if (rc == 0 && s->spill != NULL) {
@@ -902,11 +913,7 @@ pco_http2_session_output_direct(pco_http2_session_t *s, u_char *buf, size_t cap,
 void
 pco_http2_session_release(pco_http2_session_t *s)
 {
-    if (s->direct != NULL) {
-        memcpy(s->direct, s->direct_saved, PCO_HTTP2_FRAME_HDLEN);
-        s->direct = NULL;
-        s->direct_len = 0;
-    }
+    pco_http2_direct_restore(s);
     pco_http2_run_drained(s);
 }
 
