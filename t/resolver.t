@@ -93,7 +93,9 @@ upstreams = ( {
   servers = ( { address = "NAME:%%PORT2%%"; resolve = true; } );
 } );
 servers = ( {
-  listen = ["127.0.0.1:%%PORT1%%"];
+  # one socket per worker: the kernel spreads the test's connections over both (with one
+  # shared socket an idle machine hands every connection to the same worker)
+  listen = ( { address = "127.0.0.1:%%PORT1%%"; reuseport = true; } );
   routes = (
     { match = { path = "/metrics"; }; status = { format = "prometheus"; }; },
     { match = { path = "/metrics.json"; }; status = { format = "json"; }; },

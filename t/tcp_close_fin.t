@@ -30,9 +30,10 @@ servers = ( {
 EOF2
 $p->start;
 my $port = $p->port(1);
+my $dir = $p->prefix;
 
 # prints "SEGMENTS_IN BODY_LENGTH EOF" for one request on a fresh connection
-write_file("$p->{dir}/segs.py", <<'PY');
+write_file("$dir/segs.py", <<'PY');
 import socket, struct, sys
 port, path, close = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "close"
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -57,7 +58,7 @@ PY
 sub segs
 {
     my ($path, $mode) = @_;
-    my $out = `python3 $p->{dir}/segs.py $port $path $mode 2>&1`;
+    my $out = `python3 $dir/segs.py $port $path $mode 2>&1`;
     chomp $out;
     return $out;
 }
