@@ -90,18 +90,6 @@ servers = ( {
 EOF2
 $p->start;
 
-# Answers of $n requests, each on a fresh connection (both workers take some): { a => n, ... }
-sub spread
-{
-    my ($path, $n) = @_;
-    my %seen;
-    for (1 .. $n) {
-        my ($s, undef, $b) = http_parse(http_get($port, $path, -timeout => 8));
-        $seen{ !defined $s ? 'none' : $s == 200 ? $b : $s }++;
-    }
-    return \%seen;
-}
-
 # --- an added server failing its check: checked, marked down, no traffic
 my ($st, $d) = admin($p, 'POST', '/upstreams/app/servers', qq({"address": "127.0.0.1:$pc"}));
 is($st, 201, 'app: server c added');
@@ -113,7 +101,8 @@ ok(wait_until(sub { health($p, 'app', 1) eq 'unhealthy' }, 10),
    'admin listing: health "unhealthy" after fall failed checks');
 like($p->error_log, qr/upstream server 127\.0\.0\.1:$pc of "app" is down \(health check: status 500\)/,
      'the transition is logged at notice');
-is_deeply(spread('/x', 20), { a => 20 }, 'a server down by checks gets no request (2 workers)');
+is_deeply(http_spread($port, '/x', 20), { a => 20 },
+          'a server down by checks gets no request (2 workers)');
 my (undef, undef, $metrics) = http_parse(http_get($port, '/metrics'));
 my $series = qq(upstream="app",server="127.0.0.1:$pc");
 like($metrics, qr/^portico_upstream_server_check_state\{\Q$series\E\} 0$/m,
@@ -126,7 +115,7 @@ like($metrics, qr/^portico_upstream_server_check_failure_streak\{\Q$series\E\} [
 set_mode('c', 'ok');
 ok(wait_until(sub { health($p, 'app', 1) eq 'up' }, 10), 'admin listing: "up" after rise successes');
 like($p->error_log, qr/upstream server 127\.0\.0\.1:$pc of "app" is up/, 'logged up');
-my $r = spread('/x', 20);
+my $r = http_spread($port, '/x', 20);
 ok(($r->{c} // 0) > 0 && ($r->{a} // 0) > 0 && ($r->{a} + $r->{c}) == 20,
    'up again: it takes its share') or diag explain $r;
 
@@ -147,7 +136,7 @@ is($d->{id}, 1, 'd takes the position c had');
 is($d->{health}, 'up', 'd starts up (initial = "up"), not with c\'s down state');
 ok(wait_until(sub { hc_count('d') >= 3 }, 10), 'd is checked');
 like(hc_log('d'), qr{^Host: 127\.0\.0\.1:$pd\r$}m, 'd\'s checks name d');
-$r = spread('/x', 20);
+$r = http_spread($port, '/x', 20);
 ok(($r->{d} // 0) > 0 && ($r->{a} // 0) + $r->{d} == 20, 'd takes traffic') or diag explain $r;
 unlike($p->error_log, qr/127\.0\.0\.1:$pd of "app" is (?:up|down)/,
        'd never went through a transition (no inherited down state)');
@@ -157,14 +146,14 @@ is(hc_count('c'), $n, 'c still unchecked');
 ($st, $d) = admin($p, 'POST', '/upstreams/init/servers', qq({"address": "127.0.0.1:$pe"}));
 is($st, 201, 'init: server e added');
 is($d->{health}, 'unhealthy', 'initial = "down": it starts unhealthy');
-is_deeply(spread('/init/x', 10), { a => 10 }, 'initial = "down": no request to it');
+is_deeply(http_spread($port, '/init/x', 10), { a => 10 }, 'initial = "down": no request to it');
 ok(wait_until(sub { hc_count('e') >= 3 }, 10), 'initial = "down": it is checked');
 is(health($p, 'init', 1), 'unhealthy', 'failing checks keep it down');
 unlike($p->error_log, qr/127\.0\.0\.1:$pe of "init" is down/,
        'no transition logged for the initial state');
 set_mode('e', 'ok');
 ok(wait_until(sub { health($p, 'init', 1) eq 'up' }, 10), 'initial = "down": up after rise');
-$r = spread('/init/x', 20);
+$r = http_spread($port, '/init/x', 20);
 ok(($r->{e} // 0) > 0, 'and it takes traffic') or diag explain $r;
 
 # --- a reload that drops the health_check block: the added server's down mark goes too
@@ -178,7 +167,7 @@ $p->signal('HUP');
 ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { $old{$_} } @w }, 15),
    'HUP: new workers');
 is(health($p, 'init', 1), 'up', 'HUP without health_check: the added server is not down');
-$r = spread('/init/x', 20);
+$r = http_spread($port, '/init/x', 20);
 ok(($r->{e} // 0) > 0 && ($r->{a} // 0) + $r->{e} == 20, 'and it takes traffic again')
     or diag explain $r;
 $n = hc_count('e');

@@ -95,18 +95,6 @@ servers = ( {
 EOF2
 $p->start;
 
-# Answers of $n requests, each on a fresh connection: { a => n, b => m, 503 => k, ... }.
-sub spread
-{
-    my ($path, $n) = @_;
-    my %seen;
-    for (1 .. $n) {
-        my ($s, $h, $b) = http_parse(http_get($port, $path, -timeout => 8));
-        $seen{ !defined $s ? 'none' : $s == 200 ? $b : $s }++;
-    }
-    return \%seen;
-}
-
 sub hc_pid
 {
     my @h = grep { (Portico::title($_) // '') eq 'portico: health checker' } $p->children;
@@ -114,22 +102,23 @@ sub hc_pid
 }
 
 # --- initial = "down": no traffic before the first successful checks
-my $r = spread('/init/x', 10);
+my $r = http_spread($port, '/init/x', 10);
 is_deeply($r, { 503 => 10 }, 'initial = "down": a never-checked server gets no traffic');
 ok(wait_until(sub { hc_count('c') >= 3 }, 10), 'initial = "down": the server is checked');
-is_deeply(spread('/init/x', 5), { 503 => 5 }, 'initial = "down": failing checks keep it down');
+is_deeply(http_spread($port, '/init/x', 5), { 503 => 5 },
+          'initial = "down": failing checks keep it down');
 is(req_count('c'), 0, 'initial = "down": the backend saw only checks');
 set_mode('c', 'ok');
 my $init_up = qr/\[notice\] .*upstream server 127\.0\.0\.1:$pc of "init" is up$/m;
 ok(wait_until(sub { ($p->error_log // '') =~ $init_up }, 10),
    'initial = "down": up after rise successes, logged at notice');
-is_deeply(spread('/init/x', 4), { c => 4 }, 'initial = "down": traffic once up');
+is_deeply(http_spread($port, '/init/x', 4), { c => 4 }, 'initial = "down": traffic once up');
 unlike($p->error_log, qr/127\.0\.0\.1:$pc of "init" is down/,
        'initial = "down": no transition logged for the initial state');
 
 # --- both servers up: traffic to both; the check request
 ok(wait_until(sub { hc_count('a') >= 2 && hc_count('b') >= 2 }, 10), 'both servers checked');
-$r = spread('/x', 20);
+$r = http_spread($port, '/x', 20);
 ok($r->{a} && $r->{b} && $r->{a} + $r->{b} == 20, 'both servers up: both get traffic')
     or diag explain $r;
 my ($first) = split /\n\n/, read_file("$dir/hc_a");
@@ -155,7 +144,8 @@ sub down_after
     cmp_ok(time - $t0, '<', 0.2 * 2 + ($timeout // 0) * 2 + 6,
            "$what: within interval * fall + slack");
     my $other = $id eq 'b' ? 'a' : 'b';
-    is_deeply(spread('/x', 30), { $other => 30 }, "$what: no traffic to the down server");
+    is_deeply(http_spread($port, '/x', 30), { $other => 30 },
+              "$what: no traffic to the down server");
 }
 
 sub up_again
@@ -164,7 +154,7 @@ sub up_again
     my $re = qr/\[notice\] .*upstream server 127\.0\.0\.1:$port_of of "app" is up$/m;
     ok(wait_until(sub { my @m = ($p->error_log // '') =~ /$re/g; @m >= $n }, 10),
        "$what: up again, logged at notice");
-    my $r2 = spread('/x', 20);
+    my $r2 = http_spread($port, '/x', 20);
     ok($r2->{$id} && ($r2->{a} // 0) + ($r2->{b} // 0) == 20, "$what: traffic again")
         or diag explain $r2;
 }
@@ -206,7 +196,8 @@ $p->signal('HUP');
 ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { $old{$_} } @w }, 15),
    'HUP: new workers');
 my $before = req_count('b');
-is_deeply(spread('/x', 20), { a => 20 }, 'HUP: the down server gets no traffic right after');
+is_deeply(http_spread($port, '/x', 20), { a => 20 },
+          'HUP: the down server gets no traffic right after');
 is(req_count('b'), $before, 'HUP: the backend saw no request');
 ok(wait_until(sub { my $x = hc_pid(); $x && $x != $oldhc }, 15), 'HUP: a new checker');
 set_mode('b', 'ok');

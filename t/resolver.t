@@ -109,18 +109,6 @@ $p->start;
 ok($p->wait_for(sub { $p->worker_pids == 2 }, 10), 'two workers');
 my @workers = sort $p->worker_pids;
 
-# Answers of $n requests, each on a fresh connection: { a => n, b => m, 502 => k, ... }.
-sub spread
-{
-    my ($n) = @_;
-    my %seen;
-    for (1 .. $n) {
-        my ($s, $h, $b) = http_parse(http_get($port, '/id', -timeout => 8));
-        $seen{ !defined $s ? 'none' : $s == 200 ? $b : $s }++;
-    }
-    return \%seen;
-}
-
 sub log_has
 {
     my ($re, $n) = @_;
@@ -140,7 +128,7 @@ my $up = qr/resolver: "\Q$NAME\E" of upstream "app" is/;
 ok(wait_until(sub { log_has(qr/\[notice\] .*$up 127\.0\.0\.1:$bport \(ttl 1 s\)$/m) }, 10),
    'first lookup (the name did not resolve at load) logged at notice with address and TTL');
 ok(resolver_pid(), 'one "portico: resolver" process');
-is_deeply(spread(10), { a => 10 }, 'name -> 127.0.0.1: backend a');
+is_deeply(http_spread($port, '/id', 10), { a => 10 }, 'name -> 127.0.0.1: backend a');
 
 # ---- the record moves to 127.0.0.2: every worker follows within TTL + slack, no reload
 $be_b->reset;
@@ -149,10 +137,10 @@ my $t0 = time;
 ok(wait_until(sub { log_has(qr/\[notice\] .*$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m) }, 10),
    'the change is logged at notice');
 cmp_ok(time - $t0, '<', 1 + 3, 'picked up within TTL (1 s) + slack');
-is_deeply(spread(20), { b => 20 }, 'name -> 127.0.0.2: backend b only');
+is_deeply(http_spread($port, '/id', 20), { b => 20 }, 'name -> 127.0.0.2: backend b only');
 my %seen_pids;
 ok(wait_until(sub {
-       spread(4);
+       http_spread($port, '/id', 4);
        %seen_pids = %{ $be_b->stats->{peer_pids} || {} };
        return 2 == grep { $seen_pids{$_} } @workers;
    }, 15), 'both workers send to the new address') or diag explain \%seen_pids;
@@ -163,7 +151,7 @@ unlike($p->error_log, qr/reconfigur|reload/i, 'no reload in the log');
 zone(a => ['127.0.0.1', '127.0.0.2']);
 ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.1:$bport, 127\.0\.0\.2:$bport \(/m) }, 10),
    'two addresses logged');
-my $r = spread(30);
+my $r = http_spread($port, '/id', 30);
 ok($r->{a} && $r->{b} && $r->{a} + $r->{b} == 30, 'two addresses: both used')
     or diag explain $r;
 
@@ -194,7 +182,7 @@ for my $case ([ 'servfail', 'SERVFAIL' ], [ 'drop', 'timed out' ], [ 'nxdomain',
     zone(mode => $mode, a => $a // ['127.0.0.1', '127.0.0.2']);
     my $re = qr/\[warn\] .*resolver: lookup of "\Q$NAME\E" for upstream "app" failed: \Q$why\E; keeping its current addresses$/m;
     ok(wait_until(sub { log_has($re) }, 10), "$why: logged at warn with name, upstream, reason");
-    $r = spread(20);
+    $r = http_spread($port, '/id', 20);
     ok($r->{a} && $r->{b} && $r->{a} + $r->{b} == 20, "$why: both last good addresses kept")
         or diag explain $r;
     my $m = prom();
@@ -216,7 +204,7 @@ ok($e && $e->{upstream} eq 'app' && $e->{failures} >= 4 && $e->{lookups} > $e->{
 zone(a => ['127.0.0.1'], ttl => 0);
 ok(wait_until(sub { log_has(qr/\[notice\] .*$up 127\.0\.0\.1:$bport \(ttl 0 s\)$/m) }, 10),
    'recovered: the new set logged');
-is_deeply(spread(20), { a => 20 }, 'one address again: backend a only');
+is_deeply(http_spread($port, '/id', 20), { a => 20 }, 'one address again: backend a only');
 
 # ---- a TTL of 0 is clamped to 1 s: about one query a second, not a loop
 my $q0 = queries();
@@ -232,7 +220,7 @@ ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $rp }, 15),
 zone(a => ['127.0.0.2'], ttl => 1);
 ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m, 2) }, 10),
    'kill -9: lookups continue');
-is_deeply(spread(10), { b => 10 }, 'after the respawn: backend b');
+is_deeply(http_spread($port, '/id', 10), { b => 10 }, 'after the respawn: backend b');
 
 # ---- a reload: a new helper looks the name up at once; counters go on
 my $lookups = prom()->{"portico_resolver_lookups_total$labels"};
@@ -256,7 +244,7 @@ ok(wait_until(sub { my @w = $p->worker_pids; @w == 2 && !grep { my $o = $_; grep
 ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $old_helper }, 15), 'reload: a new resolver');
 ok(wait_until(sub { log_has(qr/$up 127\.0\.0\.2:$bport \(ttl 1 s\)$/m, 3) }, 10),
    'reload: the new resolver looked the name up');
-is_deeply(spread(10), { b => 10 }, 'reload: backend b');
+is_deeply(http_spread($port, '/id', 10), { b => 10 }, 'reload: backend b');
 cmp_ok(prom()->{"portico_resolver_lookups_total$labels"}, '>', $lookups,
        'reload: the lookups counter continues');
 
@@ -274,7 +262,8 @@ ok(wait_until(sub { my $x = resolver_pid(); $x && $x != $old_helper }, 15),
    'reload during the outage: a new resolver');
 ok(wait_until(sub { log_has(qr/failed: timed out; keeping its current addresses$/m, $timeouts + 2) }, 10),
    'reload during the outage: the new resolver\'s lookup fails too');
-is_deeply(spread(10), { b => 10 }, 'reload during the outage: the kept address (b) serves');
+is_deeply(http_spread($port, '/id', 10), { b => 10 },
+          'reload during the outage: the kept address (b) serves');
 zone(a => ['127.0.0.2'], ttl => 1);
 $p->stop;
 

@@ -49,7 +49,7 @@ use Time::HiRes qw(sleep time);
 our @EXPORT = qw(
     http_get http_head http_request http_raw http_exchange http_parse http_parse_all
     http_slow http_connect http_send http_read_response http_keepalive http_pipeline
-    skip_unless_module has_module portico_bin repo_root wait_until read_file write_file
+    http_spread skip_unless_module has_module portico_bin repo_root wait_until read_file write_file
     quarantine_kb
 );
 
@@ -814,6 +814,20 @@ sub _split_opts
         }
     }
     return (\@headers, \%o);
+}
+
+# What $n GETs of $path answer, each on a fresh connection (so the workers share them), as
+# { BODY => count } for 200s (a test backend's body is its id) and { STATUS => count } for
+# the rest, 'none' for no answer within 8 s: http_spread($port, '/id', 20) -> { a => 20 }
+sub http_spread
+{
+    my ($port, $path, $n) = @_;
+    my %seen;
+    for (1 .. $n) {
+        my ($s, undef, $b) = http_parse(http_get($port, $path, -timeout => 8));
+        $seen{ !defined $s ? 'none' : $s == 200 ? $b : $s }++;
+    }
+    return \%seen;
 }
 
 # GET over a fresh connection with `Connection: close`; returns the raw response.
